@@ -1,0 +1,2 @@
+//! Ingest benchmark (placeholder until the harness lands).
+fn main() {}

@@ -1,0 +1,2 @@
+//! The `lazarus` command-line tool.
+fn main() {}

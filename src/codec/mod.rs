@@ -1,0 +1,149 @@
+//! Bytes on disk: the key layout, the order-preserving value encoding, and the record envelope.
+//!
+//! The store is split into keyspaces ([`Space`]); within each, keys are built here and nowhere
+//! else. Layout (all integers fixed-width big-endian; `pk` and `vals` use [`keys`]):
+//!
+//! | space  | key                                   | value                               |
+//! |--------|---------------------------------------|-------------------------------------|
+//! | meta   | UTF-8 name (`format`, `engine`, `table/<id>`, `seq/<id>`) | small records   |
+//! | log    | lsn u64                               | event record                        |
+//! | tx     | tx u64                                | transaction record                  |
+//! | rows   | table u32, pk                         | row record (lsn of version, image)  |
+//! | index  | table u32, index u32, vals, pk        | empty                               |
+//! | hist   | table u32, pk, lsn u64                | one byte: the event kind            |
+//!
+//! The log and tx spaces are the source of truth; rows, index, hist and the catalog entries in
+//! meta are views that a rebuild recomputes from them.
+
+pub mod keys;
+pub mod record;
+
+/// A keyspace of the store. The discriminant is the prefix byte used by engines that keep all
+/// spaces in one tree; it is part of the on-disk format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Space {
+    /// Store metadata and the catalog view.
+    Meta = 0,
+    /// The event log, by LSN.
+    Log = 1,
+    /// Transaction records, by transaction id.
+    Tx = 2,
+    /// Live rows by primary key (a view).
+    Rows = 3,
+    /// Unique, secondary and foreign-key indexes over live rows (a view).
+    Index = 4,
+    /// Version index: every event of a row by (table, pk, lsn) (a view).
+    Hist = 5,
+}
+
+impl Space {
+    /// Every space, in prefix order.
+    pub const ALL: [Space; 6] = [
+        Space::Meta,
+        Space::Log,
+        Space::Tx,
+        Space::Rows,
+        Space::Index,
+        Space::Hist,
+    ];
+
+    /// The spaces that are views (recomputed by a rebuild). Meta is partly a view (catalog and
+    /// sequences); its other keys are not touched by a rebuild.
+    pub const VIEWS: [Space; 3] = [Space::Rows, Space::Index, Space::Hist];
+
+    /// The name of the space (fjall keyspace name, messages).
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::Meta => "meta",
+            Space::Log => "log",
+            Space::Tx => "tx",
+            Space::Rows => "rows",
+            Space::Index => "index",
+            Space::Hist => "hist",
+        }
+    }
+
+    /// The prefix byte of this space in single-tree engines.
+    pub fn prefix(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Key of an event in the log.
+pub fn log_key(lsn: u64) -> [u8; 8] {
+    lsn.to_be_bytes()
+}
+
+/// Key of a transaction record.
+pub fn tx_key(tx: u64) -> [u8; 8] {
+    tx.to_be_bytes()
+}
+
+/// Reads a u64 key (log or tx space).
+pub fn read_u64_key(key: &[u8]) -> Option<u64> {
+    let arr: [u8; 8] = key.try_into().ok()?;
+    Some(u64::from_be_bytes(arr))
+}
+
+/// Prefix of every rows-space key of a table.
+pub fn table_prefix(table: u32) -> Vec<u8> {
+    table.to_be_bytes().to_vec()
+}
+
+/// Key of a live row.
+pub fn row_key(table: u32, pk_enc: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + pk_enc.len());
+    k.extend_from_slice(&table.to_be_bytes());
+    k.extend_from_slice(pk_enc);
+    k
+}
+
+/// Prefix of every entry of one index.
+pub fn index_prefix(table: u32, index: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8);
+    k.extend_from_slice(&table.to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Key of one index entry: the indexed values, then the row's primary key.
+pub fn index_key(table: u32, index: u32, vals_enc: &[u8], pk_enc: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + vals_enc.len() + pk_enc.len());
+    k.extend_from_slice(&table.to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k.extend_from_slice(vals_enc);
+    k.extend_from_slice(pk_enc);
+    k
+}
+
+/// Key of one version of a row in the history index.
+pub fn hist_key(table: u32, pk_enc: &[u8], lsn: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12 + pk_enc.len());
+    k.extend_from_slice(&table.to_be_bytes());
+    k.extend_from_slice(pk_enc);
+    k.extend_from_slice(&lsn.to_be_bytes());
+    k
+}
+
+/// Meta key of a table definition in the catalog view.
+pub fn table_def_key(table: u32) -> Vec<u8> {
+    let mut k = b"table/".to_vec();
+    k.extend_from_slice(&table.to_be_bytes());
+    k
+}
+
+/// Meta key of a table's primary-key sequence (the next integer key to hand out).
+pub fn seq_key(table: u32) -> Vec<u8> {
+    let mut k = b"seq/".to_vec();
+    k.extend_from_slice(&table.to_be_bytes());
+    k
+}
+
+/// Meta key holding the store format version.
+pub const META_FORMAT: &[u8] = b"format";
+/// Meta key holding the engine name.
+pub const META_ENGINE: &[u8] = b"engine";
+/// Meta prefix of catalog entries.
+pub const META_TABLE_PREFIX: &[u8] = b"table/";
+/// Meta prefix of sequences.
+pub const META_SEQ_PREFIX: &[u8] = b"seq/";

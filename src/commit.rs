@@ -1,0 +1,248 @@
+//! The commit pipeline: the single path by which anything reaches the engine.
+//!
+//! Writers hand a finished [`Batch`] to one committer thread through a crossbeam channel. The
+//! committer applies batches in arrival order (one atomic engine write each) and answers
+//! "applied"; batches that must be durable then go to a syncer thread, which drains every waiter
+//! queued so far, makes them durable with **one** engine sync, and answers them all. While the
+//! syncer waits on the disk the committer keeps applying later batches, so concurrent committers
+//! share flushes (group commit) without giving up per-commit atomicity or order.
+//!
+//! A failed write or sync poisons the pipeline: every commit waiting on it fails, and every later
+//! commit is refused until the store is reopened, so nothing is silently lost.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Receiver, Sender};
+
+use crate::error::{Error, Result};
+use crate::storage::{Batch, Engine};
+
+/// How durable a commit must be before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// The commit returns after its events are on disk (fdatasync), shared with concurrent
+    /// committers.
+    #[default]
+    Immediate,
+    /// The commit returns once applied; the pipeline syncs in the background within
+    /// [`EVENTUAL_WINDOW`]. A process crash loses nothing on fjall (its journal reaches the OS
+    /// at once); a power loss can lose the last window of commits.
+    Eventual,
+}
+
+/// How long an [`Durability::Eventual`] commit may stay unsynced.
+pub const EVENTUAL_WINDOW: Duration = Duration::from_millis(200);
+
+type Reply = Sender<Result<()>>;
+
+struct Job {
+    batch: Batch,
+    applied: Reply,
+    durable: Option<Reply>,
+}
+
+enum SyncMsg {
+    Wait(Reply),
+    Dirty,
+}
+
+/// Handle to the committer and syncer threads.
+pub struct Pipeline {
+    jobs: Option<Sender<Job>>,
+    poisoned: Arc<Mutex<Option<String>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// A commit in flight: applied already, possibly waiting to be durable.
+pub struct Pending {
+    durable: Option<channel::Receiver<Result<()>>>,
+}
+
+impl Pending {
+    /// Waits until the commit is durable (returns at once for an eventual commit).
+    pub fn wait_durable(self) -> Result<()> {
+        match self.durable {
+            None => Ok(()),
+            Some(rx) => rx.recv().unwrap_or(Err(Error::Closed)),
+        }
+    }
+}
+
+fn poison_msg(p: &Mutex<Option<String>>) -> Option<String> {
+    p.lock()
+        .map(|g| g.clone())
+        .unwrap_or_else(|_| Some("poisoned lock".into()))
+}
+
+fn poison(p: &Mutex<Option<String>>, why: String) {
+    if let Ok(mut g) = p.lock() {
+        if g.is_none() {
+            *g = Some(why);
+        }
+    }
+}
+
+impl Pipeline {
+    /// Starts the threads over `engine`.
+    pub fn start(engine: Arc<dyn Engine>) -> Result<Pipeline> {
+        let (jobs_tx, jobs_rx) = channel::unbounded::<Job>();
+        let (sync_tx, sync_rx) = channel::unbounded::<SyncMsg>();
+        let poisoned = Arc::new(Mutex::new(None));
+        let committer = {
+            let engine = engine.clone();
+            let poisoned = poisoned.clone();
+            std::thread::Builder::new()
+                .name("lazarus-commit".into())
+                .spawn(move || commit_loop(engine.as_ref(), &jobs_rx, &sync_tx, &poisoned))
+                .map_err(|e| Error::io("commit thread", e))?
+        };
+        let syncer = {
+            let poisoned = poisoned.clone();
+            std::thread::Builder::new()
+                .name("lazarus-sync".into())
+                .spawn(move || sync_loop(engine.as_ref(), &sync_rx, &poisoned))
+                .map_err(|e| Error::io("sync thread", e))?
+        };
+        Ok(Pipeline {
+            jobs: Some(jobs_tx),
+            poisoned,
+            threads: vec![committer, syncer],
+        })
+    }
+
+    /// Applies `batch` atomically and returns once it is applied (visible to new readers); the
+    /// returned [`Pending`] waits for durability.
+    pub fn submit(&self, batch: Batch, durability: Durability) -> Result<Pending> {
+        if let Some(why) = poison_msg(&self.poisoned) {
+            return Err(Error::Poisoned(why));
+        }
+        let jobs = self.jobs.as_ref().ok_or(Error::Closed)?;
+        let (applied_tx, applied_rx) = channel::bounded(1);
+        let (durable, durable_rx) = match durability {
+            Durability::Immediate => {
+                let (t, r) = channel::bounded(1);
+                (Some(t), Some(r))
+            }
+            Durability::Eventual => (None, None),
+        };
+        jobs.send(Job {
+            batch,
+            applied: applied_tx,
+            durable,
+        })
+        .map_err(|_| Error::Closed)?;
+        applied_rx.recv().unwrap_or(Err(Error::Closed))?;
+        Ok(Pending {
+            durable: durable_rx,
+        })
+    }
+
+    /// The reason writes are refused, if the pipeline is poisoned.
+    pub fn poisoned(&self) -> Option<String> {
+        poison_msg(&self.poisoned)
+    }
+
+    /// Stops the threads after the queued work (idempotent).
+    pub fn stop(&mut self) {
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn commit_loop(
+    engine: &dyn Engine,
+    jobs: &Receiver<Job>,
+    sync: &Sender<SyncMsg>,
+    poisoned: &Mutex<Option<String>>,
+) {
+    while let Ok(job) = jobs.recv() {
+        if let Some(why) = poison_msg(poisoned) {
+            let _ = job.applied.send(Err(Error::Poisoned(why.clone())));
+            if let Some(d) = job.durable {
+                let _ = d.send(Err(Error::Poisoned(why)));
+            }
+            continue;
+        }
+        match engine.write(job.batch) {
+            Ok(()) => {
+                let _ = job.applied.send(Ok(()));
+                let msg = match job.durable {
+                    Some(d) => SyncMsg::Wait(d),
+                    None => SyncMsg::Dirty,
+                };
+                let _ = sync.send(msg);
+            }
+            Err(e) => {
+                poison(poisoned, format!("a write failed: {e}"));
+                let _ = job.applied.send(Err(e));
+            }
+        }
+    }
+    // Channel closed: the syncer drains what is left and makes it durable.
+}
+
+fn absorb(m: SyncMsg, waiters: &mut Vec<Reply>, dirty_since: &mut Option<Instant>) {
+    match m {
+        SyncMsg::Wait(r) => waiters.push(r),
+        SyncMsg::Dirty => {
+            dirty_since.get_or_insert_with(Instant::now);
+        }
+    }
+}
+
+fn sync_loop(engine: &dyn Engine, rx: &Receiver<SyncMsg>, poisoned: &Mutex<Option<String>>) {
+    // When eventual commits are applied but not yet synced: since when.
+    let mut dirty_since: Option<Instant> = None;
+    loop {
+        let msg = match dirty_since {
+            Some(t) => match rx.recv_deadline(t + EVENTUAL_WINDOW) {
+                Ok(m) => Some(m),
+                Err(channel::RecvTimeoutError::Timeout) => None,
+                Err(channel::RecvTimeoutError::Disconnected) => {
+                    let _ = engine.sync();
+                    return;
+                }
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            },
+        };
+        let mut waiters = Vec::new();
+        if let Some(m) = msg {
+            absorb(m, &mut waiters, &mut dirty_since);
+            // Group commit: everyone queued so far shares the next sync.
+            while let Ok(m) = rx.try_recv() {
+                absorb(m, &mut waiters, &mut dirty_since);
+            }
+        }
+        let due = dirty_since.is_some_and(|t| t.elapsed() >= EVENTUAL_WINDOW);
+        if waiters.is_empty() && !due {
+            continue;
+        }
+        let result = match poison_msg(poisoned) {
+            Some(why) => Err(Error::Poisoned(why)),
+            None => engine.sync(),
+        };
+        dirty_since = None;
+        if let Err(e) = &result {
+            poison(poisoned, format!("a sync failed: {e}"));
+        }
+        for w in waiters {
+            let _ = w.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::Poisoned(e.to_string())),
+            });
+        }
+    }
+}

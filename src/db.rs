@@ -1,0 +1,712 @@
+//! The store: opening and creating it on disk, transactions, and the store-wide operations
+//! (history, the log stream, verify, rebuild, statistics).
+//!
+//! A store is a folder:
+//!
+//! ```text
+//! <path>/LAZARUS   marker: "lazarusdb store", the format version, the engine (text)
+//! <path>/data/     the engine's files
+//! ```
+//!
+//! Opening a path that holds something else (a plain file, a non-empty folder without the
+//! marker) is an error and changes nothing there; so is a store of a newer format, or a store
+//! created with another engine than the one asked for.
+
+use std::io::Write;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::ThreadId;
+
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use crate::codec::{self, keys, Space};
+use crate::commit::{Durability, Pipeline};
+use crate::error::{Error, Result};
+use crate::log::{self, EventBody, TxRecord};
+use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
+use crate::schema::{Catalog, ColumnDef, TableSpec};
+use crate::storage::fjall_engine::FjallEngine;
+use crate::storage::memory::MemoryEngine;
+use crate::storage::overlay::Overlay;
+use crate::storage::sled_engine::SledEngine;
+use crate::storage::{Batch, Engine, EngineKind};
+use crate::txn::Transaction;
+use crate::value::{Row, Timestamp, Value};
+use crate::views::{self, VerifyReport};
+
+/// The store format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const MARKER: &str = "LAZARUS";
+const MARKER_HEAD: &str = "lazarusdb store";
+
+/// How to open a store.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The engine. `None`: the engine the store was created with, or fjall for a new store.
+    pub engine: Option<EngineKind>,
+    /// Default durability of commits (a transaction may override it).
+    pub durability: Durability,
+    /// Refuse to create a new store (open an existing one only).
+    pub must_exist: bool,
+}
+
+impl Options {
+    /// Options with an explicit engine.
+    pub fn engine(mut self, e: EngineKind) -> Options {
+        self.engine = Some(e);
+        self
+    }
+
+    /// Options with a default durability.
+    pub fn durability(mut self, d: Durability) -> Options {
+        self.durability = d;
+        self
+    }
+}
+
+pub(crate) struct WriterState {
+    pub(crate) next_lsn: u64,
+    pub(crate) next_tx: u64,
+    pub(crate) last_at: Timestamp,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pipeline: Pipeline,
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) catalog: RwLock<Arc<Catalog>>,
+    writer: Mutex<WriterState>,
+    owner: Mutex<Option<ThreadId>>,
+    pub(crate) options: Options,
+    path: Option<PathBuf>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Inner {
+    pub(crate) fn release_writer(&self) {
+        *self.owner.lock() = None;
+    }
+}
+
+/// An open store.
+///
+/// ```
+/// use lazarusdb::{ColumnType, Db, Read, Row, TableBuilder};
+/// let db = Db::memory()?;
+/// db.create_table(TableBuilder::new("note").column(("id", ColumnType::Int))
+///     .column(("text", ColumnType::Text)).primary_key("id"))?;
+/// let row = db.insert("note", Row::new().with("text", "hello"))?;
+/// assert_eq!(row.get("id"), Some(&1.into()));
+/// assert_eq!(db.get("note", 1)?.unwrap().get("text"), Some(&"hello".into()));
+/// # Ok::<(), lazarusdb::Error>(())
+/// ```
+pub struct Db {
+    inner: Inner,
+}
+
+/// The kind of a change in the history or the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// A row was inserted.
+    Insert,
+    /// A row was updated.
+    Update,
+    /// A row was tombstoned.
+    Delete,
+    /// A row was restored.
+    Restore,
+    /// Row images were purged.
+    Purge,
+    /// The schema changed.
+    Schema,
+}
+
+impl ChangeKind {
+    /// The lower-case name (`insert`, `update`, `delete`, `restore`, `purge`, `schema`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Insert => "insert",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+            ChangeKind::Restore => "restore",
+            ChangeKind::Purge => "purge",
+            ChangeKind::Schema => "schema",
+        }
+    }
+}
+
+/// One event as the history and the log stream present it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Its LSN.
+    pub lsn: u64,
+    /// Its transaction.
+    pub tx: u64,
+    /// When its transaction committed.
+    pub at: Timestamp,
+    /// Who, if recorded.
+    pub actor: Option<String>,
+    /// Why, if recorded.
+    pub reason: Option<String>,
+    /// What kind of change.
+    pub kind: ChangeKind,
+    /// The table concerned (for schema events: the first table concerned).
+    pub table: Option<String>,
+    /// The row's primary key (row events).
+    pub pk: Option<Value>,
+    /// The row image written (insert, update, restore), in today's columns.
+    pub row: Option<Row>,
+    /// The deletion (tombstones and restores).
+    pub deletion: Option<Uuid>,
+}
+
+/// Store statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// The engine.
+    pub engine: EngineKind,
+    /// The last LSN written (0 for an empty store).
+    pub last_lsn: u64,
+    /// The last transaction id (0 for an empty store).
+    pub last_tx: u64,
+    /// Live rows per table.
+    pub tables: Vec<(String, u64)>,
+    /// Bytes the engine's files take on disk.
+    pub disk_bytes: u64,
+}
+
+fn read_marker(dir: &Path) -> Result<Option<(u32, EngineKind)>> {
+    let marker = dir.join(MARKER);
+    let text = match std::fs::read_to_string(&marker) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(Error::NotAStore {
+                path: dir.to_path_buf(),
+                why: "its LAZARUS file is not a lazarusdb marker".into(),
+            })
+        }
+        Err(e) => return Err(Error::io(&marker, e)),
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(MARKER_HEAD) {
+        return Err(Error::NotAStore {
+            path: dir.to_path_buf(),
+            why: "its LAZARUS file is not a lazarusdb marker".into(),
+        });
+    }
+    let mut format = None;
+    let mut engine = None;
+    for line in lines {
+        match line.split_once(' ') {
+            Some(("format", v)) => format = v.trim().parse::<u32>().ok(),
+            Some(("engine", v)) => engine = Some(v.trim().to_string()),
+            _ => {}
+        }
+    }
+    let format =
+        format.ok_or_else(|| Error::corrupted(marker.display().to_string(), "no format line"))?;
+    if format > FORMAT_VERSION {
+        return Err(Error::NewerFormat {
+            found: format,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let engine = engine
+        .as_deref()
+        .and_then(EngineKind::parse)
+        .ok_or_else(|| Error::corrupted(marker.display().to_string(), "no known engine line"))?;
+    Ok(Some((format, engine)))
+}
+
+fn write_marker(dir: &Path, engine: EngineKind) -> Result<()> {
+    let tmp = dir.join(format!("{MARKER}.tmp"));
+    let body = format!(
+        "{MARKER_HEAD}\nformat {FORMAT_VERSION}\nengine {}\n",
+        engine.name()
+    );
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(body.as_bytes())
+        .map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    let marker = dir.join(MARKER);
+    std::fs::rename(&tmp, &marker).map_err(|e| Error::io(&marker, e))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Opens the store at `path`, creating it (with the fjall engine) if the path does not exist
+    /// or is an empty folder.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        Db::open_with(path, Options::default())
+    }
+
+    /// Opens or creates the store at `path` with options.
+    pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let dir = path.as_ref();
+        let engine_kind = match std::fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => {
+                return Err(Error::NotAStore {
+                    path: dir.to_path_buf(),
+                    why: "this is a file, not a store folder".into(),
+                })
+            }
+            Ok(_) => match read_marker(dir)? {
+                Some((_, found)) => {
+                    if let Some(req) = options.engine {
+                        if req != found {
+                            return Err(Error::EngineMismatch {
+                                found: found.name().into(),
+                                requested: req.name().into(),
+                            });
+                        }
+                    }
+                    found
+                }
+                None => {
+                    let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+                    if entries.next().is_some() {
+                        return Err(Error::NotAStore {
+                            path: dir.to_path_buf(),
+                            why: "the folder is not empty and holds no lazarusdb store (no LAZARUS file)".into(),
+                        });
+                    }
+                    if options.must_exist {
+                        return Err(Error::NotAStore {
+                            path: dir.to_path_buf(),
+                            why: "no store here".into(),
+                        });
+                    }
+                    let e = options.engine.unwrap_or_default();
+                    write_marker(dir, e)?;
+                    e
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if options.must_exist {
+                    return Err(Error::NotAStore {
+                        path: dir.to_path_buf(),
+                        why: "no store here".into(),
+                    });
+                }
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                let e = options.engine.unwrap_or_default();
+                write_marker(dir, e)?;
+                e
+            }
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        let data = dir.join("data");
+        let engine: Arc<dyn Engine> = match engine_kind {
+            EngineKind::Fjall => Arc::new(FjallEngine::open(&data)?),
+            EngineKind::Sled => Arc::new(SledEngine::open(&data)?),
+            EngineKind::Memory => {
+                return Err(Error::invalid(
+                    "the memory engine has no files: use Db::memory()",
+                ))
+            }
+        };
+        Db::start(engine, options, Some(dir.to_path_buf()), None)
+    }
+
+    /// A new store in memory (nothing reaches disk).
+    pub fn memory() -> Result<Db> {
+        Db::start(
+            Arc::new(MemoryEngine::new()),
+            Options::default(),
+            None,
+            None,
+        )
+    }
+
+    /// A new store on the default engine in a temporary folder, removed when the store is dropped.
+    pub fn temporary() -> Result<Db> {
+        Db::temporary_with(Options::default())
+    }
+
+    /// A temporary store with options.
+    pub fn temporary_with(options: Options) -> Result<Db> {
+        let temp = tempfile::Builder::new()
+            .prefix("lazarus-")
+            .tempdir()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let path = temp.path().join("store");
+        let mut db = Db::open_with(&path, options)?;
+        db.inner._temp = Some(temp);
+        Ok(db)
+    }
+
+    fn start(
+        engine: Arc<dyn Engine>,
+        options: Options,
+        path: Option<PathBuf>,
+        temp: Option<tempfile::TempDir>,
+    ) -> Result<Db> {
+        let view = engine.read()?;
+        let format = view.get(Space::Meta, codec::META_FORMAT)?;
+        let fresh = format.is_none();
+        if let Some(f) = format {
+            let v = <[u8; 4]>::try_from(f.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| Error::corrupted("meta", "format version is not 4 bytes"))?;
+            if v > FORMAT_VERSION {
+                return Err(Error::NewerFormat {
+                    found: v,
+                    supported: FORMAT_VERSION,
+                });
+            }
+        }
+        let catalog = views::load_catalog(view.as_ref())?;
+        let (last_lsn, last_tx) = log::last_positions(view.as_ref())?;
+        drop(view);
+        if fresh {
+            let mut b = Batch::default();
+            b.put(
+                Space::Meta,
+                codec::META_FORMAT.to_vec(),
+                FORMAT_VERSION.to_be_bytes().to_vec(),
+            );
+            b.put(
+                Space::Meta,
+                codec::META_ENGINE.to_vec(),
+                engine.kind().name().as_bytes().to_vec(),
+            );
+            engine.write(b)?;
+            engine.sync()?;
+        }
+        let state = WriterState {
+            next_lsn: last_lsn + 1,
+            next_tx: last_tx.as_ref().map_or(1, |t| t.tx + 1),
+            last_at: last_tx.map_or(Timestamp(i64::MIN), |t| t.at),
+        };
+        let pipeline = Pipeline::start(engine.clone())?;
+        Ok(Db {
+            inner: Inner {
+                pipeline,
+                engine,
+                catalog: RwLock::new(Arc::new(catalog)),
+                writer: Mutex::new(state),
+                owner: Mutex::new(None),
+                options,
+                path,
+                _temp: temp,
+            },
+        })
+    }
+
+    /// The store's folder (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The engine the store runs on.
+    pub fn engine(&self) -> EngineKind {
+        self.inner.engine.kind()
+    }
+
+    /// Begins a write transaction, waiting for the current writer (if any) to finish.
+    ///
+    /// Errors with [`Error::NestedTransaction`] when this thread already holds one.
+    pub fn begin(&self) -> Result<Transaction<'_>> {
+        let me = std::thread::current().id();
+        if *self.inner.owner.lock() == Some(me) {
+            return Err(Error::NestedTransaction);
+        }
+        if let Some(why) = self.inner.pipeline.poisoned() {
+            return Err(Error::Poisoned(why));
+        }
+        let state = self.inner.writer.lock();
+        *self.inner.owner.lock() = Some(me);
+        let catalog = self.inner.catalog.read().clone();
+        let view = match self.inner.engine.read() {
+            Ok(v) => v,
+            Err(e) => {
+                self.inner.release_writer();
+                return Err(e);
+            }
+        };
+        Ok(Transaction::new(
+            &self.inner,
+            state,
+            Overlay::new(view),
+            catalog,
+        ))
+    }
+
+    /// Runs `f` in a transaction and commits it when `f` returns `Ok`; when `f` returns an error
+    /// nothing is written and the error is returned.
+    ///
+    /// ```
+    /// # use lazarusdb::{ColumnType, Db, Read, Row, TableBuilder};
+    /// # let db = Db::memory()?;
+    /// # db.create_table(TableBuilder::new("t").column(("id", ColumnType::Int)).primary_key("id"))?;
+    /// db.transaction(|tx| {
+    ///     tx.insert("t", Row::new().with("id", 1))?;
+    ///     tx.insert("t", Row::new().with("id", 2))?;
+    ///     Ok::<_, lazarusdb::Error>(())
+    /// })?;
+    /// assert_eq!(db.count("t")?, 2);
+    /// # Ok::<(), lazarusdb::Error>(())
+    /// ```
+    pub fn transaction<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut tx = self.begin()?;
+        let out = f(&mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Creates one table (its own transaction).
+    pub fn create_table(&self, spec: impl Into<TableSpec>) -> Result<()> {
+        let spec = spec.into();
+        self.transaction(|tx| tx.create_table(spec))
+    }
+
+    /// Applies a schema (from [`crate::parse_schema_file`] or builders): creates new tables and
+    /// extends existing ones, in one transaction.
+    pub fn apply_schema(&self, specs: &[TableSpec]) -> Result<()> {
+        self.transaction(|tx| tx.apply_schema(specs))
+    }
+
+    /// Appends a column to a table (its own transaction).
+    pub fn add_column(&self, table: &str, column: impl Into<ColumnDef>) -> Result<()> {
+        let column = column.into();
+        self.transaction(|tx| tx.add_column(table, column))
+    }
+
+    /// Adds an index or unique constraint (its own transaction).
+    pub fn add_index(&self, table: &str, columns: &[&str], unique: bool) -> Result<()> {
+        self.transaction(|tx| tx.add_index(table, columns, unique))
+    }
+
+    /// Inserts one row in its own transaction and returns it as stored.
+    pub fn insert(&self, table: &str, row: Row) -> Result<Row> {
+        self.transaction(|tx| tx.insert(table, row))
+    }
+
+    /// Inserts a `serde` value in its own transaction.
+    pub fn insert_as<T: serde::Serialize>(&self, table: &str, value: &T) -> Result<Row> {
+        self.transaction(|tx| tx.insert_as(table, value))
+    }
+
+    /// Updates columns of one row in its own transaction and returns the new row.
+    pub fn update(&self, table: &str, pk: impl Into<Value>, changes: Row) -> Result<Row> {
+        let pk = pk.into();
+        self.transaction(|tx| tx.update(table, pk, changes))
+    }
+
+    fn change_of(
+        &self,
+        view: &dyn crate::storage::ReadView,
+        catalog: &Catalog,
+        ev: log::Event,
+        txs: &mut Option<TxRecord>,
+    ) -> Result<Change> {
+        let rec = match txs.take() {
+            Some(r) if r.tx == ev.tx => r,
+            _ => log::read_tx(view, ev.tx)?.ok_or_else(|| {
+                Error::corrupted(
+                    format!("log event at lsn {}", ev.lsn),
+                    format!("no record of its transaction {}", ev.tx),
+                )
+            })?,
+        };
+        let name = |id: u32| catalog.by_id(id).map(|t| t.name().to_string()).ok();
+        let row_of =
+            |id: u32, image: &[Value]| catalog.by_id(id).ok().map(|t| views::to_row(t, image));
+        let (kind, table, pk, row, deletion) = match ev.body {
+            EventBody::CreateTables(defs) => (
+                ChangeKind::Schema,
+                defs.first().map(|d| d.name.clone()),
+                None,
+                None,
+                None,
+            ),
+            EventBody::AddColumn { table, .. } | EventBody::AddIndex { table, .. } => {
+                (ChangeKind::Schema, name(table), None, None, None)
+            }
+            EventBody::Insert { table, pk, image } => (
+                ChangeKind::Insert,
+                name(table),
+                Some(pk),
+                row_of(table, &image),
+                None,
+            ),
+            EventBody::Update { table, pk, image } => (
+                ChangeKind::Update,
+                name(table),
+                Some(pk),
+                row_of(table, &image),
+                None,
+            ),
+            EventBody::Tombstone {
+                table,
+                pk,
+                deletion,
+            } => (
+                ChangeKind::Delete,
+                name(table),
+                Some(pk),
+                None,
+                Some(deletion),
+            ),
+            EventBody::Restore {
+                table,
+                pk,
+                image,
+                deletion,
+            } => (
+                ChangeKind::Restore,
+                name(table),
+                Some(pk),
+                row_of(table, &image),
+                Some(deletion),
+            ),
+        };
+        let change = Change {
+            lsn: ev.lsn,
+            tx: ev.tx,
+            at: rec.at,
+            actor: rec.actor.clone(),
+            reason: rec.reason.clone(),
+            kind,
+            table,
+            pk,
+            row,
+            deletion,
+        };
+        *txs = Some(rec);
+        Ok(change)
+    }
+
+    /// Every version of a row, oldest first: its insert, updates, tombstones and restores, each
+    /// with its LSN, transaction, time, actor and reason.
+    pub fn history(&self, table: &str, pk: impl Into<Value>) -> Result<Vec<Change>> {
+        let catalog = self.inner.catalog.read().clone();
+        let t = catalog.table(table)?;
+        let (_, enc) = pk_enc(t, pk.into())?;
+        let view = self.inner.engine.read()?;
+        let prefix = codec::row_key(t.id(), &enc);
+        let end = keys::prefix_end(&prefix);
+        let mut lsns = Vec::new();
+        for item in view.range(
+            Space::Hist,
+            Bound::Included(&prefix),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            false,
+        )? {
+            let (k, _) = item?;
+            // the primary key is self-delimiting: exactly 8 bytes of LSN follow it
+            if k.len() == prefix.len() + 8 {
+                if let Some(lsn) = k.get(prefix.len()..).and_then(codec::read_u64_key) {
+                    lsns.push(lsn);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(lsns.len());
+        let mut txs = None;
+        for lsn in lsns {
+            let ev = log::read_event(view.as_ref(), lsn)?
+                .ok_or_else(|| Error::corrupted("hist", format!("points at missing lsn {lsn}")))?;
+            out.push(self.change_of(view.as_ref(), &catalog, ev, &mut txs)?);
+        }
+        Ok(out)
+    }
+
+    /// The log as a stream of changes from `from_lsn` (inclusive), at most `limit`.
+    pub fn changes(&self, from_lsn: u64, limit: Option<usize>) -> Result<Vec<Change>> {
+        let catalog = self.inner.catalog.read().clone();
+        let view = self.inner.engine.read()?;
+        let mut txs = None;
+        log::read_events(view.as_ref(), from_lsn, limit)?
+            .into_iter()
+            .map(|ev| self.change_of(view.as_ref(), &catalog, ev, &mut txs))
+            .collect()
+    }
+
+    /// The raw events of the log from `from_lsn` (inclusive), at most `limit`.
+    pub fn events(&self, from_lsn: u64, limit: Option<usize>) -> Result<Vec<log::Event>> {
+        let view = self.inner.engine.read()?;
+        log::read_events(view.as_ref(), from_lsn, limit)
+    }
+
+    /// A transaction's record (time, actor, reason, LSN range).
+    pub fn transaction_record(&self, tx: u64) -> Result<Option<TxRecord>> {
+        let view = self.inner.engine.read()?;
+        log::read_tx(view.as_ref(), tx)
+    }
+
+    /// The last LSN written (0 when the store is empty).
+    pub fn last_lsn(&self) -> u64 {
+        self.inner.writer.lock().next_lsn - 1
+    }
+
+    /// Compares every view with a rebuild from the log and reports each difference.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_with_progress(|_| {})
+    }
+
+    /// [`Db::verify`], calling `progress` with the number of events replayed so far.
+    pub fn verify_with_progress(&self, progress: impl FnMut(u64)) -> Result<VerifyReport> {
+        let view = self.inner.engine.read()?;
+        views::verify(view.as_ref(), progress)
+    }
+
+    /// Recomputes every view from the log alone and replaces the stored views with the result
+    /// (one atomic write). Returns the number of events replayed.
+    pub fn rebuild(&self) -> Result<u64> {
+        let me = std::thread::current().id();
+        if *self.inner.owner.lock() == Some(me) {
+            return Err(Error::NestedTransaction);
+        }
+        let _writer = self.inner.writer.lock();
+        let n = views::rebuild(self.inner.engine.as_ref(), |_| {})?;
+        let catalog = views::load_catalog(self.inner.engine.read()?.as_ref())?;
+        *self.inner.catalog.write() = Arc::new(catalog);
+        Ok(n)
+    }
+
+    /// Statistics: last LSN and transaction, live rows per table, disk use.
+    pub fn stats(&self) -> Result<Stats> {
+        let last_tx = self.inner.writer.lock().next_tx - 1;
+        let mut tables = Vec::new();
+        for name in self.tables()? {
+            let n = self.count(&name)?;
+            tables.push((name, n));
+        }
+        Ok(Stats {
+            engine: self.engine(),
+            last_lsn: self.last_lsn(),
+            last_tx,
+            tables,
+            disk_bytes: self.inner.engine.disk_bytes()?,
+        })
+    }
+
+    /// Makes every commit so far durable (useful after [`Durability::Eventual`] commits).
+    pub fn sync(&self) -> Result<()> {
+        self.inner.engine.sync()
+    }
+
+    /// Closes the store: waits for the commit pipeline to finish and syncs.
+    pub fn close(mut self) -> Result<()> {
+        self.inner.pipeline.stop();
+        self.inner.engine.sync()
+    }
+}
+
+impl Read for Db {
+    fn read_ctx(&self) -> Result<ReadCtx<'_>> {
+        let catalog = self.inner.catalog.read().clone();
+        Ok(ReadCtx {
+            view: ViewRef::Owned(self.inner.engine.read()?),
+            catalog,
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! The one error type of the crate.
+//!
+//! Every fallible public function returns [`Result<T>`]. Each variant's documentation says what
+//! the caller may assume and how to react. Unless a variant says otherwise, an error from a write
+//! means **nothing was written**: the store is exactly as it was before the call.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which constraint a write broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Constraint {
+    /// A live row already has this primary key.
+    PrimaryKey,
+    /// A live row already has these values in a unique constraint (named by its columns).
+    Unique(Vec<String>),
+    /// The referenced parent row is not live (missing or deleted).
+    ForeignKey {
+        /// The foreign-key column of the child table.
+        column: String,
+        /// The parent table.
+        references: String,
+    },
+    /// A non-nullable column got no value (or null) and has no default.
+    NotNull(String),
+}
+
+impl std::fmt::Display for Constraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Constraint::PrimaryKey => write!(f, "primary key"),
+            Constraint::Unique(cols) => write!(f, "unique ({})", cols.join(", ")),
+            Constraint::ForeignKey { column, references } => {
+                write!(f, "foreign key {column} -> {references}")
+            }
+            Constraint::NotNull(c) => write!(f, "not null ({c})"),
+        }
+    }
+}
+
+/// Every error lazarusdb reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The named table does not exist. Check the name or create the table first.
+    #[error("unknown table `{0}`: create it first (see `schema show` for the tables that exist)")]
+    UnknownTable(String),
+
+    /// The named column does not exist in the table. Nothing was written.
+    #[error("table `{table}` has no column `{column}`")]
+    UnknownColumn {
+        /// The table.
+        table: String,
+        /// The column that was named.
+        column: String,
+    },
+
+    /// No index or unique constraint over these columns. Nothing was read.
+    #[error("table `{table}` has no index over ({columns})")]
+    UnknownIndex {
+        /// The table.
+        table: String,
+        /// The columns, comma separated.
+        columns: String,
+    },
+
+    /// A value does not have the column's type. Nothing was written.
+    #[error("column `{table}.{column}` is {expected}, got {got}")]
+    WrongType {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The column's declared type.
+        expected: String,
+        /// What was supplied.
+        got: String,
+    },
+
+    /// A write broke a constraint. Nothing was written; fix the value or the conflicting row.
+    #[error("{table}: {constraint} violated by {value}")]
+    ConstraintViolation {
+        /// The table written to.
+        table: String,
+        /// Which constraint.
+        constraint: Constraint,
+        /// The offending value, as JSON text.
+        value: String,
+    },
+
+    /// No live row has this primary key (for an update, a delete or a required read).
+    #[error("{table}: no live row with primary key {pk}")]
+    NotFound {
+        /// The table.
+        table: String,
+        /// The primary key, as JSON text.
+        pk: String,
+    },
+
+    /// The schema (builder or file) is invalid. Nothing was written.
+    #[error("invalid schema: {0}")]
+    InvalidSchema(String),
+
+    /// Some other input was malformed (a JSON row, a range, a name). Nothing was written.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// The path holds something that is not a lazarusdb store. Nothing was changed there.
+    #[error("{path}: {why}")]
+    NotAStore {
+        /// The path given to open.
+        path: PathBuf,
+        /// What was found instead.
+        why: String,
+    },
+
+    /// The store was written by a newer lazarusdb (its format version is higher than this build
+    /// reads). Upgrade lazarusdb; the store was not touched.
+    #[error("the store uses format version {found}, this build reads up to {supported}: upgrade lazarusdb")]
+    NewerFormat {
+        /// Format version found on disk.
+        found: u32,
+        /// Highest version this build understands.
+        supported: u32,
+    },
+
+    /// The store was created with another engine than the one asked for.
+    #[error("the store was created with the {found} engine, not {requested}: open it with --engine {found}")]
+    EngineMismatch {
+        /// The engine recorded in the store.
+        found: String,
+        /// The engine requested at open.
+        requested: String,
+    },
+
+    /// Another process (or another handle in this one) has the store open.
+    #[error("the store at {0} is open in another process (or another handle): close it first")]
+    Locked(PathBuf),
+
+    /// Bytes on disk failed a check (checksum, framing, an impossible value). The operation was
+    /// refused; the store should be verified and, if needed, rebuilt from its log.
+    #[error("corrupted store data ({place}): {why}")]
+    Corrupted {
+        /// Where (keyspace, key, file).
+        place: String,
+        /// What was wrong.
+        why: String,
+    },
+
+    /// A transaction is already open on this thread; a second one would wait for itself forever.
+    /// Commit or drop the first one.
+    #[error("a write transaction is already open on this thread: commit or drop it first")]
+    NestedTransaction,
+
+    /// An earlier storage failure (a failed write or flush) left the store refusing writes so
+    /// that nothing is silently lost. Reopen the store.
+    #[error("the store refuses writes after an earlier storage failure: reopen it ({0})")]
+    Poisoned(String),
+
+    /// The storage engine failed. Nothing of the operation was acknowledged.
+    #[error("storage engine error: {0}")]
+    Storage(String),
+
+    /// An I/O error, with its source kept.
+    #[error("i/o error at {path}: {source}")]
+    Io {
+        /// The file or folder involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The store has been closed or its commit pipeline has stopped.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Shorthand for an [`Error::InvalidInput`].
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidInput(msg.into())
+    }
+
+    /// Shorthand for an [`Error::InvalidSchema`].
+    pub(crate) fn schema(msg: impl Into<String>) -> Self {
+        Error::InvalidSchema(msg.into())
+    }
+
+    /// Shorthand for an [`Error::Corrupted`].
+    pub(crate) fn corrupted(place: impl Into<String>, why: impl Into<String>) -> Self {
+        Error::Corrupted {
+            place: place.into(),
+            why: why.into(),
+        }
+    }
+
+    /// Wraps an I/O error with its path.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

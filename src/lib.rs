@@ -1,0 +1,66 @@
+//! # lazarusdb
+//!
+//! An embedded, event-sourced datastore in which nothing is lost by mistake.
+//!
+//! Every row mutation is an event appended to a log with a strictly increasing LSN; live views
+//! (rows by primary key, unique and secondary indexes, foreign-key reverse indexes) are
+//! materialized from the log and only ever hold live rows, so no read needs a filter.
+//!
+//! ```
+//! use lazarusdb::{ColumnType, Db, OnDelete, Read, Row, TableBuilder};
+//!
+//! let db = Db::temporary()?;
+//! db.create_table(TableBuilder::new("author")
+//!     .column(("id", ColumnType::Int)).column(("name", ColumnType::Text)).primary_key("id"))?;
+//! db.create_table(TableBuilder::new("book")
+//!     .column(("id", ColumnType::Int)).column(("title", ColumnType::Text))
+//!     .column(("author_id", ColumnType::Int)).primary_key("id")
+//!     .foreign_key("author_id", "author", OnDelete::Cascade))?;
+//!
+//! db.transaction(|tx| {
+//!     let a = tx.insert("author", Row::new().with("name", "Le Guin"))?;
+//!     let id = a.get("id").cloned().unwrap_or_default();
+//!     tx.insert("book", Row::new().with("title", "The Dispossessed").with("author_id", id))?;
+//!     Ok::<_, lazarusdb::Error>(())
+//! })?;
+//!
+//! assert_eq!(db.children("author", 1, "book")?.len(), 1);
+//! assert_eq!(db.history("author", 1)?.len(), 1);
+//! # Ok::<(), lazarusdb::Error>(())
+//! ```
+//!
+//! Layers, bottom up (each only looks down): [`value`] and [`storage`] → [`codec`] →
+//! [`schema`] → [`log`] and [`views`] → [`commit`] → [`txn`] and [`read`] → [`db`] (this
+//! facade) → the `lazarus` binary. See `docs/design.md`.
+
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod codec;
+pub mod commit;
+pub mod db;
+pub mod error;
+pub mod log;
+pub mod read;
+pub mod schema;
+pub mod storage;
+pub mod txn;
+pub mod value;
+pub mod views;
+
+pub use commit::Durability;
+pub use db::{Change, ChangeKind, Db, Options, Stats, FORMAT_VERSION};
+pub use error::{Constraint, Error, Result};
+pub use read::{IndexRange, Read, Scan};
+pub use schema::{parse_schema_file, ColumnDef, OnDelete, TableBuilder, TableDef, TableSpec};
+pub use storage::EngineKind;
+pub use txn::{CommitInfo, Transaction};
+pub use value::{ColumnType, Row, Timestamp, Value};
+pub use views::VerifyReport;

@@ -1,0 +1,442 @@
+//! The read API shared by the live store ([`crate::Db`]) and transactions
+//! ([`crate::Transaction`], which also see their own writes): get by primary key, scans in key
+//! order with a range and a limit, index lookups by value and by range, relation navigation,
+//! and typed access through `serde`.
+//!
+//! Every method reads one consistent view: a read never sees part of a transaction.
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::codec::{self, keys, Space};
+use crate::error::{Error, Result};
+use crate::schema::{Catalog, Table};
+use crate::storage::ReadView;
+use crate::value::{Row, Value};
+use crate::views;
+
+/// A primary-key range for [`Read::scan`].
+///
+/// ```
+/// use lazarusdb::Scan;
+/// let first_ten = Scan::all().limit(10);
+/// let some = Scan::range(5..20).reverse();
+/// # let _ = (first_ten, some);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scan {
+    start: Bound<Value>,
+    end: Bound<Value>,
+    limit: Option<usize>,
+    reverse: bool,
+}
+
+impl Scan {
+    /// Every row, in primary-key order.
+    pub fn all() -> Scan {
+        Scan {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+            limit: None,
+            reverse: false,
+        }
+    }
+
+    /// The rows whose primary key is within `r` (e.g. `5..20`, `"a"..="m"`).
+    pub fn range<T: Into<Value> + Clone, R: RangeBounds<T>>(r: R) -> Scan {
+        Scan {
+            start: r.start_bound().cloned().map(Into::into),
+            end: r.end_bound().cloned().map(Into::into),
+            limit: None,
+            reverse: false,
+        }
+    }
+
+    /// At most `n` rows.
+    pub fn limit(mut self, n: usize) -> Scan {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Descending primary-key order.
+    pub fn reverse(mut self) -> Scan {
+        self.reverse = true;
+        self
+    }
+}
+
+/// A range over an index's values for [`Read::lookup_range`]. Bounds are lists of values for
+/// the index's leading columns; a bound with fewer values than the index has columns covers
+/// every entry that starts with them.
+#[derive(Debug, Clone)]
+pub struct IndexRange {
+    start: Bound<Vec<Value>>,
+    end: Bound<Vec<Value>>,
+    limit: Option<usize>,
+    reverse: bool,
+}
+
+impl IndexRange {
+    /// A range over the first indexed column, e.g. `IndexRange::range(10..20)`.
+    pub fn range<T: Into<Value> + Clone, R: RangeBounds<T>>(r: R) -> IndexRange {
+        IndexRange {
+            start: r.start_bound().cloned().map(|v| vec![v.into()]),
+            end: r.end_bound().cloned().map(|v| vec![v.into()]),
+            limit: None,
+            reverse: false,
+        }
+    }
+
+    /// A range given by composite bounds.
+    pub fn between(start: Bound<Vec<Value>>, end: Bound<Vec<Value>>) -> IndexRange {
+        IndexRange {
+            start,
+            end,
+            limit: None,
+            reverse: false,
+        }
+    }
+
+    /// At most `n` rows.
+    pub fn limit(mut self, n: usize) -> IndexRange {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Descending index order.
+    pub fn reverse(mut self) -> IndexRange {
+        self.reverse = true;
+        self
+    }
+}
+
+/// What a reader reads from: a consistent view and the catalog that goes with it.
+#[doc(hidden)]
+pub struct ReadCtx<'a> {
+    pub(crate) view: ViewRef<'a>,
+    pub(crate) catalog: Arc<Catalog>,
+}
+
+pub(crate) enum ViewRef<'a> {
+    Owned(Box<dyn ReadView + 'a>),
+    Borrowed(&'a dyn ReadView),
+}
+
+impl ReadCtx<'_> {
+    fn view(&self) -> &dyn ReadView {
+        match &self.view {
+            ViewRef::Owned(b) => b.as_ref(),
+            ViewRef::Borrowed(r) => *r,
+        }
+    }
+}
+
+/// Coerces a primary-key value to the table's key type and encodes it.
+pub(crate) fn pk_enc(table: &Table, pk: Value) -> Result<(Value, Vec<u8>)> {
+    let col = table
+        .pk_column()
+        .ok_or_else(|| Error::corrupted("catalog", "table without primary key"))?;
+    let v = pk.coerce(col.ty).map_err(|v| Error::WrongType {
+        table: table.name().to_string(),
+        column: col.name.clone(),
+        expected: col.ty.name().to_string(),
+        got: v.kind().to_string(),
+    })?;
+    if v.is_null() {
+        return Err(Error::invalid(format!(
+            "{}: a primary key cannot be null",
+            table.name()
+        )));
+    }
+    let enc = keys::encode_one(&v);
+    Ok((v, enc))
+}
+
+fn coerce_cells(table: &Table, cols: &[usize], values: Vec<Value>) -> Result<Vec<Value>> {
+    if values.len() > cols.len() {
+        return Err(Error::invalid(format!(
+            "{}: {} values given for an index of {} columns",
+            table.name(),
+            values.len(),
+            cols.len()
+        )));
+    }
+    values
+        .into_iter()
+        .zip(cols)
+        .map(|(v, &c)| {
+            let col = table
+                .def
+                .columns
+                .get(c)
+                .ok_or_else(|| Error::corrupted("catalog", "index column out of range"))?;
+            v.coerce(col.ty).map_err(|v| Error::WrongType {
+                table: table.name().to_string(),
+                column: col.name.clone(),
+                expected: col.ty.name().to_string(),
+                got: v.kind().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn bound_key(prefix: &[u8], b: &Bound<Vec<u8>>, is_start: bool) -> Bound<Vec<u8>> {
+    let with = |k: &[u8]| {
+        let mut v = prefix.to_vec();
+        v.extend_from_slice(k);
+        v
+    };
+    let after = |k: &[u8]| keys::prefix_end(&with(k)).map_or(Bound::Unbounded, Bound::Excluded);
+    match (b, is_start) {
+        (Bound::Unbounded, true) => Bound::Included(prefix.to_vec()),
+        (Bound::Unbounded, false) => {
+            keys::prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded)
+        }
+        (Bound::Included(k), true) => Bound::Included(with(k)),
+        (Bound::Excluded(k), true) => match after(k) {
+            Bound::Excluded(e) => Bound::Included(e),
+            other => other,
+        },
+        (Bound::Included(k), false) => after(k),
+        (Bound::Excluded(k), false) => Bound::Excluded(with(k)),
+    }
+}
+
+fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Reads over a consistent view of the store. Implemented by [`crate::Db`] (live rows) and
+/// [`crate::Transaction`] (live rows plus the transaction's own writes).
+pub trait Read {
+    /// The view and catalog to read from (one per call).
+    #[doc(hidden)]
+    fn read_ctx(&self) -> Result<ReadCtx<'_>>;
+
+    /// The live row with this primary key, or `None`.
+    fn get(&self, table: &str, pk: impl Into<Value>) -> Result<Option<Row>> {
+        let ctx = self.read_ctx()?;
+        let t = ctx.catalog.table(table)?;
+        let (_, enc) = pk_enc(t, pk.into())?;
+        Ok(views::get_row(ctx.view(), t.id(), &enc)?.map(|r| views::to_row(t, &r.image)))
+    }
+
+    /// The live row with this primary key, deserialized into `T`.
+    fn get_as<T: DeserializeOwned>(&self, table: &str, pk: impl Into<Value>) -> Result<Option<T>> {
+        self.get(table, pk)?.map(|r| row_into(&r)).transpose()
+    }
+
+    /// Live rows in primary-key order within the scan's range, up to its limit.
+    fn scan(&self, table: &str, scan: Scan) -> Result<Vec<Row>> {
+        let ctx = self.read_ctx()?;
+        let t = ctx.catalog.table(table)?;
+        let prefix = codec::table_prefix(t.id());
+        let enc = |b: Bound<Value>| -> Result<Bound<Vec<u8>>> {
+            Ok(match b {
+                Bound::Included(v) => Bound::Included(pk_enc(t, v)?.1),
+                Bound::Excluded(v) => Bound::Excluded(pk_enc(t, v)?.1),
+                Bound::Unbounded => Bound::Unbounded,
+            })
+        };
+        let (s, e) = (enc(scan.start)?, enc(scan.end)?);
+        let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
+        let mut out = Vec::new();
+        for item in ctx.view().range(
+            Space::Rows,
+            as_ref_bound(&s),
+            as_ref_bound(&e),
+            scan.reverse,
+        )? {
+            if scan.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            let (k, v) = item?;
+            let row = views::decode_row(&k, &v)?;
+            out.push(views::to_row(t, &row.image));
+        }
+        Ok(out)
+    }
+
+    /// [`Read::scan`], deserialized into `T`.
+    fn scan_as<T: DeserializeOwned>(&self, table: &str, scan: Scan) -> Result<Vec<T>> {
+        self.scan(table, scan)?.iter().map(row_into).collect()
+    }
+
+    /// Live rows whose indexed columns equal `values` (for a composite index, the values of its
+    /// leading columns), in index then primary-key order. The index (or unique constraint) over
+    /// exactly `columns` must exist.
+    fn lookup(&self, table: &str, columns: &[&str], values: &[Value]) -> Result<Vec<Row>> {
+        let r = IndexRange::between(
+            Bound::Included(values.to_vec()),
+            Bound::Included(values.to_vec()),
+        );
+        self.lookup_range(table, columns, r)
+    }
+
+    /// Live rows whose indexed values fall within the range, in index order.
+    fn lookup_range(&self, table: &str, columns: &[&str], range: IndexRange) -> Result<Vec<Row>> {
+        let ctx = self.read_ctx()?;
+        let t = ctx.catalog.table(table)?;
+        let idx = t.index_on(columns)?;
+        let enc = |b: Bound<Vec<Value>>| -> Result<Bound<Vec<u8>>> {
+            Ok(match b {
+                Bound::Included(v) => {
+                    Bound::Included(keys::encode_values(&coerce_cells(t, &idx.cols, v)?))
+                }
+                Bound::Excluded(v) => {
+                    Bound::Excluded(keys::encode_values(&coerce_cells(t, &idx.cols, v)?))
+                }
+                Bound::Unbounded => Bound::Unbounded,
+            })
+        };
+        let prefix = codec::index_prefix(t.id(), idx.id);
+        let (s, e) = (enc(range.start)?, enc(range.end)?);
+        let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
+        let mut out = Vec::new();
+        let view = ctx.view();
+        for item in view.range(
+            Space::Index,
+            as_ref_bound(&s),
+            as_ref_bound(&e),
+            range.reverse,
+        )? {
+            if range.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            let (k, _) = item?;
+            let pk = index_entry_pk(&k, idx.cols.len())?;
+            match views::get_row(view, t.id(), pk)? {
+                Some(r) => out.push(views::to_row(t, &r.image)),
+                None => {
+                    return Err(Error::corrupted(
+                        format!("index {} of {}", idx.id, t.name()),
+                        "an index entry points at no live row (run verify)",
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The live rows of `child_table` that reference this row of `table` through a foreign key.
+    /// When `child_table` has several foreign keys to `table`, use [`Read::children_via`].
+    fn children(&self, table: &str, pk: impl Into<Value>, child_table: &str) -> Result<Vec<Row>> {
+        let column = {
+            let ctx = self.read_ctx()?;
+            let parent = ctx.catalog.table(table)?;
+            let child = ctx.catalog.table(child_table)?;
+            let fks: Vec<&String> = child
+                .def
+                .foreign_keys
+                .iter()
+                .filter(|f| f.references == parent.name())
+                .map(|f| &f.column)
+                .collect();
+            match fks.as_slice() {
+                [one] => (*one).clone(),
+                [] => {
+                    return Err(Error::invalid(format!(
+                        "table `{child_table}` has no foreign key to `{table}`"
+                    )))
+                }
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "table `{child_table}` has several foreign keys to `{table}`: name one with children_via"
+                    )))
+                }
+            }
+        };
+        self.children_via(child_table, &column, pk)
+    }
+
+    /// The live rows of `child_table` whose foreign-key column `column` holds `pk`.
+    fn children_via(
+        &self,
+        child_table: &str,
+        column: &str,
+        pk: impl Into<Value>,
+    ) -> Result<Vec<Row>> {
+        self.lookup(child_table, &[column], &[pk.into()])
+    }
+
+    /// The live parent of a row through its foreign-key column `fk_column` (`None` when the
+    /// column is null).
+    fn parent(&self, table: &str, pk: impl Into<Value>, fk_column: &str) -> Result<Option<Row>> {
+        let (parent_table, parent_pk) = {
+            let ctx = self.read_ctx()?;
+            let t = ctx.catalog.table(table)?;
+            let fk = t
+                .def
+                .foreign_keys
+                .iter()
+                .find(|f| f.column == fk_column)
+                .ok_or_else(|| {
+                    Error::invalid(format!("`{table}.{fk_column}` is not a foreign key"))
+                })?;
+            let (_, enc) = pk_enc(t, pk.into())?;
+            let Some(row) = views::get_row(ctx.view(), t.id(), &enc)? else {
+                return Ok(None);
+            };
+            let v = views::cell(t, &row.image, t.column(fk_column)?);
+            if v.is_null() {
+                return Ok(None);
+            }
+            (fk.references.clone(), v)
+        };
+        self.get(&parent_table, parent_pk)
+    }
+
+    /// Number of live rows in a table (walks the rows view: cost is the live rows only).
+    fn count(&self, table: &str) -> Result<u64> {
+        let ctx = self.read_ctx()?;
+        let t = ctx.catalog.table(table)?;
+        let prefix = codec::table_prefix(t.id());
+        let end = keys::prefix_end(&prefix);
+        let mut n = 0u64;
+        for item in ctx.view().range(
+            Space::Rows,
+            Bound::Included(&prefix),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            false,
+        )? {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The names of the tables, in creation order.
+    fn tables(&self) -> Result<Vec<String>> {
+        let ctx = self.read_ctx()?;
+        Ok(ctx.catalog.tables().map(|t| t.name().to_string()).collect())
+    }
+
+    /// A table's definition.
+    fn table_def(&self, table: &str) -> Result<crate::schema::TableDef> {
+        let ctx = self.read_ctx()?;
+        Ok(ctx.catalog.table(table)?.def.clone())
+    }
+}
+
+/// The primary-key bytes at the end of an index key with `ncols` indexed values.
+pub(crate) fn index_entry_pk(key: &[u8], ncols: usize) -> Result<&[u8]> {
+    let mut rest = key
+        .get(8..)
+        .ok_or_else(|| Error::corrupted("index", "index key shorter than its prefix"))?;
+    for _ in 0..ncols {
+        keys::decode_value(&mut rest)?;
+    }
+    Ok(rest)
+}
+
+/// Deserializes a row into a user type.
+pub(crate) fn row_into<T: DeserializeOwned>(row: &Row) -> Result<T> {
+    serde_json::from_value(row.to_typed_json())
+        .map_err(|e| Error::invalid(format!("the row does not fit the requested type: {e}")))
+}

@@ -1,0 +1,261 @@
+//! The storage layer: a narrow key-value interface and its engines.
+//!
+//! Everything above this module talks to storage through [`Engine`] and [`ReadView`] only:
+//!
+//! - [`Engine::read`] opens a consistent read view: it sees every batch written before it was
+//!   opened either whole or not at all, and nothing written after;
+//! - [`ReadView::get`] and [`ReadView::range`] read one key or an ordered range (forwards or
+//!   backwards) of one [`Space`];
+//! - [`Engine::write`] applies one [`Batch`] atomically: after a crash it is there whole or not
+//!   at all, and no read view ever sees part of it;
+//! - [`Engine::sync`] makes every batch written so far durable (a real fdatasync).
+//!
+//! Three engines implement it: [`memory`] (tests, the CPU floor), [`fjall_engine`] (the
+//! default) and [`sled_engine`] (selectable). A later engine (a shared server) has to offer the
+//! same five calls and nothing more.
+
+pub mod fjall_engine;
+pub mod memory;
+pub mod overlay;
+pub mod sled_engine;
+
+use std::ops::Bound;
+
+use crate::codec::Space;
+use crate::error::Result;
+
+/// One key-value pair read from a range.
+pub type Kv = (Vec<u8>, Vec<u8>);
+
+/// An ordered stream of pairs from a read view.
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<Kv>> + 'a>;
+
+/// One change inside a [`Batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Set `key` in `space` to the value.
+    Put(Space, Vec<u8>, Vec<u8>),
+    /// Remove `key` from `space` (no error when absent).
+    Delete(Space, Vec<u8>),
+}
+
+/// A set of changes applied atomically by [`Engine::write`].
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    /// The changes, applied in order (a later change to the same key wins).
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    /// Adds a put.
+    pub fn put(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(Op::Put(space, key, value));
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, space: Space, key: Vec<u8>) {
+        self.ops.push(Op::Delete(space, key));
+    }
+
+    /// Number of changes.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A consistent, read-only view of the store at the moment it was opened.
+pub trait ReadView {
+    /// The value of `key` in `space`.
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// The pairs of `space` with keys within the bounds, in key order (or reverse order).
+    fn range<'a>(
+        &'a self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<KvIter<'a>>;
+}
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EngineKind {
+    /// fjall 3 (LSM-tree): the default.
+    #[default]
+    Fjall,
+    /// sled 0.34.7.
+    Sled,
+    /// In memory only; nothing reaches disk.
+    Memory,
+}
+
+impl EngineKind {
+    /// The engine's name as written in the store and accepted on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Fjall => "fjall",
+            EngineKind::Sled => "sled",
+            EngineKind::Memory => "memory",
+        }
+    }
+
+    /// Parses an engine name.
+    pub fn parse(name: &str) -> Option<EngineKind> {
+        match name {
+            "fjall" => Some(EngineKind::Fjall),
+            "sled" => Some(EngineKind::Sled),
+            "memory" => Some(EngineKind::Memory),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A storage engine behind the narrow interface.
+pub trait Engine: Send + Sync {
+    /// Which engine this is.
+    fn kind(&self) -> EngineKind;
+
+    /// Opens a consistent read view.
+    fn read(&self) -> Result<Box<dyn ReadView + '_>>;
+
+    /// Applies a batch atomically (visible to read views opened afterwards; durable only after
+    /// [`Engine::sync`]).
+    fn write(&self, batch: Batch) -> Result<()>;
+
+    /// Makes every write so far durable on disk.
+    fn sync(&self) -> Result<()>;
+
+    /// Bytes the engine's files take on disk (0 in memory).
+    fn disk_bytes(&self) -> Result<u64>;
+}
+
+/// Converts a borrowed bound to an owned one.
+pub(crate) fn owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Prefixes a bound with a space byte, for engines that keep every space in one ordered tree.
+pub(crate) fn prefixed_bounds(
+    space: Space,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let p = space.prefix();
+    let with = |k: &[u8]| {
+        let mut v = Vec::with_capacity(k.len() + 1);
+        v.push(p);
+        v.extend_from_slice(k);
+        v
+    };
+    let s = match start {
+        Bound::Included(k) => Bound::Included(with(k)),
+        Bound::Excluded(k) => Bound::Excluded(with(k)),
+        Bound::Unbounded => Bound::Included(vec![p]),
+    };
+    let e = match end {
+        Bound::Included(k) => Bound::Included(with(k)),
+        Bound::Excluded(k) => Bound::Excluded(with(k)),
+        Bound::Unbounded => Bound::Excluded(vec![p + 1]),
+    };
+    (s, e)
+}
+
+/// Prepends the space byte to a key.
+pub(crate) fn prefixed_key(space: Space, key: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(key.len() + 1);
+    v.push(space.prefix());
+    v.extend_from_slice(key);
+    v
+}
+
+/// True when a range with these bounds is empty (start past end): engines may panic on those.
+pub(crate) fn empty_range<T: Ord>(start: &Bound<T>, end: &Bound<T>) -> bool {
+    use Bound::*;
+    match (start, end) {
+        (Included(s), Included(e)) => s > e,
+        (Included(s), Excluded(e)) | (Excluded(s), Included(e)) | (Excluded(s), Excluded(e)) => {
+            s >= e
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod conformance {
+    //! The same checks run against every engine.
+    use super::*;
+
+    pub fn run(engine: &dyn Engine) {
+        let mut b = Batch::default();
+        for i in 0u8..10 {
+            b.put(Space::Rows, vec![i], vec![i, i]);
+            b.put(Space::Index, vec![i], vec![]);
+        }
+        engine.write(b).unwrap();
+        let view = engine.read().unwrap();
+        assert_eq!(view.get(Space::Rows, &[3]).unwrap(), Some(vec![3, 3]));
+        assert_eq!(view.get(Space::Log, &[3]).unwrap(), None);
+        let keys: Vec<Vec<u8>> = view
+            .range(
+                Space::Rows,
+                Bound::Included(&[2]),
+                Bound::Excluded(&[5]),
+                false,
+            )
+            .unwrap()
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(keys, vec![vec![2], vec![3], vec![4]]);
+        let rev: Vec<Vec<u8>> = view
+            .range(Space::Rows, Bound::Unbounded, Bound::Unbounded, true)
+            .unwrap()
+            .take(2)
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(rev, vec![vec![9], vec![8]]);
+        // spaces do not leak into each other
+        let n = view
+            .range(Space::Index, Bound::Unbounded, Bound::Unbounded, false)
+            .unwrap()
+            .count();
+        assert_eq!(n, 10);
+        // an inverted range is empty, not a panic
+        let n = view
+            .range(
+                Space::Rows,
+                Bound::Included(&[7]),
+                Bound::Excluded(&[2]),
+                false,
+            )
+            .unwrap()
+            .count();
+        assert_eq!(n, 0);
+        drop(view);
+
+        // a view opened before a write does not see it (snapshot engines) or the write waits
+        let mut b = Batch::default();
+        b.delete(Space::Rows, vec![3]);
+        b.put(Space::Rows, vec![42], vec![1]);
+        engine.write(b).unwrap();
+        engine.sync().unwrap();
+        let view = engine.read().unwrap();
+        assert_eq!(view.get(Space::Rows, &[3]).unwrap(), None);
+        assert_eq!(view.get(Space::Rows, &[42]).unwrap(), Some(vec![1]));
+    }
+}

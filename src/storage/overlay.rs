@@ -1,0 +1,228 @@
+//! A write overlay over a read view: the staging area of a transaction and of a rebuild.
+//!
+//! Reads through an [`Overlay`] see its own changes over the base view; [`Overlay::into_batch`]
+//! turns the changes into one atomic [`Batch`]. Nothing reaches the engine before that.
+
+use std::collections::BTreeMap;
+use std::iter::Peekable;
+use std::ops::Bound;
+
+use super::{Batch, KvIter, Op, ReadView};
+use crate::codec::Space;
+use crate::error::Result;
+
+type Key = (u8, Vec<u8>);
+type Staged = (Vec<u8>, Option<Vec<u8>>);
+
+/// A read view with pending changes on top.
+pub struct Overlay<'a> {
+    base: Box<dyn ReadView + 'a>,
+    changes: BTreeMap<Key, Option<Vec<u8>>>,
+}
+
+/// A view of an empty store (the base of a rebuild).
+pub struct EmptyView;
+
+impl ReadView for EmptyView {
+    fn get(&self, _: Space, _: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    fn range<'a>(
+        &'a self,
+        _: Space,
+        _: Bound<&[u8]>,
+        _: Bound<&[u8]>,
+        _: bool,
+    ) -> Result<KvIter<'a>> {
+        Ok(Box::new(std::iter::empty()))
+    }
+}
+
+impl<'a> Overlay<'a> {
+    /// An overlay with no changes yet.
+    pub fn new(base: Box<dyn ReadView + 'a>) -> Overlay<'a> {
+        Overlay {
+            base,
+            changes: BTreeMap::new(),
+        }
+    }
+
+    /// Stages a put.
+    pub fn put(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) {
+        self.changes.insert((space.prefix(), key), Some(value));
+    }
+
+    /// Stages a delete.
+    pub fn delete(&mut self, space: Space, key: Vec<u8>) {
+        self.changes.insert((space.prefix(), key), None);
+    }
+
+    /// Number of staged changes.
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// True when nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The staged changes of one space, in key order (`None` = delete).
+    pub fn staged(&self, space: Space) -> impl Iterator<Item = (&Vec<u8>, &Option<Vec<u8>>)> {
+        let p = space.prefix();
+        self.changes
+            .range((p, Vec::new())..)
+            .take_while(move |((s, _), _)| *s == p)
+            .map(|((_, k), v)| (k, v))
+    }
+
+    /// Drops the base view and returns the staged changes as one batch.
+    pub fn into_batch(self) -> Batch {
+        let space_of = |p: u8| Space::ALL.get(p as usize).copied().unwrap_or(Space::Meta);
+        let ops = self
+            .changes
+            .into_iter()
+            .map(|((p, k), v)| match v {
+                Some(v) => Op::Put(space_of(p), k, v),
+                None => Op::Delete(space_of(p), k),
+            })
+            .collect();
+        Batch { ops }
+    }
+}
+
+fn to_bound(space: u8, b: Bound<&[u8]>, start: bool) -> Bound<Key> {
+    match b {
+        Bound::Included(k) => Bound::Included((space, k.to_vec())),
+        Bound::Excluded(k) => Bound::Excluded((space, k.to_vec())),
+        Bound::Unbounded if start => Bound::Included((space, Vec::new())),
+        Bound::Unbounded => Bound::Excluded((space + 1, Vec::new())),
+    }
+}
+
+impl ReadView for Overlay<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.changes.get(&(space.prefix(), key.to_vec())) {
+            Some(v) => Ok(v.clone()),
+            None => self.base.get(space, key),
+        }
+    }
+
+    fn range<'b>(
+        &'b self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<KvIter<'b>> {
+        let p = space.prefix();
+        let (s, e) = (to_bound(p, start, true), to_bound(p, end, false));
+        let staged: Vec<Staged> = if super::empty_range(&s, &e) {
+            Vec::new()
+        } else {
+            let it = self
+                .changes
+                .range((s, e))
+                .map(|((_, k), v)| (k.clone(), v.clone()));
+            if reverse {
+                it.rev().collect()
+            } else {
+                it.collect()
+            }
+        };
+        let base = self.base.range(space, start, end, reverse)?;
+        Ok(Box::new(Merge {
+            base: base.peekable(),
+            staged: staged.into_iter().peekable(),
+            reverse,
+        }))
+    }
+}
+
+struct Merge<'a> {
+    base: Peekable<KvIter<'a>>,
+    staged: Peekable<std::vec::IntoIter<Staged>>,
+    reverse: bool,
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_staged = match (self.base.peek(), self.staged.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) => return self.base.next(),
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(Ok((bk, _))), Some((sk, _))) => {
+                    if bk == sk {
+                        self.base.next();
+                        true
+                    } else {
+                        (sk < bk) != self.reverse
+                    }
+                }
+            };
+            if take_staged {
+                match self.staged.next() {
+                    Some((k, Some(v))) => return Some(Ok((k, v))),
+                    Some((_, None)) => continue,
+                    None => return None,
+                }
+            }
+            return self.base.next();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryEngine;
+    use crate::storage::Engine;
+
+    #[test]
+    fn overlay_merges_in_both_directions() {
+        let e = MemoryEngine::new();
+        let mut b = Batch::default();
+        for k in [1u8, 3, 5, 7] {
+            b.put(Space::Rows, vec![k], vec![k]);
+        }
+        e.write(b).unwrap();
+        let mut o = Overlay::new(e.read().unwrap());
+        o.put(Space::Rows, vec![2], vec![20]);
+        o.delete(Space::Rows, vec![5]);
+        o.put(Space::Rows, vec![7], vec![70]);
+        o.put(Space::Index, vec![4], vec![]);
+        let fwd: Vec<(Vec<u8>, Vec<u8>)> = o
+            .range(Space::Rows, Bound::Unbounded, Bound::Unbounded, false)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            fwd,
+            vec![
+                (vec![1], vec![1]),
+                (vec![2], vec![20]),
+                (vec![3], vec![3]),
+                (vec![7], vec![70])
+            ]
+        );
+        let rev: Vec<Vec<u8>> = o
+            .range(
+                Space::Rows,
+                Bound::Excluded(&[1]),
+                Bound::Included(&[7]),
+                true,
+            )
+            .unwrap()
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(rev, vec![vec![7], vec![3], vec![2]]);
+        assert_eq!(o.get(Space::Rows, &[5]).unwrap(), None);
+        let batch = o.into_batch();
+        assert_eq!(batch.len(), 4);
+    }
+}

@@ -1,0 +1,629 @@
+//! The write path: a transaction stages events and their view changes in an overlay, checking
+//! everything before it stages anything, and commits them through the pipeline in one batch.
+//!
+//! - One writer at a time: a transaction holds the writer lock from begin to commit or drop.
+//!   Readers never wait for it.
+//! - Every check (types, not-null, primary key and unique values among live rows, foreign-key
+//!   parent live) runs before the operation stages anything; an operation that fails leaves the
+//!   transaction as it was, and a dropped or failed transaction writes nothing (the LSN does not
+//!   move).
+//! - Reads through the transaction (it implements [`Read`]) see its own writes.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::MutexGuard;
+use serde::Serialize;
+
+use crate::codec::{self, keys, Space};
+use crate::commit::Durability;
+use crate::db::{Inner, WriterState};
+use crate::error::{Constraint, Error, Result};
+use crate::log::{Event, EventBody, TxRecord};
+use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
+use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
+use crate::storage::overlay::Overlay;
+use crate::storage::ReadView;
+use crate::value::{ColumnType, Row, Timestamp, Value};
+use crate::views;
+
+/// A write transaction. Create one with [`crate::Db::begin`] or [`crate::Db::transaction`].
+///
+/// Dropping it without [`Transaction::commit`] aborts it: nothing is written.
+pub struct Transaction<'db> {
+    db: &'db Inner,
+    state: Option<MutexGuard<'db, WriterState>>,
+    overlay: Overlay<'db>,
+    catalog: Arc<Catalog>,
+    schema_changed: bool,
+    tx: u64,
+    first_lsn: u64,
+    next_lsn: u64,
+    actor: Option<String>,
+    reason: Option<String>,
+    durability: Durability,
+    broken: Option<String>,
+}
+
+impl<'db> Transaction<'db> {
+    pub(crate) fn new(
+        db: &'db Inner,
+        state: MutexGuard<'db, WriterState>,
+        overlay: Overlay<'db>,
+        catalog: Arc<Catalog>,
+    ) -> Transaction<'db> {
+        let (tx, lsn) = (state.next_tx, state.next_lsn);
+        Transaction {
+            db,
+            state: Some(state),
+            overlay,
+            catalog,
+            schema_changed: false,
+            tx,
+            first_lsn: lsn,
+            next_lsn: lsn,
+            actor: None,
+            reason: None,
+            durability: db.options.durability,
+            broken: None,
+        }
+    }
+
+    /// Records who makes this change (kept with every event of the transaction).
+    pub fn set_actor(&mut self, actor: impl Into<String>) {
+        self.actor = Some(actor.into());
+    }
+
+    /// Records why (kept with every event of the transaction).
+    pub fn set_reason(&mut self, reason: impl Into<String>) {
+        self.reason = Some(reason.into());
+    }
+
+    /// Overrides the store's durability for this transaction.
+    pub fn set_durability(&mut self, d: Durability) {
+        self.durability = d;
+    }
+
+    /// The id this transaction will have once committed.
+    pub fn id(&self) -> u64 {
+        self.tx
+    }
+
+    /// Number of events staged so far.
+    pub fn len(&self) -> u64 {
+        self.next_lsn - self.first_lsn
+    }
+
+    /// True when nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::invalid(format!(
+                "this transaction can no longer be used: {why}; drop it and start again"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Stages one event: writes it to the log and applies it to the views. Called only after
+    /// every check passed; a failure here (a storage read error) breaks the transaction so it
+    /// can never commit half an operation.
+    fn stage(&mut self, body: EventBody) -> Result<u64> {
+        let lsn = self.next_lsn;
+        let ev = Event {
+            lsn,
+            tx: self.tx,
+            body,
+        };
+        let res = (|| -> Result<()> {
+            let rec = ev.encode()?;
+            if matches!(
+                ev.body,
+                EventBody::CreateTables(_)
+                    | EventBody::AddColumn { .. }
+                    | EventBody::AddIndex { .. }
+            ) {
+                self.schema_changed = true;
+            }
+            views::apply(Arc::make_mut(&mut self.catalog), &ev, &mut self.overlay)?;
+            self.overlay
+                .put(Space::Log, codec::log_key(lsn).to_vec(), rec);
+            Ok(())
+        })();
+        match res {
+            Ok(()) => {
+                self.next_lsn += 1;
+                Ok(lsn)
+            }
+            Err(e) => {
+                self.broken = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Schema.
+
+    /// Creates tables (given together they may reference each other).
+    pub fn create_tables(&mut self, specs: &[TableSpec]) -> Result<()> {
+        self.check_usable()?;
+        let defs = schema::validate_new_tables(&self.catalog, specs)?;
+        // Resolve in a scratch catalog first so a bad definition stages nothing.
+        let mut scratch = (*self.catalog).clone();
+        scratch.put(defs.clone())?;
+        self.stage(EventBody::CreateTables(defs))?;
+        Ok(())
+    }
+
+    /// Creates one table.
+    pub fn create_table(&mut self, spec: impl Into<TableSpec>) -> Result<()> {
+        self.create_tables(&[spec.into()])
+    }
+
+    /// Appends a column (nullable, or with a default) to a table.
+    pub fn add_column(&mut self, table: &str, column: impl Into<ColumnDef>) -> Result<()> {
+        self.check_usable()?;
+        let t = self.catalog.table(table)?.clone();
+        let column = schema::validate_new_column(&t, &column.into())?;
+        self.stage(EventBody::AddColumn {
+            table: t.id(),
+            column,
+        })?;
+        Ok(())
+    }
+
+    /// Adds an index (or, with `unique`, a unique constraint, checked over the live rows now).
+    pub fn add_index(&mut self, table: &str, columns: &[&str], unique: bool) -> Result<()> {
+        self.check_usable()?;
+        let t = self.catalog.table(table)?.clone();
+        let cols: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        let index = schema::validate_new_index(&t, &cols, unique)?;
+        if unique {
+            self.check_unique_over_live_rows(&t, &cols)?;
+        }
+        self.stage(EventBody::AddIndex {
+            table: t.id(),
+            index,
+        })?;
+        Ok(())
+    }
+
+    fn check_unique_over_live_rows(&self, t: &Table, cols: &[String]) -> Result<()> {
+        let pos: Vec<usize> = cols.iter().map(|c| t.column(c)).collect::<Result<_>>()?;
+        let prefix = codec::table_prefix(t.id());
+        let end = keys::prefix_end(&prefix);
+        let mut seen = std::collections::HashSet::new();
+        for item in self.overlay.range(
+            Space::Rows,
+            Bound::Included(&prefix),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            false,
+        )? {
+            let (k, v) = item?;
+            let row = views::decode_row(&k, &v)?;
+            let (vals, has_null) = views::index_vals(t, &pos, &row.image);
+            if !has_null && !seen.insert(vals.clone()) {
+                let shown: Vec<String> = keys::decode_values(&vals)?
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect();
+                return Err(Error::ConstraintViolation {
+                    table: t.name().to_string(),
+                    constraint: Constraint::Unique(cols.to_vec()),
+                    value: shown.join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a schema file's tables: creates the new ones and extends existing ones with new
+    /// columns and indexes. Anything else (a changed or dropped column, a new foreign key on an
+    /// existing table) is refused.
+    pub fn apply_schema(&mut self, specs: &[TableSpec]) -> Result<()> {
+        self.check_usable()?;
+        let (new, existing): (Vec<&TableSpec>, Vec<&TableSpec>) = specs
+            .iter()
+            .partition(|s| self.catalog.table(&s.name).is_err());
+        // Check every change of existing tables before staging any.
+        for s in &existing {
+            let t = self.catalog.table(&s.name)?;
+            for c in &s.columns {
+                if let Some(&p) = t.col_pos.get(&c.name) {
+                    let old = t.def.columns.get(p);
+                    if old.map(|o| (o.ty, o.nullable)) != Some((c.ty, c.nullable)) {
+                        return Err(Error::schema(format!(
+                            "table `{}`: column `{}` already exists with another type or nullability; changing a column is not supported",
+                            s.name, c.name
+                        )));
+                    }
+                } else {
+                    schema::validate_new_column(t, c)?;
+                }
+            }
+            for c in &t.def.columns {
+                if !s.columns.iter().any(|x| x.name == c.name) {
+                    return Err(Error::schema(format!(
+                        "table `{}`: column `{}` is missing from the schema file; dropping columns is not supported",
+                        s.name, c.name
+                    )));
+                }
+            }
+            if s.primary_key.as_deref() != Some(t.def.primary_key.as_str()) {
+                return Err(Error::schema(format!(
+                    "table `{}`: the primary key cannot change",
+                    s.name
+                )));
+            }
+            for (col, refs, od) in &s.foreign_keys {
+                if !t
+                    .def
+                    .foreign_keys
+                    .iter()
+                    .any(|f| &f.column == col && &f.references == refs && f.on_delete == *od)
+                {
+                    return Err(Error::schema(format!(
+                        "table `{}`: adding or changing a foreign key on an existing table is not supported ({col} -> {refs})",
+                        s.name
+                    )));
+                }
+            }
+        }
+        let new: Vec<TableSpec> = new.into_iter().cloned().collect();
+        let before = self.next_lsn;
+        let res = (|| -> Result<()> {
+            if !new.is_empty() {
+                self.create_tables(&new)?;
+            }
+            for s in &existing {
+                let t = self.catalog.table(&s.name)?.clone();
+                for c in &s.columns {
+                    if !t.col_pos.contains_key(&c.name) {
+                        self.add_column(&s.name, c.clone())?;
+                    }
+                }
+                let t = self.catalog.table(&s.name)?.clone();
+                let has = |cols: &[String], unique: bool| {
+                    let pos: Vec<usize> = cols
+                        .iter()
+                        .filter_map(|c| t.col_pos.get(c).copied())
+                        .collect();
+                    t.indexes
+                        .iter()
+                        .any(|i| i.cols == pos && (i.unique || !unique))
+                };
+                for u in &s.unique {
+                    if !has(u, true) {
+                        let cols: Vec<&str> = u.iter().map(String::as_str).collect();
+                        self.add_index(&s.name, &cols, true)?;
+                    }
+                }
+                for i in &s.indexes {
+                    if !has(i, false) {
+                        let cols: Vec<&str> = i.iter().map(String::as_str).collect();
+                        self.add_index(&s.name, &cols, false)?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if res.is_err() && self.next_lsn != before {
+            // Part of the file was staged: the whole transaction must not commit.
+            self.broken = Some("a schema change failed halfway".into());
+        }
+        res
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Rows.
+
+    fn wrong_type(t: &Table, c: &ColumnDef, v: &Value) -> Error {
+        Error::WrongType {
+            table: t.name().to_string(),
+            column: c.name.clone(),
+            expected: c.ty.name().to_string(),
+            got: v.kind().to_string(),
+        }
+    }
+
+    fn check_cell(t: &Table, c: &ColumnDef, v: Value) -> Result<Value> {
+        let v = v.coerce(c.ty).map_err(|v| Self::wrong_type(t, c, &v))?;
+        if v.is_null() && !c.nullable {
+            return Err(Error::ConstraintViolation {
+                table: t.name().to_string(),
+                constraint: Constraint::NotNull(c.name.clone()),
+                value: "null".into(),
+            });
+        }
+        Ok(v)
+    }
+
+    fn check_unique(
+        &self,
+        t: &Table,
+        image: &[Value],
+        pk_enc: &[u8],
+        only_changed_from: Option<&[Value]>,
+    ) -> Result<()> {
+        for idx in t.indexes.iter().filter(|i| i.unique) {
+            let (vals, has_null) = views::index_vals(t, &idx.cols, image);
+            if has_null {
+                continue;
+            }
+            if let Some(old) = only_changed_from {
+                if views::index_vals(t, &idx.cols, old).0 == vals {
+                    continue;
+                }
+            }
+            let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
+            let end = keys::prefix_end(&prefix);
+            let hit = self
+                .overlay
+                .range(
+                    Space::Index,
+                    Bound::Included(&prefix),
+                    end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                    false,
+                )?
+                .next()
+                .transpose()?;
+            if let Some((k, _)) = hit {
+                let other = k.get(prefix.len()..).unwrap_or_default();
+                if other != pk_enc {
+                    let cols: Vec<String> = idx
+                        .cols
+                        .iter()
+                        .filter_map(|&c| t.def.columns.get(c).map(|c| c.name.clone()))
+                        .collect();
+                    let shown: Vec<String> = idx
+                        .cols
+                        .iter()
+                        .map(|&c| views::cell(t, image, c).to_string())
+                        .collect();
+                    return Err(Error::ConstraintViolation {
+                        table: t.name().to_string(),
+                        constraint: Constraint::Unique(cols),
+                        value: shown.join(", "),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_parents(
+        &self,
+        t: &Table,
+        image: &[Value],
+        only_changed_from: Option<&[Value]>,
+    ) -> Result<()> {
+        for fk in &t.fks {
+            let v = views::cell(t, image, fk.col);
+            if v.is_null() {
+                continue;
+            }
+            if let Some(old) = only_changed_from {
+                if views::cell(t, old, fk.col) == v {
+                    continue;
+                }
+            }
+            let parent = self.catalog.by_id(fk.parent)?;
+            let enc = keys::encode_one(&v);
+            let live =
+                if parent.id() == t.id() && enc == keys::encode_one(&views::cell(t, image, t.pk)) {
+                    true // a row may reference itself
+                } else {
+                    views::get_row(&self.overlay, parent.id(), &enc)?.is_some()
+                };
+            if !live {
+                let column = t
+                    .def
+                    .columns
+                    .get(fk.col)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                return Err(Error::ConstraintViolation {
+                    table: t.name().to_string(),
+                    constraint: Constraint::ForeignKey {
+                        column,
+                        references: parent.name().to_string(),
+                    },
+                    value: v.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts a row and returns it as stored (with its primary key, defaults filled in).
+    ///
+    /// An omitted integer key is assigned by the store (increasing, never reused, not even after
+    /// a delete); an omitted uuid key gets a v7 uuid; a text key must be given.
+    pub fn insert(&mut self, table: &str, row: Row) -> Result<Row> {
+        self.check_usable()?;
+        let t = self.catalog.table(table)?.clone();
+        for (name, _) in row.iter() {
+            t.column(name)?;
+        }
+        let mut row = row;
+        let mut image = Vec::with_capacity(t.def.columns.len());
+        for (i, c) in t.def.columns.iter().enumerate() {
+            let given = row.remove(&c.name);
+            let v = match given {
+                Some(v) if !v.is_null() => v,
+                _ if i == t.pk => match c.ty {
+                    ColumnType::Int => Value::Int(views::read_seq(&self.overlay, t.id())?),
+                    ColumnType::Uuid => Value::Uuid(uuid::Uuid::now_v7()),
+                    _ => {
+                        return Err(Error::ConstraintViolation {
+                            table: t.name().to_string(),
+                            constraint: Constraint::NotNull(c.name.clone()),
+                            value: "null (a text primary key must be given)".into(),
+                        })
+                    }
+                },
+                Some(v) => v,
+                None => c.fill(),
+            };
+            image.push(Self::check_cell(&t, c, v)?);
+        }
+        let pk = image.get(t.pk).cloned().unwrap_or(Value::Null);
+        if let Value::Int(i) = pk {
+            if i == i64::MAX {
+                return Err(Error::invalid(format!(
+                    "{}: primary key {i} is the largest integer; the sequence could not go on",
+                    t.name()
+                )));
+            }
+        }
+        let pk_enc = keys::encode_one(&pk);
+        if views::get_row(&self.overlay, t.id(), &pk_enc)?.is_some() {
+            return Err(Error::ConstraintViolation {
+                table: t.name().to_string(),
+                constraint: Constraint::PrimaryKey,
+                value: pk.to_string(),
+            });
+        }
+        self.check_unique(&t, &image, &pk_enc, None)?;
+        self.check_parents(&t, &image, None)?;
+        let out = views::to_row(&t, &image);
+        self.stage(EventBody::Insert {
+            table: t.id(),
+            pk,
+            image,
+        })?;
+        Ok(out)
+    }
+
+    /// Inserts a `serde` value (a struct whose fields are the columns) and returns the stored row.
+    pub fn insert_as<T: Serialize>(&mut self, table: &str, value: &T) -> Result<Row> {
+        let json = serde_json::to_value(value)
+            .map_err(|e| Error::invalid(format!("cannot serialize the value: {e}")))?;
+        self.insert(table, Row::from_json(&json)?)
+    }
+
+    /// Updates the given columns of a live row (a partial update) and returns the new row.
+    pub fn update(&mut self, table: &str, pk: impl Into<Value>, changes: Row) -> Result<Row> {
+        self.check_usable()?;
+        let t = self.catalog.table(table)?.clone();
+        let (pk, enc) = pk_enc(&t, pk.into())?;
+        let old = views::get_row(&self.overlay, t.id(), &enc)?.ok_or_else(|| Error::NotFound {
+            table: t.name().to_string(),
+            pk: pk.to_string(),
+        })?;
+        let mut image: Vec<Value> = (0..t.def.columns.len())
+            .map(|i| views::cell(&t, &old.image, i))
+            .collect();
+        for (name, v) in changes.iter() {
+            let pos = t.column(name)?;
+            let c = t
+                .def
+                .columns
+                .get(pos)
+                .ok_or_else(|| Error::corrupted("catalog", "column out of range"))?;
+            let v = Self::check_cell(&t, c, v.clone())?;
+            if pos == t.pk {
+                if keys::encode_one(&v) != enc {
+                    return Err(Error::invalid(format!(
+                        "{}: the primary key cannot be changed by an update; insert a new row instead",
+                        t.name()
+                    )));
+                }
+                continue;
+            }
+            if let Some(slot) = image.get_mut(pos) {
+                *slot = v;
+            }
+        }
+        self.check_unique(&t, &image, &enc, Some(&old.image))?;
+        self.check_parents(&t, &image, Some(&old.image))?;
+        let out = views::to_row(&t, &image);
+        self.stage(EventBody::Update {
+            table: t.id(),
+            pk,
+            image,
+        })?;
+        Ok(out)
+    }
+
+    /// Commits: every staged event and view change becomes visible at once, and (in
+    /// [`Durability::Immediate`]) durable before this returns. On error nothing was applied,
+    /// except when the error is [`Error::Poisoned`] from a failed sync: then the store refuses
+    /// further writes and must be reopened.
+    pub fn commit(mut self) -> Result<CommitInfo> {
+        self.check_usable()?;
+        let Some(mut state) = self.state.take() else {
+            return Err(Error::Closed);
+        };
+        if self.next_lsn == self.first_lsn {
+            return Ok(CommitInfo {
+                tx: None,
+                first_lsn: None,
+                last_lsn: state.next_lsn.saturating_sub(1),
+            });
+        }
+        let at = std::cmp::max(Timestamp::now(), state.last_at);
+        let rec = TxRecord {
+            tx: self.tx,
+            first_lsn: self.first_lsn,
+            last_lsn: self.next_lsn - 1,
+            at,
+            actor: self.actor.take(),
+            reason: self.reason.take(),
+        };
+        let mut overlay = std::mem::replace(
+            &mut self.overlay,
+            Overlay::new(Box::new(crate::storage::overlay::EmptyView)),
+        );
+        overlay.put(Space::Tx, codec::tx_key(self.tx).to_vec(), rec.encode()?);
+        let batch = overlay.into_batch();
+        let pending = self.db.pipeline.submit(batch, self.durability)?;
+        state.next_lsn = self.next_lsn;
+        state.next_tx = self.tx + 1;
+        state.last_at = at;
+        if self.schema_changed {
+            *self.db.catalog.write() = self.catalog.clone();
+        }
+        self.db.release_writer();
+        drop(state);
+        pending.wait_durable()?;
+        Ok(CommitInfo {
+            tx: Some(rec.tx),
+            first_lsn: Some(rec.first_lsn),
+            last_lsn: rec.last_lsn,
+        })
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if let Some(guard) = self.state.take() {
+            self.db.release_writer();
+            drop(guard);
+        }
+    }
+}
+
+/// What a commit wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The transaction id (`None` when there was nothing to commit).
+    pub tx: Option<u64>,
+    /// LSN of its first event.
+    pub first_lsn: Option<u64>,
+    /// LSN of its last event (the store's last LSN when nothing was written).
+    pub last_lsn: u64,
+}
+
+impl Read for Transaction<'_> {
+    fn read_ctx(&self) -> Result<ReadCtx<'_>> {
+        Ok(ReadCtx {
+            view: ViewRef::Borrowed(&self.overlay),
+            catalog: self.catalog.clone(),
+        })
+    }
+}

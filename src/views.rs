@@ -1,0 +1,449 @@
+//! Live views materialized from the log: rows by primary key, indexes, the version (history)
+//! index, and the catalog.
+//!
+//! [`apply`] is the one function that turns an event into view changes. The write path calls it
+//! on the transaction's overlay; a rebuild calls it on an empty overlay for every event of the
+//! log. Both therefore compute the same views by construction, and [`verify`] compares them.
+//!
+//! Views hold live rows only: a tombstone removes a row and its index entries, so no read path
+//! filters anything and a scan costs what the live rows cost.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::codec::record::{self, kind};
+use crate::codec::{self, keys, Space};
+use crate::error::{Error, Result};
+use crate::log::{Event, EventBody};
+use crate::schema::{Catalog, Table, TableDef};
+use crate::storage::overlay::{EmptyView, Overlay};
+use crate::storage::{Engine, ReadView};
+use crate::value::{Row, Value};
+
+/// A live row as stored in the rows view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    /// LSN of the event that wrote this version.
+    pub lsn: u64,
+    /// The image, in column order (may be shorter than today's columns).
+    pub image: Vec<Value>,
+}
+
+/// Encodes a rows-view record.
+pub fn encode_row(lsn: u64, image: &[Value]) -> Result<Vec<u8>> {
+    record::encode(kind::ROW, &(lsn, image))
+}
+
+/// Decodes a rows-view record.
+pub fn decode_row(key: &[u8], bytes: &[u8]) -> Result<StoredRow> {
+    let (lsn, image): (u64, Vec<Value>) = record::decode(bytes, kind::ROW, &|| {
+        format!("row record at key {key:02x?}")
+    })?;
+    Ok(StoredRow { lsn, image })
+}
+
+/// The value of column `pos` in an image, padding with the column default for images written
+/// before the column existed.
+pub fn cell(table: &Table, image: &[Value], pos: usize) -> Value {
+    match image.get(pos) {
+        Some(v) => v.clone(),
+        None => table
+            .def
+            .columns
+            .get(pos)
+            .map(|c| c.fill())
+            .unwrap_or(Value::Null),
+    }
+}
+
+/// The public row of an image: every column of today's schema, by name.
+pub fn to_row(table: &Table, image: &[Value]) -> Row {
+    table
+        .def
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), cell(table, image, i)))
+        .collect()
+}
+
+/// The encoded values of an index's columns in an image.
+pub fn index_vals(table: &Table, cols: &[usize], image: &[Value]) -> (Vec<u8>, bool) {
+    let mut out = Vec::with_capacity(cols.len() * 9);
+    let mut has_null = false;
+    for &c in cols {
+        let v = cell(table, image, c);
+        has_null |= v.is_null();
+        keys::encode_value(&mut out, &v);
+    }
+    (out, has_null)
+}
+
+/// Reads a live row by encoded primary key.
+pub fn get_row(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<StoredRow>> {
+    let key = codec::row_key(table, pk_enc);
+    match view.get(Space::Rows, &key)? {
+        Some(bytes) => decode_row(&key, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn put_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value]) {
+    for idx in &t.indexes {
+        let (vals, _) = index_vals(t, &idx.cols, image);
+        o.put(
+            Space::Index,
+            codec::index_key(t.id(), idx.id, &vals, pk_enc),
+            Vec::new(),
+        );
+    }
+}
+
+fn remove_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value]) {
+    for idx in &t.indexes {
+        let (vals, _) = index_vals(t, &idx.cols, image);
+        o.delete(
+            Space::Index,
+            codec::index_key(t.id(), idx.id, &vals, pk_enc),
+        );
+    }
+}
+
+fn put_table_def(o: &mut Overlay, def: &TableDef) -> Result<()> {
+    o.put(
+        Space::Meta,
+        codec::table_def_key(def.id),
+        record::encode(kind::TABLE_DEF, def)?,
+    );
+    Ok(())
+}
+
+/// Reads the next integer primary key of a table from the sequence view.
+pub fn read_seq(view: &dyn ReadView, table: u32) -> Result<i64> {
+    match view.get(Space::Meta, &codec::seq_key(table))? {
+        None => Ok(1),
+        Some(b) => {
+            let arr: [u8; 8] = b.as_slice().try_into().map_err(|_| {
+                Error::corrupted("meta", format!("sequence of table {table} is not 8 bytes"))
+            })?;
+            Ok(i64::from_be_bytes(arr))
+        }
+    }
+}
+
+fn bump_seq(o: &mut Overlay, table: u32, pk: &Value) -> Result<()> {
+    if let Value::Int(i) = pk {
+        let next = i.saturating_add(1);
+        if next > read_seq(o, table)? {
+            o.put(
+                Space::Meta,
+                codec::seq_key(table),
+                next.to_be_bytes().to_vec(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Applies one event to the views (and to `catalog` for schema events), staging every change
+/// in `o`. Does not write the event itself.
+pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
+    match &ev.body {
+        EventBody::CreateTables(defs) => {
+            catalog.put(defs.clone())?;
+            for d in defs {
+                put_table_def(o, d)?;
+            }
+        }
+        EventBody::AddColumn { table, column } => {
+            let mut def = catalog.by_id(*table)?.def.clone();
+            def.columns.push(column.clone());
+            put_table_def(o, &def)?;
+            catalog.put(vec![def])?;
+        }
+        EventBody::AddIndex { table, index } => {
+            let mut def = catalog.by_id(*table)?.def.clone();
+            def.indexes.push(index.clone());
+            put_table_def(o, &def)?;
+            catalog.put(vec![def])?;
+            let t = catalog.by_id(*table)?.clone();
+            let idx = t
+                .indexes
+                .iter()
+                .find(|i| i.id == index.id)
+                .ok_or_else(|| Error::corrupted("catalog", "index vanished"))?
+                .clone();
+            let prefix = codec::table_prefix(t.id());
+            let end = keys::prefix_end(&prefix);
+            let mut entries = Vec::new();
+            for item in o.range(
+                Space::Rows,
+                Bound::Included(&prefix),
+                end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                false,
+            )? {
+                let (k, v) = item?;
+                let row = decode_row(&k, &v)?;
+                let pk_enc = k.get(4..).unwrap_or_default().to_vec();
+                let (vals, _) = index_vals(&t, &idx.cols, &row.image);
+                entries.push(codec::index_key(t.id(), idx.id, &vals, &pk_enc));
+            }
+            for k in entries {
+                o.put(Space::Index, k, Vec::new());
+            }
+        }
+        EventBody::Insert { table, pk, image }
+        | EventBody::Restore {
+            table, pk, image, ..
+        } => {
+            let t = catalog.by_id(*table)?.clone();
+            let pk_enc = keys::encode_one(pk);
+            o.put(
+                Space::Rows,
+                codec::row_key(t.id(), &pk_enc),
+                encode_row(ev.lsn, image)?,
+            );
+            put_index_entries(o, &t, &pk_enc, image);
+            o.put(
+                Space::Hist,
+                codec::hist_key(t.id(), &pk_enc, ev.lsn),
+                vec![ev.body.tag()],
+            );
+            bump_seq(o, t.id(), pk)?;
+        }
+        EventBody::Update { table, pk, image } => {
+            let t = catalog.by_id(*table)?.clone();
+            let pk_enc = keys::encode_one(pk);
+            if let Some(old) = get_row(o, t.id(), &pk_enc)? {
+                for idx in &t.indexes {
+                    let (ov, _) = index_vals(&t, &idx.cols, &old.image);
+                    let (nv, _) = index_vals(&t, &idx.cols, image);
+                    if ov != nv {
+                        o.delete(Space::Index, codec::index_key(t.id(), idx.id, &ov, &pk_enc));
+                        o.put(
+                            Space::Index,
+                            codec::index_key(t.id(), idx.id, &nv, &pk_enc),
+                            Vec::new(),
+                        );
+                    }
+                }
+            } else {
+                put_index_entries(o, &t, &pk_enc, image);
+            }
+            o.put(
+                Space::Rows,
+                codec::row_key(t.id(), &pk_enc),
+                encode_row(ev.lsn, image)?,
+            );
+            o.put(
+                Space::Hist,
+                codec::hist_key(t.id(), &pk_enc, ev.lsn),
+                vec![ev.body.tag()],
+            );
+        }
+        EventBody::Tombstone { table, pk, .. } => {
+            let t = catalog.by_id(*table)?.clone();
+            let pk_enc = keys::encode_one(pk);
+            if let Some(old) = get_row(o, t.id(), &pk_enc)? {
+                remove_index_entries(o, &t, &pk_enc, &old.image);
+            }
+            o.delete(Space::Rows, codec::row_key(t.id(), &pk_enc));
+            o.put(
+                Space::Hist,
+                codec::hist_key(t.id(), &pk_enc, ev.lsn),
+                vec![ev.body.tag()],
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Loads the catalog from its view in the meta space.
+pub fn load_catalog(view: &dyn ReadView) -> Result<Catalog> {
+    let prefix = codec::META_TABLE_PREFIX;
+    let end = keys::prefix_end(prefix);
+    let mut defs = Vec::new();
+    for item in view.range(
+        Space::Meta,
+        Bound::Included(prefix),
+        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        false,
+    )? {
+        let (k, v) = item?;
+        let def: TableDef =
+            record::decode(&v, kind::TABLE_DEF, &|| format!("catalog entry {k:02x?}"))?;
+        defs.push(def);
+    }
+    let mut c = Catalog::default();
+    c.put(defs)?;
+    Ok(c)
+}
+
+/// Every key of the view spaces, with its value.
+pub type ViewKeys = BTreeMap<(Space, Vec<u8>), Vec<u8>>;
+
+/// The views a replay of the whole log produces: every key of the view spaces and the catalog
+/// and sequence entries of the meta space.
+pub struct Expected {
+    /// (space, key) → value.
+    pub keys: ViewKeys,
+    /// Events replayed.
+    pub events: u64,
+}
+
+/// Replays the whole log into empty views.
+pub fn replay(view: &dyn ReadView, mut progress: impl FnMut(u64)) -> Result<Expected> {
+    let mut catalog = Catalog::default();
+    let mut o = Overlay::new(Box::new(EmptyView));
+    let mut events = 0u64;
+    for item in view.range(Space::Log, Bound::Unbounded, Bound::Unbounded, false)? {
+        let (k, v) = item?;
+        let lsn = codec::read_u64_key(&k)
+            .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?;
+        let ev = Event::decode(lsn, &v)?;
+        apply(&mut catalog, &ev, &mut o)?;
+        events += 1;
+        if events.is_multiple_of(4096) {
+            progress(events);
+        }
+    }
+    let mut keys = BTreeMap::new();
+    for space in [Space::Meta, Space::Rows, Space::Index, Space::Hist] {
+        for (k, v) in o.staged(space) {
+            if let Some(v) = v {
+                keys.insert((space, k.clone()), v.clone());
+            }
+        }
+    }
+    Ok(Expected { keys, events })
+}
+
+/// Every key of the views as stored now.
+fn actual(view: &dyn ReadView) -> Result<ViewKeys> {
+    let mut out = BTreeMap::new();
+    for space in Space::VIEWS {
+        for item in view.range(space, Bound::Unbounded, Bound::Unbounded, false)? {
+            let (k, v) = item?;
+            out.insert((space, k), v);
+        }
+    }
+    for prefix in [codec::META_TABLE_PREFIX, codec::META_SEQ_PREFIX] {
+        let end = keys::prefix_end(prefix);
+        for item in view.range(
+            Space::Meta,
+            Bound::Included(prefix),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            false,
+        )? {
+            let (k, v) = item?;
+            out.insert((Space::Meta, k), v);
+        }
+    }
+    Ok(out)
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Events replayed from the log.
+    pub events: u64,
+    /// View keys compared.
+    pub keys: u64,
+    /// Every difference between the stored views and a rebuild from the log, described.
+    pub differences: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when the views equal a rebuild from the log.
+    pub fn is_ok(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+fn describe(space: Space, key: &[u8]) -> String {
+    match space {
+        Space::Rows if key.len() >= 4 => {
+            let (t, pk) = key.split_at(4);
+            let table = <[u8; 4]>::try_from(t)
+                .map(u32::from_be_bytes)
+                .unwrap_or_default();
+            let pk = keys::decode_values(pk)
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_else(|_| format!("{pk:02x?}"));
+            format!("rows: table {table} pk {pk}")
+        }
+        _ => format!("{}: key {key:02x?}", space.name()),
+    }
+}
+
+/// Compares the stored views with a rebuild from the log and reports every difference.
+pub fn verify(view: &dyn ReadView, progress: impl FnMut(u64)) -> Result<VerifyReport> {
+    let expected = replay(view, progress)?;
+    let actual = actual(view)?;
+    let mut differences = Vec::new();
+    let mut e = expected.keys.iter().peekable();
+    let mut a = actual.iter().peekable();
+    loop {
+        match (e.peek(), a.peek()) {
+            (None, None) => break,
+            (Some((ek, _)), None) => {
+                differences.push(format!("missing from the views: {}", describe(ek.0, &ek.1)));
+                e.next();
+            }
+            (None, Some((ak, _))) => {
+                differences.push(format!(
+                    "in the views but not in the log: {}",
+                    describe(ak.0, &ak.1)
+                ));
+                a.next();
+            }
+            (Some((ek, ev)), Some((ak, av))) => {
+                if ek < ak {
+                    differences.push(format!("missing from the views: {}", describe(ek.0, &ek.1)));
+                    e.next();
+                } else if ak < ek {
+                    differences.push(format!(
+                        "in the views but not in the log: {}",
+                        describe(ak.0, &ak.1)
+                    ));
+                    a.next();
+                } else {
+                    if ev != av {
+                        differences
+                            .push(format!("differs from the log: {}", describe(ek.0, &ek.1)));
+                    }
+                    e.next();
+                    a.next();
+                }
+            }
+        }
+    }
+    Ok(VerifyReport {
+        events: expected.events,
+        keys: expected.keys.len() as u64,
+        differences,
+    })
+}
+
+/// Recomputes every view from the log and writes the result in one atomic batch. Returns the
+/// number of events replayed.
+pub fn rebuild(engine: &dyn Engine, progress: impl FnMut(u64)) -> Result<u64> {
+    let view = engine.read()?;
+    let expected = replay(view.as_ref(), progress)?;
+    let actual = actual(view.as_ref())?;
+    drop(view);
+    let mut batch = crate::storage::Batch::default();
+    for (space, key) in actual.keys() {
+        if !expected.keys.contains_key(&(*space, key.clone())) {
+            batch.delete(*space, key.clone());
+        }
+    }
+    for ((space, key), v) in expected.keys {
+        if actual.get(&(space, key.clone())) != Some(&v) {
+            batch.put(space, key, v);
+        }
+    }
+    engine.write(batch)?;
+    engine.sync()?;
+    Ok(expected.events)
+}
