@@ -94,15 +94,13 @@ impl Timestamp {
 
     /// Parses an RFC 3339 timestamp such as `2024-05-01T12:00:00Z` or `2024-05-01T14:00:00+02:00`.
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp> {
-        let parsed = time::OffsetDateTime::parse(
-            text,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .map_err(|e| {
-            Error::invalid(format!(
+        let parsed =
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| {
+                    Error::invalid(format!(
                 "`{text}` is not an RFC 3339 timestamp ({e}); write e.g. 2024-05-01T12:00:00Z"
             ))
-        })?;
+                })?;
         let nanos = parsed.unix_timestamp_nanos();
         i64::try_from(nanos / 1000)
             .map(Timestamp)
