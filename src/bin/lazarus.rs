@@ -1,2 +1,626 @@
-//! The `lazarus` command-line tool.
-fn main() {}
+//! The `lazarus` command-line tool: lazarusdb's capabilities over a store on disk, human-readable
+//! by default and `--json` for scripts.
+//!
+//! Errors print one line on standard error and exit non-zero (2 for bad input or a failed
+//! operation, 1 for a `get` of a missing row); nothing is written by a failed command. Every
+//! command that writes commits durably before it exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lazarusdb::{Change, Db, EngineKind, Error, Options, Read, Row, Scan, TableBuilder, Value};
+
+#[derive(Parser)]
+#[command(
+    name = "lazarus",
+    version,
+    about = "lazarusdb: an embedded event-sourced store in which nothing is lost by mistake"
+)]
+struct Cli {
+    /// The store folder (created when missing).
+    #[arg(long, global = true, default_value = "lazarus.db")]
+    db: PathBuf,
+    /// Engine for a new store: fjall (default) or sled.
+    #[arg(long, global = true)]
+    engine: Option<String>,
+    /// Print exactly one JSON document on standard output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The story of the seed question on a fresh store, narrated.
+    Demo,
+    /// Create or extend tables, or show them.
+    Schema {
+        #[command(subcommand)]
+        action: SchemaAction,
+    },
+    /// Insert a row given as a JSON object; prints the stored row.
+    Insert { table: String, json: String },
+    /// Partial update of a row; prints the new row.
+    Update {
+        table: String,
+        pk: String,
+        json: String,
+    },
+    /// A row by primary key (exit 1 when there is none).
+    Get { table: String, pk: String },
+    /// Live rows in primary-key order.
+    Scan {
+        table: String,
+        /// Only rows where COL equals VALUE (repeatable; uses an index when one matches).
+        #[arg(long = "where", value_name = "COL=VALUE")]
+        filters: Vec<String>,
+        /// At most N rows.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// The live rows of CHILD_TABLE that reference a row.
+    Children {
+        table: String,
+        pk: String,
+        child_table: String,
+    },
+    /// Every version of a row, oldest first.
+    History { table: String, pk: String },
+    /// The event log.
+    Log {
+        /// First LSN to list.
+        #[arg(long, default_value_t = 1)]
+        since: u64,
+        /// At most N events.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Compare every view with a rebuild from the log.
+    Verify,
+    /// Store statistics.
+    Stats,
+}
+
+#[derive(Subcommand)]
+enum SchemaAction {
+    /// Create or extend tables from a JSON schema file.
+    Apply { file: PathBuf },
+    /// Print the schema (in the schema-file format with --json).
+    Show,
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure {
+            code: 2,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn fail(code: u8, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("lazarus: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn open(cli: &Cli) -> Result<Db, Failure> {
+    let engine = match cli.engine.as_deref() {
+        None => None,
+        Some(name) => match EngineKind::parse(name) {
+            Some(EngineKind::Memory) | None => {
+                return Err(fail(
+                    2,
+                    format!("unknown engine `{name}`: use fjall or sled"),
+                ))
+            }
+            Some(e) => Some(e),
+        },
+    };
+    let options = Options {
+        engine,
+        ..Options::default()
+    };
+    Ok(Db::open_with(&cli.db, options)?)
+}
+
+/// Parses a primary key given as JSON text or bare text.
+fn parse_pk(text: &str) -> Value {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(j) => Value::from_json(&j).unwrap_or_else(|_| Value::Text(text.to_string())),
+        Err(_) => Value::Text(text.to_string()),
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Demo => demo(&cli),
+        Command::Schema { action } => {
+            let db = open(&cli)?;
+            match action {
+                SchemaAction::Apply { file } => {
+                    let text = std::fs::read_to_string(file)
+                        .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
+                    let specs = lazarusdb::parse_schema_file(&text)?;
+                    db.apply_schema(&specs)?;
+                    if cli.json {
+                        print_json(&schema_json(&db)?);
+                    } else {
+                        println!("schema applied: {} table(s) in the file", specs.len());
+                    }
+                }
+                SchemaAction::Show => {
+                    let json = schema_json(&db)?;
+                    if cli.json {
+                        print_json(&json);
+                    } else {
+                        print_schema(&db)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Insert { table, json } => {
+            let db = open(&cli)?;
+            let row = db.insert(table, Row::from_json_str(json)?)?;
+            print_rows(&cli, &db, table, &[row], true)
+        }
+        Command::Update { table, pk, json } => {
+            let db = open(&cli)?;
+            let row = db.update(table, parse_pk(pk), Row::from_json_str(json)?)?;
+            print_rows(&cli, &db, table, &[row], true)
+        }
+        Command::Get { table, pk } => {
+            let db = open(&cli)?;
+            match db.get(table, parse_pk(pk))? {
+                Some(row) => print_rows(&cli, &db, table, &[row], true),
+                None => Err(fail(
+                    1,
+                    format!("{table}: no live row with primary key {pk}"),
+                )),
+            }
+        }
+        Command::Scan {
+            table,
+            filters,
+            limit,
+        } => {
+            let db = open(&cli)?;
+            let rows = scan_where(&db, table, filters, *limit)?;
+            print_rows(&cli, &db, table, &rows, false)
+        }
+        Command::Children {
+            table,
+            pk,
+            child_table,
+        } => {
+            let db = open(&cli)?;
+            let rows = db.children(table, parse_pk(pk), child_table)?;
+            print_rows(&cli, &db, child_table, &rows, false)
+        }
+        Command::History { table, pk } => {
+            let db = open(&cli)?;
+            let changes = db.history(table, parse_pk(pk))?;
+            print_changes(&cli, &changes);
+            Ok(())
+        }
+        Command::Log { since, limit } => {
+            let db = open(&cli)?;
+            let changes = db.changes(*since, *limit)?;
+            print_changes(&cli, &changes);
+            Ok(())
+        }
+        Command::Verify => {
+            let db = open(&cli)?;
+            let report = db.verify()?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "ok": report.is_ok(),
+                    "events": report.events,
+                    "keys": report.keys,
+                    "differences": report.differences,
+                }));
+            } else if report.is_ok() {
+                println!(
+                    "ok: {} view keys equal a rebuild from {} events",
+                    report.keys, report.events
+                );
+            } else {
+                for d in &report.differences {
+                    println!("{d}");
+                }
+            }
+            if report.is_ok() {
+                Ok(())
+            } else {
+                Err(fail(
+                    2,
+                    format!(
+                        "{} difference(s) between the views and the log",
+                        report.differences.len()
+                    ),
+                ))
+            }
+        }
+        Command::Stats => {
+            let db = open(&cli)?;
+            let s = db.stats()?;
+            if cli.json {
+                let tables: serde_json::Map<String, serde_json::Value> = s
+                    .tables
+                    .iter()
+                    .map(|(t, n)| (t.clone(), (*n).into()))
+                    .collect();
+                print_json(&serde_json::json!({
+                    "engine": s.engine.name(),
+                    "last_lsn": s.last_lsn,
+                    "last_tx": s.last_tx,
+                    "tables": tables,
+                    "deletions": 0,
+                    "disk_bytes": s.disk_bytes,
+                }));
+            } else {
+                println!("engine      {}", s.engine);
+                println!("last lsn    {}", s.last_lsn);
+                println!("last tx     {}", s.last_tx);
+                println!("disk bytes  {}", s.disk_bytes);
+                for (t, n) in &s.tables {
+                    println!("table {t:<12} {n} live row(s)");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn schema_json(db: &Db) -> Result<serde_json::Value, Failure> {
+    let defs = db
+        .tables()?
+        .iter()
+        .map(|t| db.table_def(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&lazarusdb::TableDef> = defs.iter().collect();
+    Ok(lazarusdb::schema::schema_to_json(&refs))
+}
+
+fn print_schema(db: &Db) -> Result<(), Failure> {
+    for name in db.tables()? {
+        let def = db.table_def(&name)?;
+        println!("table {} (primary key {})", def.name, def.primary_key);
+        for c in &def.columns {
+            let mut extra = String::new();
+            if c.nullable {
+                extra.push_str(" nullable");
+            }
+            if let Some(d) = &c.default {
+                extra.push_str(&format!(" default {d}"));
+            }
+            println!("  {:<16} {}{}", c.name, c.ty, extra);
+        }
+        for i in &def.indexes {
+            let kind = if i.unique { "unique" } else { "index" };
+            println!("  {kind} ({})", i.columns.join(", "));
+        }
+        for f in &def.foreign_keys {
+            println!(
+                "  foreign key {} -> {} on delete {}",
+                f.column,
+                f.references,
+                f.on_delete.name()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn scan_where(
+    db: &Db,
+    table: &str,
+    filters: &[String],
+    limit: Option<usize>,
+) -> Result<Vec<Row>, Failure> {
+    let def = db.table_def(table)?;
+    let mut conds: Vec<(String, Value)> = Vec::new();
+    for f in filters {
+        let (col, val) = f
+            .split_once('=')
+            .ok_or_else(|| fail(2, format!("--where takes COL=VALUE, got `{f}`")))?;
+        let column =
+            def.columns
+                .iter()
+                .find(|c| c.name == col)
+                .ok_or_else(|| Error::UnknownColumn {
+                    table: table.to_string(),
+                    column: col.to_string(),
+                })?;
+        let v = parse_pk(val);
+        let v = match v.clone().coerce(column.ty) {
+            Ok(v) => v,
+            Err(_) => Value::Text(val.to_string())
+                .coerce(column.ty)
+                .map_err(|_| fail(2, format!("--where {col}: `{val}` is not a {}", column.ty)))?,
+        };
+        conds.push((col.to_string(), v));
+    }
+    if conds.is_empty() {
+        let scan = match limit {
+            Some(n) => Scan::all().limit(n),
+            None => Scan::all(),
+        };
+        return Ok(db.scan(table, scan)?);
+    }
+    let cols: Vec<&str> = conds.iter().map(|(c, _)| c.as_str()).collect();
+    let vals: Vec<Value> = conds.iter().map(|(_, v)| v.clone()).collect();
+    let mut rows = match db.lookup(table, &cols, &vals) {
+        Ok(rows) => rows,
+        Err(Error::UnknownIndex { .. }) => db
+            .scan(table, Scan::all())?
+            .into_iter()
+            .filter(|r| conds.iter().all(|(c, v)| r.get(c) == Some(v)))
+            .collect(),
+        Err(e) => return Err(e.into()),
+    };
+    let pk = def.primary_key.clone();
+    rows.sort_by(|a, b| {
+        let ka = a.get(&pk).map(lazarusdb::codec::keys::encode_one);
+        let kb = b.get(&pk).map(lazarusdb::codec::keys::encode_one);
+        ka.cmp(&kb)
+    });
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    Ok(rows)
+}
+
+fn print_rows(cli: &Cli, db: &Db, table: &str, rows: &[Row], single: bool) -> Result<(), Failure> {
+    if cli.json {
+        if single {
+            if let Some(r) = rows.first() {
+                print_json(&r.to_json());
+            }
+        } else {
+            print_json(&serde_json::Value::Array(
+                rows.iter().map(Row::to_json).collect(),
+            ));
+        }
+        return Ok(());
+    }
+    let def = db.table_def(table)?;
+    let headers: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            headers
+                .iter()
+                .map(|h| match r.get(h) {
+                    Some(Value::Text(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                })
+                .collect()
+        })
+        .collect();
+    print_table(&headers, &cells);
+    if !single {
+        println!(
+            "({} row{})",
+            rows.len(),
+            if rows.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
+fn print_table(headers: &[String], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count().min(40));
+        }
+    }
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| {
+                let c: String = if c.chars().count() > 40 {
+                    c.chars().take(39).chain(std::iter::once('…')).collect()
+                } else {
+                    c.clone()
+                };
+                format!("{c:<w$}")
+            })
+            .collect();
+        println!("  {}", parts.join("  ").trim_end());
+    };
+    line(headers);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&rule);
+    for r in rows {
+        line(r);
+    }
+}
+
+fn change_json(c: &Change) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    o.insert("lsn".into(), c.lsn.into());
+    o.insert("tx".into(), c.tx.into());
+    o.insert("at".into(), c.at.to_rfc3339().into());
+    o.insert("kind".into(), c.kind.name().into());
+    o.insert("table".into(), c.table.clone().into());
+    o.insert(
+        "pk".into(),
+        c.pk.as_ref()
+            .map_or(serde_json::Value::Null, Value::to_json),
+    );
+    if let Some(r) = &c.row {
+        o.insert("row".into(), r.to_json());
+    }
+    if let Some(d) = &c.deletion {
+        o.insert("deletion".into(), d.to_string().into());
+    }
+    o.insert("actor".into(), c.actor.clone().into());
+    o.insert("reason".into(), c.reason.clone().into());
+    serde_json::Value::Object(o)
+}
+
+fn print_changes(cli: &Cli, changes: &[Change]) {
+    if cli.json {
+        print_json(&serde_json::Value::Array(
+            changes.iter().map(change_json).collect(),
+        ));
+        return;
+    }
+    let headers: Vec<String> = ["lsn", "tx", "at", "kind", "table", "pk", "row"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.lsn.to_string(),
+                c.tx.to_string(),
+                c.at.to_rfc3339(),
+                c.kind.name().to_string(),
+                c.table.clone().unwrap_or_default(),
+                c.pk.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                c.row
+                    .as_ref()
+                    .map(|r| r.to_json().to_string())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&headers, &rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The demo.
+
+fn say(text: &str) {
+    println!("\n{text}");
+}
+
+fn demo(cli: &Cli) -> Result<(), Failure> {
+    // A fresh temporary store unless --db was given explicitly.
+    let explicit_db = std::env::args().any(|a| a == "--db" || a.starts_with("--db="));
+    let db = if explicit_db {
+        open(cli)?
+    } else {
+        let options = Options {
+            engine: match cli.engine.as_deref() {
+                Some("sled") => Some(EngineKind::Sled),
+                _ => None,
+            },
+            ..Options::default()
+        };
+        Db::temporary_with(options)?
+    };
+    let where_ = db
+        .path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "memory".into());
+    say(&format!(
+        "lazarusdb demo — a fresh {} store at {where_}",
+        db.engine()
+    ));
+    say(
+        "The question that started this: \"If I delete a row, I want to be able to reverse that\n\
+         delete later, with its related rows — without an is_deleted flag that every query\n\
+         must filter, and without copying rows into shadow tables by hand.\"",
+    );
+    say("1. Two related tables, as in the question: a(id, data1, data2) and b(id, data1, a_id → a).\n   The foreign key is declared with on_delete = cascade.");
+    db.create_table(
+        TableBuilder::new("a")
+            .column(("id", lazarusdb::ColumnType::Int))
+            .column(("data1", lazarusdb::ColumnType::Text))
+            .column(("data2", lazarusdb::ColumnType::Text))
+            .primary_key("id"),
+    )?;
+    db.create_table(
+        TableBuilder::new("b")
+            .column(("id", lazarusdb::ColumnType::Int))
+            .column(("data1", lazarusdb::ColumnType::Text))
+            .column(("a_id", lazarusdb::ColumnType::Int))
+            .primary_key("id")
+            .foreign_key("a_id", "a", lazarusdb::OnDelete::Cascade),
+    )?;
+    print_schema(&db)?;
+
+    say("2. Four a rows and four b rows, in one transaction (all of it lands, or none).\n   Integer keys are assigned by the store: increasing, never reused.");
+    db.transaction(|tx| {
+        for i in 1..=4 {
+            tx.insert(
+                "a",
+                Row::new()
+                    .with("data1", format!("a{i}d1"))
+                    .with("data2", format!("a{i}d2")),
+            )?;
+        }
+        for (i, parent) in [1, 1, 3, 4].iter().enumerate() {
+            tx.insert(
+                "b",
+                Row::new()
+                    .with("data1", format!("b{}", i + 1))
+                    .with("a_id", *parent),
+            )?;
+        }
+        Ok::<_, Error>(())
+    })?;
+    print_rows(cli, &db, "a", &db.scan("a", Scan::all())?, false)?;
+    print_rows(cli, &db, "b", &db.scan("b", Scan::all())?, false)?;
+
+    say("3. A dangling reference is refused before anything is written:");
+    match db.insert("b", Row::new().with("data1", "orphan").with("a_id", 99)) {
+        Err(e) => println!("   refused: {e}"),
+        Ok(_) => println!("   (unexpectedly accepted)"),
+    }
+
+    say("4. An update is an event too: the row keeps every version.");
+    db.update("a", 1, Row::new().with("data2", "a1d2 (edited)"))?;
+    print_changes(cli, &db.history("a", 1)?);
+
+    say("5. Relations are live views: the children of a1 through the foreign key, no join, no filter.");
+    print_rows(cli, &db, "b", &db.children("a", 1, "b")?, false)?;
+
+    say("6. Everything is in the append-only log, each event with its LSN and transaction:");
+    print_changes(cli, &db.changes(1, None)?);
+
+    let report = db.verify()?;
+    say(&format!(
+        "7. verify: the live views equal a rebuild from the log ({} events, {} view keys, {} differences).",
+        report.events,
+        report.keys,
+        report.differences.len()
+    ));
+    say(
+        "Next in the story: deleting a1 tombstones it with b1 and b2 as one deletion, live reads\n\
+         never see them, and a restore brings all three back — see the README.",
+    );
+    Ok(())
+}
