@@ -64,3 +64,8 @@ pub use storage::EngineKind;
 pub use txn::{CommitInfo, Transaction};
 pub use value::{ColumnType, Row, Timestamp, Value};
 pub use views::VerifyReport;
+
+/// The README's quickstart, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
