@@ -129,9 +129,10 @@ impl fmt::Display for Timestamp {
 }
 
 /// One cell of a row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
-    /// SQL-style null: no value.
+    /// SQL-style null: no value (the default).
+    #[default]
     Null,
     /// A 64-bit signed integer.
     Int(i64),
@@ -274,7 +275,7 @@ impl Value {
 
     /// Coerces the value to a column type: the same type passes, an int becomes a float, text
     /// becomes a uuid, a timestamp (RFC 3339) or bytes (base64). Null passes (nullability is
-    /// checked by the caller). `None` when no coercion applies.
+    /// checked by the caller). When no coercion applies the value comes back as the error.
     pub fn coerce(self, to: ColumnType) -> std::result::Result<Value, Value> {
         match (self, to) {
             (Value::Null, _) => Ok(Value::Null),
