@@ -32,7 +32,8 @@ use crate::storage::memory::MemoryEngine;
 use crate::storage::overlay::Overlay;
 use crate::storage::sled_engine::SledEngine;
 use crate::storage::{Batch, Engine, EngineKind};
-use crate::txn::Transaction;
+use crate::trash::{RestorePlan, RestorePolicy};
+use crate::txn::{DeleteReport, Transaction};
 use crate::value::{Row, Timestamp, Value};
 use crate::views::{self, VerifyReport};
 
@@ -161,6 +162,40 @@ pub struct Change {
     pub deletion: Option<Uuid>,
 }
 
+/// Who makes a change and why, recorded with its transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// Who.
+    pub actor: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+impl Audit {
+    /// A change by `actor`.
+    pub fn by(actor: impl Into<String>) -> Audit {
+        Audit {
+            actor: Some(actor.into()),
+            reason: None,
+        }
+    }
+
+    /// Adds the reason.
+    pub fn because(mut self, reason: impl Into<String>) -> Audit {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    fn apply(&self, tx: &mut Transaction<'_>) {
+        if let Some(a) = &self.actor {
+            tx.set_actor(a.clone());
+        }
+        if let Some(r) = &self.reason {
+            tx.set_reason(r.clone());
+        }
+    }
+}
+
 /// Store statistics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
@@ -174,6 +209,8 @@ pub struct Stats {
     pub tables: Vec<(String, u64)>,
     /// Bytes the engine's files take on disk.
     pub disk_bytes: u64,
+    /// Deletions in the trash.
+    pub deletions: u64,
 }
 
 fn read_marker(dir: &Path) -> Result<Option<(u32, EngineKind)>> {
@@ -501,6 +538,63 @@ impl Db {
         self.transaction(|tx| tx.update(table, pk, changes))
     }
 
+    /// Deletes a row with its cascade as one deletion, in its own transaction (see
+    /// [`Transaction::delete`]).
+    pub fn delete(&self, table: &str, pk: impl Into<Value>) -> Result<DeleteReport> {
+        self.delete_with(table, pk, &Audit::default())
+    }
+
+    /// [`Db::delete`] recording who and why.
+    pub fn delete_with(
+        &self,
+        table: &str,
+        pk: impl Into<Value>,
+        audit: &Audit,
+    ) -> Result<DeleteReport> {
+        let pk = pk.into();
+        self.transaction(|tx| {
+            audit.apply(tx);
+            tx.delete(table, pk)
+        })
+    }
+
+    /// Deletes several rows of one table (with their cascades) as one deletion.
+    pub fn delete_many(&self, table: &str, pks: Vec<Value>, audit: &Audit) -> Result<DeleteReport> {
+        self.transaction(|tx| {
+            audit.apply(tx);
+            tx.delete_many(table, pks)
+        })
+    }
+
+    /// Restores a deletion in its own transaction (see [`Transaction::restore`]).
+    pub fn restore(&self, deletion: Uuid, policy: RestorePolicy) -> Result<RestorePlan> {
+        self.restore_with(deletion, policy, &Audit::default())
+    }
+
+    /// [`Db::restore`] recording who and why.
+    pub fn restore_with(
+        &self,
+        deletion: Uuid,
+        policy: RestorePolicy,
+        audit: &Audit,
+    ) -> Result<RestorePlan> {
+        self.transaction(|tx| {
+            audit.apply(tx);
+            tx.restore(deletion, policy)
+        })
+    }
+
+    /// Restores one trashed row of a deletion (see [`Transaction::restore_row`]).
+    pub fn restore_row(
+        &self,
+        deletion: Uuid,
+        table: &str,
+        pk: impl Into<Value>,
+    ) -> Result<RestorePlan> {
+        let pk = pk.into();
+        self.transaction(|tx| tx.restore_row(deletion, table, pk))
+    }
+
     fn change_of(
         &self,
         view: &dyn crate::storage::ReadView,
@@ -549,11 +643,24 @@ impl Db {
                 table,
                 pk,
                 deletion,
+                ..
             } => (
                 ChangeKind::Delete,
                 name(table),
                 Some(pk),
                 None,
+                Some(deletion),
+            ),
+            EventBody::Unlink {
+                table,
+                pk,
+                image,
+                deletion,
+            } => (
+                ChangeKind::Update,
+                name(table),
+                Some(pk),
+                row_of(table, &image),
                 Some(deletion),
             ),
             EventBody::Restore {
@@ -686,6 +793,7 @@ impl Db {
             last_tx,
             tables,
             disk_bytes: self.inner.engine.disk_bytes()?,
+            deletions: self.trash(&crate::trash::TrashQuery::all())?.len() as u64,
         })
     }
 

@@ -174,6 +174,61 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The row is not live because it is in the trash, in the named deletion. Restore that
+    /// deletion (or the row) first.
+    #[error("{table}: the row with primary key {pk} is already deleted (in deletion {deletion})")]
+    AlreadyDeleted {
+        /// The table.
+        table: String,
+        /// The primary key, as JSON text.
+        pk: String,
+        /// The deletion holding the row.
+        deletion: uuid::Uuid,
+    },
+
+    /// A delete was refused because live rows reference the row through a foreign key with
+    /// `on_delete = restrict`. Nothing was written; delete or re-point the blocking rows first.
+    #[error("{table} {pk} cannot be deleted: referenced by {} row(s) with on_delete = restrict: {}", blocking.len(), blocking.join(", "))]
+    DeleteRestricted {
+        /// The table of the row to delete.
+        table: String,
+        /// Its primary key, as JSON text.
+        pk: String,
+        /// The blocking rows, as `table pk`.
+        blocking: Vec<String>,
+    },
+
+    /// No deletion with this id exists (it may be a typo, or purged and forgotten).
+    #[error("no deletion {0}: list the trash to see the deletions that exist")]
+    UnknownDeletion(uuid::Uuid),
+
+    /// Every row of this deletion has already been restored.
+    #[error("deletion {0} has already been restored")]
+    AlreadyRestored(uuid::Uuid),
+
+    /// A restore was refused because of conflicts; every one is listed. Nothing was written.
+    /// Resolve them, or restore with the skip policy to leave the conflicting rows (and the rows
+    /// that depend on them) in the trash.
+    #[error("restore of deletion {deletion} refused: {} conflict(s): {}", conflicts.len(), conflicts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; "))]
+    RestoreConflict {
+        /// The deletion.
+        deletion: uuid::Uuid,
+        /// Every conflict found.
+        conflicts: Vec<crate::trash::Conflict>,
+    },
+
+    /// The value is kept reserved by a trashed row of a table whose trash keeps its keys.
+    /// Purge or restore that deletion first, or use another value.
+    #[error("{table}: {value} is reserved by a deleted row (deletion {deletion}); its table keeps trashed keys until purged")]
+    KeyReserved {
+        /// The table.
+        table: String,
+        /// The reserved value, as JSON text.
+        value: String,
+        /// The deletion keeping it.
+        deletion: uuid::Uuid,
+    },
+
     /// The store has been closed or its commit pipeline has stopped.
     #[error("the store is closed")]
     Closed,

@@ -51,17 +51,22 @@ pub mod log;
 pub mod read;
 pub mod schema;
 pub mod storage;
+pub mod trash;
 pub mod txn;
 pub mod value;
 pub mod views;
 
 pub use commit::Durability;
-pub use db::{Change, ChangeKind, Db, Options, Stats, FORMAT_VERSION};
+pub use db::{Audit, Change, ChangeKind, Db, Options, Stats, FORMAT_VERSION};
 pub use error::{Constraint, Error, Result};
 pub use read::{IndexRange, Read, Scan};
 pub use schema::{parse_schema_file, ColumnDef, OnDelete, TableBuilder, TableDef, TableSpec};
 pub use storage::EngineKind;
-pub use txn::{CommitInfo, Transaction};
+pub use trash::{
+    Conflict, ConflictKind, DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef,
+    Skipped, TrashQuery,
+};
+pub use txn::{CommitInfo, DeleteReport, Transaction};
 pub use value::{ColumnType, Row, Timestamp, Value};
 pub use views::VerifyReport;
 

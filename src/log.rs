@@ -67,6 +67,20 @@ pub enum EventBody {
         pk: Value,
         /// The deletion it belongs to.
         deletion: Uuid,
+        /// True for a row the delete named; false for a row reached through a cascade.
+        root: bool,
+    },
+    /// A foreign key of a live row was set to null as part of a deletion (`set_null`); the
+    /// event carries the row's full new image.
+    Unlink {
+        /// Table id.
+        table: u32,
+        /// Primary key.
+        pk: Value,
+        /// The full new image.
+        image: Vec<Value>,
+        /// The deletion it belongs to.
+        deletion: Uuid,
     },
     /// A row was brought back by a compensating event.
     Restore {
@@ -92,6 +106,7 @@ impl EventBody {
             EventBody::Update { .. } => kind::UPDATE,
             EventBody::Tombstone { .. } => kind::TOMBSTONE,
             EventBody::Restore { .. } => kind::RESTORE,
+            EventBody::Unlink { .. } => kind::UNLINK,
         }
     }
 
@@ -101,6 +116,7 @@ impl EventBody {
             EventBody::Insert { table, pk, .. }
             | EventBody::Update { table, pk, .. }
             | EventBody::Tombstone { table, pk, .. }
+            | EventBody::Unlink { table, pk, .. }
             | EventBody::Restore { table, pk, .. } => Some((*table, pk)),
             _ => None,
         }
@@ -139,8 +155,15 @@ impl Event {
                 table,
                 pk,
                 deletion,
-            } => record::encode(tag, &(tx, table, pk, deletion.as_u128())),
+                root,
+            } => record::encode(tag, &(tx, table, pk, deletion.as_u128(), root)),
             EventBody::Restore {
+                table,
+                pk,
+                image,
+                deletion,
+            }
+            | EventBody::Unlink {
                 table,
                 pk,
                 image,
@@ -179,7 +202,7 @@ impl Event {
                 (tx, body)
             }
             kind::TOMBSTONE => {
-                let (tx, table, pk, d): (u64, u32, Value, u128) =
+                let (tx, table, pk, d, root): (u64, u32, Value, u128, bool) =
                     record::decode_payload(payload, &place)?;
                 (
                     tx,
@@ -187,21 +210,30 @@ impl Event {
                         table,
                         pk,
                         deletion: Uuid::from_u128(d),
+                        root,
                     },
                 )
             }
-            kind::RESTORE => {
+            kind::RESTORE | kind::UNLINK => {
                 let (tx, table, pk, image, d): (u64, u32, Value, Vec<Value>, u128) =
                     record::decode_payload(payload, &place)?;
-                (
-                    tx,
+                let deletion = Uuid::from_u128(d);
+                let body = if tag == kind::RESTORE {
                     EventBody::Restore {
                         table,
                         pk,
                         image,
-                        deletion: Uuid::from_u128(d),
-                    },
-                )
+                        deletion,
+                    }
+                } else {
+                    EventBody::Unlink {
+                        table,
+                        pk,
+                        image,
+                        deletion,
+                    }
+                };
+                (tx, body)
             }
             other => {
                 return Err(Error::corrupted(
@@ -353,6 +385,13 @@ mod tests {
             EventBody::Tombstone {
                 table: 1,
                 pk: Value::Int(1),
+                deletion: d,
+                root: true,
+            },
+            EventBody::Unlink {
+                table: 1,
+                pk: Value::Int(2),
+                image: vec![Value::Null],
                 deletion: d,
             },
             EventBody::Restore {

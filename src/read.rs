@@ -14,8 +14,10 @@ use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
+use crate::trash::{self, DeletedRow, Deletion, RestorePlan, RestorePolicy, TrashQuery};
 use crate::value::{Row, Value};
 use crate::views;
+use uuid::Uuid;
 
 /// A primary-key range for [`Read::scan`].
 ///
@@ -409,6 +411,42 @@ pub trait Read {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The deletions in the trash (not fully restored), newest first, filtered and paginated.
+    fn trash(&self, query: &TrashQuery) -> Result<Vec<Deletion>> {
+        let ctx = self.read_ctx()?;
+        trash::list(ctx.view(), &ctx.catalog, query)
+    }
+
+    /// One deletion (in the trash or restored).
+    fn deletion(&self, id: Uuid) -> Result<Deletion> {
+        let ctx = self.read_ctx()?;
+        let rec = views::get_deletion(ctx.view(), &id)?.ok_or(Error::UnknownDeletion(id))?;
+        trash::deletion_of(ctx.view(), &ctx.catalog, &rec)
+    }
+
+    /// The rows of a deletion still in the trash, with their last live images, in deletion
+    /// order (parents before children).
+    fn deletion_rows(&self, id: Uuid) -> Result<Vec<DeletedRow>> {
+        let ctx = self.read_ctx()?;
+        trash::rows_of(ctx.view(), &ctx.catalog, &id)
+    }
+
+    /// The deletion holding a trashed row, if the row is in the trash.
+    fn find_deletion(&self, table: &str, pk: impl Into<Value>) -> Result<Option<Uuid>> {
+        let ctx = self.read_ctx()?;
+        let t = ctx.catalog.table(table)?;
+        let (_, enc) = pk_enc(t, pk.into())?;
+        Ok(views::get_dead(ctx.view(), t.id(), &enc)?.map(|(d, _)| d))
+    }
+
+    /// What restoring a deletion would do, without doing it: the rows that would come back
+    /// (parents first), the references that would be put back, and every conflict; with the
+    /// skip policy, also the rows that would be left out.
+    fn restore_plan(&self, id: Uuid, policy: RestorePolicy) -> Result<RestorePlan> {
+        let ctx = self.read_ctx()?;
+        trash::plan_restore(ctx.view(), &ctx.catalog, &id, None, policy)
     }
 
     /// The names of the tables, in creation order.

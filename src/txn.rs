@@ -24,6 +24,7 @@ use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
 use crate::storage::ReadView;
+use crate::trash::{self, RestorePlan, RestorePolicy, RowRef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 use crate::views;
 
@@ -371,6 +372,32 @@ impl<'db> Transaction<'db> {
                 )?
                 .next()
                 .transpose()?;
+            if t.def.trash_keeps_keys {
+                let reserved = self
+                    .overlay
+                    .range(
+                        Space::Reserved,
+                        Bound::Included(&prefix),
+                        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                        false,
+                    )?
+                    .next()
+                    .transpose()?;
+                if let Some((k, v)) = reserved {
+                    if k.get(prefix.len()..).unwrap_or_default() != pk_enc {
+                        let shown: Vec<String> = idx
+                            .cols
+                            .iter()
+                            .map(|&c| views::cell(t, image, c).to_string())
+                            .collect();
+                        return Err(Error::KeyReserved {
+                            table: t.name().to_string(),
+                            value: shown.join(", "),
+                            deletion: views::decode_reserved(&v)?,
+                        });
+                    }
+                }
+            }
             if let Some((k, _)) = hit {
                 let other = k.get(prefix.len()..).unwrap_or_default();
                 if other != pk_enc {
@@ -481,6 +508,15 @@ impl<'db> Transaction<'db> {
             }
         }
         let pk_enc = keys::encode_one(&pk);
+        if t.def.trash_keeps_keys {
+            if let Some((deletion, _)) = views::get_dead(&self.overlay, t.id(), &pk_enc)? {
+                return Err(Error::KeyReserved {
+                    table: t.name().to_string(),
+                    value: pk.to_string(),
+                    deletion,
+                });
+            }
+        }
         if views::get_row(&self.overlay, t.id(), &pk_enc)?.is_some() {
             return Err(Error::ConstraintViolation {
                 table: t.name().to_string(),
@@ -550,6 +586,138 @@ impl<'db> Transaction<'db> {
         Ok(out)
     }
 
+    /// Deletes a row and every row reached from it through `on_delete = cascade`, as one
+    /// deletion (see [`crate::trash`]); rows referencing a deleted row through `set_null` get
+    /// their reference set to null inside the same deletion. Refused, with every blocking row
+    /// named, when a live row references a deleted row through `restrict`. Returns the deletion
+    /// id and its rows, the deleted row first.
+    pub fn delete(&mut self, table: &str, pk: impl Into<Value>) -> Result<DeleteReport> {
+        self.delete_many(table, vec![pk.into()])
+    }
+
+    /// Deletes several rows of one table (with their cascades) as one deletion.
+    pub fn delete_many(&mut self, table: &str, pks: Vec<Value>) -> Result<DeleteReport> {
+        self.check_usable()?;
+        let t = self.catalog.table(table)?.clone();
+        if pks.is_empty() {
+            return Err(Error::invalid("nothing to delete: no primary keys given"));
+        }
+        let roots = pks
+            .into_iter()
+            .map(|pk| Ok((t.clone(), pk_enc(&t, pk)?.0)))
+            .collect::<Result<Vec<_>>>()?;
+        self.delete_roots(&roots)
+    }
+
+    /// Deletes every live row of `table` whose indexed `columns` equal `values` (with their
+    /// cascades) as one deletion.
+    pub fn delete_where(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        values: &[Value],
+    ) -> Result<DeleteReport> {
+        let t = self.catalog.table(table)?.clone();
+        let rows = self.lookup(table, columns, values)?;
+        let pks: Vec<Value> = rows
+            .iter()
+            .filter_map(|r| r.get(&t.def.primary_key).cloned())
+            .collect();
+        if pks.is_empty() {
+            return Err(Error::NotFound {
+                table: table.to_string(),
+                pk: format!("(no live row with {} = {:?})", columns.join(", "), values),
+            });
+        }
+        self.delete_many(table, pks)
+    }
+
+    fn delete_roots(&mut self, roots: &[(Arc<Table>, Value)]) -> Result<DeleteReport> {
+        let plan = trash::plan_delete(&self.overlay, &self.catalog, roots)?;
+        let deletion = uuid::Uuid::now_v7();
+        let mut report = DeleteReport {
+            deletion,
+            rows: Vec::with_capacity(plan.tombstones.len()),
+            unlinked: Vec::with_capacity(plan.unlinks.len()),
+        };
+        for (t, pk, root) in plan.tombstones {
+            report.rows.push(RowRef {
+                table: t.name().to_string(),
+                pk: pk.clone(),
+            });
+            self.stage(EventBody::Tombstone {
+                table: t.id(),
+                pk,
+                deletion,
+                root,
+            })?;
+        }
+        for (t, pk, image) in plan.unlinks {
+            report.unlinked.push(RowRef {
+                table: t.name().to_string(),
+                pk: pk.clone(),
+            });
+            self.stage(EventBody::Unlink {
+                table: t.id(),
+                pk,
+                image,
+                deletion,
+            })?;
+        }
+        Ok(report)
+    }
+
+    /// Restores a deletion: every row it tombstoned comes back with its last live image (in
+    /// today's columns: a column added since reads its default), parents before children, and
+    /// its set-null updates are reverted. With [`RestorePolicy::Refuse`] any conflict refuses the
+    /// whole restore ([`Error::RestoreConflict`] lists them all, nothing is staged); with
+    /// [`RestorePolicy::SkipConflicts`] conflicting rows and the rows depending on them stay in
+    /// the trash and are reported.
+    pub fn restore(&mut self, deletion: uuid::Uuid, policy: RestorePolicy) -> Result<RestorePlan> {
+        self.check_usable()?;
+        let plan = trash::plan_restore(&self.overlay, &self.catalog, &deletion, None, policy)?;
+        self.apply_restore(plan, policy)
+    }
+
+    /// Restores one trashed row of a deletion (only that row: rows that were deleted with it
+    /// stay in the trash). Its parents must be live; otherwise the restore is refused with a
+    /// `parent_not_live` conflict.
+    pub fn restore_row(
+        &mut self,
+        deletion: uuid::Uuid,
+        table: &str,
+        pk: impl Into<Value>,
+    ) -> Result<RestorePlan> {
+        self.check_usable()?;
+        let t = self.catalog.table(table)?.clone();
+        let (pk, _) = pk_enc(&t, pk.into())?;
+        let plan = trash::plan_restore(
+            &self.overlay,
+            &self.catalog,
+            &deletion,
+            Some((&t, &pk)),
+            RestorePolicy::Refuse,
+        )?;
+        self.apply_restore(plan, RestorePolicy::Refuse)
+    }
+
+    fn apply_restore(
+        &mut self,
+        mut plan: RestorePlan,
+        policy: RestorePolicy,
+    ) -> Result<RestorePlan> {
+        if policy == RestorePolicy::Refuse && !plan.conflicts.is_empty() {
+            return Err(Error::RestoreConflict {
+                deletion: plan.deletion,
+                conflicts: plan.conflicts,
+            });
+        }
+        for body in std::mem::take(&mut plan.events) {
+            self.stage(body)?;
+        }
+        Ok(plan)
+    }
+
     /// Commits: every staged event and view change becomes visible at once, and (in
     /// [`Durability::Immediate`]) durable before this returns. On error nothing was applied,
     /// except when the error is [`Error::Poisoned`] from a failed sync: then the store refuses
@@ -606,6 +774,17 @@ impl Drop for Transaction<'_> {
             drop(guard);
         }
     }
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteReport {
+    /// The deletion id.
+    pub deletion: uuid::Uuid,
+    /// Every tombstoned row, the deleted row(s) first.
+    pub rows: Vec<RowRef>,
+    /// Rows whose foreign key was set to null.
+    pub unlinked: Vec<RowRef>,
 }
 
 /// What a commit wrote.

@@ -20,6 +20,165 @@ use crate::storage::overlay::{EmptyView, Overlay};
 use crate::storage::{Engine, ReadView};
 use crate::value::{Row, Value};
 
+/// A deletion as the deletions view keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeletionRecord {
+    /// The deletion id (a v7 uuid, as u128).
+    pub id: u128,
+    /// The transaction that wrote it.
+    pub tx: u64,
+    /// LSN of its first event.
+    pub first_lsn: u64,
+    /// The rows the delete named (table id, primary key).
+    pub roots: Vec<(u32, Value)>,
+    /// Tombstoned rows per table id.
+    pub rows: Vec<(u32, u64)>,
+    /// Rows whose foreign key was set to null.
+    pub unlinked: u64,
+    /// Members still in the trash (tombstones not restored, set-null updates not reverted).
+    pub remaining: u64,
+    /// Members restored so far.
+    pub restored: u64,
+}
+
+/// Most roots a deletion record lists by value (a bulk delete may name many more; all of them
+/// are members).
+pub const MAX_LISTED_ROOTS: usize = 16;
+
+/// What a member of a deletion is: a tombstoned row.
+pub const MEMBER_TOMBSTONE: u8 = 0;
+/// A member whose foreign key was set to null.
+pub const MEMBER_UNLINK: u8 = 1;
+
+/// A member of a deletion, as the delrows view keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// [`MEMBER_TOMBSTONE`] or [`MEMBER_UNLINK`].
+    pub kind: u8,
+    /// LSN of the row's last image before the deletion.
+    pub last_lsn: u64,
+    /// LSN of the deletion's event for this row.
+    pub lsn: u64,
+}
+
+/// Reads a deletion record.
+pub fn get_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Result<Option<DeletionRecord>> {
+    match view.get(Space::Del, &codec::del_key(id))? {
+        Some(b) => record::decode(&b, kind::DELETION, &|| format!("deletion {id}")).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Decodes a deletion record read from the del space.
+pub fn decode_deletion(bytes: &[u8]) -> Result<DeletionRecord> {
+    record::decode(bytes, kind::DELETION, &|| "deletion record".to_string())
+}
+
+/// Decodes a delrows value.
+pub fn decode_member(bytes: &[u8]) -> Result<Member> {
+    let (kind, last_lsn, lsn): (u8, u64, u64) =
+        record::decode(bytes, kind::DEL_ROW, &|| "deletion member".to_string())?;
+    Ok(Member {
+        kind,
+        last_lsn,
+        lsn,
+    })
+}
+
+/// The deletion holding a trashed row, and the LSN of the row's last live image.
+pub fn get_dead(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+) -> Result<Option<(uuid::Uuid, u64)>> {
+    match view.get(Space::Dead, &codec::row_key(table, pk_enc))? {
+        Some(b) => {
+            let (d, lsn): (u128, u64) =
+                record::decode(&b, kind::DEAD, &|| "trashed row".to_string())?;
+            Ok(Some((uuid::Uuid::from_u128(d), lsn)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Decodes a reserved-value entry: the deletion keeping it.
+pub fn decode_reserved(bytes: &[u8]) -> Result<uuid::Uuid> {
+    let d: u128 = record::decode(bytes, kind::RESERVED, &|| "reserved value".to_string())?;
+    Ok(uuid::Uuid::from_u128(d))
+}
+
+fn put_deletion(o: &mut Overlay, rec: &DeletionRecord) -> Result<()> {
+    let id = uuid::Uuid::from_u128(rec.id);
+    o.put(
+        Space::Del,
+        codec::del_key(&id).to_vec(),
+        record::encode(kind::DELETION, rec)?,
+    );
+    Ok(())
+}
+
+fn deletion_or_new(o: &Overlay, id: &uuid::Uuid, ev: &Event) -> Result<DeletionRecord> {
+    Ok(get_deletion(o, id)?.unwrap_or(DeletionRecord {
+        id: id.as_u128(),
+        tx: ev.tx,
+        first_lsn: ev.lsn,
+        roots: Vec::new(),
+        rows: Vec::new(),
+        unlinked: 0,
+        remaining: 0,
+        restored: 0,
+    }))
+}
+
+/// The reserved-value keys of a trashed row (unique indexes, values without null).
+pub fn reserved_keys(t: &Table, pk_enc: &[u8], image: &[Value]) -> Vec<Vec<u8>> {
+    t.indexes
+        .iter()
+        .filter(|i| i.unique)
+        .filter_map(|idx| {
+            let (vals, has_null) = index_vals(t, &idx.cols, image);
+            (!has_null).then(|| codec::index_key(t.id(), idx.id, &vals, pk_enc))
+        })
+        .collect()
+}
+
+/// Writes the new image of a row that may or may not be live, keeping its index entries right.
+fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value]) -> Result<()> {
+    if let Some(old) = get_row(o, t.id(), pk_enc)? {
+        for idx in &t.indexes {
+            let (ov, _) = index_vals(t, &idx.cols, &old.image);
+            let (nv, _) = index_vals(t, &idx.cols, image);
+            if ov != nv {
+                o.delete(Space::Index, codec::index_key(t.id(), idx.id, &ov, pk_enc));
+                o.put(
+                    Space::Index,
+                    codec::index_key(t.id(), idx.id, &nv, pk_enc),
+                    Vec::new(),
+                );
+            }
+        }
+    } else {
+        put_index_entries(o, t, pk_enc, image);
+    }
+    o.put(
+        Space::Rows,
+        codec::row_key(t.id(), pk_enc),
+        encode_row(lsn, image)?,
+    );
+    Ok(())
+}
+
+/// The row image an event wrote, if it wrote one.
+pub fn event_image(body: &EventBody) -> Option<&Vec<Value>> {
+    match body {
+        EventBody::Insert { image, .. }
+        | EventBody::Update { image, .. }
+        | EventBody::Unlink { image, .. }
+        | EventBody::Restore { image, .. } => Some(image),
+        _ => None,
+    }
+}
+
 /// A live row as stored in the rows view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRow {
@@ -192,10 +351,7 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 o.put(Space::Index, k, Vec::new());
             }
         }
-        EventBody::Insert { table, pk, image }
-        | EventBody::Restore {
-            table, pk, image, ..
-        } => {
+        EventBody::Insert { table, pk, image } => {
             let t = catalog.by_id(*table)?.clone();
             let pk_enc = keys::encode_one(pk);
             o.put(
@@ -214,38 +370,33 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
         EventBody::Update { table, pk, image } => {
             let t = catalog.by_id(*table)?.clone();
             let pk_enc = keys::encode_one(pk);
-            if let Some(old) = get_row(o, t.id(), &pk_enc)? {
-                for idx in &t.indexes {
-                    let (ov, _) = index_vals(&t, &idx.cols, &old.image);
-                    let (nv, _) = index_vals(&t, &idx.cols, image);
-                    if ov != nv {
-                        o.delete(Space::Index, codec::index_key(t.id(), idx.id, &ov, &pk_enc));
-                        o.put(
-                            Space::Index,
-                            codec::index_key(t.id(), idx.id, &nv, &pk_enc),
-                            Vec::new(),
-                        );
-                    }
-                }
-            } else {
-                put_index_entries(o, &t, &pk_enc, image);
-            }
-            o.put(
-                Space::Rows,
-                codec::row_key(t.id(), &pk_enc),
-                encode_row(ev.lsn, image)?,
-            );
+            put_image(o, &t, &pk_enc, ev.lsn, image)?;
             o.put(
                 Space::Hist,
                 codec::hist_key(t.id(), &pk_enc, ev.lsn),
                 vec![ev.body.tag()],
             );
         }
-        EventBody::Tombstone { table, pk, .. } => {
+        EventBody::Tombstone {
+            table,
+            pk,
+            deletion,
+            root,
+        } => {
             let t = catalog.by_id(*table)?.clone();
             let pk_enc = keys::encode_one(pk);
-            if let Some(old) = get_row(o, t.id(), &pk_enc)? {
-                remove_index_entries(o, &t, &pk_enc, &old.image);
+            let old = get_row(o, t.id(), &pk_enc)?.ok_or_else(|| {
+                Error::corrupted(
+                    format!("log event at lsn {}", ev.lsn),
+                    "tombstone of a row that is not live",
+                )
+            })?;
+            remove_index_entries(o, &t, &pk_enc, &old.image);
+            if t.def.trash_keeps_keys {
+                let value = record::encode(kind::RESERVED, &deletion.as_u128())?;
+                for k in reserved_keys(&t, &pk_enc, &old.image) {
+                    o.put(Space::Reserved, k, value.clone());
+                }
             }
             o.delete(Space::Rows, codec::row_key(t.id(), &pk_enc));
             o.put(
@@ -253,6 +404,93 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 codec::hist_key(t.id(), &pk_enc, ev.lsn),
                 vec![ev.body.tag()],
             );
+            o.put(
+                Space::Dead,
+                codec::row_key(t.id(), &pk_enc),
+                record::encode(kind::DEAD, &(deletion.as_u128(), old.lsn))?,
+            );
+            o.put(
+                Space::DelRows,
+                codec::delrow_key(deletion, t.id(), &pk_enc),
+                record::encode(kind::DEL_ROW, &(MEMBER_TOMBSTONE, old.lsn, ev.lsn))?,
+            );
+            let mut rec = deletion_or_new(o, deletion, ev)?;
+            if *root && rec.roots.len() < MAX_LISTED_ROOTS {
+                rec.roots.push((t.id(), pk.clone()));
+            }
+            match rec.rows.iter_mut().find(|(id, _)| *id == t.id()) {
+                Some((_, n)) => *n += 1,
+                None => rec.rows.push((t.id(), 1)),
+            }
+            rec.remaining += 1;
+            put_deletion(o, &rec)?;
+        }
+        EventBody::Unlink {
+            table,
+            pk,
+            image,
+            deletion,
+        } => {
+            let t = catalog.by_id(*table)?.clone();
+            let pk_enc = keys::encode_one(pk);
+            let old = get_row(o, t.id(), &pk_enc)?.ok_or_else(|| {
+                Error::corrupted(
+                    format!("log event at lsn {}", ev.lsn),
+                    "set-null update of a row that is not live",
+                )
+            })?;
+            put_image(o, &t, &pk_enc, ev.lsn, image)?;
+            o.put(
+                Space::Hist,
+                codec::hist_key(t.id(), &pk_enc, ev.lsn),
+                vec![ev.body.tag()],
+            );
+            o.put(
+                Space::DelRows,
+                codec::delrow_key(deletion, t.id(), &pk_enc),
+                record::encode(kind::DEL_ROW, &(MEMBER_UNLINK, old.lsn, ev.lsn))?,
+            );
+            let mut rec = deletion_or_new(o, deletion, ev)?;
+            rec.unlinked += 1;
+            rec.remaining += 1;
+            put_deletion(o, &rec)?;
+        }
+        EventBody::Restore {
+            table,
+            pk,
+            image,
+            deletion,
+        } => {
+            let t = catalog.by_id(*table)?.clone();
+            let pk_enc = keys::encode_one(pk);
+            put_image(o, &t, &pk_enc, ev.lsn, image)?;
+            o.put(
+                Space::Hist,
+                codec::hist_key(t.id(), &pk_enc, ev.lsn),
+                vec![ev.body.tag()],
+            );
+            bump_seq(o, t.id(), pk)?;
+            let member_key = codec::delrow_key(deletion, t.id(), &pk_enc);
+            if let Some(b) = o.get(Space::DelRows, &member_key)? {
+                let m = decode_member(&b)?;
+                o.delete(Space::DelRows, member_key);
+                if m.kind == MEMBER_TOMBSTONE {
+                    o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc));
+                    if t.def.trash_keeps_keys {
+                        let last = crate::log::read_event(o, m.last_lsn)?;
+                        if let Some(img) = last.as_ref().and_then(|e| event_image(&e.body)) {
+                            for k in reserved_keys(&t, &pk_enc, img) {
+                                o.delete(Space::Reserved, k);
+                            }
+                        }
+                    }
+                }
+                if let Some(mut rec) = get_deletion(o, deletion)? {
+                    rec.remaining = rec.remaining.saturating_sub(1);
+                    rec.restored += 1;
+                    put_deletion(o, &rec)?;
+                }
+            }
         }
     }
     Ok(())
@@ -308,7 +546,7 @@ pub fn replay(view: &dyn ReadView, mut progress: impl FnMut(u64)) -> Result<Expe
         }
     }
     let mut keys = BTreeMap::new();
-    for space in [Space::Meta, Space::Rows, Space::Index, Space::Hist] {
+    for space in std::iter::once(Space::Meta).chain(Space::VIEWS) {
         for (k, v) in o.staged(space) {
             if let Some(v) = v {
                 keys.insert((space, k.clone()), v.clone());

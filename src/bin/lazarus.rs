@@ -280,7 +280,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "last_lsn": s.last_lsn,
                     "last_tx": s.last_tx,
                     "tables": tables,
-                    "deletions": 0,
+                    "deletions": s.deletions,
                     "disk_bytes": s.disk_bytes,
                 }));
             } else {

@@ -11,6 +11,10 @@
 //! | rows   | table u32, pk                         | row record (lsn of version, image)  |
 //! | index  | table u32, index u32, vals, pk        | empty                               |
 //! | hist   | table u32, pk, lsn u64                | one byte: the event kind            |
+//! | del    | deletion uuid (16 bytes)              | deletion record                     |
+//! | dead   | table u32, pk                         | deletion uuid, lsn of last image    |
+//! | delrows| deletion uuid, table u32, pk          | member kind byte, lsn of last image, lsn of tombstone |
+//! | reserved | table u32, index u32, vals, pk      | deletion uuid                       |
 //!
 //! The log and tx spaces are the source of truth; rows, index, hist and the catalog entries in
 //! meta are views that a rebuild recomputes from them.
@@ -34,22 +38,42 @@ pub enum Space {
     Index = 4,
     /// Version index: every event of a row by (table, pk, lsn) (a view).
     Hist = 5,
+    /// Deletions by id (a view).
+    Del = 6,
+    /// Rows in the trash: (table, pk) → the deletion holding them (a view).
+    Dead = 7,
+    /// Members of each deletion: (deletion, table, pk) (a view).
+    DelRows = 8,
+    /// Unique values kept reserved by trashed rows of tables whose trash keeps keys (a view).
+    Reserved = 9,
 }
 
 impl Space {
     /// Every space, in prefix order.
-    pub const ALL: [Space; 6] = [
+    pub const ALL: [Space; 10] = [
         Space::Meta,
         Space::Log,
         Space::Tx,
         Space::Rows,
         Space::Index,
         Space::Hist,
+        Space::Del,
+        Space::Dead,
+        Space::DelRows,
+        Space::Reserved,
     ];
 
     /// The spaces that are views (recomputed by a rebuild). Meta is partly a view (catalog and
     /// sequences); its other keys are not touched by a rebuild.
-    pub const VIEWS: [Space; 3] = [Space::Rows, Space::Index, Space::Hist];
+    pub const VIEWS: [Space; 7] = [
+        Space::Rows,
+        Space::Index,
+        Space::Hist,
+        Space::Del,
+        Space::Dead,
+        Space::DelRows,
+        Space::Reserved,
+    ];
 
     /// The name of the space (fjall keyspace name, messages).
     pub fn name(self) -> &'static str {
@@ -60,6 +84,10 @@ impl Space {
             Space::Rows => "rows",
             Space::Index => "index",
             Space::Hist => "hist",
+            Space::Del => "del",
+            Space::Dead => "dead",
+            Space::DelRows => "delrows",
+            Space::Reserved => "reserved",
         }
     }
 
@@ -122,6 +150,20 @@ pub fn hist_key(table: u32, pk_enc: &[u8], lsn: u64) -> Vec<u8> {
     k.extend_from_slice(&table.to_be_bytes());
     k.extend_from_slice(pk_enc);
     k.extend_from_slice(&lsn.to_be_bytes());
+    k
+}
+
+/// Key of a deletion record.
+pub fn del_key(deletion: &uuid::Uuid) -> [u8; 16] {
+    *deletion.as_bytes()
+}
+
+/// Key of one member of a deletion.
+pub fn delrow_key(deletion: &uuid::Uuid, table: u32, pk_enc: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(20 + pk_enc.len());
+    k.extend_from_slice(deletion.as_bytes());
+    k.extend_from_slice(&table.to_be_bytes());
+    k.extend_from_slice(pk_enc);
     k
 }
 

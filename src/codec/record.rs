@@ -55,12 +55,22 @@ pub mod kind {
     pub const RESTORE: u8 = 13;
     /// Event: the images of rows were purged.
     pub const PURGE: u8 = 14;
+    /// Event: a foreign key was set to null as part of a deletion (`on_delete = set_null`).
+    pub const UNLINK: u8 = 15;
     /// Live row record in the rows view.
     pub const ROW: u8 = 0x40;
     /// Transaction record.
     pub const TX: u8 = 0x41;
     /// Table definition in the catalog view.
     pub const TABLE_DEF: u8 = 0x42;
+    /// Deletion record in the deletions view.
+    pub const DELETION: u8 = 0x43;
+    /// Member of a deletion (delrows view).
+    pub const DEL_ROW: u8 = 0x44;
+    /// Trashed row pointer (dead view).
+    pub const DEAD: u8 = 0x45;
+    /// Reserved unique value (reserved view).
+    pub const RESERVED: u8 = 0x46;
 }
 
 /// Frames `payload` (serialized with the frozen codec) as a record of `kind`.
