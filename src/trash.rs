@@ -42,6 +42,9 @@ use crate::views::{self, DeletionRecord, MEMBER_TOMBSTONE, MEMBER_UNLINK};
 
 pub use crate::views::MAX_LISTED_ROOTS;
 
+/// (table id, encoded primary key): a row's identity inside the store.
+type RowKey = (u32, Vec<u8>);
+
 /// A row named by table and primary key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowRef {
@@ -310,7 +313,7 @@ pub(crate) fn plan_delete(
     catalog: &Catalog,
     roots: &[(Arc<Table>, Value)],
 ) -> Result<DeletePlan> {
-    let mut visited: HashSet<(u32, Vec<u8>)> = HashSet::new();
+    let mut visited: HashSet<RowKey> = HashSet::new();
     let mut tombstones = Vec::new();
     let mut queue: VecDeque<(Arc<Table>, Vec<u8>)> = VecDeque::new();
     for (t, pk) in roots {
@@ -335,7 +338,7 @@ pub(crate) fn plan_delete(
     }
     let mut blockers: Vec<(Arc<Table>, Vec<u8>)> = Vec::new();
     // child row → the foreign-key columns to set to null
-    let mut unlinks: HashMap<(u32, Vec<u8>), (Arc<Table>, Vec<usize>)> = HashMap::new();
+    let mut unlinks: HashMap<RowKey, (Arc<Table>, Vec<usize>)> = HashMap::new();
     let mut unlink_order: Vec<(u32, Vec<u8>)> = Vec::new();
     while let Some((t, enc)) = queue.pop_front() {
         for (child, fk) in catalog.children_of(t.id()) {
