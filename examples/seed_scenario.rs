@@ -67,7 +67,7 @@ fn main() -> Result<(), Error> {
             "  in the trash: {} ({} rows, root {})",
             d.id,
             d.row_count(),
-            d.roots[0]
+            d.roots.first().map(|r| r.to_string()).unwrap_or_default()
         );
     }
 

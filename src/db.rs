@@ -15,6 +15,7 @@
 use std::io::Write;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 
@@ -73,8 +74,31 @@ pub(crate) struct WriterState {
     pub(crate) last_at: Timestamp,
 }
 
+/// The last committed LSN and transaction id, readable without the writer lock.
+#[derive(Default)]
+pub(crate) struct Published {
+    last_lsn: AtomicU64,
+    last_tx: AtomicU64,
+}
+
+impl Published {
+    pub(crate) fn store(&self, lsn: u64, tx: u64) {
+        self.last_tx.store(tx, Ordering::Release);
+        self.last_lsn.store(lsn, Ordering::Release);
+    }
+
+    pub(crate) fn lsn(&self) -> u64 {
+        self.last_lsn.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn tx(&self) -> u64 {
+        self.last_tx.load(Ordering::Acquire)
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) pipeline: Pipeline,
+    pub(crate) published: Published,
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) catalog: RwLock<Arc<Catalog>>,
     writer: Mutex<WriterState>,
@@ -285,6 +309,11 @@ impl Db {
     /// Opens or creates the store at `path` with options.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         let dir = path.as_ref();
+        if options.engine == Some(EngineKind::Memory) {
+            return Err(Error::invalid(
+                "the memory engine keeps nothing on disk: use Db::memory() instead of a path",
+            ));
+        }
         let engine_kind = match std::fs::metadata(dir) {
             Ok(m) if !m.is_dir() => {
                 return Err(Error::NotAStore {
@@ -420,10 +449,13 @@ impl Db {
             next_tx: last_tx.as_ref().map_or(1, |t| t.tx + 1),
             last_at: last_tx.map_or(Timestamp(i64::MIN), |t| t.at),
         };
+        let published = Published::default();
+        published.store(state.next_lsn - 1, state.next_tx - 1);
         let pipeline = Pipeline::start(engine.clone())?;
         Ok(Db {
             inner: Inner {
                 pipeline,
+                published,
                 engine,
                 catalog: RwLock::new(Arc::new(catalog)),
                 writer: Mutex::new(state),
@@ -751,7 +783,7 @@ impl Db {
 
     /// The last LSN written (0 when the store is empty).
     pub fn last_lsn(&self) -> u64 {
-        self.inner.writer.lock().next_lsn - 1
+        self.inner.published.lsn()
     }
 
     /// Compares every view with a rebuild from the log and reports each difference.
@@ -781,7 +813,7 @@ impl Db {
 
     /// Statistics: last LSN and transaction, live rows per table, disk use.
     pub fn stats(&self) -> Result<Stats> {
-        let last_tx = self.inner.writer.lock().next_tx - 1;
+        let last_tx = self.inner.published.tx();
         let mut tables = Vec::new();
         for name in self.tables()? {
             let n = self.count(&name)?;

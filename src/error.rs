@@ -24,7 +24,7 @@ pub enum Constraint {
         /// The parent table.
         references: String,
     },
-    /// A non-nullable column got no value (or null) and has no default.
+    /// A non-nullable column got an explicit null, or no value and no default.
     NotNull(String),
 }
 

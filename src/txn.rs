@@ -728,10 +728,13 @@ impl<'db> Transaction<'db> {
             return Err(Error::Closed);
         };
         if self.next_lsn == self.first_lsn {
+            let last_lsn = state.next_lsn.saturating_sub(1);
+            self.db.release_writer();
+            drop(state);
             return Ok(CommitInfo {
                 tx: None,
                 first_lsn: None,
-                last_lsn: state.next_lsn.saturating_sub(1),
+                last_lsn,
             });
         }
         let at = std::cmp::max(Timestamp::now(), state.last_at);
@@ -753,6 +756,7 @@ impl<'db> Transaction<'db> {
         state.next_lsn = self.next_lsn;
         state.next_tx = self.tx + 1;
         state.last_at = at;
+        self.db.published.store(self.next_lsn - 1, self.tx);
         if self.schema_changed {
             *self.db.catalog.write() = self.catalog.clone();
         }

@@ -304,27 +304,67 @@ fn bump_seq(o: &mut Overlay, table: u32, pk: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Applies one event to the views (and to `catalog` for schema events), staging every change
-/// in `o`. Does not write the event itself.
-pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
-    match &ev.body {
-        EventBody::CreateTables(defs) => {
-            catalog.put(defs.clone())?;
-            for d in defs {
-                put_table_def(o, d)?;
-            }
-        }
+/// Applies a schema event to a catalog and returns the definitions it changed (none for a row
+/// event).
+pub fn apply_to_catalog(catalog: &mut Catalog, body: &EventBody) -> Result<Vec<TableDef>> {
+    let defs = match body {
+        EventBody::CreateTables(defs) => defs.clone(),
         EventBody::AddColumn { table, column } => {
             let mut def = catalog.by_id(*table)?.def.clone();
             def.columns.push(column.clone());
-            put_table_def(o, &def)?;
-            catalog.put(vec![def])?;
+            vec![def]
         }
         EventBody::AddIndex { table, index } => {
             let mut def = catalog.by_id(*table)?.def.clone();
             def.indexes.push(index.clone());
-            put_table_def(o, &def)?;
-            catalog.put(vec![def])?;
+            vec![def]
+        }
+        _ => return Ok(Vec::new()),
+    };
+    catalog.put(defs.clone())?;
+    Ok(defs)
+}
+
+/// The catalog as it was at `lsn`: every schema event up to it, replayed (schema events are few;
+/// their LSNs are indexed under `meta/schema/`).
+pub fn catalog_at(view: &dyn ReadView, lsn: u64) -> Result<Catalog> {
+    let prefix = codec::META_SCHEMA_PREFIX;
+    let end = codec::schema_key(lsn.saturating_add(1));
+    let mut catalog = Catalog::default();
+    for item in view.range(
+        Space::Meta,
+        Bound::Included(prefix),
+        Bound::Excluded(&end),
+        false,
+    )? {
+        let (k, _) = item?;
+        let at = k
+            .get(prefix.len()..)
+            .and_then(codec::read_u64_key)
+            .ok_or_else(|| Error::corrupted("meta", "bad schema index key"))?;
+        let ev = crate::log::read_event(view, at)?.ok_or_else(|| {
+            Error::corrupted("meta", format!("schema index points at missing lsn {at}"))
+        })?;
+        apply_to_catalog(&mut catalog, &ev.body)?;
+    }
+    Ok(catalog)
+}
+
+/// Applies one event to the views (and to `catalog` for schema events), staging every change
+/// in `o`. Does not write the event itself.
+pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
+    match &ev.body {
+        EventBody::CreateTables(_) | EventBody::AddColumn { .. } => {
+            for d in apply_to_catalog(catalog, &ev.body)? {
+                put_table_def(o, &d)?;
+            }
+            o.put(Space::Meta, codec::schema_key(ev.lsn), Vec::new());
+        }
+        EventBody::AddIndex { table, index } => {
+            for d in apply_to_catalog(catalog, &ev.body)? {
+                put_table_def(o, &d)?;
+            }
+            o.put(Space::Meta, codec::schema_key(ev.lsn), Vec::new());
             let t = catalog.by_id(*table)?.clone();
             let idx = t
                 .indexes
@@ -565,7 +605,11 @@ fn actual(view: &dyn ReadView) -> Result<ViewKeys> {
             out.insert((space, k), v);
         }
     }
-    for prefix in [codec::META_TABLE_PREFIX, codec::META_SEQ_PREFIX] {
+    for prefix in [
+        codec::META_TABLE_PREFIX,
+        codec::META_SEQ_PREFIX,
+        codec::META_SCHEMA_PREFIX,
+    ] {
         let end = keys::prefix_end(prefix);
         for item in view.range(
             Space::Meta,

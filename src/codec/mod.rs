@@ -5,7 +5,7 @@
 //!
 //! | space  | key                                   | value                               |
 //! |--------|---------------------------------------|-------------------------------------|
-//! | meta   | UTF-8 name (`format`, `engine`, `table/<id>`, `seq/<id>`) | small records   |
+//! | meta   | UTF-8 name (`format`, `engine`, `table/<id>`, `seq/<id>`, `schema/<lsn>`) | small records |
 //! | log    | lsn u64                               | event record                        |
 //! | tx     | tx u64                                | transaction record                  |
 //! | rows   | table u32, pk                         | row record (lsn of version, image)  |
@@ -180,6 +180,16 @@ pub fn seq_key(table: u32) -> Vec<u8> {
     k.extend_from_slice(&table.to_be_bytes());
     k
 }
+
+/// Meta key marking the LSN of a schema event (the index `catalog_at` replays).
+pub fn schema_key(lsn: u64) -> Vec<u8> {
+    let mut k = META_SCHEMA_PREFIX.to_vec();
+    k.extend_from_slice(&lsn.to_be_bytes());
+    k
+}
+
+/// Meta prefix of the schema-event index.
+pub const META_SCHEMA_PREFIX: &[u8] = b"schema/";
 
 /// Meta key holding the store format version.
 pub const META_FORMAT: &[u8] = b"format";
