@@ -33,6 +33,7 @@ use crate::storage::memory::MemoryEngine;
 use crate::storage::overlay::Overlay;
 use crate::storage::sled_engine::SledEngine;
 use crate::storage::{Batch, Engine, EngineKind};
+use crate::time::{self, AsOf, At};
 use crate::trash::{RestorePlan, RestorePolicy};
 use crate::txn::{DeleteReport, Transaction};
 use crate::value::{Row, Timestamp, Value};
@@ -784,6 +785,35 @@ impl Db {
     /// The last LSN written (0 when the store is empty).
     pub fn last_lsn(&self) -> u64 {
         self.inner.published.lsn()
+    }
+
+    /// A read-only view of the store as it was at `at` (an LSN, or a time): see
+    /// [`crate::time`]. An LSN inside a transaction means the whole of that transaction.
+    pub fn as_of(&self, at: impl Into<At>) -> Result<AsOf<'_>> {
+        let view = self.inner.engine.read()?;
+        let lsn = time::resolve(
+            view.as_ref(),
+            at.into(),
+            self.inner.published.lsn(),
+            self.inner.published.tx(),
+        )?;
+        let catalog = views::catalog_at(view.as_ref(), lsn)?;
+        Ok(AsOf {
+            engine: self.inner.engine.as_ref(),
+            lsn,
+            catalog: Arc::new(catalog),
+        })
+    }
+
+    /// The LSN a point resolves to (see [`Db::as_of`]).
+    pub fn resolve(&self, at: impl Into<At>) -> Result<u64> {
+        let view = self.inner.engine.read()?;
+        time::resolve(
+            view.as_ref(),
+            at.into(),
+            self.inner.published.lsn(),
+            self.inner.published.tx(),
+        )
     }
 
     /// Compares every view with a rebuild from the log and reports each difference.

@@ -51,6 +51,7 @@ pub mod log;
 pub mod read;
 pub mod schema;
 pub mod storage;
+pub mod time;
 pub mod trash;
 pub mod txn;
 pub mod value;
@@ -62,6 +63,7 @@ pub use error::{Constraint, Error, Result};
 pub use read::{IndexRange, Read, Scan};
 pub use schema::{parse_schema_file, ColumnDef, OnDelete, TableBuilder, TableDef, TableSpec};
 pub use storage::EngineKind;
+pub use time::{AsOf, At};
 pub use trash::{
     Conflict, ConflictKind, DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef,
     Skipped, TrashQuery,

@@ -161,6 +161,26 @@ impl TrashQuery {
         self.before = Some(id);
         self
     }
+
+    pub(crate) fn table_name(&self) -> Option<&str> {
+        self.table.as_deref()
+    }
+
+    pub(crate) fn before_id(&self) -> Option<Uuid> {
+        self.before
+    }
+
+    pub(crate) fn limit_n(&self) -> Option<usize> {
+        self.limit
+    }
+
+    pub(crate) fn since_at(&self) -> Option<Timestamp> {
+        self.since
+    }
+
+    pub(crate) fn until_at(&self) -> Option<Timestamp> {
+        self.until
+    }
 }
 
 /// Why a row cannot be restored.

@@ -1,0 +1,634 @@
+//! Point in time: mapping times to LSNs, and read views "as of" a past LSN.
+//!
+//! An as-of view answers every read of the [`Read`] trait exactly as a live read answered it
+//! just after the commit that wrote its LSN. It reads the version index (`hist`: every event of
+//! a row by (table, pk, lsn)) and the log, never a replay:
+//!
+//! - **get**: one reverse seek in `hist` for the greatest version ≤ n of (table, pk), then one
+//!   log read for its image: O(log n), independent of how many versions the row or the store has;
+//! - **scan** (and count): walks the table's `hist` entries within the key range, taking the
+//!   newest version ≤ n of each row: cost is the versions of that table in the range;
+//! - **index lookup and range, children**: the index as of n is computed from the table's rows as
+//!   of n (cost: the versions of that table), then read like the live one;
+//! - **the catalog** is the one at n (`views::catalog_at`): a column added later is absent.
+//!
+//! Around a tombstone and a restore (`r` inserted at 10, updated at 12, deleted at 15, restored
+//! at 20):
+//!
+//! ```text
+//! as of lsn   9   10   11   12   14   15   19   20   21
+//! get r       -   v10  v10  v12  v12  -    -    v12  v12     (restore brings back v12's image)
+//! ```
+//!
+//! **Time.** Every commit gets the time `max(wall clock, previous commit's time)`, so commit
+//! times never decrease along the log, even when the wall clock steps back or several commits
+//! fall in the same microsecond. A timestamp maps to the last LSN of the last commit at or before
+//! it (binary search over the dense transaction ids): a time before the first commit maps to
+//! LSN 0 (the empty store), a time after the last commit to the last LSN.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::codec::record::kind;
+use crate::codec::{self, keys, Space};
+use crate::error::{Error, Result};
+use crate::log::{self, EventBody};
+use crate::read::{Read, ReadCtx, ViewRef};
+use crate::schema::Catalog;
+use crate::storage::{Engine, KvIter, ReadView};
+use crate::trash::{
+    DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef, TrashQuery,
+};
+use crate::value::{Timestamp, Value};
+use crate::views;
+
+/// A point in the store's history: an LSN or a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// Just after the commit that wrote this LSN (0: before the first event).
+    Lsn(u64),
+    /// Just after the last commit at or before this time.
+    Time(Timestamp),
+}
+
+impl From<u64> for At {
+    fn from(l: u64) -> At {
+        At::Lsn(l)
+    }
+}
+
+impl From<Timestamp> for At {
+    fn from(t: Timestamp) -> At {
+        At::Time(t)
+    }
+}
+
+impl std::str::FromStr for At {
+    type Err = Error;
+    /// An integer is an LSN; anything else must be an RFC 3339 time.
+    fn from_str(s: &str) -> Result<At> {
+        match s.parse::<u64>() {
+            Ok(l) => Ok(At::Lsn(l)),
+            Err(_) => Timestamp::parse_rfc3339(s).map(At::Time).map_err(|_| {
+                Error::invalid(format!(
+                    "`{s}` is neither an LSN (an integer) nor an RFC 3339 time such as 2024-05-01T12:00:00Z"
+                ))
+            }),
+        }
+    }
+}
+
+/// The LSN a point resolves to: the last LSN of the commit that wrote the given LSN, or of the
+/// last commit at or before the given time. Errors for an LSN beyond the end of the log.
+pub(crate) fn resolve(view: &dyn ReadView, at: At, last_lsn: u64, last_tx: u64) -> Result<u64> {
+    match at {
+        At::Lsn(0) => Ok(0),
+        At::Lsn(n) if n > last_lsn => Err(Error::invalid(format!(
+            "LSN {n} is beyond the end of the log (the last LSN is {last_lsn})"
+        ))),
+        At::Lsn(n) => {
+            let ev = log::read_event(view, n)?
+                .ok_or_else(|| Error::corrupted("log", format!("no event at lsn {n}")))?;
+            let tx = log::read_tx(view, ev.tx)?.ok_or_else(|| {
+                Error::corrupted("tx", format!("no record of transaction {}", ev.tx))
+            })?;
+            Ok(tx.last_lsn)
+        }
+        At::Time(t) => {
+            // greatest tx with at <= t; tx ids are dense 1..=last_tx, times non-decreasing
+            let (mut lo, mut hi) = (1u64, last_tx);
+            let mut found = 0u64;
+            while lo <= hi {
+                let mid = lo + (hi - lo) / 2;
+                let rec = log::read_tx(view, mid)?.ok_or_else(|| {
+                    Error::corrupted("tx", format!("no record of transaction {mid}"))
+                })?;
+                if rec.at <= t {
+                    found = rec.last_lsn;
+                    lo = mid + 1;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            Ok(found)
+        }
+    }
+}
+
+/// One version of a row: the event that wrote it.
+pub(crate) struct Version {
+    pub lsn: u64,
+    pub tag: u8,
+}
+
+impl Version {
+    pub(crate) fn is_live(&self) -> bool {
+        matches!(
+            self.tag,
+            kind::INSERT | kind::UPDATE | kind::RESTORE | kind::UNLINK
+        )
+    }
+}
+
+/// The newest version ≤ `lsn` of a row, from the version index.
+pub(crate) fn version_at(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<Option<Version>> {
+    let start = codec::hist_key(table, pk_enc, 0);
+    let end = codec::hist_key(table, pk_enc, lsn);
+    let hit = view
+        .range(
+            Space::Hist,
+            Bound::Included(&start),
+            Bound::Included(&end),
+            true,
+        )?
+        .next()
+        .transpose()?;
+    match hit {
+        None => Ok(None),
+        Some((k, v)) => {
+            let at = k
+                .len()
+                .checked_sub(8)
+                .and_then(|p| k.get(p..))
+                .and_then(codec::read_u64_key)
+                .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+            let tag = *v
+                .first()
+                .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+            Ok(Some(Version { lsn: at, tag }))
+        }
+    }
+}
+
+/// The image a live version holds.
+pub(crate) fn image_of(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
+    let ev = log::read_event(view, lsn)?
+        .ok_or_else(|| Error::corrupted("log", format!("no event at lsn {lsn}")))?;
+    views::event_image(&ev.body).cloned().ok_or_else(|| {
+        Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
+    })
+}
+
+/// A read view of the store as of an LSN: the rows and index spaces are computed from the
+/// version index; the log and transaction spaces are read up to the LSN.
+pub(crate) struct AsOfView<'a> {
+    base: Box<dyn ReadView + 'a>,
+    lsn: u64,
+    catalog: Arc<Catalog>,
+}
+
+impl<'a> AsOfView<'a> {
+    pub(crate) fn new(
+        base: Box<dyn ReadView + 'a>,
+        lsn: u64,
+        catalog: Arc<Catalog>,
+    ) -> AsOfView<'a> {
+        AsOfView { base, lsn, catalog }
+    }
+
+    /// Rows as of the LSN within hist-key bounds: (row key, version), in key order.
+    fn rows_in(
+        &self,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Result<Vec<(Vec<u8>, Version)>> {
+        let mut out: Vec<(Vec<u8>, Version)> = Vec::new();
+        let as_ref = |b: &Bound<Vec<u8>>| match b {
+            Bound::Included(k) => Bound::Included(k.clone()),
+            Bound::Excluded(k) => Bound::Excluded(k.clone()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let (s, e) = (as_ref(&start), as_ref(&end));
+        let s_ref = match &s {
+            Bound::Included(k) => Bound::Included(k.as_slice()),
+            Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let e_ref = match &e {
+            Bound::Included(k) => Bound::Included(k.as_slice()),
+            Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        // Walk forward; within one row the versions come in LSN order.
+        let mut current: Option<(Vec<u8>, Option<Version>)> = None;
+        let flush = |cur: Option<(Vec<u8>, Option<Version>)>, out: &mut Vec<(Vec<u8>, Version)>| {
+            if let Some((rk, Some(v))) = cur {
+                if v.is_live() {
+                    out.push((rk, v));
+                }
+            }
+        };
+        for item in self.base.range(Space::Hist, s_ref, e_ref, false)? {
+            let (k, v) = item?;
+            let split = k
+                .len()
+                .checked_sub(8)
+                .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+            let (rk, lsn_bytes) = k.split_at(split);
+            let lsn = codec::read_u64_key(lsn_bytes)
+                .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+            let tag = *v
+                .first()
+                .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+            if current.as_ref().map(|c| c.0.as_slice()) != Some(rk) {
+                flush(current.take(), &mut out);
+                current = Some((rk.to_vec(), None));
+            }
+            if lsn <= self.lsn {
+                if let Some(c) = current.as_mut() {
+                    c.1 = Some(Version { lsn, tag });
+                }
+            }
+        }
+        flush(current.take(), &mut out);
+        if reverse {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    /// Every index entry of a table as of the LSN.
+    fn index_entries(&self, table: u32) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let Ok(t) = self.catalog.by_id(table) else {
+            return Ok(out);
+        };
+        let prefix = codec::table_prefix(table);
+        let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        for (rk, v) in self.rows_in(Bound::Included(prefix), end, false)? {
+            let image = image_of(self.base.as_ref(), v.lsn)?;
+            let pk_enc = rk.get(4..).unwrap_or_default();
+            for idx in &t.indexes {
+                let (vals, _) = views::index_vals(t, &idx.cols, &image);
+                out.insert(codec::index_key(table, idx.id, &vals, pk_enc), Vec::new());
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn hist_bound(b: Bound<&[u8]>, is_start: bool) -> Bound<Vec<u8>> {
+    match (b, is_start) {
+        (Bound::Unbounded, _) => Bound::Unbounded,
+        (Bound::Included(k), true) => Bound::Included(k.to_vec()),
+        (Bound::Excluded(k), true) => keys::prefix_end(k).map_or(Bound::Unbounded, Bound::Included),
+        (Bound::Included(k), false) => {
+            keys::prefix_end(k).map_or(Bound::Unbounded, Bound::Excluded)
+        }
+        (Bound::Excluded(k), false) => Bound::Excluded(k.to_vec()),
+    }
+}
+
+fn table_of(key: &[u8]) -> Option<u32> {
+    key.get(..4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_be_bytes)
+}
+
+impl ReadView for AsOfView<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match space {
+            Space::Rows => {
+                let (Some(table), Some(pk_enc)) = (table_of(key), key.get(4..)) else {
+                    return Ok(None);
+                };
+                match version_at(self.base.as_ref(), table, pk_enc, self.lsn)? {
+                    Some(v) if v.is_live() => {
+                        let image = image_of(self.base.as_ref(), v.lsn)?;
+                        views::encode_row(v.lsn, &image).map(Some)
+                    }
+                    _ => Ok(None),
+                }
+            }
+            Space::Index => {
+                let Some(table) = table_of(key) else {
+                    return Ok(None);
+                };
+                Ok(self.index_entries(table)?.get(key).cloned())
+            }
+            Space::Log => match codec::read_u64_key(key) {
+                Some(l) if l <= self.lsn => self.base.get(space, key),
+                _ => Ok(None),
+            },
+            Space::Tx => self.base.get(space, key),
+            _ => Err(Error::invalid(format!(
+                "the {} view is not available as of a past point",
+                space.name()
+            ))),
+        }
+    }
+
+    fn range<'b>(
+        &'b self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<KvIter<'b>> {
+        match space {
+            Space::Rows => {
+                let rows =
+                    self.rows_in(hist_bound(start, true), hist_bound(end, false), reverse)?;
+                let base = self.base.as_ref();
+                Ok(Box::new(rows.into_iter().map(move |(rk, v)| {
+                    let image = image_of(base, v.lsn)?;
+                    Ok((rk, views::encode_row(v.lsn, &image)?))
+                })))
+            }
+            Space::Index => {
+                let table = match start {
+                    Bound::Included(k) | Bound::Excluded(k) => table_of(k),
+                    Bound::Unbounded => None,
+                };
+                let Some(table) = table else {
+                    return Err(Error::invalid(
+                        "an index range as of a past point needs a table",
+                    ));
+                };
+                let entries = self.index_entries(table)?;
+                let own = |b: Bound<&[u8]>| match b {
+                    Bound::Included(k) => Bound::Included(k.to_vec()),
+                    Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let (s, e) = (own(start), own(end));
+                if crate::storage::empty_range(&s, &e) {
+                    return Ok(Box::new(std::iter::empty()));
+                }
+                let mut items: Vec<(Vec<u8>, Vec<u8>)> = entries
+                    .range((s, e))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if reverse {
+                    items.reverse();
+                }
+                Ok(Box::new(items.into_iter().map(Ok)))
+            }
+            Space::Log => {
+                let cap = codec::log_key(self.lsn);
+                let end2 = match end {
+                    Bound::Included(k) if k <= cap.as_slice() => Bound::Included(k),
+                    Bound::Excluded(k) if k <= cap.as_slice() => Bound::Excluded(k),
+                    _ => Bound::Included(cap.as_slice()),
+                };
+                let items: Vec<_> = self.base.range(space, start, end2, reverse)?.collect();
+                Ok(Box::new(items.into_iter()))
+            }
+            _ => Err(Error::invalid(format!(
+                "the {} view is not available as of a past point",
+                space.name()
+            ))),
+        }
+    }
+}
+
+/// A read-only view of the store as it was at a past point. Every [`Read`] method answers
+/// exactly what the live store answered just after the commit of that point; the trash too.
+///
+/// ```
+/// # use lazarusdb::{ColumnType, Db, Read, Row, TableBuilder};
+/// let db = Db::memory()?;
+/// db.create_table(TableBuilder::new("t").column(("id", ColumnType::Int))
+///     .column(("v", ColumnType::Text)).primary_key("id"))?;
+/// db.insert("t", Row::new().with("v", "old"))?;
+/// let before = db.last_lsn();
+/// db.update("t", 1, Row::new().with("v", "new"))?;
+/// let past = db.as_of(before)?;
+/// assert_eq!(past.get("t", 1)?.unwrap().get("v"), Some(&"old".into()));
+/// # Ok::<(), lazarusdb::Error>(())
+/// ```
+pub struct AsOf<'db> {
+    pub(crate) engine: &'db dyn Engine,
+    pub(crate) lsn: u64,
+    pub(crate) catalog: Arc<Catalog>,
+}
+
+impl AsOf<'_> {
+    /// The LSN this view is as of.
+    pub fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
+    fn view(&self) -> Result<AsOfView<'_>> {
+        Ok(AsOfView::new(
+            self.engine.read()?,
+            self.lsn,
+            self.catalog.clone(),
+        ))
+    }
+
+    /// The tombstone events of a deletion, in LSN order: (table, pk, lsn).
+    fn deletion_members(
+        &self,
+        base: &dyn ReadView,
+        rec: &views::DeletionRecord,
+    ) -> Result<Vec<(u32, Value, u64, MemberKind)>> {
+        let id = Uuid::from_u128(rec.id);
+        let txr = log::read_tx(base, rec.tx)?.ok_or_else(|| {
+            Error::corrupted("tx", format!("no record of transaction {}", rec.tx))
+        })?;
+        let mut out = Vec::new();
+        for ev in log::read_events(
+            base,
+            txr.first_lsn,
+            usize::try_from(txr.last_lsn - txr.first_lsn + 1).ok(),
+        )? {
+            match ev.body {
+                EventBody::Tombstone {
+                    table,
+                    pk,
+                    deletion,
+                    ..
+                } if deletion == id => out.push((table, pk, ev.lsn, MemberKind::Tombstoned)),
+                EventBody::Unlink {
+                    table,
+                    pk,
+                    deletion,
+                    ..
+                } if deletion == id => out.push((table, pk, ev.lsn, MemberKind::Unlinked)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// True when the member was still in the trash at this view's LSN: no restore of its
+    /// deletion between its tombstone and the LSN.
+    fn member_in_trash(
+        &self,
+        base: &dyn ReadView,
+        table: u32,
+        pk: &Value,
+        since: u64,
+        id: &Uuid,
+    ) -> Result<bool> {
+        let pk_enc = keys::encode_one(pk);
+        let start = codec::hist_key(table, &pk_enc, since + 1);
+        let end = codec::hist_key(table, &pk_enc, self.lsn);
+        if since >= self.lsn {
+            return Ok(true);
+        }
+        for item in base.range(
+            Space::Hist,
+            Bound::Included(&start),
+            Bound::Included(&end),
+            false,
+        )? {
+            let (k, v) = item?;
+            if v.first() == Some(&kind::RESTORE) {
+                let lsn = k
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|p| k.get(p..))
+                    .and_then(codec::read_u64_key)
+                    .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+                if let Some(ev) = log::read_event(base, lsn)? {
+                    if matches!(ev.body, EventBody::Restore { deletion, .. } if deletion == *id) {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn deletion_at(
+        &self,
+        base: &dyn ReadView,
+        rec: &views::DeletionRecord,
+    ) -> Result<Option<(Deletion, Vec<(u32, Value, u64, MemberKind)>)>> {
+        if rec.first_lsn > self.lsn {
+            return Ok(None);
+        }
+        let id = Uuid::from_u128(rec.id);
+        let members = self.deletion_members(base, rec)?;
+        let mut remaining = Vec::new();
+        for m in members {
+            if self.member_in_trash(base, m.0, &m.1, m.2, &id)? {
+                remaining.push(m);
+            }
+        }
+        let mut d = crate::trash::deletion_of(base, &self.catalog, rec)?;
+        d.restored =
+            rec.rows.iter().map(|(_, n)| n).sum::<u64>() + rec.unlinked - remaining.len() as u64;
+        d.remaining = remaining.len() as u64;
+        Ok(Some((d, remaining)))
+    }
+}
+
+impl Read for AsOf<'_> {
+    fn read_ctx(&self) -> Result<ReadCtx<'_>> {
+        Ok(ReadCtx {
+            view: ViewRef::Owned(Box::new(self.view()?)),
+            catalog: self.catalog.clone(),
+        })
+    }
+
+    fn trash(&self, query: &TrashQuery) -> Result<Vec<Deletion>> {
+        let base = self.engine.read()?;
+        let mut out = Vec::new();
+        let table_id = match query.table_name() {
+            Some(t) => Some(self.catalog.table(t)?.id()),
+            None => None,
+        };
+        let end_key = query.before_id().map(|b| codec::del_key(&b).to_vec());
+        let end = end_key.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        for item in base.range(Space::Del, Bound::Unbounded, end, true)? {
+            if query.limit_n().is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            let (_, v) = item?;
+            let rec = views::decode_deletion(&v)?;
+            let Some((d, _)) = self.deletion_at(base.as_ref(), &rec)? else {
+                continue;
+            };
+            if d.remaining == 0 {
+                continue;
+            }
+            if let Some(t) = table_id {
+                if !rec.rows.iter().any(|(id, _)| *id == t)
+                    && !rec.roots.iter().any(|(id, _)| *id == t)
+                {
+                    continue;
+                }
+            }
+            if query.since_at().is_some_and(|s| d.at < s) {
+                break;
+            }
+            if query.until_at().is_some_and(|u| d.at > u) {
+                continue;
+            }
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    fn deletion(&self, id: Uuid) -> Result<Deletion> {
+        let base = self.engine.read()?;
+        let rec = views::get_deletion(base.as_ref(), &id)?.ok_or(Error::UnknownDeletion(id))?;
+        self.deletion_at(base.as_ref(), &rec)?
+            .map(|(d, _)| d)
+            .ok_or(Error::UnknownDeletion(id))
+    }
+
+    fn deletion_rows(&self, id: Uuid) -> Result<Vec<DeletedRow>> {
+        let base = self.engine.read()?;
+        let rec = views::get_deletion(base.as_ref(), &id)?.ok_or(Error::UnknownDeletion(id))?;
+        let Some((_, members)) = self.deletion_at(base.as_ref(), &rec)? else {
+            return Err(Error::UnknownDeletion(id));
+        };
+        let mut out = Vec::with_capacity(members.len());
+        for (table, pk, lsn, kind) in members {
+            let t = self.catalog.by_id(table)?;
+            let pk_enc = keys::encode_one(&pk);
+            let last = version_at(base.as_ref(), table, &pk_enc, lsn - 1)?.ok_or_else(|| {
+                Error::corrupted("hist", "a deleted row without an earlier version")
+            })?;
+            let image = image_of(base.as_ref(), last.lsn)?;
+            out.push(DeletedRow {
+                row_ref: RowRef {
+                    table: t.name().to_string(),
+                    pk,
+                },
+                kind,
+                row: views::to_row(t, &image),
+                lsn,
+            });
+        }
+        Ok(out)
+    }
+
+    fn find_deletion(&self, table: &str, pk: impl Into<Value>) -> Result<Option<Uuid>> {
+        let base = self.engine.read()?;
+        let t = self.catalog.table(table)?;
+        let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
+        match version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
+            Some(v) if v.tag == kind::TOMBSTONE => match log::read_event(base.as_ref(), v.lsn)? {
+                Some(log::Event {
+                    body: EventBody::Tombstone { deletion, .. },
+                    ..
+                }) => Ok(Some(deletion)),
+                _ => Err(Error::corrupted(
+                    "log",
+                    format!("lsn {} is not a tombstone", v.lsn),
+                )),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    fn restore_plan(&self, _id: Uuid, _policy: RestorePolicy) -> Result<RestorePlan> {
+        Err(Error::invalid(
+            "a restore plan is computed against the live store, not as of a past point",
+        ))
+    }
+}

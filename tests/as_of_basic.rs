@@ -1,0 +1,121 @@
+//! As-of reads around inserts, updates, tombstones and restores: get, scan, index lookup,
+//! children, parent, count and the trash as of each LSN equal what live reads returned then.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use lazarusdb::{
+    At, ColumnDef, ColumnType, Db, OnDelete, Read, RestorePolicy, Row, Scan, TableBuilder,
+    Timestamp, TrashQuery, Value,
+};
+
+fn snapshot(r: &impl Read) -> (Vec<Row>, Vec<Row>, Vec<Row>, usize, u64) {
+    (
+        r.scan("p", Scan::all()).unwrap(),
+        r.scan("c", Scan::all()).unwrap(),
+        r.lookup("c", &["tag"], &["x".into()]).unwrap(),
+        r.trash(&TrashQuery::all()).unwrap().len(),
+        r.count("c").unwrap(),
+    )
+}
+
+#[test]
+fn as_of_every_lsn_equals_the_live_reads_of_then() {
+    let db = Db::memory().unwrap();
+    db.create_table(
+        TableBuilder::new("p")
+            .column(("id", ColumnType::Int))
+            .column(("name", ColumnType::Text))
+            .primary_key("id"),
+    )
+    .unwrap();
+    db.create_table(
+        TableBuilder::new("c")
+            .column(("id", ColumnType::Int))
+            .column(("p_id", ColumnType::Int))
+            .column(("tag", ColumnType::Text))
+            .primary_key("id")
+            .index(["tag"])
+            .foreign_key("p_id", "p", OnDelete::Cascade),
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut step = |db: &Db| seen.push((db.last_lsn(), snapshot(db)));
+    step(&db);
+    db.insert("p", Row::new().with("name", "one")).unwrap();
+    step(&db);
+    db.insert("c", Row::new().with("p_id", 1).with("tag", "x"))
+        .unwrap();
+    db.insert("c", Row::new().with("p_id", 1).with("tag", "y"))
+        .unwrap();
+    step(&db);
+    db.update("c", 2, Row::new().with("tag", "x")).unwrap();
+    step(&db);
+    let d = db.delete("p", 1).unwrap();
+    step(&db);
+    db.add_column(
+        "c",
+        ColumnDef::new("extra", ColumnType::Int).with_default(5),
+    )
+    .unwrap();
+    step(&db);
+    db.restore(d.deletion, RestorePolicy::Refuse).unwrap();
+    step(&db);
+    db.update("p", 1, Row::new().with("name", "uno")).unwrap();
+    step(&db);
+    for (lsn, expected) in &seen {
+        let past = db.as_of(*lsn).unwrap();
+        assert_eq!(past.lsn(), *lsn);
+        assert_eq!(&snapshot(&past), expected, "as of {lsn}");
+    }
+    // children and parent as of the deletion
+    let (del_lsn, _) = seen[4];
+    let past = db.as_of(del_lsn).unwrap();
+    assert!(past.children("p", 1, "c").unwrap().is_empty());
+    assert_eq!(past.find_deletion("p", 1).unwrap(), Some(d.deletion));
+    let before = db.as_of(seen[3].0).unwrap();
+    assert_eq!(before.children("p", 1, "c").unwrap().len(), 2);
+    assert_eq!(
+        before.parent("c", 1, "p_id").unwrap().unwrap().get("name"),
+        Some(&Value::from("one"))
+    );
+    // a column added later is absent as of earlier points
+    assert!(before.get("c", 1).unwrap().unwrap().get("extra").is_none());
+    assert_eq!(
+        db.get("c", 1).unwrap().unwrap().get("extra"),
+        Some(&Value::Int(5))
+    );
+}
+
+#[test]
+fn lsn_inside_a_transaction_means_the_whole_transaction_and_time_maps_monotonically() {
+    let db = Db::memory().unwrap();
+    db.create_table(
+        TableBuilder::new("t")
+            .column(("id", ColumnType::Int))
+            .primary_key("id"),
+    )
+    .unwrap();
+    let start = Timestamp::now();
+    db.transaction(|tx| {
+        for _ in 0..3 {
+            tx.insert("t", Row::new())?;
+        }
+        Ok::<_, lazarusdb::Error>(())
+    })
+    .unwrap();
+    let first = db.history("t", 1).unwrap()[0].lsn;
+    assert_eq!(db.as_of(first).unwrap().count("t").unwrap(), 3);
+    assert_eq!(db.as_of(At::Time(Timestamp(0))).unwrap().lsn(), 0);
+    assert_eq!(
+        db.as_of(At::Time(Timestamp(i64::MAX))).unwrap().lsn(),
+        db.last_lsn()
+    );
+    assert!(db.as_of(At::Time(start)).unwrap().lsn() < first);
+    assert!(db.as_of(db.last_lsn() + 1).is_err());
+    assert!("2024-01-01T00:00:00Z".parse::<At>().is_ok());
+    assert!("yesterday".parse::<At>().is_err());
+}
