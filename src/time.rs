@@ -118,6 +118,9 @@ pub(crate) fn resolve(view: &dyn ReadView, at: At, last_lsn: u64, last_tx: u64) 
     }
 }
 
+/// A member of a deletion: (table, pk, event LSN, kind).
+type MemberAt = (u32, Value, u64, MemberKind);
+
 /// One version of a row: the event that wrote it.
 pub(crate) struct Version {
     pub lsn: u64,
@@ -431,7 +434,7 @@ impl AsOf<'_> {
         &self,
         base: &dyn ReadView,
         rec: &views::DeletionRecord,
-    ) -> Result<Vec<(u32, Value, u64, MemberKind)>> {
+    ) -> Result<Vec<MemberAt>> {
         let id = Uuid::from_u128(rec.id);
         let txr = log::read_tx(base, rec.tx)?.ok_or_else(|| {
             Error::corrupted("tx", format!("no record of transaction {}", rec.tx))
@@ -505,7 +508,7 @@ impl AsOf<'_> {
         &self,
         base: &dyn ReadView,
         rec: &views::DeletionRecord,
-    ) -> Result<Option<(Deletion, Vec<(u32, Value, u64, MemberKind)>)>> {
+    ) -> Result<Option<(Deletion, Vec<MemberAt>)>> {
         if rec.first_lsn > self.lsn {
             return Ok(None);
         }
