@@ -27,6 +27,7 @@ use crate::commit::{Durability, Pipeline};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody, TxRecord};
 use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
+use crate::rewind::{self, RewindPlan, RowDiff, Scope};
 use crate::schema::{Catalog, ColumnDef, TableSpec};
 use crate::storage::fjall_engine::FjallEngine;
 use crate::storage::memory::MemoryEngine;
@@ -803,6 +804,71 @@ impl Db {
             lsn,
             catalog: Arc::new(catalog),
         })
+    }
+
+    /// Restores one row to its state at `at` (see [`Transaction::restore_to`]).
+    pub fn restore_row_to(
+        &self,
+        table: &str,
+        pk: impl Into<Value>,
+        at: impl Into<At>,
+    ) -> Result<RewindPlan> {
+        let scope = Scope::Row {
+            table: table.to_string(),
+            pk: pk.into(),
+        };
+        self.restore_scope_to(&scope, at)
+    }
+
+    /// Restores every row of a table to its state at `at`.
+    pub fn restore_table_to(&self, table: &str, at: impl Into<At>) -> Result<RewindPlan> {
+        self.restore_scope_to(&Scope::Table(table.to_string()), at)
+    }
+
+    /// Restores every row of every table to its state at `at`.
+    pub fn restore_store_to(&self, at: impl Into<At>) -> Result<RewindPlan> {
+        self.restore_scope_to(&Scope::Store, at)
+    }
+
+    /// Restores a scope to its state at `at`, in one transaction.
+    pub fn restore_scope_to(&self, scope: &Scope, at: impl Into<At>) -> Result<RewindPlan> {
+        let target = self.resolve(at)?;
+        self.transaction(|tx| tx.restore_to(scope, target))
+    }
+
+    /// What [`Db::restore_scope_to`] would do, without doing it (conflicts listed, not raised).
+    pub fn restore_to_plan(&self, scope: &Scope, at: impl Into<At>) -> Result<RewindPlan> {
+        let target = self.resolve(at)?;
+        let catalog = self.inner.catalog.read().clone();
+        let view = self.inner.engine.read()?;
+        let rows = match scope {
+            Scope::Row { table, pk } => {
+                let t = catalog.table(table)?;
+                let (_, enc) = pk_enc(t, pk.clone())?;
+                Some(vec![(t.id(), enc)])
+            }
+            _ => None,
+        };
+        rewind::plan(view.as_ref(), &catalog, target, scope, rows)
+    }
+
+    /// Undoes one transaction (see [`Transaction::undo`]).
+    pub fn undo(&self, tx: u64, force: bool) -> Result<RewindPlan> {
+        self.transaction(|t| t.undo(tx, force))
+    }
+
+    /// The rows that differ between two points (optionally in one table): inserted, deleted,
+    /// changed (with the columns that changed and both values).
+    pub fn diff(
+        &self,
+        a: impl Into<At>,
+        b: impl Into<At>,
+        table: Option<&str>,
+    ) -> Result<Vec<RowDiff>> {
+        let (a, b) = (self.resolve(a)?, self.resolve(b)?);
+        let catalog = self.inner.catalog.read().clone();
+        let view = self.inner.engine.read()?;
+        rewind::diff(view.as_ref(), &catalog, a, b, table)
     }
 
     /// The LSN a point resolves to (see [`Db::as_of`]).

@@ -217,6 +217,16 @@ pub enum Error {
         conflicts: Vec<crate::trash::Conflict>,
     },
 
+    /// A restore to a point, or an undo, was refused because of conflicts; every one is listed.
+    /// Nothing was written. Resolve them, or (for an undo) force it.
+    #[error("{what} refused: {} conflict(s): {}", conflicts.len(), conflicts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; "))]
+    RewindConflict {
+        /// What was refused (`restore to lsn N`, `undo of transaction T`).
+        what: String,
+        /// Every conflict found.
+        conflicts: Vec<crate::trash::Conflict>,
+    },
+
     /// The value is kept reserved by a trashed row of a table whose trash keeps its keys.
     /// Purge or restore that deletion first, or use another value.
     #[error("{table}: {value} is reserved by a deleted row (deletion {deletion}); its table keeps trashed keys until purged")]

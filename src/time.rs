@@ -198,7 +198,7 @@ impl<'a> AsOfView<'a> {
     }
 
     /// Rows as of the LSN within hist-key bounds: (row key, version), in key order.
-    fn rows_in(
+    pub(crate) fn rows_in(
         &self,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,

@@ -196,11 +196,17 @@ pub enum ConflictKind {
     NotInTrash,
     /// A set-null member is no longer live, so its reference cannot be put back.
     RowNotLive,
+    /// A restore to a point would tombstone a row that a live row outside the scope references.
+    ReferencedOutsideScope,
+    /// An undo would overwrite a change made by a later transaction.
+    ChangedLater,
+    /// An undo met a schema change (schema changes are not undone).
+    SchemaChange,
 }
 
 impl ConflictKind {
     /// A short name: `primary_key_taken`, `unique_taken`, `parent_not_live`, `not_in_trash`,
-    /// `row_not_live`.
+    /// `row_not_live`, `referenced_outside_scope`, `changed_later`, `schema_change`.
     pub fn name(self) -> &'static str {
         match self {
             ConflictKind::PrimaryKeyTaken => "primary_key_taken",
@@ -208,6 +214,9 @@ impl ConflictKind {
             ConflictKind::ParentNotLive => "parent_not_live",
             ConflictKind::NotInTrash => "not_in_trash",
             ConflictKind::RowNotLive => "row_not_live",
+            ConflictKind::ReferencedOutsideScope => "referenced_outside_scope",
+            ConflictKind::ChangedLater => "changed_later",
+            ConflictKind::SchemaChange => "schema_change",
         }
     }
 }

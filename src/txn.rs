@@ -21,6 +21,7 @@ use crate::db::{Inner, WriterState};
 use crate::error::{Constraint, Error, Result};
 use crate::log::{Event, EventBody, TxRecord};
 use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
+use crate::rewind::{self, RewindPlan, Scope, Staged};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
 use crate::storage::ReadView;
@@ -713,6 +714,74 @@ impl<'db> Transaction<'db> {
             });
         }
         for body in std::mem::take(&mut plan.events) {
+            self.stage(body)?;
+        }
+        Ok(plan)
+    }
+
+    /// Restores a scope (a row, a table, the store) to its state at LSN `target` by
+    /// compensating events (see [`crate::rewind`]): rows deleted since come back, rows created
+    /// since are tombstoned as one new deletion, changed rows get their old image back. Refused
+    /// with [`Error::RewindConflict`], writing nothing, when it conflicts with rows outside the
+    /// scope.
+    pub fn restore_to(&mut self, scope: &Scope, target: u64) -> Result<RewindPlan> {
+        self.check_usable()?;
+        let rows = match scope {
+            Scope::Row { table, pk } => {
+                let t = self.catalog.table(table)?;
+                let (_, enc) = pk_enc(t, pk.clone())?;
+                Some(vec![(t.id(), enc)])
+            }
+            _ => None,
+        };
+        let plan = rewind::plan(&self.overlay, &self.catalog, target, scope, rows)?;
+        if !plan.conflicts.is_empty() {
+            return Err(Error::RewindConflict {
+                what: format!("restore to lsn {target}"),
+                conflicts: plan.conflicts,
+            });
+        }
+        self.apply_rewind(plan)
+    }
+
+    /// Undoes one transaction by compensating events: every row it touched gets back its state
+    /// from just before it. Refused when a later transaction changed one of those rows (listing
+    /// them) unless `force`, and always when the transaction changed the schema.
+    pub fn undo(&mut self, tx: u64, force: bool) -> Result<RewindPlan> {
+        self.check_usable()?;
+        let (target, rows, mut conflicts) = rewind::undo_scope(&self.overlay, &self.catalog, tx)?;
+        if force {
+            conflicts.retain(|c| c.kind != trash::ConflictKind::ChangedLater);
+        }
+        let plan = rewind::plan(
+            &self.overlay,
+            &self.catalog,
+            target,
+            &Scope::Store,
+            Some(rows),
+        )?;
+        conflicts.extend(plan.conflicts.iter().cloned());
+        if !conflicts.is_empty() {
+            return Err(Error::RewindConflict {
+                what: format!("undo of transaction {tx}"),
+                conflicts,
+            });
+        }
+        self.apply_rewind(plan)
+    }
+
+    fn apply_rewind(&mut self, mut plan: RewindPlan) -> Result<RewindPlan> {
+        let deletion = uuid::Uuid::now_v7();
+        for staged in std::mem::take(&mut plan.events) {
+            let body = match staged {
+                Staged::Event(body) => body,
+                Staged::Tombstone { table, pk } => EventBody::Tombstone {
+                    table,
+                    pk,
+                    deletion,
+                    root: true,
+                },
+            };
             self.stage(body)?;
         }
         Ok(plan)

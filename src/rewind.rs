@@ -1,0 +1,540 @@
+//! Going back: restore a row, a table or the whole store to a past point, undo one transaction,
+//! and diff two points. All of it by compensating events: the log is never cut or rewritten.
+//!
+//! A restore to a point computes, for every row of the scope, its state at the target LSN and its
+//! state now, and writes the events that make "now" equal "then":
+//!
+//! | then      | now                     | event written                                            |
+//! |-----------|-------------------------|----------------------------------------------------------|
+//! | live (v)  | live, another image     | Update back to v's image (in today's columns)            |
+//! | live (v)  | in the trash            | Restore of v's image, naming the deletion that holds it  |
+//! | absent    | live                    | Tombstone, all such rows as **one new deletion** (undoable) |
+//! | live (v)  | live, same image        | nothing                                                  |
+//!
+//! Conflicts with rows outside the scope are collected before anything is staged: a unique value
+//! now held by a row outside the scope, a parent outside the scope that is not live, a row to
+//! tombstone that a live row outside the scope references. By default any conflict refuses the
+//! whole operation ([`crate::Error::RewindConflict`] lists them); nothing is written.
+//!
+//! An undo is a restore to the point just before the transaction, scoped to the rows the
+//! transaction touched; if a later transaction changed one of them it is refused (listing them)
+//! unless forced. Schema changes are never undone.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::codec::{self, keys, Space};
+use crate::error::{Error, Result};
+use crate::log::{self, EventBody};
+use crate::schema::{Catalog, Table};
+use crate::storage::ReadView;
+use crate::time::{self, AsOfView};
+use crate::trash::{Conflict, ConflictKind, RowRef};
+use crate::value::{Row, Value};
+use crate::views;
+
+/// What a restore to a point covers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// One row.
+    Row {
+        /// The table.
+        table: String,
+        /// The primary key.
+        pk: Value,
+    },
+    /// Every row of a table.
+    Table(String),
+    /// Every row of every table.
+    Store,
+}
+
+/// A restore to a point (or an undo), computed without writing anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RewindPlan {
+    /// The LSN whose state the scope gets back.
+    pub target_lsn: u64,
+    /// Rows that come back from the trash.
+    pub restored: Vec<RowRef>,
+    /// Rows that get an earlier image back.
+    pub reverted: Vec<RowRef>,
+    /// Rows that did not exist (or were not live) then, tombstoned as one deletion.
+    pub tombstoned: Vec<RowRef>,
+    /// Every conflict.
+    pub conflicts: Vec<Conflict>,
+    pub(crate) events: Vec<Staged>,
+}
+
+impl RewindPlan {
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// An event of a plan, before the deletion id of its tombstones is known.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Staged {
+    Event(EventBody),
+    Tombstone { table: u32, pk: Value },
+}
+
+/// One column that differs between two points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnChange {
+    /// The column.
+    pub column: String,
+    /// Its value at the first point.
+    pub before: Value,
+    /// Its value at the second point.
+    pub after: Value,
+}
+
+/// How a row differs between two points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffKind {
+    /// Not live at the first point, live at the second.
+    Inserted,
+    /// Live at the first point, not at the second.
+    Deleted,
+    /// Live at both, with different values.
+    Changed,
+}
+
+impl DiffKind {
+    /// `inserted`, `deleted` or `changed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiffKind::Inserted => "inserted",
+            DiffKind::Deleted => "deleted",
+            DiffKind::Changed => "changed",
+        }
+    }
+}
+
+/// One row of a diff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowDiff {
+    /// The row.
+    pub row: RowRef,
+    /// What happened to it.
+    pub kind: DiffKind,
+    /// The row at the first point (if live).
+    pub before: Option<Row>,
+    /// The row at the second point (if live).
+    pub after: Option<Row>,
+    /// For a changed row: the columns that differ.
+    pub changes: Vec<ColumnChange>,
+}
+
+type RowKey = (u32, Vec<u8>);
+
+/// The state of one row at the target and now.
+struct RowStates {
+    then: Option<Vec<Value>>,
+    now: Option<Vec<Value>>,
+}
+
+fn pad(t: &Table, image: &[Value]) -> Vec<Value> {
+    (0..t.def.columns.len())
+        .map(|i| views::cell(t, image, i))
+        .collect()
+}
+
+fn live_rows_of(view: &dyn ReadView, t: &Table) -> Result<BTreeMap<Vec<u8>, Vec<Value>>> {
+    let prefix = codec::table_prefix(t.id());
+    let end = keys::prefix_end(&prefix);
+    let mut out = BTreeMap::new();
+    for item in view.range(
+        Space::Rows,
+        Bound::Included(&prefix),
+        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        false,
+    )? {
+        let (k, v) = item?;
+        let row = views::decode_row(&k, &v)?;
+        out.insert(k.get(4..).unwrap_or_default().to_vec(), pad(t, &row.image));
+    }
+    Ok(out)
+}
+
+fn rows_then_of(
+    asof: &AsOfView<'_>,
+    base: &dyn ReadView,
+    t: &Table,
+) -> Result<BTreeMap<Vec<u8>, Vec<Value>>> {
+    let prefix = codec::table_prefix(t.id());
+    let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    let mut out = BTreeMap::new();
+    for (rk, v) in asof.rows_in(Bound::Included(prefix), end, false)? {
+        let image = time::image_of(base, v.lsn)?;
+        out.insert(rk.get(4..).unwrap_or_default().to_vec(), pad(t, &image));
+    }
+    Ok(out)
+}
+
+fn decode_pk(enc: &[u8]) -> Result<Value> {
+    let mut rest = enc;
+    keys::decode_value(&mut rest)
+}
+
+fn state_at(view: &dyn ReadView, t: &Table, pk_enc: &[u8], lsn: u64) -> Result<Option<Vec<Value>>> {
+    match time::version_at(view, t.id(), pk_enc, lsn)? {
+        Some(v) if v.is_live() => Ok(Some(pad(t, &time::image_of(view, v.lsn)?))),
+        _ => Ok(None),
+    }
+}
+
+/// Computes a restore of `rows` (or of whole tables) to `target`.
+pub(crate) fn plan(
+    view: &dyn ReadView,
+    catalog: &Catalog,
+    target: u64,
+    scope: &Scope,
+    rows: Option<Vec<RowKey>>,
+) -> Result<RewindPlan> {
+    let then_catalog = Arc::new(views::catalog_at(view, target)?);
+    let mut states: BTreeMap<RowKey, RowStates> = BTreeMap::new();
+    let tables: Vec<Arc<Table>> = match scope {
+        Scope::Store => catalog.tables().cloned().collect(),
+        Scope::Table(name) => vec![catalog.table(name)?.clone()],
+        Scope::Row { .. } => Vec::new(),
+    };
+    if let Some(rows) = rows {
+        for (tid, enc) in rows {
+            let t = catalog.by_id(tid)?;
+            let now = views::get_row(view, tid, &enc)?.map(|r| pad(t, &r.image));
+            let then = state_at(view, t, &enc, target)?;
+            states.insert((tid, enc), RowStates { then, now });
+        }
+    } else {
+        // A second read view over the same snapshot is not needed: as-of reads of a past LSN
+        // never change, and the live rows are read from `view` under the writer lock.
+        for t in &tables {
+            let asof = AsOfView::new(Box::new(Borrowed(view)), target, then_catalog.clone());
+            let then = rows_then_of(&asof, view, t)?;
+            let now = live_rows_of(view, t)?;
+            let keys: HashSet<&Vec<u8>> = then.keys().chain(now.keys()).collect();
+            for k in keys {
+                states.insert(
+                    (t.id(), k.clone()),
+                    RowStates {
+                        then: then.get(k).cloned(),
+                        now: now.get(k).cloned(),
+                    },
+                );
+            }
+        }
+    }
+    let in_scope = |k: &RowKey| states.contains_key(k);
+    let final_of =
+        |k: &RowKey| -> Option<&Vec<Value>> { states.get(k).and_then(|s| s.then.as_ref()) };
+
+    let mut out = RewindPlan {
+        target_lsn: target,
+        restored: Vec::new(),
+        reverted: Vec::new(),
+        tombstoned: Vec::new(),
+        conflicts: Vec::new(),
+        events: Vec::new(),
+    };
+    let mut tombstones = Vec::new();
+    for ((tid, enc), st) in &states {
+        let t = catalog.by_id(*tid)?;
+        let pk = decode_pk(enc)?;
+        let me = RowRef {
+            table: t.name().to_string(),
+            pk: pk.clone(),
+        };
+        match (&st.then, &st.now) {
+            (None, None) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, Some(_)) => {
+                // tombstoned: every live row referencing it must go too (in scope, absent then)
+                for (child, fk) in catalog.children_of(*tid) {
+                    let prefix = codec::index_key(child.id(), fk.index, enc, &[]);
+                    let end = keys::prefix_end(&prefix);
+                    for item in view.range(
+                        Space::Index,
+                        Bound::Included(&prefix),
+                        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                        false,
+                    )? {
+                        let (k, _) = item?;
+                        let ck = (
+                            child.id(),
+                            k.get(prefix.len()..).unwrap_or_default().to_vec(),
+                        );
+                        let keeps_ref = match final_of(&ck) {
+                            Some(img) => img.get(fk.col) == Some(&pk),
+                            None => false,
+                        };
+                        if (!in_scope(&ck) || keeps_ref) && ck != (*tid, enc.clone()) {
+                            out.conflicts.push(Conflict {
+                                row: me.clone(),
+                                kind: ConflictKind::ReferencedOutsideScope,
+                                detail: format!(
+                                    "live row {} {} references it and would be left dangling",
+                                    child.name(),
+                                    decode_pk(&ck.1)?
+                                ),
+                            });
+                        }
+                    }
+                }
+                tombstones.push((*tid, pk.clone()));
+                out.tombstoned.push(me);
+            }
+            (Some(img), now) => {
+                // unique values: held by a live row that keeps them?
+                for idx in t.indexes.iter().filter(|i| i.unique) {
+                    let (vals, has_null) = views::index_vals(t, &idx.cols, img);
+                    if has_null {
+                        continue;
+                    }
+                    let prefix = codec::index_key(*tid, idx.id, &vals, &[]);
+                    let end = keys::prefix_end(&prefix);
+                    for item in view.range(
+                        Space::Index,
+                        Bound::Included(&prefix),
+                        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                        false,
+                    )? {
+                        let (k, _) = item?;
+                        let other = (*tid, k.get(prefix.len()..).unwrap_or_default().to_vec());
+                        if other.1 == *enc {
+                            continue;
+                        }
+                        let keeps = match states.get(&other) {
+                            Some(s) => s
+                                .then
+                                .as_ref()
+                                .is_some_and(|o| views::index_vals(t, &idx.cols, o).0 == vals),
+                            None => true,
+                        };
+                        if keeps {
+                            out.conflicts.push(Conflict {
+                                row: me.clone(),
+                                kind: ConflictKind::UniqueTaken,
+                                detail: format!(
+                                    "its unique value is held by live row {} {}",
+                                    t.name(),
+                                    decode_pk(&other.1)?
+                                ),
+                            });
+                        }
+                    }
+                }
+                // parents: live after the plan?
+                for fk in &t.fks {
+                    let v = views::cell(t, img, fk.col);
+                    if v.is_null() {
+                        continue;
+                    }
+                    let penc = keys::encode_one(&v);
+                    let pk_ = (fk.parent, penc.clone());
+                    if pk_ == (*tid, enc.clone()) {
+                        continue;
+                    }
+                    let live_after = match states.get(&pk_) {
+                        Some(s) => s.then.is_some(),
+                        None => views::get_row(view, fk.parent, &penc)?.is_some(),
+                    };
+                    if !live_after {
+                        let parent = catalog.by_id(fk.parent)?;
+                        out.conflicts.push(Conflict {
+                            row: me.clone(),
+                            kind: ConflictKind::ParentNotLive,
+                            detail: format!("parent {} {v} would not be live", parent.name()),
+                        });
+                    }
+                }
+                if now.is_some() {
+                    out.events.push(Staged::Event(EventBody::Update {
+                        table: *tid,
+                        pk: pk.clone(),
+                        image: img.clone(),
+                    }));
+                    out.reverted.push(me);
+                } else {
+                    let deletion = match views::get_dead(view, *tid, enc)? {
+                        Some((d, _)) => d,
+                        None => uuid::Uuid::nil(),
+                    };
+                    out.events.push(Staged::Event(EventBody::Restore {
+                        table: *tid,
+                        pk: pk.clone(),
+                        image: img.clone(),
+                        deletion,
+                    }));
+                    out.restored.push(me);
+                }
+            }
+        }
+    }
+    for (table, pk) in tombstones {
+        out.events.push(Staged::Tombstone { table, pk });
+    }
+    Ok(out)
+}
+
+/// A read view borrowed as a boxed one.
+struct Borrowed<'a>(&'a dyn ReadView);
+
+impl ReadView for Borrowed<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.0.get(space, key)
+    }
+
+    fn range<'b>(
+        &'b self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<crate::storage::KvIter<'b>> {
+        self.0.range(space, start, end, reverse)
+    }
+}
+
+/// The rows a transaction touched, and the conflicts that forbid undoing it.
+pub(crate) fn undo_scope(
+    view: &dyn ReadView,
+    catalog: &Catalog,
+    tx: u64,
+) -> Result<(u64, Vec<RowKey>, Vec<Conflict>)> {
+    let rec =
+        log::read_tx(view, tx)?.ok_or_else(|| Error::invalid(format!("no transaction {tx}")))?;
+    let events = log::read_events(
+        view,
+        rec.first_lsn,
+        usize::try_from(rec.last_lsn - rec.first_lsn + 1).ok(),
+    )?;
+    let mut rows: Vec<RowKey> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut conflicts = Vec::new();
+    for ev in &events {
+        match ev.body.row() {
+            Some((table, pk)) => {
+                let enc = keys::encode_one(pk);
+                if seen.insert((table, enc.clone())) {
+                    rows.push((table, enc));
+                }
+            }
+            None => conflicts.push(Conflict {
+                row: RowRef {
+                    table: String::new(),
+                    pk: Value::Null,
+                },
+                kind: ConflictKind::SchemaChange,
+                detail: format!(
+                    "transaction {tx} changed the schema (lsn {}); schema changes are not undone",
+                    ev.lsn
+                ),
+            }),
+        }
+    }
+    for (table, enc) in &rows {
+        if let Some(v) = time::version_at(view, *table, enc, u64::MAX)? {
+            if v.lsn > rec.last_lsn {
+                let t = catalog.by_id(*table)?;
+                let later = log::read_event(view, v.lsn)?
+                    .map(|e| e.tx)
+                    .unwrap_or_default();
+                conflicts.push(Conflict {
+                    row: RowRef {
+                        table: t.name().to_string(),
+                        pk: decode_pk(enc)?,
+                    },
+                    kind: ConflictKind::ChangedLater,
+                    detail: format!("changed since by transaction {later} (lsn {})", v.lsn),
+                });
+            }
+        }
+    }
+    Ok((rec.first_lsn.saturating_sub(1), rows, conflicts))
+}
+
+/// Rows that differ between two LSNs (in the given table, or every table), in (table, pk) order.
+pub(crate) fn diff(
+    view: &dyn ReadView,
+    catalog: &Catalog,
+    a: u64,
+    b: u64,
+    table: Option<&str>,
+) -> Result<Vec<RowDiff>> {
+    let only = match table {
+        Some(t) => Some(catalog.table(t)?.id()),
+        None => None,
+    };
+    let (lo, hi) = (a.min(b), a.max(b));
+    let mut touched: BTreeMap<RowKey, ()> = BTreeMap::new();
+    for item in view.range(
+        Space::Log,
+        Bound::Excluded(&codec::log_key(lo)),
+        Bound::Included(&codec::log_key(hi)),
+        false,
+    )? {
+        let (k, v) = item?;
+        let lsn = codec::read_u64_key(&k).ok_or_else(|| Error::corrupted("log", "bad key"))?;
+        let ev = log::Event::decode(lsn, &v)?;
+        if let Some((t, pk)) = ev.body.row() {
+            if only.is_none_or(|o| o == t) {
+                touched.insert((t, keys::encode_one(pk)), ());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut cache: HashMap<u32, Arc<Table>> = HashMap::new();
+    for (tid, enc) in touched.into_keys() {
+        let t = match cache.get(&tid) {
+            Some(t) => t.clone(),
+            None => {
+                let t = catalog.by_id(tid)?.clone();
+                cache.insert(tid, t.clone());
+                t
+            }
+        };
+        let before = state_at(view, &t, &enc, a)?;
+        let after = state_at(view, &t, &enc, b)?;
+        let row = RowRef {
+            table: t.name().to_string(),
+            pk: decode_pk(&enc)?,
+        };
+        let (kind, changes) = match (&before, &after) {
+            (None, None) => continue,
+            (None, Some(_)) => (DiffKind::Inserted, Vec::new()),
+            (Some(_), None) => (DiffKind::Deleted, Vec::new()),
+            (Some(x), Some(y)) if x == y => continue,
+            (Some(x), Some(y)) => {
+                let changes = t
+                    .def
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        let (bx, by) = (
+                            x.get(i).cloned().unwrap_or_default(),
+                            y.get(i).cloned().unwrap_or_default(),
+                        );
+                        (bx != by).then(|| ColumnChange {
+                            column: c.name.clone(),
+                            before: bx,
+                            after: by,
+                        })
+                    })
+                    .collect();
+                (DiffKind::Changed, changes)
+            }
+        };
+        out.push(RowDiff {
+            row,
+            kind,
+            before: before.map(|i| views::to_row(&t, &i)),
+            after: after.map(|i| views::to_row(&t, &i)),
+            changes,
+        });
+    }
+    Ok(out)
+}
