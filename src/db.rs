@@ -15,7 +15,7 @@
 use std::io::Write;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 
@@ -54,12 +54,57 @@ pub struct Options {
     pub durability: Durability,
     /// Refuse to create a new store (open an existing one only).
     pub must_exist: bool,
+    /// Where commit times come from (the system clock unless a test sets a manual one).
+    pub clock: Clock,
+}
+
+/// The source of commit times. Commit times never decrease along the log whatever the clock
+/// does: each commit takes `max(clock, previous commit time)`.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    /// The system wall clock.
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock that shows what its handle sets (microseconds since the epoch); for tests of
+    /// clocks that stand still or step backwards.
+    pub fn manual(start: Timestamp) -> (Clock, Arc<AtomicI64>) {
+        let cell = Arc::new(AtomicI64::new(start.0));
+        (Clock(Some(cell.clone())), cell)
+    }
+
+    /// The current time of this clock.
+    pub fn now(&self) -> Timestamp {
+        match &self.0 {
+            Some(cell) => Timestamp(cell.load(Ordering::SeqCst)),
+            None => Timestamp::now(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock::manual"
+        } else {
+            "Clock::system"
+        })
+    }
 }
 
 impl Options {
     /// Options with an explicit engine.
     pub fn engine(mut self, e: EngineKind) -> Options {
         self.engine = Some(e);
+        self
+    }
+
+    /// Options with a clock.
+    pub fn clock(mut self, c: Clock) -> Options {
+        self.clock = c;
         self
     }
 
@@ -383,12 +428,12 @@ impl Db {
 
     /// A new store in memory (nothing reaches disk).
     pub fn memory() -> Result<Db> {
-        Db::start(
-            Arc::new(MemoryEngine::new()),
-            Options::default(),
-            None,
-            None,
-        )
+        Db::memory_with(Options::default())
+    }
+
+    /// A new store in memory with options (the engine option is ignored).
+    pub fn memory_with(options: Options) -> Result<Db> {
+        Db::start(Arc::new(MemoryEngine::new()), options, None, None)
     }
 
     /// A new store on the default engine in a temporary folder, removed when the store is dropped.

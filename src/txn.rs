@@ -26,7 +26,7 @@ use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
 use crate::storage::ReadView;
 use crate::trash::{self, RestorePlan, RestorePolicy, RowRef};
-use crate::value::{ColumnType, Row, Timestamp, Value};
+use crate::value::{ColumnType, Row, Value};
 use crate::views;
 
 /// A write transaction. Create one with [`crate::Db::begin`] or [`crate::Db::transaction`].
@@ -806,7 +806,7 @@ impl<'db> Transaction<'db> {
                 last_lsn,
             });
         }
-        let at = std::cmp::max(Timestamp::now(), state.last_at);
+        let at = std::cmp::max(self.db.options.clock.now(), state.last_at);
         let rec = TxRecord {
             tx: self.tx,
             first_lsn: self.first_lsn,

@@ -119,3 +119,56 @@ fn lsn_inside_a_transaction_means_the_whole_transaction_and_time_maps_monotonica
     assert!("2024-01-01T00:00:00Z".parse::<At>().is_ok());
     assert!("yesterday".parse::<At>().is_err());
 }
+
+#[test]
+fn a_clock_that_stands_still_or_steps_back_keeps_times_ordered() {
+    use lazarusdb::{Clock, Options};
+    use std::sync::atomic::Ordering;
+    let (clock, hand) = Clock::manual(Timestamp(1_000_000));
+    let db = Db::memory_with(Options::default().clock(clock)).unwrap();
+    db.create_table(
+        TableBuilder::new("t")
+            .column(("id", ColumnType::Int))
+            .primary_key("id"),
+    )
+    .unwrap();
+    db.insert("t", Row::new()).unwrap(); // at 1_000_000
+    db.insert("t", Row::new()).unwrap(); // same microsecond
+    hand.store(500_000, Ordering::SeqCst); // the wall clock steps back
+    db.insert("t", Row::new()).unwrap(); // still 1_000_000
+    hand.store(2_000_000, Ordering::SeqCst);
+    db.insert("t", Row::new()).unwrap(); // 2_000_000
+    let times: Vec<i64> = db
+        .changes(1, None)
+        .unwrap()
+        .iter()
+        .map(|c| c.at.0)
+        .collect();
+    assert_eq!(
+        times,
+        vec![1_000_000, 1_000_000, 1_000_000, 1_000_000, 2_000_000]
+    );
+    // every commit at the same time: a time maps to the LAST of them
+    assert_eq!(
+        db.as_of(At::Time(Timestamp(1_000_000)))
+            .unwrap()
+            .count("t")
+            .unwrap(),
+        3
+    );
+    assert_eq!(db.as_of(At::Time(Timestamp(999_999))).unwrap().lsn(), 0);
+    assert_eq!(
+        db.as_of(At::Time(Timestamp(1_999_999)))
+            .unwrap()
+            .count("t")
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        db.as_of(At::Time(Timestamp(2_000_000)))
+            .unwrap()
+            .count("t")
+            .unwrap(),
+        4
+    );
+}
