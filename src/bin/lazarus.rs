@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lazarusdb::{
-    Audit, Change, Db, Deletion, EngineKind, Error, Options, Read, RestorePolicy, Row, Scan,
-    TableBuilder, TrashQuery, Value,
+    At, Audit, Change, Db, Deletion, EngineKind, Error, Options, Read, RestorePolicy, Row, Scan,
+    Scope, TableBuilder, TrashQuery, Value,
 };
 
 #[derive(Parser)]
@@ -57,7 +57,13 @@ enum Command {
         row: String,
     },
     /// A row by primary key (exit 1 when there is none).
-    Get { table: String, pk: String },
+    Get {
+        table: String,
+        pk: String,
+        /// Read as of a past point: an LSN or an RFC 3339 time.
+        #[arg(long, value_name = "AT")]
+        as_of: Option<String>,
+    },
     /// Live rows in primary-key order.
     Scan {
         table: String,
@@ -67,6 +73,35 @@ enum Command {
         /// At most N rows.
         #[arg(long)]
         limit: Option<usize>,
+        /// Read as of a past point: an LSN or an RFC 3339 time.
+        #[arg(long, value_name = "AT")]
+        as_of: Option<String>,
+    },
+    /// Restore the store (or one table) to its state at a past point, by compensating events.
+    RestoreTo {
+        /// An LSN or an RFC 3339 time.
+        at: String,
+        /// Only this table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Show the plan and every conflict; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Undo one transaction by compensating events.
+    Undo {
+        tx: u64,
+        /// Undo even if later transactions changed the same rows.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The rows that differ between two points.
+    Diff {
+        at1: String,
+        at2: String,
+        /// Only this table.
+        #[arg(long)]
+        table: Option<String>,
     },
     /// The live rows of CHILD_TABLE that reference a row.
     Children {
@@ -232,9 +267,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let row = db.update(table, parse_pk(pk), Row::from_json_str(row)?)?;
             print_rows(&cli, &db, table, &[row], true)
         }
-        Command::Get { table, pk } => {
+        Command::Get { table, pk, as_of } => {
             let db = open(&cli)?;
-            match db.get(table, parse_pk(pk))? {
+            let found = match as_of {
+                Some(at) => db.as_of(parse_at(at)?)?.get(table, parse_pk(pk))?,
+                None => db.get(table, parse_pk(pk))?,
+            };
+            match found {
                 Some(row) => print_rows(&cli, &db, table, &[row], true),
                 None => Err(fail(
                     1,
@@ -246,10 +285,109 @@ fn run(cli: Cli) -> Result<(), Failure> {
             table,
             filters,
             limit,
+            as_of,
         } => {
             let db = open(&cli)?;
-            let rows = scan_where(&db, table, filters, *limit)?;
+            let rows = match as_of {
+                Some(at) => scan_where(&db.as_of(parse_at(at)?)?, table, filters, *limit)?,
+                None => scan_where(&db, table, filters, *limit)?,
+            };
             print_rows(&cli, &db, table, &rows, false)
+        }
+        Command::RestoreTo { at, table, dry_run } => {
+            let db = open(&cli)?;
+            let scope = match table {
+                Some(t) => Scope::Table(t.clone()),
+                None => Scope::Store,
+            };
+            let at = parse_at(at)?;
+            let plan = if *dry_run {
+                db.restore_to_plan(&scope, at)?
+            } else {
+                db.restore_scope_to(&scope, at)?
+            };
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "target_lsn": plan.target_lsn,
+                    "restored": refs_json(&plan.restored),
+                    "reverted": refs_json(&plan.reverted),
+                    "tombstoned": refs_json(&plan.tombstoned),
+                    "conflicts": conflicts_json(&plan.conflicts),
+                }));
+            } else {
+                let verb = if *dry_run { "would be " } else { "" };
+                for r in &plan.restored {
+                    println!("{verb}restored {r}");
+                }
+                for r in &plan.reverted {
+                    println!("{verb}reverted {r}");
+                }
+                for r in &plan.tombstoned {
+                    println!("{verb}tombstoned {r}");
+                }
+                for c in &plan.conflicts {
+                    println!("conflict: {c}");
+                }
+                println!("target lsn {}", plan.target_lsn);
+            }
+            Ok(())
+        }
+        Command::Undo { tx, force } => {
+            let db = open(&cli)?;
+            let plan = db.undo(*tx, *force)?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "tx": tx,
+                    "restored": refs_json(&plan.restored),
+                    "reverted": refs_json(&plan.reverted),
+                    "tombstoned": refs_json(&plan.tombstoned),
+                }));
+            } else {
+                println!(
+                    "undid transaction {tx}: {} restored, {} reverted, {} tombstoned",
+                    plan.restored.len(),
+                    plan.reverted.len(),
+                    plan.tombstoned.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Diff { at1, at2, table } => {
+            let db = open(&cli)?;
+            let diff = db.diff(parse_at(at1)?, parse_at(at2)?, table.as_deref())?;
+            if cli.json {
+                let out: Vec<serde_json::Value> = diff
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({
+                            "table": d.row.table,
+                            "pk": d.row.pk.to_json(),
+                            "kind": d.kind.name(),
+                            "before": d.before.as_ref().map(Row::to_json),
+                            "after": d.after.as_ref().map(Row::to_json),
+                            "changes": d.changes.iter().map(|c| serde_json::json!({
+                                "column": c.column, "before": c.before.to_json(), "after": c.after.to_json()
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Array(out));
+            } else {
+                for d in &diff {
+                    let cols: Vec<String> = d
+                        .changes
+                        .iter()
+                        .map(|c| format!("{}: {} -> {}", c.column, c.before, c.after))
+                        .collect();
+                    println!("{:<8} {}  {}", d.kind.name(), d.row, cols.join(", "));
+                }
+                println!(
+                    "({} row{})",
+                    diff.len(),
+                    if diff.len() == 1 { "" } else { "s" }
+                );
+            }
+            Ok(())
         }
         Command::Children {
             table,
@@ -336,9 +474,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         "deletion": id.to_string(),
                         "rows": refs_json(&plan.rows),
                         "relinks": refs_json(&plan.relinks),
-                        "conflicts": plan.conflicts.iter().map(|c| serde_json::json!({
-                            "table": c.row.table, "pk": c.row.pk.to_json(),
-                            "kind": c.kind.name(), "detail": c.detail})).collect::<Vec<_>>(),
+                        "conflicts": conflicts_json(&plan.conflicts),
                     }));
                 } else {
                     for r in &plan.rows {
@@ -490,8 +626,24 @@ fn print_schema(db: &Db) -> Result<(), Failure> {
     Ok(())
 }
 
+fn parse_at(text: &str) -> Result<At, Failure> {
+    Ok(text.parse::<At>()?)
+}
+
+fn conflicts_json(conflicts: &[lazarusdb::Conflict]) -> serde_json::Value {
+    serde_json::Value::Array(
+        conflicts
+            .iter()
+            .map(|c| {
+                serde_json::json!({"table": c.row.table, "pk": c.row.pk.to_json(),
+                    "kind": c.kind.name(), "detail": c.detail})
+            })
+            .collect(),
+    )
+}
+
 fn scan_where(
-    db: &Db,
+    db: &impl Read,
     table: &str,
     filters: &[String],
     limit: Option<usize>,
