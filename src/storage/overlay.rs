@@ -11,13 +11,14 @@ use super::{Batch, KvIter, Op, ReadView};
 use crate::codec::Space;
 use crate::error::Result;
 
-type Key = (u8, Vec<u8>);
 type Staged = (Vec<u8>, Option<Vec<u8>>);
+type SpaceMap = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// A read view with pending changes on top.
+/// A read view with pending changes on top (one ordered map per space, so lookups borrow the key).
 pub struct Overlay<'a> {
     base: Box<dyn ReadView + 'a>,
-    changes: BTreeMap<Key, Option<Vec<u8>>>,
+    changes: Vec<SpaceMap>,
+    len: usize,
 }
 
 /// A view of an empty store (the base of a rebuild).
@@ -44,66 +45,70 @@ impl<'a> Overlay<'a> {
     pub fn new(base: Box<dyn ReadView + 'a>) -> Overlay<'a> {
         Overlay {
             base,
-            changes: BTreeMap::new(),
+            changes: Space::ALL.iter().map(|_| SpaceMap::new()).collect(),
+            len: 0,
+        }
+    }
+
+    fn map_mut(&mut self, space: Space) -> Option<&mut SpaceMap> {
+        self.changes.get_mut(space as usize)
+    }
+
+    fn map(&self, space: Space) -> Option<&SpaceMap> {
+        self.changes.get(space as usize)
+    }
+
+    fn set(&mut self, space: Space, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if let Some(m) = self.map_mut(space) {
+            if m.insert(key, value).is_none() {
+                self.len += 1;
+            }
         }
     }
 
     /// Stages a put.
     pub fn put(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) {
-        self.changes.insert((space.prefix(), key), Some(value));
+        self.set(space, key, Some(value));
     }
 
     /// Stages a delete.
     pub fn delete(&mut self, space: Space, key: Vec<u8>) {
-        self.changes.insert((space.prefix(), key), None);
+        self.set(space, key, None);
     }
 
     /// Number of staged changes.
     pub fn len(&self) -> usize {
-        self.changes.len()
+        self.len
     }
 
     /// True when nothing is staged.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.len == 0
     }
 
     /// The staged changes of one space, in key order (`None` = delete).
     pub fn staged(&self, space: Space) -> impl Iterator<Item = (&Vec<u8>, &Option<Vec<u8>>)> {
-        let p = space.prefix();
-        self.changes
-            .range((p, Vec::new())..)
-            .take_while(move |((s, _), _)| *s == p)
-            .map(|((_, k), v)| (k, v))
+        self.map(space).into_iter().flatten()
     }
 
     /// Drops the base view and returns the staged changes as one batch.
     pub fn into_batch(self) -> Batch {
-        let space_of = |p: u8| Space::ALL.get(p as usize).copied().unwrap_or(Space::Meta);
-        let ops = self
-            .changes
-            .into_iter()
-            .map(|((p, k), v)| match v {
-                Some(v) => Op::Put(space_of(p), k, v),
-                None => Op::Delete(space_of(p), k),
-            })
-            .collect();
+        let mut ops = Vec::with_capacity(self.len);
+        for (space, map) in Space::ALL.iter().zip(self.changes) {
+            for (k, v) in map {
+                ops.push(match v {
+                    Some(v) => Op::Put(*space, k, v),
+                    None => Op::Delete(*space, k),
+                });
+            }
+        }
         Batch { ops }
-    }
-}
-
-fn to_bound(space: u8, b: Bound<&[u8]>, start: bool) -> Bound<Key> {
-    match b {
-        Bound::Included(k) => Bound::Included((space, k.to_vec())),
-        Bound::Excluded(k) => Bound::Excluded((space, k.to_vec())),
-        Bound::Unbounded if start => Bound::Included((space, Vec::new())),
-        Bound::Unbounded => Bound::Excluded((space + 1, Vec::new())),
     }
 }
 
 impl ReadView for Overlay<'_> {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.changes.get(&(space.prefix(), key.to_vec())) {
+        match self.map(space).and_then(|m| m.get(key)) {
             Some(v) => Ok(v.clone()),
             None => self.base.get(space, key),
         }
@@ -116,22 +121,23 @@ impl ReadView for Overlay<'_> {
         end: Bound<&[u8]>,
         reverse: bool,
     ) -> Result<KvIter<'b>> {
-        let p = space.prefix();
-        let (s, e) = (to_bound(p, start, true), to_bound(p, end, false));
-        let staged: Vec<Staged> = if super::empty_range(&s, &e) {
-            Vec::new()
-        } else {
-            let it = self
-                .changes
-                .range((s, e))
-                .map(|((_, k), v)| (k.clone(), v.clone()));
-            if reverse {
-                it.rev().collect()
-            } else {
-                it.collect()
+        let staged: Vec<Staged> = match self.map(space) {
+            Some(m) if !m.is_empty() && !super::empty_range(&start, &end) => {
+                let it = m
+                    .range::<[u8], _>((start, end))
+                    .map(|(k, v)| (k.clone(), v.clone()));
+                if reverse {
+                    it.rev().collect()
+                } else {
+                    it.collect()
+                }
             }
+            _ => Vec::new(),
         };
         let base = self.base.range(space, start, end, reverse)?;
+        if staged.is_empty() {
+            return Ok(base);
+        }
         Ok(Box::new(Merge {
             base: base.peekable(),
             staged: staged.into_iter().peekable(),
