@@ -47,6 +47,7 @@ pub mod codec;
 pub mod commit;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod log;
 pub mod read;
 pub mod rewind;

@@ -26,7 +26,8 @@
 //! A reader never sees LSN 12 without 13, nor 14 without 15: each deletion and each restore is
 //! one transaction.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -394,9 +395,11 @@ pub(crate) fn plan_delete(
             }
         }
     }
+    let mut named = HashSet::new();
     let blocking: Vec<String> = blockers
         .iter()
         .filter(|(t, pk)| !visited.contains(&(t.id(), pk.clone())))
+        .filter(|(t, pk)| named.insert((t.id(), pk.clone())))
         .map(|(t, pk)| Ok(format!("{} {}", t.name(), decode_pk(pk)?)))
         .collect::<Result<_>>()?;
     if !blocking.is_empty() {
@@ -561,11 +564,31 @@ pub(crate) fn rows_of(
     if views::get_deletion(view, id)?.is_none() {
         return Err(Error::UnknownDeletion(*id));
     }
-    members(view, catalog, id)?
+    let all = members(view, catalog, id)?;
+    let member_keys: HashSet<(u32, Vec<u8>)> = all
+        .iter()
+        .map(|r| (r.table.id(), r.pk_enc.clone()))
+        .collect();
+    let mut items = Vec::with_capacity(all.len());
+    for (idx, r) in all.iter().enumerate() {
+        let image = image_at(view, r.m.last_lsn)?;
+        let needs: Vec<(u32, Vec<u8>)> = r
+            .table
+            .fks
+            .iter()
+            .filter_map(|fk| {
+                let v = views::cell(&r.table, &image, fk.col);
+                (!v.is_null()).then(|| (fk.parent, keys::encode_one(&v)))
+            })
+            .filter(|k| member_keys.contains(k))
+            .collect();
+        items.push((idx, needs, image));
+    }
+    parents_first(items, &all, |it| it.0, |it| &it.1)
         .into_iter()
-        .map(|r| {
-            let image = image_at(view, r.m.last_lsn)?;
-            Ok(DeletedRow {
+        .filter_map(|(idx, _, image)| {
+            let r = all.get(idx)?;
+            Some(DeletedRow {
                 row_ref: row_ref(&r.table, &r.pk),
                 kind: if r.m.kind == MEMBER_UNLINK {
                     MemberKind::Unlinked
@@ -576,6 +599,82 @@ pub(crate) fn rows_of(
                 lsn: r.m.lsn,
             })
         })
+        .map(Ok)
+        .collect()
+}
+
+/// Orders items so that every row comes after the rows of the same restore it references
+/// (Kahn's algorithm over the foreign-key edges inside the restore; rows in a cycle keep their
+/// deletion order). Otherwise the deletion order is kept: the earliest row whose parents are
+/// placed goes next.
+fn parents_first<I>(
+    items: Vec<I>,
+    all: &[RawMember],
+    idx_of: impl Fn(&I) -> usize,
+    needs_of: impl Fn(&I) -> &Vec<(u32, Vec<u8>)>,
+) -> Vec<I> {
+    let pos: HashMap<(u32, Vec<u8>), usize> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, it)| {
+            all.get(idx_of(it))
+                .map(|r| ((r.table.id(), r.pk_enc.clone()), i))
+        })
+        .collect();
+    let n = items.len();
+    let mut indegree = vec![0usize; n];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, it) in items.iter().enumerate() {
+        for need in needs_of(it) {
+            if let Some(&p) = pos.get(need) {
+                if p != i {
+                    if let (Some(d), Some(c)) = (indegree.get_mut(i), children.get_mut(p)) {
+                        *d += 1;
+                        c.push(i);
+                    }
+                }
+            }
+        }
+    }
+    let mut order = Vec::with_capacity(n);
+    let mut done = vec![false; n];
+    // a min-heap of positions: among the rows whose parents are out, the earliest goes first
+    let mut queue: BinaryHeap<Reverse<usize>> = (0..n)
+        .filter(|&i| indegree.get(i) == Some(&0))
+        .map(Reverse)
+        .collect();
+    let mut next_unblocked = 0usize;
+    while order.len() < n {
+        let i = match queue.pop() {
+            Some(Reverse(i)) => i,
+            None => {
+                // a cycle: take the earliest remaining row in deletion order
+                while done.get(next_unblocked) == Some(&true) {
+                    next_unblocked += 1;
+                }
+                next_unblocked
+            }
+        };
+        if done.get(i) != Some(&false) {
+            continue;
+        }
+        if let Some(d) = done.get_mut(i) {
+            *d = true;
+        }
+        order.push(i);
+        for &c in children.get(i).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(d) = indegree.get_mut(c) {
+                *d = d.saturating_sub(1);
+                if *d == 0 && done.get(c) == Some(&false) {
+                    queue.push(Reverse(c));
+                }
+            }
+        }
+    }
+    let mut slots: Vec<Option<I>> = items.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
         .collect()
 }
 
@@ -618,6 +717,8 @@ pub(crate) fn plan_restore(
         conflict: bool,
     }
     let mut items: Vec<Item> = Vec::with_capacity(all.len());
+    // unique values claimed by rows of this restore (index key prefix → the row)
+    let mut restoring_unique: HashMap<Vec<u8>, RowRef> = HashMap::new();
     for (idx, r) in all.iter().enumerate() {
         let t = &r.table;
         let me = row_ref(t, &r.pk);
@@ -642,6 +743,18 @@ pub(crate) fn plan_restore(
                     continue;
                 }
                 let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
+                if let Some(first) = restoring_unique.get(&prefix) {
+                    conflict = true;
+                    conflicts.push(Conflict {
+                        row: me.clone(),
+                        kind: ConflictKind::UniqueTaken,
+                        detail: format!(
+                            "its unique value is also held by {first}, restored in the same restore"
+                        ),
+                    });
+                } else {
+                    restoring_unique.insert(prefix.clone(), me.clone());
+                }
                 let (s, e) = range_of(&prefix);
                 if let Some(hit) = view.range(Space::Index, s, as_ref(&e), false)?.next() {
                     let (k, _) = hit?;
@@ -779,6 +892,7 @@ pub(crate) fn plan_restore(
             }
         }
     }
+    let items = parents_first(items, &all, |it| it.idx, |it| &it.needs);
     let mut rows = Vec::new();
     let mut relinks = Vec::new();
     let mut events = Vec::new();

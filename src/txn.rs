@@ -26,7 +26,7 @@ use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
 use crate::storage::ReadView;
 use crate::trash::{self, RestorePlan, RestorePolicy, RowRef};
-use crate::value::{ColumnType, Row, Value};
+use crate::value::{ColumnType, Row, Timestamp, Value};
 use crate::views;
 
 /// A write transaction. Create one with [`crate::Db::begin`] or [`crate::Db::transaction`].
@@ -45,6 +45,8 @@ pub struct Transaction<'db> {
     reason: Option<String>,
     durability: Durability,
     broken: Option<String>,
+    commit_time: Option<Timestamp>,
+    tombstoned: Vec<(u32, Value)>,
 }
 
 impl<'db> Transaction<'db> {
@@ -68,6 +70,8 @@ impl<'db> Transaction<'db> {
             reason: None,
             durability: db.options.durability,
             broken: None,
+            commit_time: None,
+            tombstoned: Vec::new(),
         }
     }
 
@@ -218,6 +222,37 @@ impl<'db> Transaction<'db> {
                     constraint: Constraint::Unique(cols.to_vec()),
                     value: shown.join(", "),
                 });
+            }
+        }
+        if t.def.trash_keeps_keys {
+            // trashed rows keep their values: they count as taken
+            for item in self.overlay.range(
+                Space::Dead,
+                Bound::Included(&prefix),
+                end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                false,
+            )? {
+                let (_, v) = item?;
+                let (_, last): (u128, u64) =
+                    crate::codec::record::decode(&v, crate::codec::record::kind::DEAD, &|| {
+                        "trashed row".to_string()
+                    })?;
+                let image = crate::time::image_of(&self.overlay, last)?;
+                let (vals, has_null) = views::index_vals(t, &pos, &image);
+                if !has_null && !seen.insert(vals.clone()) {
+                    let shown: Vec<String> = keys::decode_values(&vals)?
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect();
+                    return Err(Error::ConstraintViolation {
+                        table: t.name().to_string(),
+                        constraint: Constraint::Unique(cols.to_vec()),
+                        value: format!(
+                            "{} (held by a trashed row: this table keeps trashed keys)",
+                            shown.join(", ")
+                        ),
+                    });
+                }
             }
         }
         Ok(())
@@ -787,6 +822,135 @@ impl<'db> Transaction<'db> {
         Ok(plan)
     }
 
+    /// The LSN the next staged event gets.
+    pub(crate) fn next_lsn(&self) -> u64 {
+        self.next_lsn
+    }
+
+    /// The catalog as this transaction sees it.
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Commits with this time instead of the clock's (import keeps the exported times). Times
+    /// must not go back: an earlier time than the previous commit's is refused at commit.
+    pub(crate) fn set_commit_time(&mut self, at: Timestamp) {
+        self.commit_time = Some(at);
+    }
+
+    /// Stages an event coming from outside (an import), after every check a write of that kind
+    /// would make.
+    pub(crate) fn stage_checked(&mut self, body: EventBody) -> Result<()> {
+        self.check_usable()?;
+        match &body {
+            EventBody::CreateTables(defs) => {
+                let specs: Vec<TableSpec> = defs.iter().map(spec_of).collect();
+                let expected = schema::validate_new_tables(&self.catalog, &specs)?;
+                if &expected != defs {
+                    return Err(Error::schema(
+                        "the table definitions are not the ones the store would create from them (ids or indexes differ)",
+                    ));
+                }
+            }
+            EventBody::AddColumn { table, column } => {
+                let t = self.catalog.by_id(*table)?.clone();
+                if &schema::validate_new_column(&t, column)? != column {
+                    return Err(Error::schema("the added column does not validate as given"));
+                }
+            }
+            EventBody::AddIndex { table, index } => {
+                let t = self.catalog.by_id(*table)?.clone();
+                if &schema::validate_new_index(&t, &index.columns, index.unique)? != index {
+                    return Err(Error::schema("the added index does not validate as given"));
+                }
+                if index.unique {
+                    self.check_unique_over_live_rows(&t, &index.columns)?;
+                }
+            }
+            EventBody::Insert { table, pk, image }
+            | EventBody::Update { table, pk, image }
+            | EventBody::Unlink {
+                table, pk, image, ..
+            }
+            | EventBody::Restore {
+                table, pk, image, ..
+            } => {
+                let t = self.catalog.by_id(*table)?.clone();
+                if image.len() != t.def.columns.len() {
+                    return Err(Error::invalid(
+                        "a row image does not have the table's columns",
+                    ));
+                }
+                for (c, v) in t.def.columns.iter().zip(image) {
+                    Self::check_cell(&t, c, v.clone())?;
+                }
+                crate::export::check_image_pk(&t, &body)?;
+                let enc = keys::encode_one(pk);
+                let old = views::get_row(&self.overlay, t.id(), &enc)?;
+                let must_be_live =
+                    matches!(body, EventBody::Update { .. } | EventBody::Unlink { .. });
+                let must_be_absent = matches!(body, EventBody::Insert { .. });
+                if must_be_live && old.is_none() {
+                    return Err(Error::NotFound {
+                        table: t.name().to_string(),
+                        pk: pk.to_string(),
+                    });
+                }
+                if must_be_absent && old.is_some() {
+                    return Err(Error::ConstraintViolation {
+                        table: t.name().to_string(),
+                        constraint: Constraint::PrimaryKey,
+                        value: pk.to_string(),
+                    });
+                }
+                let old_image = old.as_ref().map(|o| o.image.as_slice());
+                self.check_unique(&t, image, &enc, old_image)?;
+                self.check_parents(&t, image, old_image)?;
+            }
+            EventBody::Tombstone { table, pk, .. } => {
+                let t = self.catalog.by_id(*table)?.clone();
+                if views::get_row(&self.overlay, t.id(), &keys::encode_one(pk))?.is_none() {
+                    return Err(Error::NotFound {
+                        table: t.name().to_string(),
+                        pk: pk.to_string(),
+                    });
+                }
+                self.tombstoned.push((t.id(), pk.clone()));
+            }
+        }
+        self.stage(body).map(|_| ())
+    }
+
+    /// Checks that no live row references a row tombstoned by [`Transaction::stage_checked`].
+    pub(crate) fn check_no_dangling(&self) -> Result<()> {
+        for (table, pk) in &self.tombstoned {
+            let enc = keys::encode_one(pk);
+            for (child, fk) in self.catalog.children_of(*table) {
+                let prefix = codec::index_key(child.id(), fk.index, &enc, &[]);
+                let end = keys::prefix_end(&prefix);
+                if let Some(hit) = self
+                    .overlay
+                    .range(
+                        Space::Index,
+                        Bound::Included(&prefix),
+                        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                        false,
+                    )?
+                    .next()
+                {
+                    hit?;
+                    let parent = self.catalog.by_id(*table)?;
+                    return Err(Error::invalid(format!(
+                        "{} {pk} is tombstoned but live rows of {} still reference it",
+                        parent.name(),
+                        child.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Commits: every staged event and view change becomes visible at once, and (in
     /// [`Durability::Immediate`]) durable before this returns. On error nothing was applied,
     /// except when the error is [`Error::Poisoned`] from a failed sync: then the store refuses
@@ -806,7 +970,16 @@ impl<'db> Transaction<'db> {
                 last_lsn,
             });
         }
-        let at = std::cmp::max(self.db.options.clock.now(), state.last_at);
+        let at = match self.commit_time {
+            Some(t) if t < state.last_at => {
+                return Err(Error::invalid(format!(
+                    "commit time {t} is earlier than the previous commit's ({})",
+                    state.last_at
+                )))
+            }
+            Some(t) => t,
+            None => std::cmp::max(self.db.options.clock.now(), state.last_at),
+        };
         let rec = TxRecord {
             tx: self.tx,
             first_lsn: self.first_lsn,
@@ -877,5 +1050,34 @@ impl Read for Transaction<'_> {
             view: ViewRef::Borrowed(&self.overlay),
             catalog: self.catalog.clone(),
         })
+    }
+}
+
+/// The specification a stored definition was made from (for checking imported definitions).
+/// Validation creates unique indexes, then secondary ones, then the foreign-key indexes it needs,
+/// so listing every non-unique index (foreign-key ones included) in id order reproduces the ids.
+fn spec_of(d: &crate::schema::TableDef) -> TableSpec {
+    TableSpec {
+        name: d.name.clone(),
+        columns: d.columns.clone(),
+        primary_key: Some(d.primary_key.clone()),
+        unique: d
+            .indexes
+            .iter()
+            .filter(|i| i.unique)
+            .map(|i| i.columns.clone())
+            .collect(),
+        indexes: d
+            .indexes
+            .iter()
+            .filter(|i| !i.unique)
+            .map(|i| i.columns.clone())
+            .collect(),
+        foreign_keys: d
+            .foreign_keys
+            .iter()
+            .map(|f| (f.column.clone(), f.references.clone(), f.on_delete))
+            .collect(),
+        trash_keeps_keys: d.trash_keeps_keys,
     }
 }

@@ -16,7 +16,7 @@ use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{Event, EventBody};
 use crate::schema::{Catalog, Table, TableDef};
-use crate::storage::overlay::{EmptyView, Overlay};
+use crate::storage::overlay::{LogOnlyView, Overlay};
 use crate::storage::{Engine, ReadView};
 use crate::value::{Row, Value};
 
@@ -390,6 +390,37 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             for k in entries {
                 o.put(Space::Index, k, Vec::new());
             }
+            if t.def.trash_keeps_keys && idx.unique {
+                // trashed rows keep this new unique value reserved too
+                let mut reserved = Vec::new();
+                for item in o.range(
+                    Space::Dead,
+                    Bound::Included(&prefix),
+                    end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                    false,
+                )? {
+                    let (k, v) = item?;
+                    let (d, last): (u128, u64) =
+                        record::decode(&v, kind::DEAD, &|| "trashed row".to_string())?;
+                    let pk_enc = k.get(4..).unwrap_or_default().to_vec();
+                    let image = crate::log::read_event(o, last)?
+                        .as_ref()
+                        .and_then(|e| event_image(&e.body).cloned())
+                        .ok_or_else(|| {
+                            Error::corrupted("log", format!("no row image at lsn {last}"))
+                        })?;
+                    let (vals, has_null) = index_vals(&t, &idx.cols, &image);
+                    if !has_null {
+                        reserved.push((
+                            codec::index_key(t.id(), idx.id, &vals, &pk_enc),
+                            record::encode(kind::RESERVED, &d)?,
+                        ));
+                    }
+                }
+                for (k, v) in reserved {
+                    o.put(Space::Reserved, k, v);
+                }
+            }
         }
         EventBody::Insert { table, pk, image } => {
             let t = catalog.by_id(*table)?.clone();
@@ -572,7 +603,8 @@ pub struct Expected {
 /// Replays the whole log into empty views.
 pub fn replay(view: &dyn ReadView, mut progress: impl FnMut(u64)) -> Result<Expected> {
     let mut catalog = Catalog::default();
-    let mut o = Overlay::new(Box::new(EmptyView));
+    // Views start empty; the log itself stays readable (a restore reads a row's last image).
+    let mut o = Overlay::new(Box::new(LogOnlyView(view)));
     let mut events = 0u64;
     for item in view.range(Space::Log, Bound::Unbounded, Bound::Unbounded, false)? {
         let (k, v) = item?;

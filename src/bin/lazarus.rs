@@ -150,6 +150,10 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Write the event log to FILE as JSON lines (`-` for standard output).
+    Export { file: PathBuf },
+    /// Replay a JSON-lines event log from FILE into a new, empty store.
+    Import { file: PathBuf },
     /// Compare every view with a rebuild from the log.
     Verify,
     /// Store statistics.
@@ -197,19 +201,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn open(cli: &Cli) -> Result<Db, Failure> {
-    let engine = match cli.engine.as_deref() {
-        None => None,
+fn open_engine(cli: &Cli) -> Result<Option<EngineKind>, Failure> {
+    match cli.engine.as_deref() {
+        None => Ok(None),
         Some(name) => match EngineKind::parse(name) {
-            Some(EngineKind::Memory) | None => {
-                return Err(fail(
-                    2,
-                    format!("unknown engine `{name}`: use fjall or sled"),
-                ))
-            }
-            Some(e) => Some(e),
+            Some(EngineKind::Memory) | None => Err(fail(
+                2,
+                format!("unknown engine `{name}`: use fjall or sled"),
+            )),
+            Some(e) => Ok(Some(e)),
         },
-    };
+    }
+}
+
+fn open(cli: &Cli) -> Result<Db, Failure> {
+    let engine = open_engine(cli)?;
     let options = Options {
         engine,
         ..Options::default()
@@ -521,6 +527,85 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let db = open(&cli)?;
             let changes = db.changes(*since, *limit)?;
             print_changes(&cli, &changes);
+            Ok(())
+        }
+        Command::Export { file } => {
+            let db = open(&cli)?;
+            let n = if file.as_os_str() == "-" {
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                db.export_log(&mut lock)?
+            } else {
+                let tmp = file.with_extension("partial");
+                let f = std::fs::File::create(&tmp)
+                    .map_err(|e| fail(2, format!("cannot create {}: {e}", tmp.display())))?;
+                let mut w = std::io::BufWriter::new(f);
+                let n = db.export_log(&mut w)?;
+                drop(w);
+                std::fs::rename(&tmp, file)
+                    .map_err(|e| fail(2, format!("cannot write {}: {e}", file.display())))?;
+                n
+            };
+            if file.as_os_str() != "-" {
+                if cli.json {
+                    print_json(
+                        &serde_json::json!({"events": n, "file": file.display().to_string()}),
+                    );
+                } else {
+                    println!("exported {n} events to {}", file.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Import { file } => {
+            let f = std::fs::File::open(file)
+                .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
+            // A new store is built beside the target and renamed into place only when the whole
+            // file imported: a failed import leaves nothing behind.
+            let n = if cli.db.exists() {
+                let db = open(&cli)?;
+                db.import_log(&mut std::io::BufReader::new(f))?
+            } else {
+                let mut tmp = cli.db.clone().into_os_string();
+                tmp.push(".importing");
+                let tmp = PathBuf::from(tmp);
+                if tmp.exists() {
+                    return Err(fail(
+                        2,
+                        format!(
+                            "{} exists (a failed import?): remove it first",
+                            tmp.display()
+                        ),
+                    ));
+                }
+                let result = (|| -> Result<u64, Failure> {
+                    let options = Options {
+                        engine: open_engine(&cli)?,
+                        ..Options::default()
+                    };
+                    let db = Db::open_with(&tmp, options)?;
+                    let n = db.import_log(&mut std::io::BufReader::new(f))?;
+                    db.close()?;
+                    Ok(n)
+                })();
+                match result {
+                    Ok(n) => {
+                        std::fs::rename(&tmp, &cli.db).map_err(|e| {
+                            fail(2, format!("cannot move the imported store into place: {e}"))
+                        })?;
+                        n
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(&tmp);
+                        return Err(e);
+                    }
+                }
+            };
+            if cli.json {
+                print_json(&serde_json::json!({"events": n}));
+            } else {
+                println!("imported {n} events");
+            }
             Ok(())
         }
         Command::Verify => {

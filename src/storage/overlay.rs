@@ -40,6 +40,32 @@ impl ReadView for EmptyView {
     }
 }
 
+/// A view that shows only the log and transaction spaces of another view and nothing else: the
+/// base of a replay, which rebuilds every other space from the log but may read earlier events.
+pub struct LogOnlyView<'a>(pub &'a dyn ReadView);
+
+impl ReadView for LogOnlyView<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match space {
+            Space::Log | Space::Tx => self.0.get(space, key),
+            _ => Ok(None),
+        }
+    }
+
+    fn range<'b>(
+        &'b self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<KvIter<'b>> {
+        match space {
+            Space::Log | Space::Tx => self.0.range(space, start, end, reverse),
+            _ => Ok(Box::new(std::iter::empty())),
+        }
+    }
+}
+
 impl<'a> Overlay<'a> {
     /// An overlay with no changes yet.
     pub fn new(base: Box<dyn ReadView + 'a>) -> Overlay<'a> {
