@@ -586,6 +586,20 @@ impl Db {
         import(self, input, |_| {})
     }
 
+    /// [`Db::export_log`], calling `progress` with the number of events written so far.
+    pub fn export_log_with(&self, out: &mut dyn Write, progress: impl FnMut(u64)) -> Result<u64> {
+        export(self, out, progress)
+    }
+
+    /// [`Db::import_log`], calling `progress` with the number of events imported so far.
+    pub fn import_log_with(
+        &self,
+        input: &mut dyn BufRead,
+        progress: impl FnMut(u64),
+    ) -> Result<u64> {
+        import(self, input, progress)
+    }
+
     /// Reads every live row of every table (for comparisons in tests and tools).
     pub fn dump(&self) -> Result<Vec<(String, Vec<Row>)>> {
         self.tables()?

@@ -231,6 +231,22 @@ fn parse_pk(text: &str) -> Value {
     }
 }
 
+/// A spinner with a count, drawn only on a terminal and never with --json.
+fn progress(cli: &Cli, what: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if cli.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {pos} events ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
 fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -540,7 +556,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let f = std::fs::File::create(&tmp)
                     .map_err(|e| fail(2, format!("cannot create {}: {e}", tmp.display())))?;
                 let mut w = std::io::BufWriter::new(f);
-                let n = db.export_log(&mut w)?;
+                let bar = progress(&cli, "exporting");
+                let n = db.export_log_with(&mut w, |n| {
+                    if let Some(b) = &bar {
+                        b.set_position(n);
+                    }
+                })?;
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
                 drop(w);
                 std::fs::rename(&tmp, file)
                     .map_err(|e| fail(2, format!("cannot write {}: {e}", file.display())))?;
@@ -584,7 +608,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         ..Options::default()
                     };
                     let db = Db::open_with(&tmp, options)?;
-                    let n = db.import_log(&mut std::io::BufReader::new(f))?;
+                    let bar = progress(&cli, "importing");
+                    let n = db.import_log_with(&mut std::io::BufReader::new(f), |n| {
+                        if let Some(b) = &bar {
+                            b.set_position(n);
+                        }
+                    })?;
+                    if let Some(b) = bar {
+                        b.finish_and_clear();
+                    }
                     db.close()?;
                     Ok(n)
                 })();
@@ -610,7 +642,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Verify => {
             let db = open(&cli)?;
-            let report = db.verify()?;
+            let bar = progress(&cli, "verifying");
+            let report = db.verify_with_progress(|n| {
+                if let Some(b) = &bar {
+                    b.set_position(n);
+                }
+            })?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             if cli.json {
                 print_json(&serde_json::json!({
                     "ok": report.is_ok(),
