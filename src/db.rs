@@ -833,6 +833,18 @@ impl Db {
         self.inner.published.lsn()
     }
 
+    /// A consistent read-only snapshot of the live store: every read through it sees the same
+    /// committed state, however many commits happen meanwhile. On fjall it is an engine snapshot
+    /// (writers are not held up); on sled and in memory it holds the engine's read lock, so keep it
+    /// short — a writer's commit waits until it is dropped.
+    pub fn snapshot(&self) -> Result<Snapshot<'_>> {
+        let catalog = self.inner.catalog.read().clone();
+        Ok(Snapshot {
+            view: self.inner.engine.read()?,
+            catalog,
+        })
+    }
+
     /// A read-only view of the store as it was at `at` (an LSN, or a time): see
     /// [`crate::time`]. An LSN inside a transaction means the whole of that transaction.
     pub fn as_of(&self, at: impl Into<At>) -> Result<AsOf<'_>> {
@@ -979,6 +991,21 @@ impl Db {
     pub fn close(mut self) -> Result<()> {
         self.inner.pipeline.stop();
         self.inner.engine.sync()
+    }
+}
+
+/// A consistent snapshot of the live store (see [`Db::snapshot`]).
+pub struct Snapshot<'db> {
+    view: Box<dyn crate::storage::ReadView + 'db>,
+    catalog: Arc<Catalog>,
+}
+
+impl Read for Snapshot<'_> {
+    fn read_ctx(&self) -> Result<ReadCtx<'_>> {
+        Ok(ReadCtx {
+            view: ViewRef::Borrowed(self.view.as_ref()),
+            catalog: self.catalog.clone(),
+        })
     }
 }
 

@@ -60,7 +60,7 @@ pub mod value;
 pub mod views;
 
 pub use commit::Durability;
-pub use db::{Audit, Change, ChangeKind, Clock, Db, Options, Stats, FORMAT_VERSION};
+pub use db::{Audit, Change, ChangeKind, Clock, Db, Options, Snapshot, Stats, FORMAT_VERSION};
 pub use error::{Constraint, Error, Result};
 pub use read::{IndexRange, Read, Scan};
 pub use rewind::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
