@@ -29,6 +29,12 @@ use crate::trash::{self, RestorePlan, RestorePolicy, RowRef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 use crate::views;
 
+/// Longest encoded primary key accepted (bytes).
+pub const MAX_PK_BYTES: usize = 1024;
+/// Longest index key (table, index, indexed values, primary key) accepted (bytes). The engines
+/// take keys up to 64 KiB; this leaves room for every key the store derives from a row.
+pub const MAX_KEY_BYTES: usize = 4096;
+
 /// A write transaction. Create one with [`crate::Db::begin`] or [`crate::Db::transaction`].
 ///
 /// Dropping it without [`Transaction::commit`] aborts it: nothing is written.
@@ -124,8 +130,9 @@ impl<'db> Transaction<'db> {
             tx: self.tx,
             body,
         };
+        // Encoding fails for an oversized row before anything is staged: not a broken transaction.
+        let rec = ev.encode()?;
         let res = (|| -> Result<()> {
-            let rec = ev.encode()?;
             if matches!(
                 ev.body,
                 EventBody::CreateTables(_)
@@ -379,6 +386,36 @@ impl<'db> Transaction<'db> {
         Ok(v)
     }
 
+    /// Refuses rows whose keys the engines could not store: a primary key longer than
+    /// [`MAX_PK_BYTES`] encoded, or indexed values making an index key longer than
+    /// [`MAX_KEY_BYTES`].
+    fn check_key_sizes(t: &Table, image: &[Value], pk_enc: &[u8]) -> Result<()> {
+        if pk_enc.len() > MAX_PK_BYTES {
+            return Err(Error::invalid(format!(
+                "{}: the primary key is {} bytes encoded; the limit is {MAX_PK_BYTES}",
+                t.name(),
+                pk_enc.len()
+            )));
+        }
+        for idx in &t.indexes {
+            let (vals, _) = views::index_vals(t, &idx.cols, image);
+            let len = 8 + vals.len() + pk_enc.len();
+            if len > MAX_KEY_BYTES {
+                let cols: Vec<&str> = idx
+                    .cols
+                    .iter()
+                    .filter_map(|&c| t.def.columns.get(c).map(|c| c.name.as_str()))
+                    .collect();
+                return Err(Error::invalid(format!(
+                    "{}: the values indexed over ({}) make a {len}-byte key; the limit is {MAX_KEY_BYTES}",
+                    t.name(),
+                    cols.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn check_unique(
         &self,
         t: &Table,
@@ -553,6 +590,7 @@ impl<'db> Transaction<'db> {
                 });
             }
         }
+        Self::check_key_sizes(&t, &image, &pk_enc)?;
         if views::get_row(&self.overlay, t.id(), &pk_enc)?.is_some() {
             return Err(Error::ConstraintViolation {
                 table: t.name().to_string(),
@@ -611,6 +649,7 @@ impl<'db> Transaction<'db> {
                 *slot = v;
             }
         }
+        Self::check_key_sizes(&t, &image, &enc)?;
         self.check_unique(&t, &image, &enc, Some(&old.image))?;
         self.check_parents(&t, &image, Some(&old.image))?;
         let out = views::to_row(&t, &image);
@@ -903,6 +942,7 @@ impl<'db> Transaction<'db> {
                         value: pk.to_string(),
                     });
                 }
+                Self::check_key_sizes(&t, image, &enc)?;
                 let old_image = old.as_ref().map(|o| o.image.as_slice());
                 self.check_unique(&t, image, &enc, old_image)?;
                 self.check_parents(&t, image, old_image)?;
