@@ -517,7 +517,7 @@ impl<'db> Transaction<'db> {
                 if parent.id() == t.id() && enc == keys::encode_one(&views::cell(t, image, t.pk)) {
                     true // a row may reference itself
                 } else {
-                    views::get_row(&self.overlay, parent.id(), &enc)?.is_some()
+                    views::row_exists(&self.overlay, parent.id(), &enc)?
                 };
             if !live {
                 let column = t
@@ -591,7 +591,7 @@ impl<'db> Transaction<'db> {
             }
         }
         Self::check_key_sizes(&t, &image, &pk_enc)?;
-        if views::get_row(&self.overlay, t.id(), &pk_enc)?.is_some() {
+        if views::row_exists(&self.overlay, t.id(), &pk_enc)? {
             return Err(Error::ConstraintViolation {
                 table: t.name().to_string(),
                 constraint: Constraint::PrimaryKey,

@@ -238,6 +238,13 @@ pub fn index_vals(table: &Table, cols: &[usize], image: &[Value]) -> (Vec<u8>, b
     (out, has_null)
 }
 
+/// True when a live row has this encoded primary key (no decoding).
+pub fn row_exists(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<bool> {
+    Ok(view
+        .get(Space::Rows, &codec::row_key(table, pk_enc))?
+        .is_some())
+}
+
 /// Reads a live row by encoded primary key.
 pub fn get_row(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<StoredRow>> {
     let key = codec::row_key(table, pk_enc);

@@ -14,6 +14,28 @@ use lazarusdb::{
     Scope, TableBuilder, TrashQuery, Value,
 };
 
+/// Prints a line on standard output. When the reader has gone away (a closed pipe, as in
+/// `lazarus log | head`), the process ends quietly instead of panicking; whatever the command
+/// wrote to the store was committed before it printed.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            // the demo under --json prints one document at the end instead
+        } else {
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+        }
+    }};
+}
+
+/// Set while the demo runs under `--json`: its narration is not printed.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 #[derive(Parser)]
 #[command(
     name = "lazarus",
@@ -216,11 +238,49 @@ fn open_engine(cli: &Cli) -> Result<Option<EngineKind>, Failure> {
 
 fn open(cli: &Cli) -> Result<Db, Failure> {
     let engine = open_engine(cli)?;
+    // Only `schema apply` creates a store; every other command needs one to exist.
+    let creates = matches!(
+        cli.command,
+        Command::Schema {
+            action: SchemaAction::Apply { .. }
+        }
+    );
+    if !creates && !cli.db.exists() {
+        return Err(fail(
+            2,
+            format!(
+                "no store at {}: create one with `lazarus --db {} schema apply FILE`",
+                cli.db.display(),
+                cli.db.display()
+            ),
+        ));
+    }
     let options = Options {
         engine,
+        must_exist: !creates,
         ..Options::default()
     };
     Ok(Db::open_with(&cli.db, options)?)
+}
+
+/// A primary key given on the command line, read for the table's key type: a text key may be
+/// bare (`x`, even `3`) or JSON (`"x"`); an int key is a number; a uuid key is bare or quoted.
+fn pk_value(db: &Db, table: &str, text: &str) -> Value {
+    let ty = db.table_def(table).ok().and_then(|d| {
+        d.columns
+            .iter()
+            .find(|c| c.name == d.primary_key)
+            .map(|c| c.ty)
+    });
+    match ty {
+        Some(lazarusdb::ColumnType::Text) | Some(lazarusdb::ColumnType::Uuid) => {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::String(s)) => Value::Text(s),
+                _ => Value::Text(text.to_string()),
+            }
+        }
+        _ => parse_pk(text),
+    }
 }
 
 /// Parses a primary key given as JSON text or bare text.
@@ -248,7 +308,7 @@ fn progress(cli: &Cli, what: &str) -> Option<indicatif::ProgressBar> {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -265,7 +325,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     if cli.json {
                         print_json(&schema_json(&db)?);
                     } else {
-                        println!("schema applied: {} table(s) in the file", specs.len());
+                        outln!("schema applied: {} table(s) in the file", specs.len());
                     }
                 }
                 SchemaAction::Show => {
@@ -286,14 +346,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Update { table, pk, row } => {
             let db = open(&cli)?;
-            let row = db.update(table, parse_pk(pk), Row::from_json_str(row)?)?;
+            let row = db.update(table, pk_value(&db, table, pk), Row::from_json_str(row)?)?;
             print_rows(&cli, &db, table, &[row], true)
         }
         Command::Get { table, pk, as_of } => {
             let db = open(&cli)?;
             let found = match as_of {
-                Some(at) => db.as_of(parse_at(at)?)?.get(table, parse_pk(pk))?,
-                None => db.get(table, parse_pk(pk))?,
+                Some(at) => db
+                    .as_of(parse_at(at)?)?
+                    .get(table, pk_value(&db, table, pk))?,
+                None => db.get(table, pk_value(&db, table, pk))?,
             };
             match found {
                 Some(row) => print_rows(&cli, &db, table, &[row], true),
@@ -339,18 +401,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 let verb = if *dry_run { "would be " } else { "" };
                 for r in &plan.restored {
-                    println!("{verb}restored {r}");
+                    outln!("{verb}restored {r}");
                 }
                 for r in &plan.reverted {
-                    println!("{verb}reverted {r}");
+                    outln!("{verb}reverted {r}");
                 }
                 for r in &plan.tombstoned {
-                    println!("{verb}tombstoned {r}");
+                    outln!("{verb}tombstoned {r}");
                 }
                 for c in &plan.conflicts {
-                    println!("conflict: {c}");
+                    outln!("conflict: {c}");
                 }
-                println!("target lsn {}", plan.target_lsn);
+                outln!("target lsn {}", plan.target_lsn);
             }
             Ok(())
         }
@@ -365,7 +427,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "tombstoned": refs_json(&plan.tombstoned),
                 }));
             } else {
-                println!(
+                outln!(
                     "undid transaction {tx}: {} restored, {} reverted, {} tombstoned",
                     plan.restored.len(),
                     plan.reverted.len(),
@@ -401,9 +463,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         .iter()
                         .map(|c| format!("{}: {} -> {}", c.column, c.before, c.after))
                         .collect();
-                    println!("{:<8} {}  {}", d.kind.name(), d.row, cols.join(", "));
+                    outln!("{:<8} {}  {}", d.kind.name(), d.row, cols.join(", "));
                 }
-                println!(
+                outln!(
                     "({} row{})",
                     diff.len(),
                     if diff.len() == 1 { "" } else { "s" }
@@ -417,7 +479,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             child_table,
         } => {
             let db = open(&cli)?;
-            let rows = db.children(table, parse_pk(pk), child_table)?;
+            let rows = db.children(table, pk_value(&db, table, pk), child_table)?;
             print_rows(&cli, &db, child_table, &rows, false)
         }
         Command::Delete {
@@ -431,7 +493,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 actor: actor.clone(),
                 reason: reason.clone(),
             };
-            let report = db.delete_with(table, parse_pk(pk), &audit)?;
+            let report = db.delete_with(table, pk_value(&db, table, pk), &audit)?;
             if cli.json {
                 print_json(&serde_json::json!({
                     "deletion": report.deletion.to_string(),
@@ -439,12 +501,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "unlinked": refs_json(&report.unlinked),
                 }));
             } else {
-                println!("deletion {}", report.deletion);
+                outln!("deletion {}", report.deletion);
                 for r in &report.rows {
-                    println!("  tombstoned {r}");
+                    outln!("  tombstoned {r}");
                 }
                 for r in &report.unlinked {
-                    println!("  reference set to null in {r}");
+                    outln!("  reference set to null in {r}");
                 }
             }
             Ok(())
@@ -500,13 +562,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     }));
                 } else {
                     for r in &plan.rows {
-                        println!("would restore {r}");
+                        outln!("would restore {r}");
                     }
                     for r in &plan.relinks {
-                        println!("would put back the reference of {r}");
+                        outln!("would put back the reference of {r}");
                     }
                     for c in &plan.conflicts {
-                        println!("conflict: {c}");
+                        outln!("conflict: {c}");
                     }
                 }
                 return Ok(());
@@ -522,20 +584,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }));
             } else {
                 for r in &plan.rows {
-                    println!("restored {r}");
+                    outln!("restored {r}");
                 }
                 for r in &plan.relinks {
-                    println!("reference put back in {r}");
+                    outln!("reference put back in {r}");
                 }
                 for s in &plan.skipped {
-                    println!("left in the trash: {} ({})", s.row, s.reason);
+                    outln!("left in the trash: {} ({})", s.row, s.reason);
                 }
             }
             Ok(())
         }
         Command::History { table, pk } => {
             let db = open(&cli)?;
-            let changes = db.history(table, parse_pk(pk))?;
+            let changes = db.history(table, pk_value(&db, table, pk))?;
             print_changes(&cli, &changes);
             Ok(())
         }
@@ -576,7 +638,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         &serde_json::json!({"events": n, "file": file.display().to_string()}),
                     );
                 } else {
-                    println!("exported {n} events to {}", file.display());
+                    outln!("exported {n} events to {}", file.display());
                 }
             }
             Ok(())
@@ -586,10 +648,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
             // A new store is built beside the target and renamed into place only when the whole
             // file imported: a failed import leaves nothing behind.
-            let n = if cli.db.exists() {
-                let db = open(&cli)?;
-                db.import_log(&mut std::io::BufReader::new(f))?
-            } else {
+            if cli.db.exists() {
+                // only into an empty folder or an empty store, which is replaced on success
+                let empty_dir = std::fs::read_dir(&cli.db).is_ok_and(|mut d| d.next().is_none());
+                if !empty_dir {
+                    let db = open(&cli)?;
+                    if db.last_lsn() != 0 {
+                        return Err(fail(
+                            2,
+                            format!(
+                                "{} is not empty: import into a new store path",
+                                cli.db.display()
+                            ),
+                        ));
+                    }
+                }
+            }
+            let n = {
                 let mut tmp = cli.db.clone().into_os_string();
                 tmp.push(".importing");
                 let tmp = PathBuf::from(tmp);
@@ -622,6 +697,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 })();
                 match result {
                     Ok(n) => {
+                        if cli.db.exists() {
+                            std::fs::remove_dir_all(&cli.db).map_err(|e| {
+                                fail(2, format!("cannot replace {}: {e}", cli.db.display()))
+                            })?;
+                        }
                         std::fs::rename(&tmp, &cli.db).map_err(|e| {
                             fail(2, format!("cannot move the imported store into place: {e}"))
                         })?;
@@ -636,7 +716,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 print_json(&serde_json::json!({"events": n}));
             } else {
-                println!("imported {n} events");
+                outln!("imported {n} events");
             }
             Ok(())
         }
@@ -659,13 +739,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "differences": report.differences,
                 }));
             } else if report.is_ok() {
-                println!(
+                outln!(
                     "ok: {} view keys equal a rebuild from {} events",
-                    report.keys, report.events
+                    report.keys,
+                    report.events
                 );
             } else {
                 for d in &report.differences {
-                    println!("{d}");
+                    outln!("{d}");
                 }
             }
             if report.is_ok() {
@@ -698,12 +779,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "disk_bytes": s.disk_bytes,
                 }));
             } else {
-                println!("engine      {}", s.engine);
-                println!("last lsn    {}", s.last_lsn);
-                println!("last tx     {}", s.last_tx);
-                println!("disk bytes  {}", s.disk_bytes);
+                outln!("engine      {}", s.engine);
+                outln!("last lsn    {}", s.last_lsn);
+                outln!("last tx     {}", s.last_tx);
+                outln!("disk bytes  {}", s.disk_bytes);
                 for (t, n) in &s.tables {
-                    println!("table {t:<12} {n} live row(s)");
+                    outln!("table {t:<12} {n} live row(s)");
                 }
             }
             Ok(())
@@ -724,7 +805,7 @@ fn schema_json(db: &Db) -> Result<serde_json::Value, Failure> {
 fn print_schema(db: &Db) -> Result<(), Failure> {
     for name in db.tables()? {
         let def = db.table_def(&name)?;
-        println!("table {} (primary key {})", def.name, def.primary_key);
+        outln!("table {} (primary key {})", def.name, def.primary_key);
         for c in &def.columns {
             let mut extra = String::new();
             if c.nullable {
@@ -733,14 +814,14 @@ fn print_schema(db: &Db) -> Result<(), Failure> {
             if let Some(d) = &c.default {
                 extra.push_str(&format!(" default {d}"));
             }
-            println!("  {:<16} {}{}", c.name, c.ty, extra);
+            outln!("  {:<16} {}{}", c.name, c.ty, extra);
         }
         for i in &def.indexes {
             let kind = if i.unique { "unique" } else { "index" };
-            println!("  {kind} ({})", i.columns.join(", "));
+            outln!("  {kind} ({})", i.columns.join(", "));
         }
         for f in &def.foreign_keys {
-            println!(
+            outln!(
                 "  foreign key {} -> {} on delete {}",
                 f.column,
                 f.references,
@@ -856,7 +937,7 @@ fn print_rows(cli: &Cli, db: &Db, table: &str, rows: &[Row], single: bool) -> Re
         .collect();
     print_table(&headers, &cells);
     if !single {
-        println!(
+        outln!(
             "({} row{})",
             rows.len(),
             if rows.len() == 1 { "" } else { "s" }
@@ -885,7 +966,7 @@ fn print_table(headers: &[String], rows: &[Vec<String>]) {
                 format!("{c:<w$}")
             })
             .collect();
-        println!("  {}", parts.join("  ").trim_end());
+        outln!("  {}", parts.join("  ").trim_end());
     };
     line(headers);
     let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
@@ -1007,14 +1088,20 @@ fn print_trash(cli: &Cli, trash: &[Deletion]) {
 // The demo.
 
 fn say(text: &str) {
-    println!("\n{text}");
+    outln!("\n{text}");
 }
 
 fn demo(cli: &Cli) -> Result<(), Failure> {
     // A fresh temporary store unless --db was given explicitly.
     let explicit_db = std::env::args().any(|a| a == "--db" || a.starts_with("--db="));
+    // Under --json the narration is not printed; one summary document is, at the end.
+    QUIET.store(cli.json, std::sync::atomic::Ordering::Relaxed);
     let db = if explicit_db {
-        open(cli)?
+        let options = Options {
+            engine: open_engine(cli)?,
+            ..Options::default()
+        };
+        Db::open_with(&cli.db, options)?
     } else {
         let options = Options {
             engine: match cli.engine.as_deref() {
@@ -1081,8 +1168,8 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
 
     say("3. A dangling reference is refused before anything is written:");
     match db.insert("b", Row::new().with("data1", "orphan").with("a_id", 99)) {
-        Err(e) => println!("   refused: {e}"),
-        Ok(_) => println!("   (unexpectedly accepted)"),
+        Err(e) => outln!("   refused: {e}"),
+        Ok(_) => outln!("   (unexpectedly accepted)"),
     }
 
     say("4. An update is an event too: the row keeps every version.");
@@ -1100,7 +1187,7 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
     let d_a3 = db.delete_with("a", 3, &Audit::by("demo").because("cleanup"))?;
     let d_a1 = db.delete_with("a", 1, &Audit::by("demo").because("oops: wrong row"))?;
     let shown: Vec<String> = d_a1.rows.iter().map(|r| r.to_string()).collect();
-    println!(
+    outln!(
         "   deletion {} tombstoned: {}",
         d_a1.deletion,
         shown.join(", ")
@@ -1109,13 +1196,13 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
     say("8. Live reads never see deleted rows — and no query says `is_deleted`. A scan of a, of b,\n   and the children of a1 (gone with it):");
     print_rows(cli, &db, "a", &db.scan("a", Scan::all())?, false)?;
     print_rows(cli, &db, "b", &db.scan("b", Scan::all())?, false)?;
-    println!(
+    outln!(
         "   children of a1: {} row(s)",
         db.children("a", 1, "b")?.len()
     );
     match db.insert("b", Row::new().with("data1", "late").with("a_id", 1)) {
-        Err(e) => println!("   a new row cannot point at a deleted parent: {e}"),
-        Ok(_) => println!("   (unexpectedly accepted)"),
+        Err(e) => outln!("   a new row cannot point at a deleted parent: {e}"),
+        Ok(_) => outln!("   (unexpectedly accepted)"),
     }
 
     say("9. The trash, newest first: each deletion with its root row, its rows, who and why.");
@@ -1123,7 +1210,7 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
 
     say("10. Restore a3's deletion. a3 comes back — but not b3: b3 was deleted on its own, earlier,\n    and stays in the trash until its own deletion is restored.");
     db.restore(d_a3.deletion, RestorePolicy::Refuse)?;
-    println!(
+    outln!(
         "   live a: {}   live b: {}",
         ids(&db, "a")?.join(", "),
         ids(&db, "b")?.join(", ")
@@ -1132,21 +1219,21 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
     say("11. Restore a1's deletion: a1, b1 and b2 come back together, atomically, as compensating\n    events. Then b3's.");
     let plan = db.restore_plan(d_a1.deletion, RestorePolicy::Refuse)?;
     let back: Vec<String> = plan.rows.iter().map(|r| r.to_string()).collect();
-    println!(
+    outln!(
         "   dry run: would restore {} (parents first), {} conflict(s)",
         back.join(", "),
         plan.conflicts.len()
     );
     db.restore(d_a1.deletion, RestorePolicy::Refuse)?;
     db.restore(d_b3.deletion, RestorePolicy::Refuse)?;
-    println!(
+    outln!(
         "   live a: {}   live b: {}",
         ids(&db, "a")?.join(", "),
         ids(&db, "b")?.join(", ")
     );
     match db.restore(d_a1.deletion, RestorePolicy::Refuse) {
-        Err(e) => println!("   restoring twice: {e}"),
-        Ok(_) => println!("   (unexpectedly restored twice)"),
+        Err(e) => outln!("   restoring twice: {e}"),
+        Ok(_) => outln!("   (unexpectedly restored twice)"),
     }
 
     say("12. Nothing was lost on the way: the history of b1 keeps its insert, its tombstone (with the\n    deletion id) and its restore.");
@@ -1159,6 +1246,16 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
         report.keys,
         report.differences.len()
     ));
+    QUIET.store(false, std::sync::atomic::Ordering::Relaxed);
+    if cli.json {
+        print_json(&serde_json::json!({
+            "store": where_,
+            "engine": db.engine().name(),
+            "last_lsn": db.last_lsn(),
+            "tables": {"a": ids(&db, "a")?, "b": ids(&db, "b")?},
+            "verify": {"ok": report.is_ok(), "events": report.events, "differences": report.differences},
+        }));
+    }
     Ok(())
 }
 
