@@ -38,7 +38,7 @@ pub const EVENTUAL_WINDOW: Duration = Duration::from_millis(200);
 type Reply = Sender<Result<()>>;
 
 struct Job {
-    batch: Batch,
+    batch: Arc<Batch>,
     applied: Reply,
     durable: Option<Reply>,
 }
@@ -51,16 +51,24 @@ enum SyncMsg {
 /// Handle to the committer and syncer threads.
 pub struct Pipeline {
     jobs: Option<Sender<Job>>,
+    /// Batches handed to the committer and not yet applied, oldest first.
+    pending: Arc<Mutex<Vec<Arc<Batch>>>>,
     poisoned: Arc<Mutex<Option<String>>>,
     threads: Vec<JoinHandle<()>>,
 }
 
-/// A commit in flight: applied already, possibly waiting to be durable.
+/// A commit in flight.
 pub struct Pending {
+    applied: channel::Receiver<Result<()>>,
     durable: Option<channel::Receiver<Result<()>>>,
 }
 
 impl Pending {
+    /// Waits until the batch is applied (visible to new readers).
+    pub fn wait_applied(&self) -> Result<()> {
+        self.applied.recv().unwrap_or(Err(Error::Closed))
+    }
+
     /// Waits until the commit is durable (returns at once for an eventual commit).
     pub fn wait_durable(self) -> Result<()> {
         match self.durable {
@@ -90,12 +98,16 @@ impl Pipeline {
         let (jobs_tx, jobs_rx) = channel::unbounded::<Job>();
         let (sync_tx, sync_rx) = channel::unbounded::<SyncMsg>();
         let poisoned = Arc::new(Mutex::new(None));
+        let pending: Arc<Mutex<Vec<Arc<Batch>>>> = Arc::new(Mutex::new(Vec::new()));
         let committer = {
             let engine = engine.clone();
             let poisoned = poisoned.clone();
+            let pending = pending.clone();
             std::thread::Builder::new()
                 .name("lazarus-commit".into())
-                .spawn(move || commit_loop(engine.as_ref(), &jobs_rx, &sync_tx, &poisoned))
+                .spawn(move || {
+                    commit_loop(engine.as_ref(), &jobs_rx, &sync_tx, &poisoned, &pending)
+                })
                 .map_err(|e| Error::io("commit thread", e))?
         };
         let syncer = {
@@ -107,14 +119,17 @@ impl Pipeline {
         };
         Ok(Pipeline {
             jobs: Some(jobs_tx),
+            pending,
             poisoned,
             threads: vec![committer, syncer],
         })
     }
 
-    /// Applies `batch` atomically and returns once it is applied (visible to new readers); the
-    /// returned [`Pending`] waits for durability.
-    pub fn submit(&self, batch: Batch, durability: Durability) -> Result<Pending> {
+    /// Hands `batch` to the committer, which applies it atomically after every batch handed
+    /// before it. Returns at once: until the batch is applied it is listed in
+    /// [`Pipeline::pending`], so the next writer can read it; [`Pending`] waits for it to be
+    /// applied, then durable.
+    pub fn submit(&self, batch: Arc<Batch>, durability: Durability) -> Result<Pending> {
         if let Some(why) = poison_msg(&self.poisoned) {
             return Err(Error::Poisoned(why));
         }
@@ -127,16 +142,32 @@ impl Pipeline {
             }
             Durability::Eventual => (None, None),
         };
+        if let Ok(mut p) = self.pending.lock() {
+            p.push(batch.clone());
+        }
         jobs.send(Job {
             batch,
             applied: applied_tx,
             durable,
         })
         .map_err(|_| Error::Closed)?;
-        applied_rx.recv().unwrap_or(Err(Error::Closed))?;
         Ok(Pending {
+            applied: applied_rx,
             durable: durable_rx,
         })
+    }
+
+    /// The batches handed to the committer and not yet applied, oldest first. Take this list
+    /// *before* opening an engine view: a batch applied in between then shows in both, which is
+    /// harmless, and none can be missed.
+    pub fn pending(&self) -> Vec<Arc<Batch>> {
+        self.pending.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Waits until every batch handed so far is applied.
+    pub fn drain(&self) -> Result<()> {
+        self.submit(Arc::new(Batch::default()), Durability::Eventual)?
+            .wait_applied()
     }
 
     /// The reason writes are refused, if the pipeline is poisoned.
@@ -164,16 +195,31 @@ fn commit_loop(
     jobs: &Receiver<Job>,
     sync: &Sender<SyncMsg>,
     poisoned: &Mutex<Option<String>>,
+    pending: &Mutex<Vec<Arc<Batch>>>,
 ) {
+    let done = |batch: &Arc<Batch>| {
+        if let Ok(mut p) = pending.lock() {
+            if let Some(i) = p.iter().position(|b| Arc::ptr_eq(b, batch)) {
+                p.remove(i);
+            }
+        }
+    };
     while let Ok(job) = jobs.recv() {
         if let Some(why) = poison_msg(poisoned) {
+            done(&job.batch);
             let _ = job.applied.send(Err(Error::Poisoned(why.clone())));
             if let Some(d) = job.durable {
                 let _ = d.send(Err(Error::Poisoned(why)));
             }
             continue;
         }
-        match engine.write(job.batch) {
+        let result = if job.batch.is_empty() {
+            Ok(())
+        } else {
+            engine.write(&job.batch)
+        };
+        done(&job.batch);
+        match result {
             Ok(()) => {
                 let _ = job.applied.send(Ok(()));
                 let msg = match job.durable {

@@ -31,7 +31,7 @@ use crate::rewind::{self, RewindPlan, RowDiff, Scope};
 use crate::schema::{Catalog, ColumnDef, TableSpec};
 use crate::storage::fjall_engine::FjallEngine;
 use crate::storage::memory::MemoryEngine;
-use crate::storage::overlay::Overlay;
+use crate::storage::overlay::{LayeredView, Overlay};
 use crate::storage::sled_engine::SledEngine;
 use crate::storage::{Batch, Engine, EngineKind};
 use crate::time::{self, AsOf, At};
@@ -132,6 +132,12 @@ impl Published {
     pub(crate) fn store(&self, lsn: u64, tx: u64) {
         self.last_tx.store(tx, Ordering::Release);
         self.last_lsn.store(lsn, Ordering::Release);
+    }
+
+    /// Moves forward only: commits applied out of order never move it back.
+    pub(crate) fn advance(&self, lsn: u64, tx: u64) {
+        self.last_tx.fetch_max(tx, Ordering::AcqRel);
+        self.last_lsn.fetch_max(lsn, Ordering::AcqRel);
     }
 
     pub(crate) fn lsn(&self) -> u64 {
@@ -488,7 +494,7 @@ impl Db {
                 codec::META_ENGINE.to_vec(),
                 engine.kind().name().as_bytes().to_vec(),
             );
-            engine.write(b)?;
+            engine.write(&b)?;
             engine.sync()?;
         }
         let state = WriterState {
@@ -538,6 +544,9 @@ impl Db {
         let state = self.inner.writer.lock();
         *self.inner.owner.lock() = Some(me);
         let catalog = self.inner.catalog.read().clone();
+        // The batches still on their way to the engine first, then the engine view: a batch
+        // applied in between shows in both (harmless), none is missed.
+        let layers = self.inner.pipeline.pending();
         let view = match self.inner.engine.read() {
             Ok(v) => v,
             Err(e) => {
@@ -545,10 +554,15 @@ impl Db {
                 return Err(e);
             }
         };
+        let base: Box<dyn crate::storage::ReadView + '_> = if layers.is_empty() {
+            view
+        } else {
+            Box::new(LayeredView::new(view, layers))
+        };
         Ok(Transaction::new(
             &self.inner,
             state,
-            Overlay::new(view),
+            Overlay::new(base),
             catalog,
         ))
     }
@@ -958,6 +972,7 @@ impl Db {
             return Err(Error::NestedTransaction);
         }
         let _writer = self.inner.writer.lock();
+        self.inner.pipeline.drain()?;
         let n = views::rebuild(self.inner.engine.as_ref(), |_| {})?;
         let catalog = views::load_catalog(self.inner.engine.read()?.as_ref())?;
         *self.inner.catalog.write() = Arc::new(catalog);

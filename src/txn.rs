@@ -993,8 +993,8 @@ impl<'db> Transaction<'db> {
 
     /// Commits: every staged event and view change becomes visible at once, and (in
     /// [`Durability::Immediate`]) durable before this returns. On error nothing was applied,
-    /// except when the error is [`Error::Poisoned`] from a failed sync: then the store refuses
-    /// further writes and must be reopened.
+    /// except when the error is [`Error::Poisoned`] (a failed write or sync): then the store
+    /// refuses further writes and must be reopened, and this commit may or may not be on disk.
     pub fn commit(mut self) -> Result<CommitInfo> {
         self.check_usable()?;
         let Some(mut state) = self.state.take() else {
@@ -1033,17 +1033,21 @@ impl<'db> Transaction<'db> {
             Overlay::new(Box::new(crate::storage::overlay::EmptyView)),
         );
         overlay.put(Space::Tx, codec::tx_key(self.tx).to_vec(), rec.encode()?);
-        let batch = overlay.into_batch();
+        let batch = std::sync::Arc::new(overlay.into_batch());
+        // Early lock release: once the batch is in the pipeline (and readable by the next
+        // writer as a pending layer) the writer lock goes; this commit then waits for its batch
+        // to be applied and made durable, sharing the sync with the writers that follow.
         let pending = self.db.pipeline.submit(batch, self.durability)?;
         state.next_lsn = self.next_lsn;
         state.next_tx = self.tx + 1;
         state.last_at = at;
-        self.db.published.store(self.next_lsn - 1, self.tx);
         if self.schema_changed {
             *self.db.catalog.write() = self.catalog.clone();
         }
         self.db.release_writer();
         drop(state);
+        pending.wait_applied()?;
+        self.db.published.advance(self.next_lsn - 1, self.tx);
         pending.wait_durable()?;
         Ok(CommitInfo {
             tx: Some(rec.tx),

@@ -764,7 +764,7 @@ pub fn rebuild(engine: &dyn Engine, progress: impl FnMut(u64)) -> Result<u64> {
             batch.put(space, key, v);
         }
     }
-    engine.write(batch)?;
+    engine.write(&batch)?;
     engine.sync()?;
     Ok(expected.events)
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use fjall::config::CompressionPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
-use super::{empty_range, owned_bound, Batch, Engine, EngineKind, KvIter, Op, ReadView};
+use super::{empty_range, owned_bound, Batch, Engine, EngineKind, KvIter, ReadView};
 use crate::codec::Space;
 use crate::error::{Error, Result};
 
@@ -140,12 +140,12 @@ impl Engine for FjallEngine {
         }))
     }
 
-    fn write(&self, batch: Batch) -> Result<()> {
+    fn write(&self, batch: &Batch) -> Result<()> {
         let mut b = self.db.batch();
-        for op in batch.ops {
-            match op {
-                Op::Put(s, k, v) => b.insert(self.ks(s)?, k, v),
-                Op::Delete(s, k) => b.remove(self.ks(s)?, k),
+        for (s, k, v) in batch.iter() {
+            match v {
+                Some(v) => b.insert(self.ks(s)?, k, v),
+                None => b.remove(self.ks(s)?, k),
             }
         }
         b.commit().map_err(|e| map_err(&self.path, e))

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use parking_lot::{RwLock, RwLockReadGuard};
 
 use super::{
-    empty_range, prefixed_bounds, prefixed_key, Batch, Engine, EngineKind, KvIter, Op, ReadView,
+    empty_range, prefixed_bounds, prefixed_key, Batch, Engine, EngineKind, KvIter, ReadView,
 };
 use crate::codec::Space;
 use crate::error::Result;
@@ -65,15 +65,15 @@ impl Engine for MemoryEngine {
         Ok(Box::new(View(self.map.read_recursive())))
     }
 
-    fn write(&self, batch: Batch) -> Result<()> {
+    fn write(&self, batch: &Batch) -> Result<()> {
         let mut map = self.map.write();
-        for op in batch.ops {
-            match op {
-                Op::Put(s, k, v) => {
-                    map.insert(prefixed_key(s, &k), v);
+        for (s, k, v) in batch.iter() {
+            match v {
+                Some(v) => {
+                    map.insert(prefixed_key(s, k), v.to_vec());
                 }
-                Op::Delete(s, k) => {
-                    map.remove(&prefixed_key(s, &k));
+                None => {
+                    map.remove(&prefixed_key(s, k));
                 }
             }
         }

@@ -30,41 +30,74 @@ pub type Kv = (Vec<u8>, Vec<u8>);
 /// An ordered stream of pairs from a read view.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<Kv>> + 'a>;
 
-/// One change inside a [`Batch`].
+/// The changes of one space: key → new value (`None` = delete), in key order.
+pub type SpaceMap = std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// A set of changes applied atomically by [`Engine::write`]: one ordered map per space (a later
+/// change to the same key replaces an earlier one). It is also readable, so that a batch handed
+/// to the commit pipeline can serve reads until it is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Set `key` in `space` to the value.
-    Put(Space, Vec<u8>, Vec<u8>),
-    /// Remove `key` from `space` (no error when absent).
-    Delete(Space, Vec<u8>),
+pub struct Batch {
+    maps: Vec<SpaceMap>,
+    len: usize,
 }
 
-/// A set of changes applied atomically by [`Engine::write`].
-#[derive(Debug, Default, Clone)]
-pub struct Batch {
-    /// The changes, applied in order (a later change to the same key wins).
-    pub ops: Vec<Op>,
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch {
+            maps: Space::ALL.iter().map(|_| SpaceMap::new()).collect(),
+            len: 0,
+        }
+    }
 }
 
 impl Batch {
-    /// Adds a put.
+    fn set(&mut self, space: Space, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if let Some(m) = self.maps.get_mut(space as usize) {
+            if m.insert(key, value).is_none() {
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Adds (or replaces) a put.
     pub fn put(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) {
-        self.ops.push(Op::Put(space, key, value));
+        self.set(space, key, Some(value));
     }
 
-    /// Adds a delete.
+    /// Adds (or replaces) a delete.
     pub fn delete(&mut self, space: Space, key: Vec<u8>) {
-        self.ops.push(Op::Delete(space, key));
+        self.set(space, key, None);
     }
 
-    /// Number of changes.
+    /// Number of distinct keys changed.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.len
     }
 
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.len == 0
+    }
+
+    /// The changes of one space.
+    pub fn space(&self, space: Space) -> Option<&SpaceMap> {
+        self.maps.get(space as usize)
+    }
+
+    /// The change of one key: `Some(None)` is a delete, `None` means no change.
+    pub fn get(&self, space: Space, key: &[u8]) -> Option<Option<&Vec<u8>>> {
+        self.space(space)
+            .and_then(|m| m.get(key))
+            .map(Option::as_ref)
+    }
+
+    /// Every change, space by space, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (Space, &[u8], Option<&[u8]>)> {
+        Space::ALL.iter().zip(&self.maps).flat_map(|(space, m)| {
+            m.iter()
+                .map(move |(k, v)| (*space, k.as_slice(), v.as_deref()))
+        })
     }
 }
 
@@ -132,7 +165,7 @@ pub trait Engine: Send + Sync {
 
     /// Applies a batch atomically (visible to read views opened afterwards; durable only after
     /// [`Engine::sync`]).
-    fn write(&self, batch: Batch) -> Result<()>;
+    fn write(&self, batch: &Batch) -> Result<()>;
 
     /// Makes every write so far durable on disk.
     fn sync(&self) -> Result<()>;
@@ -207,7 +240,7 @@ pub(crate) mod conformance {
             b.put(Space::Rows, vec![i], vec![i, i]);
             b.put(Space::Index, vec![i], vec![]);
         }
-        engine.write(b).unwrap();
+        engine.write(&b).unwrap();
         let view = engine.read().unwrap();
         assert_eq!(view.get(Space::Rows, &[3]).unwrap(), Some(vec![3, 3]));
         assert_eq!(view.get(Space::Log, &[3]).unwrap(), None);
@@ -252,7 +285,7 @@ pub(crate) mod conformance {
         let mut b = Batch::default();
         b.delete(Space::Rows, vec![3]);
         b.put(Space::Rows, vec![42], vec![1]);
-        engine.write(b).unwrap();
+        engine.write(&b).unwrap();
         engine.sync().unwrap();
         let view = engine.read().unwrap();
         assert_eq!(view.get(Space::Rows, &[3]).unwrap(), None);

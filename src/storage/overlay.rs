@@ -3,22 +3,21 @@
 //! Reads through an [`Overlay`] see its own changes over the base view; [`Overlay::into_batch`]
 //! turns the changes into one atomic [`Batch`]. Nothing reaches the engine before that.
 
-use std::collections::BTreeMap;
 use std::iter::Peekable;
 use std::ops::Bound;
 
-use super::{Batch, KvIter, Op, ReadView};
+use std::sync::Arc;
+
+use super::{Batch, KvIter, ReadView, SpaceMap};
 use crate::codec::Space;
 use crate::error::Result;
 
 type Staged = (Vec<u8>, Option<Vec<u8>>);
-type SpaceMap = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// A read view with pending changes on top (one ordered map per space, so lookups borrow the key).
 pub struct Overlay<'a> {
     base: Box<dyn ReadView + 'a>,
-    changes: Vec<SpaceMap>,
-    len: usize,
+    changes: Batch,
 }
 
 /// A view of an empty store (the base of a rebuild).
@@ -71,71 +70,126 @@ impl<'a> Overlay<'a> {
     pub fn new(base: Box<dyn ReadView + 'a>) -> Overlay<'a> {
         Overlay {
             base,
-            changes: Space::ALL.iter().map(|_| SpaceMap::new()).collect(),
-            len: 0,
-        }
-    }
-
-    fn map_mut(&mut self, space: Space) -> Option<&mut SpaceMap> {
-        self.changes.get_mut(space as usize)
-    }
-
-    fn map(&self, space: Space) -> Option<&SpaceMap> {
-        self.changes.get(space as usize)
-    }
-
-    fn set(&mut self, space: Space, key: Vec<u8>, value: Option<Vec<u8>>) {
-        if let Some(m) = self.map_mut(space) {
-            if m.insert(key, value).is_none() {
-                self.len += 1;
-            }
+            changes: Batch::default(),
         }
     }
 
     /// Stages a put.
     pub fn put(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) {
-        self.set(space, key, Some(value));
+        self.changes.put(space, key, value);
     }
 
     /// Stages a delete.
     pub fn delete(&mut self, space: Space, key: Vec<u8>) {
-        self.set(space, key, None);
+        self.changes.delete(space, key);
     }
 
     /// Number of staged changes.
     pub fn len(&self) -> usize {
-        self.len
+        self.changes.len()
     }
 
     /// True when nothing is staged.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.changes.is_empty()
     }
 
     /// The staged changes of one space, in key order (`None` = delete).
     pub fn staged(&self, space: Space) -> impl Iterator<Item = (&Vec<u8>, &Option<Vec<u8>>)> {
-        self.map(space).into_iter().flatten()
+        self.changes.space(space).into_iter().flatten()
     }
 
     /// Drops the base view and returns the staged changes as one batch.
     pub fn into_batch(self) -> Batch {
-        let mut ops = Vec::with_capacity(self.len);
-        for (space, map) in Space::ALL.iter().zip(self.changes) {
-            for (k, v) in map {
-                ops.push(match v {
-                    Some(v) => Op::Put(*space, k, v),
-                    None => Op::Delete(*space, k),
-                });
+        self.changes
+    }
+}
+
+/// Staged entries of `map` within the bounds, in the requested order.
+fn staged_range(
+    map: Option<&SpaceMap>,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+    reverse: bool,
+) -> Vec<Staged> {
+    match map {
+        Some(m) if !m.is_empty() && !super::empty_range(&start, &end) => {
+            let it = m
+                .range::<[u8], _>((start, end))
+                .map(|(k, v)| (k.clone(), v.clone()));
+            if reverse {
+                it.rev().collect()
+            } else {
+                it.collect()
             }
         }
-        Batch { ops }
+        _ => Vec::new(),
+    }
+}
+
+/// A read view with batches on top that were handed to the commit pipeline but may not be
+/// applied yet (oldest first): what the next writer reads, so that it need not wait for the
+/// engine to apply the previous commit. A batch applied meanwhile is seen twice, which is
+/// harmless: applying the same changes again changes nothing.
+pub struct LayeredView<'a> {
+    base: Box<dyn ReadView + 'a>,
+    layers: Vec<Arc<Batch>>,
+}
+
+impl<'a> LayeredView<'a> {
+    /// The base view with `layers` (oldest first) on top.
+    pub fn new(base: Box<dyn ReadView + 'a>, layers: Vec<Arc<Batch>>) -> LayeredView<'a> {
+        LayeredView { base, layers }
+    }
+}
+
+impl ReadView for LayeredView<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        for layer in self.layers.iter().rev() {
+            if let Some(v) = layer.get(space, key) {
+                return Ok(v.cloned());
+            }
+        }
+        self.base.get(space, key)
+    }
+
+    fn range<'b>(
+        &'b self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<KvIter<'b>> {
+        let base = self.base.range(space, start, end, reverse)?;
+        if self.layers.is_empty() {
+            return Ok(base);
+        }
+        let mut merged: SpaceMap = SpaceMap::new();
+        for layer in &self.layers {
+            for (k, v) in staged_range(layer.space(space), start, end, false) {
+                merged.insert(k, v);
+            }
+        }
+        if merged.is_empty() {
+            return Ok(base);
+        }
+        let staged: Vec<Staged> = if reverse {
+            merged.into_iter().rev().collect()
+        } else {
+            merged.into_iter().collect()
+        };
+        Ok(Box::new(Merge {
+            base: base.peekable(),
+            staged: staged.into_iter().peekable(),
+            reverse,
+        }))
     }
 }
 
 impl ReadView for Overlay<'_> {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.map(space).and_then(|m| m.get(key)) {
-            Some(v) => Ok(v.clone()),
+        match self.changes.get(space, key) {
+            Some(v) => Ok(v.cloned()),
             None => self.base.get(space, key),
         }
     }
@@ -147,19 +201,7 @@ impl ReadView for Overlay<'_> {
         end: Bound<&[u8]>,
         reverse: bool,
     ) -> Result<KvIter<'b>> {
-        let staged: Vec<Staged> = match self.map(space) {
-            Some(m) if !m.is_empty() && !super::empty_range(&start, &end) => {
-                let it = m
-                    .range::<[u8], _>((start, end))
-                    .map(|(k, v)| (k.clone(), v.clone()));
-                if reverse {
-                    it.rev().collect()
-                } else {
-                    it.collect()
-                }
-            }
-            _ => Vec::new(),
-        };
+        let staged = staged_range(self.changes.space(space), start, end, reverse);
         let base = self.base.range(space, start, end, reverse)?;
         if staged.is_empty() {
             return Ok(base);
@@ -222,7 +264,7 @@ mod tests {
         for k in [1u8, 3, 5, 7] {
             b.put(Space::Rows, vec![k], vec![k]);
         }
-        e.write(b).unwrap();
+        e.write(&b).unwrap();
         let mut o = Overlay::new(e.read().unwrap());
         o.put(Space::Rows, vec![2], vec![20]);
         o.delete(Space::Rows, vec![5]);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::{RwLock, RwLockReadGuard};
 
 use super::{
-    empty_range, prefixed_bounds, prefixed_key, Batch, Engine, EngineKind, KvIter, Op, ReadView,
+    empty_range, prefixed_bounds, prefixed_key, Batch, Engine, EngineKind, KvIter, ReadView,
 };
 use crate::codec::Space;
 use crate::error::{Error, Result};
@@ -124,12 +124,12 @@ impl Engine for SledEngine {
         }))
     }
 
-    fn write(&self, batch: Batch) -> Result<()> {
+    fn write(&self, batch: &Batch) -> Result<()> {
         let mut b = sled::Batch::default();
-        for op in batch.ops {
-            match op {
-                Op::Put(s, k, v) => b.insert(prefixed_key(s, &k), v),
-                Op::Delete(s, k) => b.remove(prefixed_key(s, &k)),
+        for (s, k, v) in batch.iter() {
+            match v {
+                Some(v) => b.insert(prefixed_key(s, k), v),
+                None => b.remove(prefixed_key(s, k)),
             }
         }
         let _g = self.apply.write();
