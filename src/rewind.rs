@@ -351,11 +351,25 @@ pub(crate) fn plan(
                     }
                 }
                 if now.is_some() {
-                    out.events.push(Staged::Event(EventBody::Update {
-                        table: *tid,
-                        pk: pk.clone(),
-                        image: img.clone(),
-                    }));
+                    // A set-null update made since (by a deletion still in the trash) is undone
+                    // by this image: write it as a Restore naming that deletion, which takes the
+                    // member out of the trash; otherwise a plain Update.
+                    let unlinked_by = open_unlinks(view, *tid, enc, target)?;
+                    if unlinked_by.is_empty() {
+                        out.events.push(Staged::Event(EventBody::Update {
+                            table: *tid,
+                            pk: pk.clone(),
+                            image: img.clone(),
+                        }));
+                    }
+                    for deletion in unlinked_by {
+                        out.events.push(Staged::Event(EventBody::Restore {
+                            table: *tid,
+                            pk: pk.clone(),
+                            image: img.clone(),
+                            deletion,
+                        }));
+                    }
                     out.reverted.push(me);
                 } else {
                     let deletion = match views::get_dead(view, *tid, enc)? {
@@ -375,6 +389,49 @@ pub(crate) fn plan(
     }
     for (table, pk) in tombstones {
         out.events.push(Staged::Tombstone { table, pk });
+    }
+    Ok(out)
+}
+
+/// The deletions still in the trash that set a reference of this row to null after `target`.
+fn open_unlinks(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    target: u64,
+) -> Result<Vec<uuid::Uuid>> {
+    let start = codec::hist_key(table, pk_enc, target.saturating_add(1));
+    let end = codec::hist_key(table, pk_enc, u64::MAX);
+    let mut out = Vec::new();
+    for item in view.range(
+        Space::Hist,
+        Bound::Included(&start),
+        Bound::Included(&end),
+        false,
+    )? {
+        let (k, v) = item?;
+        if v.first() != Some(&crate::codec::record::kind::UNLINK) {
+            continue;
+        }
+        let lsn = k
+            .len()
+            .checked_sub(8)
+            .and_then(|p| k.get(p..))
+            .and_then(codec::read_u64_key)
+            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        if let Some(log::Event {
+            body: EventBody::Unlink { deletion, .. },
+            ..
+        }) = log::read_event(view, lsn)?
+        {
+            if view
+                .get(Space::DelRows, &codec::delrow_key(&deletion, table, pk_enc))?
+                .is_some()
+                && !out.contains(&deletion)
+            {
+                out.push(deletion);
+            }
+        }
     }
     Ok(out)
 }

@@ -47,9 +47,7 @@
 //! 6. `verify` reports no difference at the end of every case; on fjall the store reads the same
 //!    after reopening.
 //!
-//! One store bug is modelled rather than left failing, behind
-//! [`STORE_BUG_REWINDS_LEAVE_SET_NULL_MEMBERS_IN_THE_TRASH`] (set it to `false` once fixed); its
-//! minimal cases are the ignored regressions at the end of the file.
+//! Regressions found by this property are kept as named tests at the end of the file.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -192,15 +190,6 @@ fn create_schema(db: &Db, tables: &[TableM]) -> Result<(), TestCaseError> {
 
 // ---------------------------------------------------------------------------------------------
 // The model.
-
-/// The store keeps a set-null member of a deletion in the trash when a restore to a point (or an
-/// undo) puts the row back as it was before the set-null update: after `undo` of a delete, or
-/// `restore_store_to` a point before it, the deletion stays listed in the trash with its set-null
-/// members remaining, although nothing of it is deleted any more (tombstoned members do leave the
-/// trash in the same situation). `true` models that behaviour so the rest of the property keeps
-/// running; see the ignored regressions at the end of the file, and set it to `false` once the
-/// store is fixed.
-const STORE_BUG_REWINDS_LEAVE_SET_NULL_MEMBERS_IN_THE_TRASH: bool = true;
 
 const POOL: &[&str] = &["a", "b", "c", "d", "e", "f", "g", "h"];
 
@@ -904,7 +893,7 @@ impl Model {
     }
 
     fn apply_rewind(&mut self, p: &RewindM, deletion: Option<Uuid>) {
-        if !STORE_BUG_REWINDS_LEAVE_SET_NULL_MEMBERS_IN_THE_TRASH {
+        {
             // a row written back to its state from before a set-null update of a deletion takes
             // that update out of the trash, as a tombstoned row brought back does
             for (k, _) in p.reverted.iter().chain(&p.restored) {
@@ -2299,12 +2288,9 @@ fn assert_nothing_of_it_in_the_trash(db: &Db, deletion: Uuid) {
     assert!(now.trash(&TrashQuery::all()).unwrap().is_empty());
 }
 
-/// Undoing a delete brings its tombstoned rows back and takes them out of the trash, and puts
-/// the set-null references back with an Update, but the set-null members stay in the trash:
-/// the deletion is still listed (remaining 1, the unlinked `c 1`) although nothing of it is
-/// deleted any more.
+/// Undoing a delete brings its tombstoned rows back and puts the set-null references back; the
+/// deletion leaves the trash entirely (it once kept its set-null members listed).
 #[test]
-#[ignore = "store bug: undo of a delete leaves its set-null members in the trash"]
 fn undoing_a_delete_takes_its_set_null_updates_out_of_the_trash() {
     let db = parent_and_set_null_child();
     let rep = db.delete("p", 1).unwrap();
@@ -2316,7 +2302,6 @@ fn undoing_a_delete_takes_its_set_null_updates_out_of_the_trash() {
 
 /// The same through a restore of the whole store to the point before the delete.
 #[test]
-#[ignore = "store bug: restore_store_to before a delete leaves its set-null members in the trash"]
 fn restoring_the_store_to_before_a_delete_takes_its_set_null_updates_out_of_the_trash() {
     let db = parent_and_set_null_child();
     let before = db.last_lsn();
