@@ -382,6 +382,17 @@ pub(crate) fn plan(
                         image: img.clone(),
                         deletion,
                     }));
+                    // set-null updates of the row made since by other deletions are undone too
+                    for other in open_unlinks(view, *tid, enc, target)? {
+                        if other != deletion {
+                            out.events.push(Staged::Event(EventBody::Restore {
+                                table: *tid,
+                                pk: pk.clone(),
+                                image: img.clone(),
+                                deletion: other,
+                            }));
+                        }
+                    }
                     out.restored.push(me);
                 }
             }

@@ -893,6 +893,32 @@ impl Model {
     }
 
     fn apply_rewind(&mut self, p: &RewindM, deletion: Option<Uuid>) {
+        // One event per row, except that every deletion still holding a set-null update of a
+        // row made after the target gets its own Restore event (each names one deletion): a
+        // reverted row writes one per such deletion (at least one), a row back from the trash
+        // one more per such deletion besides the one holding its tombstone.
+        let open_unlinks = |dels: &Vec<DelM>, k: &Key, except: Option<Uuid>| -> usize {
+            dels.iter()
+                .filter(|d| Some(d.id) != except)
+                .filter(|d| {
+                    d.members.iter().any(
+                        |mm| matches!(mm, Member::Unlink { k: mk, lsn, .. } if mk == k && *lsn > p.target),
+                    )
+                })
+                .count()
+        };
+        let mut extra: Vec<Key> = Vec::new();
+        for (k, _) in &p.reverted {
+            for _ in 1..open_unlinks(&self.dels, k, None) {
+                extra.push(*k);
+            }
+        }
+        for (k, _) in &p.restored {
+            let tomb = self.latest_tomb.get(k).copied();
+            for _ in 0..open_unlinks(&self.dels, k, tomb) {
+                extra.push(*k);
+            }
+        }
         {
             // a row written back to its state from before a set-null update of a deletion takes
             // that update out of the trash, as a tombstoned row brought back does
@@ -931,7 +957,9 @@ impl Model {
                 unlinked: 0,
             });
         }
-        self.commit(p.keys());
+        let mut keys = p.keys();
+        keys.extend(extra);
+        self.commit(keys);
     }
 }
 
