@@ -536,6 +536,20 @@ impl Read for AsOf<'_> {
         })
     }
 
+    /// One reverse seek in the version index and one log read (no re-encoding of the row).
+    fn get(&self, table: &str, pk: impl Into<Value>) -> Result<Option<crate::value::Row>> {
+        let t = self.catalog.table(table)?;
+        let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
+        let base = self.engine.read()?;
+        match version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
+            Some(v) if v.is_live() => {
+                let image = image_of(base.as_ref(), v.lsn)?;
+                Ok(Some(views::to_row(t, &image)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn trash(&self, query: &TrashQuery) -> Result<Vec<Deletion>> {
         let base = self.engine.read()?;
         let mut out = Vec::new();
