@@ -8,13 +8,13 @@
 //!   on the child's text column `sku`;
 //! - one transaction = 1,000 rows: 100 parents and 900 children (9 per parent, each child
 //!   referencing a parent of the same transaction), about 70 bytes of payload per parent row and
-//!   95 per child row; ids are explicit and increase, `sku` values are pseudo-random;
+//!   93 per child row; ids are explicit and increase, `sku` values are pseudo-random;
 //! - every commit is durable (fsync/fdatasync before it returns).
 //!
 //! Groups: `ingest` (rows/s; one iteration = one transaction of 1,000 rows into a store that
 //! keeps growing) and `point_get` (gets/s; a child row by primary key in a store of 20,000 rows).
 //! After criterion, when run by `cargo bench`, a size report ingests `LAZARUS_BENCH_SIZE_ROWS`
-//! rows (default 100,000) into a fresh store per system and prints the bytes per row on disk and
+//! rows (default 200,000) into a fresh store per system and prints the bytes per row on disk and
 //! the sustained ingest rate; set `LAZARUS_BENCH_SIZES=0` to skip it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput};
 use lazarusdb::{ColumnType, Db, EngineKind, OnDelete, Options, Read, Row, TableBuilder};
 
 /// Rows per transaction.
@@ -205,7 +205,9 @@ impl System for Lazarus {
 
     fn get_child(&mut self, id: i64) -> usize {
         let row = self.db.get("child", id).unwrap().unwrap();
-        row.get("note").and_then(|v| v.as_text()).map_or(0, str::len)
+        row.get("note")
+            .and_then(|v| v.as_text())
+            .map_or(0, str::len)
     }
 
     fn finish(&mut self) {
@@ -253,6 +255,8 @@ impl Sqlite {
         // FULL: the WAL is fsynced at every commit, a durable commit like lazarusdb's.
         conn.pragma_update(None, "synchronous", "FULL").unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        // The same memory budget as lazarusdb's fjall block cache (32 MiB; SQLite's default is 2).
+        conn.pragma_update(None, "cache_size", -32_768).unwrap();
         conn.execute_batch(SQLITE_SCHEMA).unwrap();
         Sqlite { conn }
     }
@@ -263,7 +267,9 @@ impl System for Sqlite {
         let tx = self.conn.transaction().unwrap();
         {
             let mut ps = tx
-                .prepare_cached("INSERT INTO parent (id, name, email, score) VALUES (?1, ?2, ?3, ?4)")
+                .prepare_cached(
+                    "INSERT INTO parent (id, name, email, score) VALUES (?1, ?2, ?3, ?4)",
+                )
                 .unwrap();
             for p in &parents {
                 ps.execute(rusqlite::params![p.id, p.name, p.email, p.score])
@@ -384,8 +390,12 @@ impl FjallRaw {
             db.keyspace(n, fjall::KeyspaceCreateOptions::default)
                 .unwrap()
         };
-        let (parent, child, child_sku, child_parent) =
-            (ks("parent"), ks("child"), ks("child_sku"), ks("child_parent"));
+        let (parent, child, child_sku, child_parent) = (
+            ks("parent"),
+            ks("child"),
+            ks("child_sku"),
+            ks("child_parent"),
+        );
         FjallRaw {
             db,
             parent,
@@ -446,7 +456,13 @@ fn prefixed(p: u8, k: &[u8]) -> Vec<u8> {
 impl SledRaw {
     fn open(dir: &Path) -> SledRaw {
         let path = dir.join("sled");
-        let db = sled::Config::new().path(&path).open().unwrap();
+        // The configuration of lazarusdb's sled engine (64 MiB cache, flush every 500 ms).
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(64 << 20)
+            .flush_every_ms(Some(500))
+            .open()
+            .unwrap();
         SledRaw {
             db,
             data_file: path.join("db"),
@@ -468,10 +484,7 @@ impl System for SledRaw {
     fn ingest(&mut self, parents: Vec<Parent>, children: Vec<Child>) {
         let mut b = sled::Batch::default();
         for p in &parents {
-            b.insert(
-                prefixed(SLED_PARENT, &p.id.to_be_bytes()),
-                encode_parent(p),
-            );
+            b.insert(prefixed(SLED_PARENT, &p.id.to_be_bytes()), encode_parent(p));
         }
         for c in &children {
             b.insert(prefixed(SLED_CHILD, &c.id.to_be_bytes()), encode_child(c));
@@ -526,11 +539,15 @@ fn bench_ingest(c: &mut Criterion) {
         let mut sys = open(name, dir.path());
         let mut tx = 0u64;
         g.bench_function(name, |b| {
-            b.iter(|| {
-                let (parents, children) = tx_rows(tx);
-                tx += 1;
-                sys.ingest(parents, children);
-            })
+            // Building the rows (about 1 ms per transaction) stays out of the measurement.
+            b.iter_batched(
+                || {
+                    tx += 1;
+                    tx_rows(tx - 1)
+                },
+                |(parents, children)| sys.ingest(parents, children),
+                BatchSize::PerIteration,
+            )
         });
         drop(sys);
     }
@@ -564,59 +581,92 @@ fn bench_point_get(c: &mut Criterion) {
     g.finish();
 }
 
-/// Size on disk of every file under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
+/// Sizes of every file under `dir`: (apparent length, bytes allocated on disk). They differ for
+/// sparse files, e.g. fjall's journal, which is created with a length of 64 MiB.
+fn dir_bytes(dir: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let (mut len, mut alloc) = (0, 0);
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         let m = e.metadata().unwrap();
         if m.is_dir() {
-            total += dir_bytes(&e.path());
+            let (l, a) = dir_bytes(&e.path());
+            len += l;
+            alloc += a;
         } else {
-            total += m.len();
+            len += m.len();
+            alloc += m.blocks() * 512;
         }
     }
-    total
+    (len, alloc)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Ingests the same rows into a fresh store per system, then prints bytes per row on disk and
-/// the sustained ingest rate (a cross-check of the criterion numbers over a longer run).
+/// the sustained ingest rate (the same fixed work for every system, from an empty store), over
+/// the whole run and over its first and last quarter (the rate of a B-tree falls as it grows).
 fn sizes() {
     let rows: u64 = std::env::var("LAZARUS_BENCH_SIZE_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let txs = rows.div_ceil(TX_ROWS);
+        .unwrap_or(200_000);
+    let txs = rows.div_ceil(TX_ROWS).max(1);
     let rows = txs * TX_ROWS;
     eprintln!();
-    eprintln!("sizes: {rows} rows ({txs} transactions of {TX_ROWS}: {TX_PARENTS} parents + {TX_CHILDREN} children), fresh store per system");
     eprintln!(
-        "{:<20} {:>12} {:>13} {:>11} {:>16} {:>14}",
-        "system", "rows/s", "disk bytes", "bytes/row", "reported bytes", "reported/row"
+        "sizes: {rows} rows ({txs} transactions of {TX_ROWS}: {TX_PARENTS} parents + \
+         {TX_CHILDREN} children), a fresh store per system; load average {}",
+        load_average()
+    );
+    eprintln!(
+        "{:<20} {:>9} {:>9} {:>9} {:>12} {:>12} {:>9} {:>9} {:>9}",
+        "system",
+        "rows/s",
+        "1st 25%",
+        "last 25%",
+        "allocated B",
+        "apparent B",
+        "alloc/row",
+        "appar/row",
+        "own/row"
     );
     for name in SYSTEMS {
         let dir = tempdir();
         let mut sys = open(name, dir.path());
-        let start = Instant::now();
+        let mut took = Vec::with_capacity(txs as usize);
         for tx in 0..txs {
             let (parents, children) = tx_rows(tx);
+            let start = Instant::now();
             sys.ingest(parents, children);
+            took.push(start.elapsed().as_secs_f64());
         }
-        let secs = start.elapsed().as_secs_f64();
+        let rate = |t: &[f64]| (t.len() as u64 * TX_ROWS) as f64 / t.iter().sum::<f64>();
+        let quarter = took.len().div_ceil(4);
+        let (first, last) = (&took[..quarter], &took[took.len() - quarter..]);
         sys.finish();
-        let disk = dir_bytes(dir.path());
-        let reported = sys.reported_bytes();
+        let (len, alloc) = dir_bytes(dir.path());
+        let own = sys.reported_bytes();
+        let per = |b: u64| b as f64 / rows as f64;
         eprintln!(
-            "{:<20} {:>12.0} {:>13} {:>11.1} {:>16} {:>14}",
+            "{:<20} {:>9.0} {:>9.0} {:>9.0} {:>12} {:>12} {:>9.1} {:>9.1} {:>9}",
             name,
-            rows as f64 / secs,
-            disk,
-            disk as f64 / rows as f64,
-            reported.map_or("-".into(), |b| b.to_string()),
-            reported.map_or("-".into(), |b| format!("{:.1}", b as f64 / rows as f64)),
+            rate(&took),
+            rate(first),
+            rate(last),
+            alloc,
+            len,
+            per(alloc),
+            per(len),
+            own.map_or("-".into(), |b| format!("{:.1}", per(b))),
         );
         drop(sys);
     }
+    eprintln!("load average after: {}", load_average());
 }
 
 fn main() {
