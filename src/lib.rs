@@ -48,6 +48,8 @@ pub mod commit;
 pub mod db;
 pub mod error;
 pub mod export;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod log;
 pub mod read;
 pub mod rewind;

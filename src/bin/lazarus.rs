@@ -178,6 +178,17 @@ enum Command {
     Import { file: PathBuf },
     /// Compare every view with a rebuild from the log.
     Verify,
+    /// The comparison harness: the same workloads on lazarusdb, SQLite (flag and shadow tables),
+    /// raw sled and raw fjall, in one run.
+    #[cfg(feature = "harness")]
+    Bench {
+        /// A short run (well under a minute on 2 cores).
+        #[arg(long)]
+        quick: bool,
+        /// Where results.json and plot.svg go (default: a new folder bench-<time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Store statistics.
     Stats,
 }
@@ -720,6 +731,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        #[cfg(feature = "harness")]
+        Command::Bench { quick, out } => bench(&cli, *quick, out.clone()),
         Command::Verify => {
             let db = open(&cli)?;
             let bar = progress(&cli, "verifying");
@@ -1082,6 +1095,69 @@ fn print_trash(cli: &Cli, trash: &[Deletion]) {
         })
         .collect();
     print_table(&headers, &rows);
+}
+
+#[cfg(feature = "harness")]
+fn bench(cli: &Cli, quick: bool, out: Option<PathBuf>) -> Result<(), Failure> {
+    use lazarusdb::harness;
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "bench-{}",
+            lazarusdb::Timestamp::now()
+                .to_rfc3339()
+                .replace([':', '.'], "-")
+        ))
+    });
+    std::fs::create_dir_all(&out)
+        .map_err(|e| fail(2, format!("cannot create {}: {e}", out.display())))?;
+    let sizes = if quick {
+        harness::Sizes::quick()
+    } else {
+        harness::Sizes::full()
+    };
+    let bar = {
+        use std::io::IsTerminal;
+        if cli.json || !std::io::stderr().is_terminal() {
+            None
+        } else {
+            let b = indicatif::ProgressBar::new(harness::SYSTEMS.len() as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            Some(b)
+        }
+    };
+    let results = harness::run(sizes, &mut |system| {
+        if let Some(b) = &bar {
+            b.set_message(system.to_string());
+            b.inc(1);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let json = serde_json::to_string_pretty(&results)
+        .map_err(|e| fail(2, format!("cannot encode results: {e}")))?;
+    std::fs::write(out.join("results.json"), json)
+        .map_err(|e| fail(2, format!("cannot write results.json: {e}")))?;
+    std::fs::write(out.join("plot.svg"), harness::svg(&results))
+        .map_err(|e| fail(2, format!("cannot write plot.svg: {e}")))?;
+    if cli.json {
+        print_json(&serde_json::json!({
+            "out": out.display().to_string(),
+            "results": results,
+        }));
+    } else {
+        outln!("{}", harness::table(&results));
+        outln!("[Nx] after a value: lazarusdb's advantage over that system (above 1: lazarusdb is better)");
+        outln!(
+            "results: {}  plot: {}",
+            out.join("results.json").display(),
+            out.join("plot.svg").display()
+        );
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
