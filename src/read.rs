@@ -226,7 +226,7 @@ pub trait Read {
         let ctx = self.read_ctx()?;
         let t = ctx.catalog.table(table)?;
         let (_, enc) = pk_enc(t, pk.into())?;
-        Ok(views::get_row(ctx.view(), t.id(), &enc)?.map(|r| views::to_row(t, &r.image)))
+        Ok(views::get_row(ctx.view(), t.id(), &enc)?.map(|r| views::into_row(t, r.image)))
     }
 
     /// The live row with this primary key, deserialized into `T`.
@@ -260,7 +260,7 @@ pub trait Read {
             }
             let (k, v) = item?;
             let row = views::decode_row(&k, &v)?;
-            out.push(views::to_row(t, &row.image));
+            out.push(views::into_row(t, row.image));
         }
         Ok(out)
     }
@@ -314,7 +314,7 @@ pub trait Read {
             let (k, _) = item?;
             let pk = index_entry_pk(&k, idx.cols.len())?;
             match views::get_row(view, t.id(), pk)? {
-                Some(r) => out.push(views::to_row(t, &r.image)),
+                Some(r) => out.push(views::into_row(t, r.image)),
                 None => {
                     return Err(Error::corrupted(
                         format!("index {} of {}", idx.id, t.name()),

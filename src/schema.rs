@@ -500,6 +500,8 @@ pub struct Table {
     pub pk: usize,
     /// Column positions by name.
     pub col_pos: HashMap<String, usize>,
+    /// Column names, shared with every row read from this table.
+    pub names: Vec<Arc<str>>,
     /// Indexes (unique, secondary, foreign-key reverse).
     pub indexes: Vec<Index>,
     /// Foreign keys of this table (to its parents).
@@ -586,10 +588,16 @@ impl Table {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let names = def
+            .columns
+            .iter()
+            .map(|c| Arc::from(c.name.as_str()))
+            .collect();
         Ok(Table {
             def,
             pk,
             col_pos,
+            names,
             indexes,
             fks,
         })

@@ -8,8 +8,8 @@
 //! value); the schema layer coerces to the column type on write (a string into a uuid, a
 //! timestamp or base64 bytes, an integer into a float).
 
-use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use serde::de::{self, SeqAccess, Visitor};
@@ -461,44 +461,67 @@ impl<'de> Deserialize<'de> for Value {
 
 /// A row as the public API sees it: column name to value.
 ///
+/// Column names are shared with the table definition (reading a row allocates no names); the
+/// columns keep the table's order. Two rows are equal when they hold the same columns with the
+/// same values, in any order.
+///
 /// ```
 /// use lazarusdb::{Row, Value};
 /// let row = Row::new().with("id", 1).with("title", "Dune");
 /// assert_eq!(row.get("title"), Some(&Value::from("Dune")));
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Row(BTreeMap<String, Value>);
+#[derive(Debug, Clone, Default)]
+pub struct Row(Vec<(Arc<str>, Value)>);
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Row) -> bool {
+        self.0.len() == other.0.len() && self.0.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
 
 impl Row {
     /// An empty row.
     pub fn new() -> Row {
-        Row(BTreeMap::new())
+        Row(Vec::new())
+    }
+
+    /// A row from shared column names and values (the read path).
+    pub(crate) fn from_parts(cells: Vec<(Arc<str>, Value)>) -> Row {
+        Row(cells)
+    }
+
+    fn put(&mut self, column: Arc<str>, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| **k == *column) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((column, value)),
+        }
     }
 
     /// Adds (or replaces) a column value, builder style.
     pub fn with(mut self, column: impl Into<String>, value: impl Into<Value>) -> Row {
-        self.0.insert(column.into(), value.into());
+        self.put(Arc::from(column.into()), value.into());
         self
     }
 
     /// Sets a column value.
     pub fn set(&mut self, column: impl Into<String>, value: impl Into<Value>) {
-        self.0.insert(column.into(), value.into());
+        self.put(Arc::from(column.into()), value.into());
     }
 
     /// The value of a column, if present.
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.0.get(column)
+        self.0.iter().find(|(k, _)| &**k == column).map(|(_, v)| v)
     }
 
     /// Removes a column, returning its value.
     pub fn remove(&mut self, column: &str) -> Option<Value> {
-        self.0.remove(column)
+        let i = self.0.iter().position(|(k, _)| &**k == column)?;
+        Some(self.0.remove(i).1)
     }
 
-    /// The columns and values, in column-name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.0.iter()
+    /// The columns and values (in the table's column order for rows read from the store).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Number of columns present.
@@ -523,7 +546,7 @@ impl Row {
         for (k, v) in obj {
             let value =
                 Value::from_json(v).map_err(|e| Error::invalid(format!("column `{k}`: {e}")))?;
-            row.0.insert(k.clone(), value);
+            row.put(Arc::from(k.as_str()), value);
         }
         Ok(row)
     }
@@ -540,7 +563,7 @@ impl Row {
         serde_json::Value::Object(
             self.0
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
+                .map(|(k, v)| (k.to_string(), v.to_json()))
                 .collect(),
         )
     }
@@ -549,7 +572,7 @@ impl Row {
         serde_json::Value::Object(
             self.0
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_typed_json()))
+                .map(|(k, v)| (k.to_string(), v.to_typed_json()))
                 .collect(),
         )
     }
@@ -557,7 +580,11 @@ impl Row {
 
 impl FromIterator<(String, Value)> for Row {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Row {
-        Row(iter.into_iter().collect())
+        let mut row = Row::new();
+        for (k, v) in iter {
+            row.put(Arc::from(k), v);
+        }
+        row
     }
 }
 

@@ -217,13 +217,34 @@ pub fn cell(table: &Table, image: &[Value], pos: usize) -> Value {
 
 /// The public row of an image: every column of today's schema, by name.
 pub fn to_row(table: &Table, image: &[Value]) -> Row {
-    table
-        .def
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.clone(), cell(table, image, i)))
-        .collect()
+    Row::from_parts(
+        table
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.clone(), cell(table, image, i)))
+            .collect(),
+    )
+}
+
+/// [`to_row`] for an image the caller owns: the values move into the row.
+pub fn into_row(table: &Table, image: Vec<Value>) -> Row {
+    let n = table.names.len();
+    let mut cells = Vec::with_capacity(n);
+    let mut values = image.into_iter();
+    for (i, name) in table.names.iter().enumerate() {
+        let v = match values.next() {
+            Some(v) => v,
+            None => table
+                .def
+                .columns
+                .get(i)
+                .map(|c| c.fill())
+                .unwrap_or(Value::Null),
+        };
+        cells.push((name.clone(), v));
+    }
+    Row::from_parts(cells)
 }
 
 /// The encoded values of an index's columns in an image.
