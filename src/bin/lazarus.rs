@@ -310,7 +310,7 @@ fn progress(cli: &Cli, what: &str) -> Option<indicatif::ProgressBar> {
     }
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} {pos} events ({elapsed})")
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {pos} ({elapsed})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.set_message(what.to_string());
@@ -396,11 +396,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 None => Scope::Store,
             };
             let at = parse_at(at)?;
+            let bar = progress(&cli, if *dry_run { "planning" } else { "restoring" });
             let plan = if *dry_run {
-                db.restore_to_plan(&scope, at)?
+                db.restore_to_plan(&scope, at)
             } else {
-                db.restore_scope_to(&scope, at)?
+                db.restore_scope_to(&scope, at)
             };
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let plan = plan?;
             if cli.json {
                 print_json(&serde_json::json!({
                     "target_lsn": plan.target_lsn,
