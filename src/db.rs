@@ -43,6 +43,46 @@ use crate::views::{self, VerifyReport};
 /// The store format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 const MARKER: &str = "LAZARUS";
+/// The durable high-water mark beside the engine's files: the last LSN known to be on disk.
+const HWM: &str = "HWM";
+/// How often an Immediate commit refreshes the high-water mark (one extra small fsync).
+const HWM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads the high-water mark: `None` when there is none (a new store, or one from before it).
+fn read_hwm(dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(HWM);
+    match std::fs::read(&path) {
+        Ok(b) if b.len() == 12 => {
+            let (lsn, crc) = b.split_at(8);
+            let lsn_arr = <[u8; 8]>::try_from(lsn).map_err(|_| Error::corrupted(HWM, "short"))?;
+            let crc_arr = <[u8; 4]>::try_from(crc).map_err(|_| Error::corrupted(HWM, "short"))?;
+            if crc32fast::hash(&lsn_arr) != u32::from_be_bytes(crc_arr) {
+                return Err(Error::corrupted(
+                    path.display().to_string(),
+                    "the durable high-water mark fails its checksum",
+                ));
+            }
+            Ok(Some(u64::from_be_bytes(lsn_arr)))
+        }
+        Ok(_) => Err(Error::corrupted(
+            path.display().to_string(),
+            "the durable high-water mark is not 12 bytes",
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Writes the high-water mark durably (write a temporary file, fsync, rename).
+fn write_hwm(dir: &Path, lsn: u64) -> Result<()> {
+    let tmp = dir.join(format!("{HWM}.tmp"));
+    let mut body = lsn.to_be_bytes().to_vec();
+    body.extend_from_slice(&crc32fast::hash(&lsn.to_be_bytes()).to_be_bytes());
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(&body).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_data().map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, dir.join(HWM)).map_err(|e| Error::io(dir.join(HWM), e))
+}
 const MARKER_HEAD: &str = "lazarusdb store";
 
 /// How to open a store.
@@ -158,12 +198,25 @@ pub(crate) struct Inner {
     owner: Mutex<Option<ThreadId>>,
     pub(crate) options: Options,
     path: Option<PathBuf>,
+    /// When the high-water mark was last written, and the LSN written.
+    hwm: Mutex<(std::time::Instant, u64)>,
     _temp: Option<tempfile::TempDir>,
 }
 
 impl Inner {
     pub(crate) fn release_writer(&self) {
         *self.owner.lock() = None;
+    }
+
+    /// Called after a commit up to `lsn` is durable: refreshes the high-water mark at most every
+    /// [`HWM_EVERY`], so that a later open can tell when the engine lost durable commits. Best
+    /// effort: the commit is already durable, so a failure here only weakens that detection.
+    pub(crate) fn durable_up_to(&self, lsn: u64) {
+        let Some(dir) = &self.path else { return };
+        let mut hwm = self.hwm.lock();
+        if lsn > hwm.1 && hwm.0.elapsed() >= HWM_EVERY && write_hwm(dir, lsn).is_ok() {
+            *hwm = (std::time::Instant::now(), lsn);
+        }
     }
 }
 
@@ -482,6 +535,16 @@ impl Db {
         let catalog = views::load_catalog(view.as_ref())?;
         let (last_lsn, last_tx) = log::last_positions(view.as_ref())?;
         drop(view);
+        let hwm = match &path {
+            Some(dir) => read_hwm(dir)?.unwrap_or(0),
+            None => 0,
+        };
+        if last_lsn < hwm {
+            return Err(Error::DataLoss {
+                found: last_lsn,
+                durable: hwm,
+            });
+        }
         if fresh {
             let mut b = Batch::default();
             b.put(
@@ -515,6 +578,7 @@ impl Db {
                 owner: Mutex::new(None),
                 options,
                 path,
+                hwm: Mutex::new((std::time::Instant::now(), hwm)),
                 _temp: temp,
             },
         })
@@ -1005,7 +1069,11 @@ impl Db {
     /// Closes the store: waits for the commit pipeline to finish and syncs.
     pub fn close(mut self) -> Result<()> {
         self.inner.pipeline.stop();
-        self.inner.engine.sync()
+        self.inner.engine.sync()?;
+        if let Some(dir) = &self.inner.path {
+            write_hwm(dir, self.inner.published.lsn())?;
+        }
+        Ok(())
     }
 }
 

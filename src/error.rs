@@ -239,6 +239,17 @@ pub enum Error {
         deletion: uuid::Uuid,
     },
 
+    /// The engine's log ends before a commit that was durably acknowledged: the engine lost data
+    /// (damage inside its journal or data file makes it stop at the first bad record). The store
+    /// was not opened; restore it from a backup or an exported log.
+    #[error("data loss: the store's log ends at LSN {found}, but LSN {durable} was durably committed (the engine's files are damaged): restore from a backup")]
+    DataLoss {
+        /// The last LSN the engine still holds.
+        found: u64,
+        /// The last LSN recorded as durable beside the store.
+        durable: u64,
+    },
+
     /// The store has been closed or its commit pipeline has stopped.
     #[error("the store is closed")]
     Closed,

@@ -1048,7 +1048,11 @@ impl<'db> Transaction<'db> {
         drop(state);
         pending.wait_applied()?;
         self.db.published.advance(self.next_lsn - 1, self.tx);
+        let immediate = self.durability == Durability::Immediate;
         pending.wait_durable()?;
+        if immediate {
+            self.db.durable_up_to(self.next_lsn - 1);
+        }
         Ok(CommitInfo {
             tx: Some(rec.tx),
             first_lsn: Some(rec.first_lsn),

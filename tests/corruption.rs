@@ -829,10 +829,10 @@ fn bit_flipped_sled_files_give_an_error_or_the_right_data() {
     );
 }
 
-/// A fjall journal cut at ¼, ½ or ¾ of its data reopens at the state of the last whole batch
-/// before the cut, with no error: acknowledged (fsynced) commits vanish silently.
+/// A fjall journal cut at ¼, ½ or ¾ of its data: fjall by itself reopens at the state of the last
+/// whole batch before the cut, with no error; the store's durable high-water mark makes the open
+/// fail (`Error::DataLoss`) instead of losing acknowledged commits silently.
 #[test]
-#[ignore = "store bug: a truncated fjall journal reopens silently at an older state"]
 fn a_truncated_fjall_log_is_detected() {
     damage_test(
         "a_truncated_fjall_log_is_detected",
@@ -842,11 +842,10 @@ fn a_truncated_fjall_log_is_detected() {
     );
 }
 
-/// Bits flipped at ¼ of the fjall journal's data: the store reopens at the state before the
-/// damaged batch with no error (fjall#311); flips at ½ and ¾ give `Error::Storage`
-/// (`JournalRecovery(ChecksumMismatch)`).
+/// Bits flipped at ¼ of the fjall journal's data: fjall by itself reopens at the state before the
+/// damaged batch with no error (fjall#311), which the high-water mark turns into an error; flips
+/// at ½ and ¾ give `Error::Storage` (`JournalRecovery(ChecksumMismatch)`).
 #[test]
-#[ignore = "store bug: a bit flip in the fjall journal can reopen silently at an older state"]
 fn a_bit_flipped_fjall_log_is_detected() {
     damage_test(
         "a_bit_flipped_fjall_log_is_detected",
@@ -856,9 +855,9 @@ fn a_bit_flipped_fjall_log_is_detected() {
     );
 }
 
-/// sled's `db` file cut at ¼, ½ or ¾: the store reopens at an older state with no error.
+/// sled's `db` file cut at ¼, ½ or ¾: sled reopens at an older state with no error, which the
+/// high-water mark turns into an error.
 #[test]
-#[ignore = "store bug: a truncated sled db file reopens silently at an older state"]
 fn a_truncated_sled_log_is_detected() {
     damage_test(
         "a_truncated_sled_log_is_detected",
@@ -868,10 +867,9 @@ fn a_truncated_sled_log_is_detected() {
     );
 }
 
-/// Bits flipped in sled's `db` file at ¼, ½ or ¾: the store reopens at an older state with no
-/// error.
+/// Bits flipped in sled's `db` file at ¼, ½ or ¾: sled reopens at an older state with no error,
+/// which the high-water mark turns into an error.
 #[test]
-#[ignore = "store bug: a bit flip in the sled db file reopens silently at an older state"]
 fn a_bit_flipped_sled_log_is_detected() {
     damage_test(
         "a_bit_flipped_sled_log_is_detected",
