@@ -164,6 +164,9 @@ impl<'db> Transaction<'db> {
     /// Creates tables (given together they may reference each other).
     pub fn create_tables(&mut self, specs: &[TableSpec]) -> Result<()> {
         self.check_usable()?;
+        if specs.is_empty() {
+            return Ok(());
+        }
         let defs = schema::validate_new_tables(&self.catalog, specs)?;
         // Resolve in a scratch catalog first so a bad definition stages nothing.
         let mut scratch = (*self.catalog).clone();
@@ -376,6 +379,10 @@ impl<'db> Transaction<'db> {
 
     fn check_cell(t: &Table, c: &ColumnDef, v: Value) -> Result<Value> {
         let v = v.coerce(c.ty).map_err(|v| Self::wrong_type(t, c, &v))?;
+        if let Value::Timestamp(ts) = &v {
+            ts.check()
+                .map_err(|e| Error::invalid(format!("{}.{}: {e}", t.name(), c.name)))?;
+        }
         if v.is_null() && !c.nullable {
             return Err(Error::ConstraintViolation {
                 table: t.name().to_string(),
@@ -883,6 +890,9 @@ impl<'db> Transaction<'db> {
         self.check_usable()?;
         match &body {
             EventBody::CreateTables(defs) => {
+                if defs.is_empty() {
+                    return Err(Error::schema("a schema event that creates no table"));
+                }
                 let specs: Vec<TableSpec> = defs.iter().map(spec_of).collect();
                 let expected = schema::validate_new_tables(&self.catalog, &specs)?;
                 if &expected != defs {

@@ -102,9 +102,32 @@ impl Timestamp {
             ))
                 })?;
         let nanos = parsed.unix_timestamp_nanos();
-        i64::try_from(nanos / 1000)
+        let t = i64::try_from(nanos / 1000)
             .map(Timestamp)
-            .map_err(|_| Error::invalid(format!("timestamp `{text}` is out of range")))
+            .map_err(|_| Error::invalid(format!("timestamp `{text}` is out of range")))?;
+        t.check().map_err(|_| {
+            Error::invalid(format!(
+                "timestamp `{text}` is outside the years 0000-9999 (UTC)"
+            ))
+        })
+    }
+
+    /// The earliest timestamp stored: 0000-01-01T00:00:00Z.
+    pub const MIN: Timestamp = Timestamp(-62_167_219_200_000_000);
+    /// The latest timestamp stored: 9999-12-31T23:59:59.999999Z.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999_999);
+
+    /// The timestamp itself when it lies within [`Timestamp::MIN`]..=[`Timestamp::MAX`] (the
+    /// range RFC 3339 text can express in UTC), an error otherwise.
+    pub fn check(self) -> Result<Timestamp> {
+        if (Timestamp::MIN..=Timestamp::MAX).contains(&self) {
+            Ok(self)
+        } else {
+            Err(Error::invalid(format!(
+                "timestamp of {} microseconds since 1970 is outside the years 0000-9999 (UTC)",
+                self.0
+            )))
+        }
     }
 
     /// Formats as RFC 3339 in UTC with microseconds, e.g. `2024-05-01T12:00:00.000001Z`.

@@ -134,3 +134,51 @@ fn bad_files_are_typed_errors_naming_the_line() {
     let err = db.import_log(&mut text.as_bytes()).unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 }
+
+/// Regressions found by fuzzing: times outside the years 0000-9999 (UTC) are refused on the way
+/// in, so that every exported log imports again; the extremes of the range round-trip.
+#[test]
+fn timestamps_outside_rfc3339_years_are_refused_and_the_extremes_round_trip() {
+    use lazarusdb::{Timestamp, Value};
+    for line in [
+        r#"{"lsn":1,"tx":1,"at":"9999-12-31T23:59:59-23:59","kind":"schema","schema":{"create_tables":[]}}"#,
+        r#"{"lsn":1,"tx":1,"at":"0000-01-01T00:00:00+00:01","kind":"schema","schema":{"create_tables":[]}}"#,
+        r#"{"lsn":1,"tx":1,"at":"2024-01-01T00:00:00Z","kind":"schema","schema":{"create_tables":[]}}"#,
+    ] {
+        let db = Db::memory().unwrap();
+        let err = db
+            .import_log(&mut format!("{line}\n").as_bytes())
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+        assert_eq!(db.last_lsn(), 0);
+    }
+    let db = Db::memory().unwrap();
+    db.create_table(
+        TableBuilder::new("t")
+            .column(("id", ColumnType::Int))
+            .column(("at", ColumnType::Timestamp))
+            .primary_key("id"),
+    )
+    .unwrap();
+    for bad in [
+        Timestamp(i64::MAX),
+        Timestamp(i64::MIN),
+        Timestamp(Timestamp::MAX.0 + 1),
+    ] {
+        let err = db.insert("t", Row::new().with("at", bad)).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    }
+    db.insert("t", Row::new().with("at", Timestamp::MIN))
+        .unwrap();
+    db.insert("t", Row::new().with("at", Timestamp::MAX))
+        .unwrap();
+    let mut out = Vec::new();
+    db.export_log(&mut out).unwrap();
+    let copy = Db::memory().unwrap();
+    copy.import_log(&mut out.as_slice()).unwrap();
+    assert_eq!(copy.dump().unwrap(), db.dump().unwrap());
+    assert_eq!(
+        copy.get("t", 2).unwrap().unwrap().get("at"),
+        Some(&Value::Timestamp(Timestamp::MAX))
+    );
+}
