@@ -914,7 +914,8 @@ impl Db {
     /// A consistent read-only snapshot of the live store: every read through it sees the same
     /// committed state, however many commits happen meanwhile. On fjall it is an engine snapshot
     /// (writers are not held up); on sled and in memory it holds the engine's read lock, so keep it
-    /// short — a writer's commit waits until it is dropped.
+    /// short — a writer's commit waits until it is dropped, and a thread must not commit while it
+    /// holds one there (its commit would wait for itself).
     pub fn snapshot(&self) -> Result<Snapshot<'_>> {
         let catalog = self.inner.catalog.read().clone();
         Ok(Snapshot {
