@@ -26,47 +26,9 @@ use uuid::Uuid;
 // ---------------------------------------------------------------------------------------------
 // Harness.
 
-fn check_verify(db: &Db) {
-    let report = db.verify().unwrap();
-    assert!(report.is_ok(), "{:?}", report.differences);
-}
-
-fn on_memory(scenario: fn(&Db)) {
-    let db = Db::memory().unwrap();
-    scenario(&db);
-    check_verify(&db);
-}
-
-fn on_fjall(scenario: fn(&Db)) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_with(dir.path().join("store"), Options::default()).unwrap();
-    scenario(&db);
-    check_verify(&db);
-    db.close().unwrap();
-}
-
-/// Runs a scenario on the memory engine and on fjall (a test module per scenario).
-macro_rules! on_both {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn memory() {
-                super::on_memory(super::$scenario);
-            }
-            #[test]
-            fn fjall() {
-                super::on_fjall(super::$scenario);
-            }
-        }
-    )*};
-}
-
-fn rr(table: &str, pk: impl Into<Value>) -> RowRef {
-    RowRef {
-        table: table.to_string(),
-        pk: pk.into(),
-    }
-}
+#[macro_use]
+mod common;
+use common::*;
 
 fn ids_in(list: &[Deletion]) -> Vec<Uuid> {
     list.iter().map(|d| d.id).collect()

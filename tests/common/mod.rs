@@ -1,0 +1,61 @@
+//! Scaffolding shared by the scenario tests of reversible deletes: run a scenario on the memory
+//! engine and on fjall, verifying the views after it; name rows.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use lazarusdb::{Db, Options, RowRef, Value};
+
+pub fn check_verify(db: &Db) {
+    let report = db.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.differences);
+}
+
+pub fn on_memory(scenario: fn(&Db)) {
+    let db = Db::memory().unwrap();
+    scenario(&db);
+    check_verify(&db);
+}
+
+pub fn on_fjall(scenario: fn(&Db)) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path().join("store"), Options::default()).unwrap();
+    scenario(&db);
+    check_verify(&db);
+    db.close().unwrap();
+}
+
+#[allow(unused_macros)]
+/// Runs a scenario on the memory engine and on fjall (a test module per scenario).
+macro_rules! on_both {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn memory() {
+                super::on_memory(super::$scenario);
+            }
+            #[test]
+            fn fjall() {
+                super::on_fjall(super::$scenario);
+            }
+        }
+    )*};
+}
+
+#[allow(unused_macros)]
+/// Runs a scenario on the memory engine only.
+macro_rules! on_memory {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn memory() {
+                super::on_memory(super::$scenario);
+            }
+        }
+    )*};
+}
+
+pub fn rr(table: &str, pk: impl Into<Value>) -> RowRef {
+    RowRef {
+        table: table.to_string(),
+        pk: pk.into(),
+    }
+}
