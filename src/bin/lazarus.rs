@@ -43,7 +43,7 @@ static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
     about = "lazarusdb: an embedded event-sourced store in which nothing is lost by mistake"
 )]
 struct Cli {
-    /// The store folder (created when missing).
+    /// The store folder (`schema apply` creates it when missing).
     #[arg(long, global = true, default_value = "lazarus.db")]
     db: PathBuf,
     /// Engine for a new store: fjall (default) or sled.
