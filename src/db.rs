@@ -13,7 +13,6 @@
 //! created with another engine than the one asked for.
 
 use std::io::Write;
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use std::thread::ThreadId;
 use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
-use crate::codec::{self, keys, Space};
+use crate::codec::{self, Space};
 use crate::commit::{Durability, Pipeline};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody, TxRecord};
@@ -857,14 +856,8 @@ impl Db {
         let (_, enc) = pk_enc(t, pk.into())?;
         let view = self.inner.engine.read()?;
         let prefix = codec::row_key(t.id(), &enc);
-        let end = keys::prefix_end(&prefix);
         let mut lsns = Vec::new();
-        for item in view.range(
-            Space::Hist,
-            Bound::Included(&prefix),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        )? {
+        for item in views::scan_prefix(view.as_ref(), Space::Hist, &prefix, false)? {
             let (k, _) = item?;
             // the primary key is self-delimiting: exactly 8 bytes of LSN follow it
             if k.len() == prefix.len() + 8 {

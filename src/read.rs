@@ -399,14 +399,8 @@ pub trait Read {
         let ctx = self.read_ctx()?;
         let t = ctx.catalog.table(table)?;
         let prefix = codec::table_prefix(t.id());
-        let end = keys::prefix_end(&prefix);
         let mut n = 0u64;
-        for item in ctx.view().range(
-            Space::Rows,
-            Bound::Included(&prefix),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        )? {
+        for item in views::scan_prefix(ctx.view(), Space::Rows, &prefix, false)? {
             item?;
             n += 1;
         }

@@ -144,14 +144,8 @@ fn pad(t: &Table, image: &[Value]) -> Vec<Value> {
 
 fn live_rows_of(view: &dyn ReadView, t: &Table) -> Result<BTreeMap<Vec<u8>, Vec<Value>>> {
     let prefix = codec::table_prefix(t.id());
-    let end = keys::prefix_end(&prefix);
     let mut out = BTreeMap::new();
-    for item in view.range(
-        Space::Rows,
-        Bound::Included(&prefix),
-        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-        false,
-    )? {
+    for item in views::scan_prefix(view, Space::Rows, &prefix, false)? {
         let (k, v) = item?;
         let row = views::decode_row(&k, &v)?;
         out.insert(k.get(4..).unwrap_or_default().to_vec(), pad(t, &row.image));
@@ -254,13 +248,7 @@ pub(crate) fn plan(
                 // tombstoned: every live row referencing it must go too (in scope, absent then)
                 for (child, fk) in catalog.children_of(*tid) {
                     let prefix = codec::index_key(child.id(), fk.index, enc, &[]);
-                    let end = keys::prefix_end(&prefix);
-                    for item in view.range(
-                        Space::Index,
-                        Bound::Included(&prefix),
-                        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                        false,
-                    )? {
+                    for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
                         let (k, _) = item?;
                         let ck = (
                             child.id(),
@@ -294,13 +282,7 @@ pub(crate) fn plan(
                         continue;
                     }
                     let prefix = codec::index_key(*tid, idx.id, &vals, &[]);
-                    let end = keys::prefix_end(&prefix);
-                    for item in view.range(
-                        Space::Index,
-                        Bound::Included(&prefix),
-                        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                        false,
-                    )? {
+                    for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
                         let (k, _) = item?;
                         let other = (*tid, k.get(prefix.len()..).unwrap_or_default().to_vec());
                         if other.1 == *enc {

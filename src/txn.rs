@@ -9,7 +9,6 @@
 //!   move).
 //! - Reads through the transaction (it implements [`Read`]) see its own writes.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use parking_lot::MutexGuard;
@@ -24,7 +23,6 @@ use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
 use crate::rewind::{self, RewindPlan, Scope, Staged};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
-use crate::storage::ReadView;
 use crate::trash::{self, RestorePlan, RestorePolicy, RowRef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 use crate::views;
@@ -211,14 +209,8 @@ impl<'db> Transaction<'db> {
     fn check_unique_over_live_rows(&self, t: &Table, cols: &[String]) -> Result<()> {
         let pos: Vec<usize> = cols.iter().map(|c| t.column(c)).collect::<Result<_>>()?;
         let prefix = codec::table_prefix(t.id());
-        let end = keys::prefix_end(&prefix);
         let mut seen = std::collections::HashSet::new();
-        for item in self.overlay.range(
-            Space::Rows,
-            Bound::Included(&prefix),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        )? {
+        for item in views::scan_prefix(&self.overlay, Space::Rows, &prefix, false)? {
             let (k, v) = item?;
             let row = views::decode_row(&k, &v)?;
             let (vals, has_null) = views::index_vals(t, &pos, &row.image);
@@ -236,12 +228,7 @@ impl<'db> Transaction<'db> {
         }
         if t.def.trash_keeps_keys {
             // trashed rows keep their values: they count as taken
-            for item in self.overlay.range(
-                Space::Dead,
-                Bound::Included(&prefix),
-                end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                false,
-            )? {
+            for item in views::scan_prefix(&self.overlay, Space::Dead, &prefix, false)? {
                 let (_, v) = item?;
                 let (_, last): (u128, u64) =
                     crate::codec::record::decode(&v, crate::codec::record::kind::DEAD, &|| {
@@ -441,26 +428,11 @@ impl<'db> Transaction<'db> {
                 }
             }
             let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
-            let end = keys::prefix_end(&prefix);
-            let hit = self
-                .overlay
-                .range(
-                    Space::Index,
-                    Bound::Included(&prefix),
-                    end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                    false,
-                )?
+            let hit = views::scan_prefix(&self.overlay, Space::Index, &prefix, false)?
                 .next()
                 .transpose()?;
             if t.def.trash_keeps_keys {
-                let reserved = self
-                    .overlay
-                    .range(
-                        Space::Reserved,
-                        Bound::Included(&prefix),
-                        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                        false,
-                    )?
+                let reserved = views::scan_prefix(&self.overlay, Space::Reserved, &prefix, false)?
                     .next()
                     .transpose()?;
                 if let Some((k, v)) = reserved {
@@ -977,16 +949,8 @@ impl<'db> Transaction<'db> {
             let enc = keys::encode_one(pk);
             for (child, fk) in self.catalog.children_of(*table) {
                 let prefix = codec::index_key(child.id(), fk.index, &enc, &[]);
-                let end = keys::prefix_end(&prefix);
-                if let Some(hit) = self
-                    .overlay
-                    .range(
-                        Space::Index,
-                        Bound::Included(&prefix),
-                        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                        false,
-                    )?
-                    .next()
+                if let Some(hit) =
+                    views::scan_prefix(&self.overlay, Space::Index, &prefix, false)?.next()
                 {
                     hit?;
                     let parent = self.catalog.by_id(*table)?;

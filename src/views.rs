@@ -259,6 +259,22 @@ pub fn index_vals(table: &Table, cols: &[usize], image: &[Value]) -> (Vec<u8>, b
     (out, has_null)
 }
 
+/// The pairs of `space` whose keys start with `prefix`, in key order (or reverse).
+pub fn scan_prefix<'a>(
+    view: &'a dyn ReadView,
+    space: Space,
+    prefix: &[u8],
+    reverse: bool,
+) -> Result<crate::storage::KvIter<'a>> {
+    let end = keys::prefix_end(prefix);
+    view.range(
+        space,
+        Bound::Included(prefix),
+        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        reverse,
+    )
+}
+
 /// True when a live row has this encoded primary key (no decoding).
 pub fn row_exists(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<bool> {
     Ok(view
@@ -401,14 +417,8 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 .ok_or_else(|| Error::corrupted("catalog", "index vanished"))?
                 .clone();
             let prefix = codec::table_prefix(t.id());
-            let end = keys::prefix_end(&prefix);
             let mut entries = Vec::new();
-            for item in o.range(
-                Space::Rows,
-                Bound::Included(&prefix),
-                end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                false,
-            )? {
+            for item in scan_prefix(&*o, Space::Rows, &prefix, false)? {
                 let (k, v) = item?;
                 let row = decode_row(&k, &v)?;
                 let pk_enc = k.get(4..).unwrap_or_default().to_vec();
@@ -421,12 +431,7 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             if t.def.trash_keeps_keys && idx.unique {
                 // trashed rows keep this new unique value reserved too
                 let mut reserved = Vec::new();
-                for item in o.range(
-                    Space::Dead,
-                    Bound::Included(&prefix),
-                    end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                    false,
-                )? {
+                for item in scan_prefix(&*o, Space::Dead, &prefix, false)? {
                     let (k, v) = item?;
                     let (d, last): (u128, u64) =
                         record::decode(&v, kind::DEAD, &|| "trashed row".to_string())?;
@@ -598,14 +603,8 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
 /// Loads the catalog from its view in the meta space.
 pub fn load_catalog(view: &dyn ReadView) -> Result<Catalog> {
     let prefix = codec::META_TABLE_PREFIX;
-    let end = keys::prefix_end(prefix);
     let mut defs = Vec::new();
-    for item in view.range(
-        Space::Meta,
-        Bound::Included(prefix),
-        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-        false,
-    )? {
+    for item in scan_prefix(view, Space::Meta, prefix, false)? {
         let (k, v) = item?;
         let def: TableDef =
             record::decode(&v, kind::TABLE_DEF, &|| format!("catalog entry {k:02x?}"))?;
@@ -670,13 +669,7 @@ fn actual(view: &dyn ReadView) -> Result<ViewKeys> {
         codec::META_SEQ_PREFIX,
         codec::META_SCHEMA_PREFIX,
     ] {
-        let end = keys::prefix_end(prefix);
-        for item in view.range(
-            Space::Meta,
-            Bound::Included(prefix),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        )? {
+        for item in scan_prefix(view, Space::Meta, prefix, false)? {
             let (k, v) = item?;
             out.insert((Space::Meta, k), v);
         }
