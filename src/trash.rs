@@ -291,21 +291,6 @@ fn row_ref(t: &Table, pk: &Value) -> RowRef {
     }
 }
 
-fn range_of(prefix: &[u8]) -> (Bound<&[u8]>, Bound<Vec<u8>>) {
-    (
-        Bound::Included(prefix),
-        keys::prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded),
-    )
-}
-
-fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(k.as_slice()),
-        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 /// The primary keys of the live rows of `child` whose foreign key (reverse index `index`)
 /// holds `parent_pk_enc`.
 fn live_children(
@@ -315,9 +300,8 @@ fn live_children(
     parent_pk_enc: &[u8],
 ) -> Result<Vec<Vec<u8>>> {
     let prefix = codec::index_key(child.id(), index, parent_pk_enc, &[]);
-    let (s, e) = range_of(&prefix);
     let mut out = Vec::new();
-    for item in view.range(Space::Index, s, as_ref(&e), false)? {
+    for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
         let (k, _) = item?;
         out.push(k.get(prefix.len()..).unwrap_or_default().to_vec());
     }
@@ -525,9 +509,8 @@ struct RawMember {
 
 fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Result<Vec<RawMember>> {
     let prefix = codec::del_key(id);
-    let (s, e) = range_of(&prefix);
     let mut out = Vec::new();
-    for item in view.range(Space::DelRows, s, as_ref(&e), false)? {
+    for item in views::scan_prefix(view, Space::DelRows, &prefix, false)? {
         let (k, v) = item?;
         let rest = k
             .get(16..)
@@ -755,8 +738,7 @@ pub(crate) fn plan_restore(
                 } else {
                     restoring_unique.insert(prefix.clone(), me.clone());
                 }
-                let (s, e) = range_of(&prefix);
-                if let Some(hit) = view.range(Space::Index, s, as_ref(&e), false)?.next() {
+                if let Some(hit) = views::scan_prefix(view, Space::Index, &prefix, false)?.next() {
                     let (k, _) = hit?;
                     let other = decode_pk(k.get(prefix.len()..).unwrap_or_default())?;
                     let cols: Vec<String> = idx
