@@ -1,11 +1,16 @@
 //! The commit pipeline: the single path by which anything reaches the engine.
 //!
 //! Writers hand a finished [`Batch`] to one committer thread through a crossbeam channel. The
-//! committer applies batches in arrival order (one atomic engine write each) and answers
-//! "applied"; batches that must be durable then go to a syncer thread, which drains every waiter
-//! queued so far, makes them durable with **one** engine sync, and answers them all. While the
-//! syncer waits on the disk the committer keeps applying later batches, so concurrent committers
-//! share flushes (group commit) without giving up per-commit atomicity or order.
+//! committer takes every batch queued so far (a group), merges them in arrival order into one
+//! atomic engine write, answers each "applied", then makes the group durable with **one** engine
+//! sync and answers every Immediate commit of it. Batches handed in while it writes or syncs
+//! queue up and form the next group, so concurrent committers share writes and flushes (group
+//! commit) without giving up per-commit atomicity or order. Eventual commits are synced by the
+//! same thread within [`EVENTUAL_WINDOW`].
+//!
+//! One thread both writes and syncs on purpose: fjall holds its journal lock during a sync, so
+//! a second thread could not write meanwhile anyway, and handing each group to a syncer thread
+//! only added a wake-up to every commit's latency (measured in `benches/commit.rs`).
 //!
 //! A failed write or sync poisons the pipeline: every commit waiting on it fails, and every later
 //! commit is refused until the store is reopened, so nothing is silently lost.
@@ -43,12 +48,7 @@ struct Job {
     durable: Option<Reply>,
 }
 
-enum SyncMsg {
-    Wait(Reply),
-    Dirty,
-}
-
-/// Handle to the committer and syncer threads.
+/// Handle to the committer thread.
 pub struct Pipeline {
     jobs: Option<Sender<Job>>,
     /// Batches handed to the committer and not yet applied, oldest first.
@@ -96,7 +96,6 @@ impl Pipeline {
     /// Starts the threads over `engine`.
     pub fn start(engine: Arc<dyn Engine>) -> Result<Pipeline> {
         let (jobs_tx, jobs_rx) = channel::unbounded::<Job>();
-        let (sync_tx, sync_rx) = channel::unbounded::<SyncMsg>();
         let poisoned = Arc::new(Mutex::new(None));
         let pending: Arc<Mutex<Vec<Arc<Batch>>>> = Arc::new(Mutex::new(Vec::new()));
         let committer = {
@@ -105,23 +104,14 @@ impl Pipeline {
             let pending = pending.clone();
             std::thread::Builder::new()
                 .name("lazarus-commit".into())
-                .spawn(move || {
-                    commit_loop(engine.as_ref(), &jobs_rx, &sync_tx, &poisoned, &pending)
-                })
+                .spawn(move || commit_loop(engine.as_ref(), &jobs_rx, &poisoned, &pending))
                 .map_err(|e| Error::io("commit thread", e))?
-        };
-        let syncer = {
-            let poisoned = poisoned.clone();
-            std::thread::Builder::new()
-                .name("lazarus-sync".into())
-                .spawn(move || sync_loop(engine.as_ref(), &sync_rx, &poisoned))
-                .map_err(|e| Error::io("sync thread", e))?
         };
         Ok(Pipeline {
             jobs: Some(jobs_tx),
             pending,
             poisoned,
-            threads: vec![committer, syncer],
+            threads: vec![committer],
         })
     }
 
@@ -190,86 +180,103 @@ impl Drop for Pipeline {
     }
 }
 
+/// At most this many queued batches are merged into one engine write.
+const MAX_GROUP: usize = 256;
+/// A group stops growing once it changes this many keys.
+const MAX_GROUP_KEYS: usize = 64 * 1024;
+
 fn commit_loop(
     engine: &dyn Engine,
     jobs: &Receiver<Job>,
-    sync: &Sender<SyncMsg>,
     poisoned: &Mutex<Option<String>>,
     pending: &Mutex<Vec<Arc<Batch>>>,
 ) {
-    let done = |batch: &Arc<Batch>| {
+    let done = |group: &[Job]| {
         if let Ok(mut p) = pending.lock() {
-            if let Some(i) = p.iter().position(|b| Arc::ptr_eq(b, batch)) {
-                p.remove(i);
+            for job in group {
+                if let Some(i) = p.iter().position(|b| Arc::ptr_eq(b, &job.batch)) {
+                    p.remove(i);
+                }
             }
         }
     };
-    while let Ok(job) = jobs.recv() {
-        if let Some(why) = poison_msg(poisoned) {
-            done(&job.batch);
-            let _ = job.applied.send(Err(Error::Poisoned(why.clone())));
-            if let Some(d) = job.durable {
-                let _ = d.send(Err(Error::Poisoned(why)));
-            }
-            continue;
-        }
-        let result = if job.batch.is_empty() {
-            Ok(())
-        } else {
-            engine.write(&job.batch)
-        };
-        done(&job.batch);
-        match result {
-            Ok(()) => {
-                let _ = job.applied.send(Ok(()));
-                let msg = match job.durable {
-                    Some(d) => SyncMsg::Wait(d),
-                    None => SyncMsg::Dirty,
-                };
-                let _ = sync.send(msg);
-            }
-            Err(e) => {
-                poison(poisoned, format!("a write failed: {e}"));
-                let _ = job.applied.send(Err(e));
-            }
-        }
-    }
-    // Channel closed: the syncer drains what is left and makes it durable.
-}
-
-fn absorb(m: SyncMsg, waiters: &mut Vec<Reply>, dirty_since: &mut Option<Instant>) {
-    match m {
-        SyncMsg::Wait(r) => waiters.push(r),
-        SyncMsg::Dirty => {
-            dirty_since.get_or_insert_with(Instant::now);
-        }
-    }
-}
-
-fn sync_loop(engine: &dyn Engine, rx: &Receiver<SyncMsg>, poisoned: &Mutex<Option<String>>) {
-    // When eventual commits are applied but not yet synced: since when.
     let mut dirty_since: Option<Instant> = None;
     loop {
-        let msg = match dirty_since {
-            Some(t) => match rx.recv_deadline(t + EVENTUAL_WINDOW) {
-                Ok(m) => Some(m),
+        let first = match dirty_since {
+            Some(t) => match jobs.recv_deadline(t + EVENTUAL_WINDOW) {
+                Ok(j) => Some(j),
                 Err(channel::RecvTimeoutError::Timeout) => None,
                 Err(channel::RecvTimeoutError::Disconnected) => {
                     let _ = engine.sync();
                     return;
                 }
             },
-            None => match rx.recv() {
-                Ok(m) => Some(m),
+            None => match jobs.recv() {
+                Ok(j) => Some(j),
                 Err(_) => return,
             },
         };
-        let mut waiters = Vec::new();
-        if let Some(m) = msg {
-            absorb(m, &mut waiters, &mut dirty_since);
-            // Group commit: everyone queued so far shares the next sync.
-            while let Ok(m) = rx.try_recv() {
-                absorb(m, &mut waiters, &mut dirty_since);
+        let mut waiters: Vec<Reply> = Vec::new();
+        if let Some(first) = first {
+            let mut keys = first.batch.len();
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP && keys < MAX_GROUP_KEYS {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        keys += job.batch.len();
+                        group.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Some(why) = poison_msg(poisoned) {
+                done(&group);
+                for job in group {
+                    let _ = job.applied.send(Err(Error::Poisoned(why.clone())));
+                    if let Some(d) = job.durable {
+                        let _ = d.send(Err(Error::Poisoned(why.clone())));
+                    }
+                }
+                continue;
+            }
+            let result = match group.as_slice() {
+                [one] if one.batch.is_empty() => Ok(()),
+                [one] => engine.write(&one.batch),
+                many => {
+                    let mut merged = Batch::default();
+                    for job in many {
+                        merged.absorb(&job.batch);
+                    }
+                    if merged.is_empty() {
+                        Ok(())
+                    } else {
+                        engine.write(&merged)
+                    }
+                }
+            };
+            done(&group);
+            match result {
+                Ok(()) => {
+                    for job in group {
+                        let _ = job.applied.send(Ok(()));
+                        match job.durable {
+                            Some(d) => waiters.push(d),
+                            None => {
+                                dirty_since.get_or_insert_with(Instant::now);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    let why = format!("a write failed: {e}");
+                    poison(poisoned, why.clone());
+                    let mut first = Some(e);
+                    for job in group {
+                        let err = first.take().unwrap_or_else(|| Error::Poisoned(why.clone()));
+                        let _ = job.applied.send(Err(err));
+                    }
+                    continue;
+                }
             }
         }
         let due = dirty_since.is_some_and(|t| t.elapsed() >= EVENTUAL_WINDOW);

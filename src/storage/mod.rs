@@ -70,6 +70,14 @@ impl Batch {
         self.set(space, key, None);
     }
 
+    /// Adds every change of `later` on top of this batch, as if `later` were applied after it:
+    /// a key changed by both ends up with `later`'s change.
+    pub fn absorb(&mut self, later: &Batch) {
+        for (space, key, value) in later.iter() {
+            self.set(space, key.to_vec(), value.map(<[u8]>::to_vec));
+        }
+    }
+
     /// Number of distinct keys changed.
     pub fn len(&self) -> usize {
         self.len
