@@ -12,7 +12,9 @@
 //! marker) is an error and changes nothing there; so is a store of a newer format, or a store
 //! created with another engine than the one asked for.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,9 +25,11 @@ use uuid::Uuid;
 
 use crate::codec::{self, Space};
 use crate::commit::{Durability, Pipeline};
+use crate::compact::{CompactProgress, CompactReport};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody, TxRecord};
 use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
+use crate::retention::{PurgeReport, Retention, RetentionReport};
 use crate::rewind::{self, RewindPlan, RowDiff, Scope};
 use crate::schema::{Catalog, ColumnDef, TableSpec};
 use crate::storage::fjall_engine::FjallEngine;
@@ -246,14 +250,18 @@ pub enum ChangeKind {
     Delete,
     /// A row was restored.
     Restore,
-    /// Row images were purged.
+    /// Row images were purged: a row's purge, a deletion leaving the trash for good, or old
+    /// versions of a table dropped by retention.
     Purge,
-    /// The schema changed.
+    /// A version whose image was purged (it says what happened, never the values).
+    Purged,
+    /// The schema or a retention policy changed.
     Schema,
 }
 
 impl ChangeKind {
-    /// The lower-case name (`insert`, `update`, `delete`, `restore`, `purge`, `schema`).
+    /// The lower-case name (`insert`, `update`, `delete`, `restore`, `purge`, `purged`,
+    /// `schema`).
     pub fn name(self) -> &'static str {
         match self {
             ChangeKind::Insert => "insert",
@@ -261,6 +269,7 @@ impl ChangeKind {
             ChangeKind::Delete => "delete",
             ChangeKind::Restore => "restore",
             ChangeKind::Purge => "purge",
+            ChangeKind::Purged => "purged",
             ChangeKind::Schema => "schema",
         }
     }
@@ -340,6 +349,16 @@ pub struct Stats {
     pub disk_bytes: u64,
     /// Deletions in the trash.
     pub deletions: u64,
+    /// Bytes (keys and values) of the live views: rows and indexes.
+    pub live_bytes: u64,
+    /// Bytes of the history: the log, transaction records and the version index.
+    pub history_bytes: u64,
+    /// Bytes of the trash views and store metadata.
+    pub trash_bytes: u64,
+    /// Disk bytes beyond the bytes of every key and value: an estimate of what `compact` can
+    /// give back (obsolete engine files, purged and overwritten data, journals). The engines'
+    /// own per-key overhead is counted in it too, so it never reaches zero.
+    pub reclaimable_bytes: u64,
 }
 
 fn read_marker(dir: &Path) -> Result<Option<(u32, EngineKind)>> {
@@ -471,6 +490,7 @@ impl Db {
             }
             Err(e) => return Err(Error::io(dir, e)),
         };
+        crate::compact::recover(dir)?;
         let data = dir.join("data");
         let engine: Arc<dyn Engine> = match engine_kind {
             EngineKind::Fjall => Arc::new(FjallEngine::open(&data)?),
@@ -751,6 +771,117 @@ impl Db {
         self.transaction(|tx| tx.restore_row(deletion, table, pk))
     }
 
+    /// Purges a deletion for good, in its own transaction (see [`Transaction::purge`]).
+    pub fn purge(&self, deletion: Uuid, audit: &Audit) -> Result<PurgeReport> {
+        self.transaction(|tx| {
+            audit.apply(tx);
+            tx.purge(deletion)
+        })
+    }
+
+    /// Erases a row (live or in the trash) and every version it had, in its own transaction
+    /// (see [`Transaction::erase`]).
+    pub fn erase(&self, table: &str, pk: impl Into<Value>, audit: &Audit) -> Result<PurgeReport> {
+        let pk = pk.into();
+        self.transaction(|tx| {
+            audit.apply(tx);
+            tx.erase(table, pk)
+        })
+    }
+
+    /// Sets the retention policy of a table, or of the store for `None` (see
+    /// [`Transaction::set_retention`]).
+    pub fn set_retention(&self, table: Option<&str>, policy: Retention) -> Result<()> {
+        self.transaction(|tx| tx.set_retention(table, policy))
+    }
+
+    /// The retention policy in force for a table (its own, else the store's), or the store's
+    /// for `None`.
+    pub fn retention(&self, table: Option<&str>) -> Result<Option<Retention>> {
+        let catalog = self.inner.catalog.read().clone();
+        let view = self.inner.engine.read()?;
+        let store = views::read_retention(view.as_ref(), None)?;
+        match table {
+            None => Ok(store),
+            Some(name) => {
+                let t = catalog.table(name)?;
+                Ok(views::read_retention(view.as_ref(), Some(t.id()))?.or(store))
+            }
+        }
+    }
+
+    /// Enforces the retention policies now: purges every deletion older than its window (one
+    /// transaction each) and drops the versions older than each table's history window that
+    /// are not a row's latest image (one transaction per table). See `docs/design.md` §11.
+    pub fn apply_retention(&self, audit: &Audit) -> Result<RetentionReport> {
+        let now = self.inner.options.clock.now();
+        let catalog = self.inner.catalog.read().clone();
+        let (due, prunes) = {
+            let view = self.inner.engine.read()?;
+            let store = views::read_retention(view.as_ref(), None)?;
+            let mut policies = BTreeMap::new();
+            for t in catalog.tables() {
+                let p = views::read_retention(view.as_ref(), Some(t.id()))?.or(store);
+                policies.insert(t.id(), p.unwrap_or_default());
+            }
+            let cutoff = |secs: u64| {
+                Timestamp(
+                    now.0
+                        .saturating_sub((secs as i64).saturating_mul(1_000_000)),
+                )
+            };
+            let mut due = Vec::new();
+            for item in view.range(Space::Del, Bound::Unbounded, Bound::Unbounded, false)? {
+                let (_, v) = item?;
+                let rec = views::decode_deletion(&v)?;
+                if rec.remaining == 0 {
+                    continue;
+                }
+                let window = rec
+                    .rows
+                    .iter()
+                    .filter_map(|(t, _)| policies.get(t).and_then(|p| p.deletions))
+                    .min();
+                let Some(window) = window else { continue };
+                let at = log::read_tx(view.as_ref(), rec.tx)?.ok_or_else(|| {
+                    Error::corrupted("tx", format!("no record of transaction {}", rec.tx))
+                })?;
+                if at.at <= cutoff(window) {
+                    due.push(Uuid::from_u128(rec.id));
+                }
+            }
+            let mut prunes = Vec::new();
+            for t in catalog.tables() {
+                let Some(window) = policies.get(&t.id()).and_then(|p| p.history) else {
+                    continue;
+                };
+                let last = time::resolve(
+                    view.as_ref(),
+                    At::Time(cutoff(window)),
+                    self.inner.published.lsn(),
+                    self.inner.published.tx(),
+                )?;
+                let horizon = last + 1;
+                if last > 0 && horizon > views::read_horizon(view.as_ref(), t.id())? {
+                    prunes.push((t.name().to_string(), horizon));
+                }
+            }
+            (due, prunes)
+        };
+        let mut report = RetentionReport::default();
+        for d in due {
+            report.purged.push(self.purge(d, audit)?);
+        }
+        for (table, horizon) in prunes {
+            let n = self.transaction(|tx| {
+                audit.apply(tx);
+                tx.prune_history(&table, horizon)
+            })?;
+            report.pruned.push((table, horizon, n));
+        }
+        Ok(report)
+    }
+
     fn change_of(
         &self,
         view: &dyn crate::storage::ReadView,
@@ -831,6 +962,32 @@ impl Db {
                 row_of(table, &image),
                 Some(deletion),
             ),
+            EventBody::ImagePurged {
+                table,
+                pk,
+                deletion,
+                ..
+            } => (ChangeKind::Purged, name(table), Some(pk), None, deletion),
+            EventBody::Purge {
+                table,
+                pk,
+                deletion,
+            } => (
+                ChangeKind::Purge,
+                name(table),
+                Some(pk),
+                None,
+                Some(deletion),
+            ),
+            EventBody::PurgeDeletion { deletion } => {
+                (ChangeKind::Purge, None, None, None, Some(deletion))
+            }
+            EventBody::PruneHistory { table, .. } => {
+                (ChangeKind::Purge, name(table), None, None, None)
+            }
+            EventBody::SetRetention { table, .. } => {
+                (ChangeKind::Schema, table.and_then(name), None, None, None)
+            }
         };
         let change = Change {
             lsn: ev.lsn,
@@ -928,10 +1085,13 @@ impl Db {
             self.inner.published.tx(),
         )?;
         let catalog = views::catalog_at(view.as_ref(), lsn)?;
+        let expired =
+            time::expired_tables(view.as_ref(), &catalog, lsn, self.inner.options.clock.now())?;
         Ok(AsOf {
             engine: self.inner.engine.as_ref(),
             lsn,
             catalog: Arc::new(catalog),
+            expired,
         })
     }
 
@@ -978,7 +1138,14 @@ impl Db {
             }
             _ => None,
         };
-        rewind::plan(view.as_ref(), &catalog, target, scope, rows)
+        rewind::plan(
+            view.as_ref(),
+            &catalog,
+            target,
+            scope,
+            rows,
+            self.inner.options.clock.now(),
+        )
     }
 
     /// Undoes one transaction (see [`Transaction::undo`]).
@@ -1037,7 +1204,9 @@ impl Db {
         Ok(n)
     }
 
-    /// Statistics: last LSN and transaction, live rows per table, disk use.
+    /// Statistics: last LSN and transaction, live rows per table, disk use, and the bytes of the
+    /// live views, the history and the trash, with an estimate of what `compact` can reclaim.
+    /// Reads every key of the store: its cost grows with the store.
     pub fn stats(&self) -> Result<Stats> {
         let last_tx = self.inner.published.tx();
         let mut tables = Vec::new();
@@ -1045,14 +1214,80 @@ impl Db {
             let n = self.count(&name)?;
             tables.push((name, n));
         }
+        let (mut live, mut history, mut trash) = (0u64, 0u64, 0u64);
+        {
+            let view = self.inner.engine.read()?;
+            for space in Space::ALL {
+                let mut n = 0u64;
+                for item in view.range(space, Bound::Unbounded, Bound::Unbounded, false)? {
+                    let (k, v) = item?;
+                    n += (k.len() + v.len()) as u64;
+                }
+                match space {
+                    Space::Rows | Space::Index => live += n,
+                    Space::Log | Space::Tx | Space::Hist => history += n,
+                    _ => trash += n,
+                }
+            }
+        }
+        let disk_bytes = self.inner.engine.disk_bytes()?;
         Ok(Stats {
             engine: self.engine(),
             last_lsn: self.last_lsn(),
             last_tx,
             tables,
-            disk_bytes: self.inner.engine.disk_bytes()?,
+            disk_bytes,
             deletions: self.trash(&crate::trash::TrashQuery::all())?.len() as u64,
+            live_bytes: live,
+            history_bytes: history,
+            trash_bytes: trash,
+            reclaimable_bytes: disk_bytes.saturating_sub(live + history + trash),
         })
+    }
+
+    /// Compacts the store: copies everything it holds now into a fresh engine folder and swaps
+    /// it in, so purged values and the engine's obsolete files leave the disk and the space is
+    /// reclaimed (see `docs/design.md` §11). The store is closed during the copy and reopened
+    /// with the same options; a crash at any point leaves the old store or the new one. On an
+    /// error the store on disk is the old one, unharmed: open it again.
+    pub fn compact(
+        mut self,
+        mut progress: impl FnMut(CompactProgress),
+    ) -> Result<(Db, CompactReport)> {
+        let Some(dir) = self.inner.path.clone() else {
+            return Err(Error::invalid("a memory store has no files to compact"));
+        };
+        let options = self.inner.options.clone();
+        let temp = self.inner._temp.take();
+        let start = std::time::Instant::now();
+        let data = dir.join(crate::compact::DATA);
+        let disk_bytes_before = crate::compact::tree_bytes(&data)?;
+        let copied =
+            self.inner.pipeline.drain().and_then(|()| {
+                crate::compact::copy(self.inner.engine.as_ref(), &dir, &mut progress)
+            });
+        let closed = self.close();
+        let (keys, bytes) = match (copied, closed) {
+            (Ok(c), Ok(())) => c,
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                let _ = crate::compact::recover(&dir);
+                return Err(e);
+            }
+        };
+        crate::compact::swap(&dir)?;
+        let disk_bytes_after = crate::compact::tree_bytes(&data)?;
+        let mut db = Db::open_with(&dir, options)?;
+        db.inner._temp = temp;
+        Ok((
+            db,
+            CompactReport {
+                keys,
+                bytes,
+                disk_bytes_before,
+                disk_bytes_after,
+                seconds: crate::compact::elapsed(start),
+            },
+        ))
     }
 
     /// Makes every commit so far durable (useful after [`Durability::Eventual`] commits).

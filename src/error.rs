@@ -202,6 +202,25 @@ pub enum Error {
     #[error("no deletion {0}: list the trash to see the deletions that exist")]
     UnknownDeletion(uuid::Uuid),
 
+    /// The data asked for was purged for good (a purge, an erase or a retention policy removed
+    /// it). The purge's own record (`lazarus log`) says when, who and why.
+    #[error("{0} was purged: its values are gone for good (the purge record in the log says when, who and why)")]
+    Purged(String),
+
+    /// An as-of read before the history window of a table: versions older than the window are
+    /// dropped by its retention policy. Read a later point, or widen the window.
+    #[error(
+        "as-of read of `{table}` before its history window ({window}): {why}; read a later point"
+    )]
+    HistoryExpired {
+        /// The table.
+        table: String,
+        /// The window, e.g. `30d`.
+        window: String,
+        /// What was asked.
+        why: String,
+    },
+
     /// Every row of this deletion has already been restored.
     #[error("deletion {0} has already been restored")]
     AlreadyRestored(uuid::Uuid),

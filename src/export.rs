@@ -130,6 +130,17 @@ pub fn export(db: &Db, out: &mut dyn Write, mut progress: impl FnMut(u64)) -> Re
                         o.insert("deletion".into(), deletion.to_string().into());
                     }
                 }
+                EventBody::Purge { .. }
+                | EventBody::ImagePurged { .. }
+                | EventBody::PurgeDeletion { .. }
+                | EventBody::SetRetention { .. }
+                | EventBody::PruneHistory { .. } => {
+                    return Err(Error::invalid(format!(
+                        "the event at lsn {} is a purge or retention event, which export does not support yet: \
+                         copy the store folder (after `lazarus compact`) instead",
+                        ev.lsn
+                    )));
+                }
                 EventBody::Tombstone {
                     table,
                     pk,

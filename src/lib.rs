@@ -45,6 +45,7 @@
 
 pub mod codec;
 pub mod commit;
+pub mod compact;
 pub mod db;
 pub mod error;
 pub mod export;
@@ -52,6 +53,7 @@ pub mod export;
 pub mod harness;
 pub mod log;
 pub mod read;
+pub mod retention;
 pub mod rewind;
 pub mod schema;
 pub mod storage;
@@ -62,9 +64,11 @@ pub mod value;
 pub mod views;
 
 pub use commit::Durability;
+pub use compact::{CompactProgress, CompactReport};
 pub use db::{Audit, Change, ChangeKind, Clock, Db, Options, Snapshot, Stats, FORMAT_VERSION};
 pub use error::{Constraint, Error, Result};
 pub use read::{IndexRange, Read, Scan};
+pub use retention::{PurgeReport, Retention, RetentionReport};
 pub use rewind::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
 pub use schema::{parse_schema_file, ColumnDef, OnDelete, TableBuilder, TableDef, TableSpec};
 pub use storage::EngineKind;

@@ -93,6 +93,63 @@ pub enum EventBody {
         /// The deletion (or restore operation) this compensates.
         deletion: Uuid,
     },
+    /// Every image of a row written before this event was purged (the row is not live).
+    Purge {
+        /// Table id.
+        table: u32,
+        /// Primary key.
+        pk: Value,
+        /// The deletion that held the row in the trash.
+        deletion: Uuid,
+    },
+    /// Stands in the log for an Insert, Update, Restore or Unlink whose image was purged: the
+    /// same LSN and transaction, no values.
+    ImagePurged {
+        /// Table id.
+        table: u32,
+        /// Primary key.
+        pk: Value,
+        /// The kind tag of the event it replaced.
+        was: u8,
+        /// The deletion of the replaced Restore or Unlink.
+        deletion: Option<Uuid>,
+    },
+    /// A deletion left the trash for good (its rows were purged).
+    PurgeDeletion {
+        /// The deletion.
+        deletion: Uuid,
+    },
+    /// A retention policy was set for a table or (table `None`) the store.
+    SetRetention {
+        /// Table id, or `None` for the store's default.
+        table: Option<u32>,
+        /// The policy.
+        policy: Retention,
+    },
+    /// Versions of a table older than `horizon` that were not a row's latest image were dropped.
+    PruneHistory {
+        /// Table id.
+        table: u32,
+        /// As-of reads of the table before this LSN are refused from now on.
+        horizon: u64,
+    },
+}
+
+/// A retention policy: how long deletions and old versions are kept (seconds; `None` = for
+/// ever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Retention {
+    /// Deletions older than this are purged by `apply_retention`.
+    pub deletions: Option<u64>,
+    /// Versions older than this that are not a row's latest image are dropped.
+    pub history: Option<u64>,
+}
+
+impl Retention {
+    /// True when the policy keeps everything.
+    pub fn is_empty(&self) -> bool {
+        self.deletions.is_none() && self.history.is_none()
+    }
 }
 
 impl EventBody {
@@ -107,6 +164,11 @@ impl EventBody {
             EventBody::Tombstone { .. } => kind::TOMBSTONE,
             EventBody::Restore { .. } => kind::RESTORE,
             EventBody::Unlink { .. } => kind::UNLINK,
+            EventBody::Purge { .. } => kind::PURGE,
+            EventBody::ImagePurged { .. } => kind::IMAGE_PURGED,
+            EventBody::PurgeDeletion { .. } => kind::PURGE_DELETION,
+            EventBody::SetRetention { .. } => kind::SET_RETENTION,
+            EventBody::PruneHistory { .. } => kind::PRUNE_HISTORY,
         }
     }
 
@@ -117,7 +179,9 @@ impl EventBody {
             | EventBody::Update { table, pk, .. }
             | EventBody::Tombstone { table, pk, .. }
             | EventBody::Unlink { table, pk, .. }
-            | EventBody::Restore { table, pk, .. } => Some((*table, pk)),
+            | EventBody::Restore { table, pk, .. }
+            | EventBody::Purge { table, pk, .. }
+            | EventBody::ImagePurged { table, pk, .. } => Some((*table, pk)),
             _ => None,
         }
     }
@@ -169,6 +233,24 @@ impl Event {
                 image,
                 deletion,
             } => record::encode(tag, &(tx, table, pk, image, deletion.as_u128())),
+            EventBody::Purge {
+                table,
+                pk,
+                deletion,
+            } => record::encode(tag, &(tx, table, pk, deletion.as_u128())),
+            EventBody::ImagePurged {
+                table,
+                pk,
+                was,
+                deletion,
+            } => record::encode(tag, &(tx, table, pk, was, deletion.map(|d| d.as_u128()))),
+            EventBody::PurgeDeletion { deletion } => record::encode(tag, &(tx, deletion.as_u128())),
+            EventBody::SetRetention { table, policy } => {
+                record::encode(tag, &(tx, table, policy.deletions, policy.history))
+            }
+            EventBody::PruneHistory { table, horizon } => {
+                record::encode(tag, &(tx, table, horizon))
+            }
         }
     }
 
@@ -234,6 +316,67 @@ impl Event {
                     }
                 };
                 (tx, body)
+            }
+            kind::PURGE => {
+                let (tx, table, pk, d): (u64, u32, Value, u128) =
+                    record::decode_payload(payload, &place)?;
+                let deletion = Uuid::from_u128(d);
+                (
+                    tx,
+                    EventBody::Purge {
+                        table,
+                        pk,
+                        deletion,
+                    },
+                )
+            }
+            kind::IMAGE_PURGED => {
+                let (tx, table, pk, was, d): (u64, u32, Value, u8, Option<u128>) =
+                    record::decode_payload(payload, &place)?;
+                if !matches!(
+                    was,
+                    kind::INSERT | kind::UPDATE | kind::RESTORE | kind::UNLINK
+                ) {
+                    return Err(Error::corrupted(
+                        place(),
+                        format!("a purged image stands for event kind {was}, which has no image"),
+                    ));
+                }
+                let deletion = d.map(Uuid::from_u128);
+                (
+                    tx,
+                    EventBody::ImagePurged {
+                        table,
+                        pk,
+                        was,
+                        deletion,
+                    },
+                )
+            }
+            kind::PURGE_DELETION => {
+                let (tx, d): (u64, u128) = record::decode_payload(payload, &place)?;
+                (
+                    tx,
+                    EventBody::PurgeDeletion {
+                        deletion: Uuid::from_u128(d),
+                    },
+                )
+            }
+            kind::SET_RETENTION => {
+                let (tx, table, deletions, history): (u64, Option<u32>, Option<u64>, Option<u64>) =
+                    record::decode_payload(payload, &place)?;
+                (
+                    tx,
+                    EventBody::SetRetention {
+                        table,
+                        policy: Retention { deletions, history },
+                    },
+                )
+            }
+            kind::PRUNE_HISTORY => {
+                let (tx, table, horizon): (u64, u32, u64) =
+                    record::decode_payload(payload, &place)?;
+                (tx, EventBody::PruneHistory { table, horizon })
             }
             other => {
                 return Err(Error::corrupted(
@@ -400,6 +543,39 @@ mod tests {
                 image: vec![Value::Float(1.5)],
                 deletion: d,
             },
+            EventBody::Purge {
+                table: 1,
+                pk: Value::from("secret"),
+                deletion: d,
+            },
+            EventBody::ImagePurged {
+                table: 1,
+                pk: Value::Int(1),
+                was: kind::UPDATE,
+                deletion: None,
+            },
+            EventBody::ImagePurged {
+                table: 1,
+                pk: Value::Int(1),
+                was: kind::UNLINK,
+                deletion: Some(d),
+            },
+            EventBody::PurgeDeletion { deletion: d },
+            EventBody::SetRetention {
+                table: None,
+                policy: Retention {
+                    deletions: Some(86_400),
+                    history: None,
+                },
+            },
+            EventBody::SetRetention {
+                table: Some(1),
+                policy: Retention::default(),
+            },
+            EventBody::PruneHistory {
+                table: 1,
+                horizon: 42,
+            },
         ];
         for (i, body) in bodies.into_iter().enumerate() {
             let e = Event {
@@ -410,6 +586,19 @@ mod tests {
             let bytes = e.encode().unwrap();
             assert_eq!(Event::decode(e.lsn, &bytes).unwrap(), e);
         }
+    }
+
+    #[test]
+    fn a_purged_image_of_a_kind_without_image_is_corruption() {
+        let bytes = record::encode(
+            kind::IMAGE_PURGED,
+            &(1u64, 1u32, Value::Int(1), kind::TOMBSTONE, None::<u128>),
+        )
+        .unwrap();
+        assert!(matches!(
+            Event::decode(1, &bytes),
+            Err(Error::Corrupted { .. })
+        ));
     }
 
     #[test]

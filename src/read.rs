@@ -416,7 +416,7 @@ pub trait Read {
     /// One deletion (in the trash or restored).
     fn deletion(&self, id: Uuid) -> Result<Deletion> {
         let ctx = self.read_ctx()?;
-        let rec = views::get_deletion(ctx.view(), &id)?.ok_or(Error::UnknownDeletion(id))?;
+        let rec = views::need_deletion(ctx.view(), &id)?;
         trash::deletion_of(ctx.view(), &ctx.catalog, &rec)
     }
 

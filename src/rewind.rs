@@ -31,7 +31,7 @@ use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
 use crate::time::{self, AsOfView};
 use crate::trash::{Conflict, ConflictKind, RowRef};
-use crate::value::{Row, Value};
+use crate::value::{Row, Timestamp, Value};
 use crate::views;
 
 /// What a restore to a point covers.
@@ -187,8 +187,17 @@ pub(crate) fn plan(
     target: u64,
     scope: &Scope,
     rows: Option<Vec<RowKey>>,
+    now: Timestamp,
 ) -> Result<RewindPlan> {
     let then_catalog = Arc::new(views::catalog_at(view, target)?);
+    let expired = time::expired_tables(view, catalog, target, now)?;
+    match scope {
+        Scope::Row { table, .. } | Scope::Table(table) => {
+            time::refuse_expired(&expired, Some(catalog.table(table)?.id()))?
+        }
+        Scope::Store if rows.is_none() => time::refuse_expired(&expired, None)?,
+        Scope::Store => {}
+    }
     let mut states: BTreeMap<RowKey, RowStates> = BTreeMap::new();
     let tables: Vec<Arc<Table>> = match scope {
         Scope::Store => catalog.tables().cloned().collect(),
@@ -206,7 +215,12 @@ pub(crate) fn plan(
         // A second read view over the same snapshot is not needed: as-of reads of a past LSN
         // never change, and the live rows are read from `view` under the writer lock.
         for t in &tables {
-            let asof = AsOfView::new(Box::new(Borrowed(view)), target, then_catalog.clone());
+            let asof = AsOfView::new(
+                Box::new(Borrowed(view)),
+                target,
+                then_catalog.clone(),
+                expired.clone(),
+            );
             let then = rows_then_of(&asof, view, t)?;
             let now = live_rows_of(view, t)?;
             let keys: HashSet<&Vec<u8>> = then.keys().chain(now.keys()).collect();

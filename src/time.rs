@@ -175,6 +175,11 @@ pub(crate) fn version_at(
 pub(crate) fn image_of(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
     let ev = log::read_event(view, lsn)?
         .ok_or_else(|| Error::corrupted("log", format!("no event at lsn {lsn}")))?;
+    if let log::EventBody::ImagePurged { pk, .. } = &ev.body {
+        return Err(Error::Purged(format!(
+            "the version of row {pk} written at lsn {lsn}"
+        )));
+    }
     views::event_image(&ev.body).cloned().ok_or_else(|| {
         Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
     })
@@ -186,6 +191,113 @@ pub(crate) struct AsOfView<'a> {
     base: Box<dyn ReadView + 'a>,
     lsn: u64,
     catalog: Arc<Catalog>,
+    expired: Expired,
+}
+
+/// Tables whose history window the point lies before: table id → (name, window, what).
+pub(crate) type Expired = Arc<BTreeMap<u32, (String, String, String)>>;
+
+/// The tables of `catalog` that cannot be read as of `lsn` because of their history retention
+/// (see `docs/design.md` §11): `lsn` is before their pruning horizon, or its commit time is
+/// older than `now` minus their history window.
+pub(crate) fn expired_tables(
+    view: &dyn ReadView,
+    catalog: &Catalog,
+    lsn: u64,
+    now: Timestamp,
+) -> Result<Expired> {
+    let mut out = BTreeMap::new();
+    let store = views::read_retention(view, None)?;
+    let mut at: Option<Timestamp> = None;
+    for t in catalog.tables() {
+        let policy = views::read_retention(view, Some(t.id()))?.or(store);
+        let window = policy.and_then(|p| p.history);
+        let horizon = views::read_horizon(view, t.id())?;
+        let name_window = || {
+            window
+                .map(crate::retention::format_duration)
+                .unwrap_or_else(|| "pruned".to_string())
+        };
+        if lsn < horizon {
+            out.insert(
+                t.id(),
+                (
+                    t.name().to_string(),
+                    name_window(),
+                    format!(
+                        "lsn {lsn} is before lsn {horizon}, the oldest point its history keeps"
+                    ),
+                ),
+            );
+            continue;
+        }
+        if let Some(w) = window {
+            let commit_at = match at {
+                Some(a) => a,
+                None => {
+                    let a = time_of(view, lsn)?;
+                    at = Some(a);
+                    a
+                }
+            };
+            let cutoff = Timestamp(now.0.saturating_sub((w as i64).saturating_mul(1_000_000)));
+            if commit_at <= cutoff {
+                out.insert(
+                    t.id(),
+                    (
+                        t.name().to_string(),
+                        name_window(),
+                        format!(
+                            "lsn {lsn} was committed at {}, before {}",
+                            commit_at.to_rfc3339(),
+                            cutoff.to_rfc3339()
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+    Ok(Arc::new(out))
+}
+
+/// The error for an as-of read of a row whose version there was purged.
+fn purged(table: &str, pk_enc: &[u8], at: u64, version: u64) -> Error {
+    let pk = keys::decode_values(pk_enc)
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| format!("{pk_enc:02x?}"));
+    Error::Purged(format!(
+        "{table} {pk} as of lsn {at} (the version written at lsn {version})"
+    ))
+}
+
+/// [`Error::HistoryExpired`] when `table` (any table, for `None`) is in `expired`.
+pub(crate) fn refuse_expired(expired: &Expired, table: Option<u32>) -> Result<()> {
+    let hit = match table {
+        Some(t) => expired.get(&t),
+        None => expired.values().next(),
+    };
+    match hit {
+        Some((name, window, why)) => Err(Error::HistoryExpired {
+            table: name.clone(),
+            window: window.clone(),
+            why: why.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The commit time of the transaction that wrote `lsn` (the earliest time for LSN 0).
+fn time_of(view: &dyn ReadView, lsn: u64) -> Result<Timestamp> {
+    if lsn == 0 {
+        return Ok(Timestamp(i64::MIN));
+    }
+    let ev = log::read_event(view, lsn)?
+        .ok_or_else(|| Error::corrupted("log", format!("no event at lsn {lsn}")))?;
+    let tx = log::read_tx(view, ev.tx)?
+        .ok_or_else(|| Error::corrupted("tx", format!("no record of transaction {}", ev.tx)))?;
+    Ok(tx.at)
 }
 
 impl<'a> AsOfView<'a> {
@@ -193,8 +305,19 @@ impl<'a> AsOfView<'a> {
         base: Box<dyn ReadView + 'a>,
         lsn: u64,
         catalog: Arc<Catalog>,
+        expired: Expired,
     ) -> AsOfView<'a> {
-        AsOfView { base, lsn, catalog }
+        AsOfView {
+            base,
+            lsn,
+            catalog,
+            expired,
+        }
+    }
+
+    /// Refuses a read of `table` (any table for `None`) before its history window.
+    fn check_table(&self, table: Option<u32>) -> Result<()> {
+        refuse_expired(&self.expired, table)
     }
 
     /// Rows as of the LSN within hist-key bounds: (row key, version), in key order.
@@ -304,7 +427,12 @@ impl ReadView for AsOfView<'_> {
                 let (Some(table), Some(pk_enc)) = (table_of(key), key.get(4..)) else {
                     return Ok(None);
                 };
+                self.check_table(Some(table))?;
                 match version_at(self.base.as_ref(), table, pk_enc, self.lsn)? {
+                    Some(v) if v.tag == kind::IMAGE_PURGED => {
+                        let t = self.catalog.by_id(table)?;
+                        Err(purged(t.name(), pk_enc, self.lsn, v.lsn))
+                    }
                     Some(v) if v.is_live() => {
                         let image = image_of(self.base.as_ref(), v.lsn)?;
                         views::encode_row(v.lsn, &image).map(Some)
@@ -316,6 +444,7 @@ impl ReadView for AsOfView<'_> {
                 let Some(table) = table_of(key) else {
                     return Ok(None);
                 };
+                self.check_table(Some(table))?;
                 Ok(self.index_entries(table)?.get(key).cloned())
             }
             Space::Log => match codec::read_u64_key(key) {
@@ -339,6 +468,11 @@ impl ReadView for AsOfView<'_> {
     ) -> Result<KvIter<'b>> {
         match space {
             Space::Rows => {
+                let table = match start {
+                    Bound::Included(k) | Bound::Excluded(k) => table_of(k),
+                    Bound::Unbounded => None,
+                };
+                self.check_table(table)?;
                 let rows =
                     self.rows_in(hist_bound(start, true), hist_bound(end, false), reverse)?;
                 let base = self.base.as_ref();
@@ -357,6 +491,7 @@ impl ReadView for AsOfView<'_> {
                         "an index range as of a past point needs a table",
                     ));
                 };
+                self.check_table(Some(table))?;
                 let entries = self.index_entries(table)?;
                 let own = |b: Bound<&[u8]>| match b {
                     Bound::Included(k) => Bound::Included(k.to_vec()),
@@ -413,6 +548,7 @@ pub struct AsOf<'db> {
     pub(crate) engine: &'db dyn Engine,
     pub(crate) lsn: u64,
     pub(crate) catalog: Arc<Catalog>,
+    pub(crate) expired: Expired,
 }
 
 impl AsOf<'_> {
@@ -426,6 +562,7 @@ impl AsOf<'_> {
             self.engine.read()?,
             self.lsn,
             self.catalog.clone(),
+            self.expired.clone(),
         ))
     }
 
@@ -540,8 +677,12 @@ impl Read for AsOf<'_> {
     fn get(&self, table: &str, pk: impl Into<Value>) -> Result<Option<crate::value::Row>> {
         let t = self.catalog.table(table)?;
         let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
+        refuse_expired(&self.expired, Some(t.id()))?;
         let base = self.engine.read()?;
         match version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
+            Some(v) if v.tag == kind::IMAGE_PURGED => {
+                Err(purged(t.name(), &pk_enc, self.lsn, v.lsn))
+            }
             Some(v) if v.is_live() => {
                 let image = image_of(base.as_ref(), v.lsn)?;
                 Ok(Some(views::to_row(t, &image)))
@@ -591,7 +732,7 @@ impl Read for AsOf<'_> {
 
     fn deletion(&self, id: Uuid) -> Result<Deletion> {
         let base = self.engine.read()?;
-        let rec = views::get_deletion(base.as_ref(), &id)?.ok_or(Error::UnknownDeletion(id))?;
+        let rec = views::need_deletion(base.as_ref(), &id)?;
         self.deletion_at(base.as_ref(), &rec)?
             .map(|(d, _)| d)
             .ok_or(Error::UnknownDeletion(id))
@@ -599,7 +740,7 @@ impl Read for AsOf<'_> {
 
     fn deletion_rows(&self, id: Uuid) -> Result<Vec<DeletedRow>> {
         let base = self.engine.read()?;
-        let rec = views::get_deletion(base.as_ref(), &id)?.ok_or(Error::UnknownDeletion(id))?;
+        let rec = views::need_deletion(base.as_ref(), &id)?;
         let Some((_, members)) = self.deletion_at(base.as_ref(), &rec)? else {
             return Err(Error::UnknownDeletion(id));
         };

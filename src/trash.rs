@@ -544,9 +544,7 @@ pub(crate) fn rows_of(
     catalog: &Catalog,
     id: &Uuid,
 ) -> Result<Vec<DeletedRow>> {
-    if views::get_deletion(view, id)?.is_none() {
-        return Err(Error::UnknownDeletion(*id));
-    }
+    views::need_deletion(view, id)?;
     let all = members(view, catalog, id)?;
     let member_keys: HashSet<(u32, Vec<u8>)> = all
         .iter()
@@ -670,7 +668,7 @@ pub(crate) fn plan_restore(
     only: Option<(&Arc<Table>, &Value)>,
     policy: RestorePolicy,
 ) -> Result<RestorePlan> {
-    let rec = views::get_deletion(view, id)?.ok_or(Error::UnknownDeletion(*id))?;
+    let rec = views::need_deletion(view, id)?;
     if rec.remaining == 0 {
         return Err(Error::AlreadyRestored(*id));
     }

@@ -20,6 +20,7 @@ use crate::db::{Inner, WriterState};
 use crate::error::{Constraint, Error, Result};
 use crate::log::{Event, EventBody, TxRecord};
 use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
+use crate::retention::{self, PurgeReport, Retention};
 use crate::rewind::{self, RewindPlan, Scope, Staged};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
@@ -772,6 +773,152 @@ impl<'db> Transaction<'db> {
         Ok(plan)
     }
 
+    /// Purges a deletion for good: every row still in its trash loses every image it ever had
+    /// (in the log, the views and the version index), and the deletion leaves the trash. A
+    /// purge event per row records table, primary key and deletion — never a value; the
+    /// transaction's actor and reason say who and why. Restoring the deletion afterwards, or
+    /// reading those rows as of an earlier point, is [`Error::Purged`]. See `docs/design.md`
+    /// §11.
+    pub fn purge(&mut self, deletion: uuid::Uuid) -> Result<PurgeReport> {
+        self.check_usable()?;
+        let rec = views::need_deletion(&self.overlay, &deletion)?;
+        if rec.remaining == 0 {
+            return Err(Error::invalid(format!(
+                "deletion {deletion} has been restored: nothing of it is in the trash to purge \
+                 (erase the rows themselves to remove their data)"
+            )));
+        }
+        let members = retention::trashed_members(&self.overlay, &deletion)?;
+        let mut report = PurgeReport {
+            deletion,
+            rows: Vec::with_capacity(members.len()),
+            images: 0,
+        };
+        for (table, pk_enc, pk) in members {
+            let t = self.catalog.by_id(table)?.clone();
+            report.rows.push(RowRef {
+                table: t.name().to_string(),
+                pk: pk.clone(),
+            });
+            report.images += self.purge_row(table, &pk_enc, pk, deletion)?;
+        }
+        self.stage(EventBody::PurgeDeletion { deletion })?;
+        Ok(report)
+    }
+
+    /// Stages the purge of one trashed row and rewrites every image of it before; returns the
+    /// number of images removed. A failure breaks the transaction.
+    fn purge_row(
+        &mut self,
+        table: u32,
+        pk_enc: &[u8],
+        pk: Value,
+        deletion: uuid::Uuid,
+    ) -> Result<u64> {
+        let lsn = self.stage(EventBody::Purge {
+            table,
+            pk,
+            deletion,
+        })?;
+        let res = (|| -> Result<u64> {
+            let mut n = 0;
+            for at in retention::image_versions(&self.overlay, table, pk_enc)? {
+                if at < lsn && retention::purge_image(&mut self.overlay, table, pk_enc, at)? {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })();
+        if let Err(e) = &res {
+            self.broken = Some(e.to_string());
+        }
+        res
+    }
+
+    /// Erases a row for good, e.g. after a leak or a legal request: a live row is deleted as
+    /// [`Transaction::delete`] would (rows its deletion cascades to or sets null join it) and
+    /// that deletion is purged; a row in the trash has its whole deletion purged. Every version
+    /// the row ever had is gone afterwards. [`Error::NotFound`] when the row is neither live
+    /// nor in the trash.
+    pub fn erase(&mut self, table: &str, pk: impl Into<Value>) -> Result<PurgeReport> {
+        self.check_usable()?;
+        let t = self.catalog.table(table)?.clone();
+        let (pk, enc) = pk_enc(&t, pk.into())?;
+        let deletion = if views::row_exists(&self.overlay, t.id(), &enc)? {
+            self.delete_roots(&[(t.clone(), pk)])?.deletion
+        } else if let Some((d, _)) = views::get_dead(&self.overlay, t.id(), &enc)? {
+            d
+        } else {
+            return Err(Error::NotFound {
+                table: t.name().to_string(),
+                pk: pk.to_string(),
+            });
+        };
+        self.purge(deletion)
+    }
+
+    /// Sets the retention policy of a table, or of the store for `None` (a table's policy, when
+    /// set, replaces the store's as a whole). An empty policy removes it. Enforced by
+    /// [`crate::Db::apply_retention`]; as-of reads before a history window are refused at once.
+    pub fn set_retention(&mut self, table: Option<&str>, policy: Retention) -> Result<()> {
+        self.check_usable()?;
+        let table = match table {
+            Some(name) => Some(self.catalog.table(name)?.id()),
+            None => None,
+        };
+        for secs in [policy.deletions, policy.history].into_iter().flatten() {
+            if secs == 0 || secs > (i64::MAX / 1_000_000) as u64 {
+                return Err(Error::invalid(
+                    "a retention window must be at least one second and at most ~292,000 years",
+                ));
+            }
+        }
+        self.stage(EventBody::SetRetention { table, policy })?;
+        Ok(())
+    }
+
+    /// Drops the versions of `table` written before LSN `horizon` that are not a row's latest
+    /// image (and not needed by the trash), and refuses as-of reads of the table before
+    /// `horizon` from then on. Returns the number of images removed.
+    pub fn prune_history(&mut self, table: &str, horizon: u64) -> Result<u64> {
+        self.check_usable()?;
+        let t = self.catalog.table(table)?.clone();
+        if horizon > self.next_lsn {
+            return Err(Error::invalid(format!(
+                "horizon lsn {horizon} is beyond the end of the log"
+            )));
+        }
+        let res = (|| -> Result<u64> {
+            let keep = retention::images_in_use(&self.overlay, t.id())?;
+            let mut n = 0;
+            for pk_enc in retention::rows_with_history(&self.overlay, t.id())? {
+                let versions = retention::image_versions(&self.overlay, t.id(), &pk_enc)?;
+                let Some((latest, older)) = versions.split_last() else {
+                    continue;
+                };
+                for &at in older {
+                    if at < horizon
+                        && at != *latest
+                        && !keep.contains(&at)
+                        && retention::purge_image(&mut self.overlay, t.id(), &pk_enc, at)?
+                    {
+                        n += 1;
+                    }
+                }
+            }
+            Ok(n)
+        })();
+        if let Err(e) = &res {
+            self.broken = Some(e.to_string());
+        }
+        let n = res?;
+        self.stage(EventBody::PruneHistory {
+            table: t.id(),
+            horizon,
+        })?;
+        Ok(n)
+    }
+
     /// Restores a scope (a row, a table, the store) to its state at LSN `target` by
     /// compensating events (see [`crate::rewind`]): rows deleted since come back, rows created
     /// since are tombstoned as one new deletion, changed rows get their old image back. Refused
@@ -787,7 +934,8 @@ impl<'db> Transaction<'db> {
             }
             _ => None,
         };
-        let plan = rewind::plan(&self.overlay, &self.catalog, target, scope, rows)?;
+        let now = self.db.options.clock.now();
+        let plan = rewind::plan(&self.overlay, &self.catalog, target, scope, rows, now)?;
         if !plan.conflicts.is_empty() {
             return Err(Error::RewindConflict {
                 what: format!("restore to lsn {target}"),
@@ -812,6 +960,7 @@ impl<'db> Transaction<'db> {
             target,
             &Scope::Store,
             Some(rows),
+            self.db.options.clock.now(),
         )?;
         conflicts.extend(plan.conflicts.iter().cloned());
         if !conflicts.is_empty() {
@@ -928,6 +1077,15 @@ impl<'db> Transaction<'db> {
                 let old_image = old.as_ref().map(|o| o.image.as_slice());
                 self.check_unique(&t, image, &enc, old_image)?;
                 self.check_parents(&t, image, old_image)?;
+            }
+            EventBody::Purge { .. }
+            | EventBody::ImagePurged { .. }
+            | EventBody::PurgeDeletion { .. }
+            | EventBody::SetRetention { .. }
+            | EventBody::PruneHistory { .. } => {
+                return Err(Error::invalid(
+                    "purge and retention events cannot be imported",
+                ));
             }
             EventBody::Tombstone { table, pk, .. } => {
                 let t = self.catalog.by_id(*table)?.clone();

@@ -69,6 +69,29 @@ pub fn get_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Result<Option<Delet
     }
 }
 
+/// The error for a deletion id that has no record: [`Error::Purged`] when it was purged,
+/// [`Error::UnknownDeletion`] otherwise.
+pub fn missing_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Error {
+    match view.get(Space::Meta, &codec::purged_key(id)) {
+        Ok(Some(b)) => {
+            let at = <[u8; 8]>::try_from(b.as_slice())
+                .map(u64::from_be_bytes)
+                .unwrap_or_default();
+            Error::Purged(format!("deletion {id} (purged at lsn {at})"))
+        }
+        Ok(None) => Error::UnknownDeletion(*id),
+        Err(e) => e,
+    }
+}
+
+/// Reads a deletion record, or the error [`missing_deletion`] gives.
+pub fn need_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Result<DeletionRecord> {
+    match get_deletion(view, id)? {
+        Some(r) => Ok(r),
+        None => Err(missing_deletion(view, id)),
+    }
+}
+
 /// Decodes a deletion record read from the del space.
 pub fn decode_deletion(bytes: &[u8]) -> Result<DeletionRecord> {
     record::decode(bytes, kind::DELETION, &|| "deletion record".to_string())
@@ -143,22 +166,27 @@ pub fn reserved_keys(t: &Table, pk_enc: &[u8], image: &[Value]) -> Vec<Vec<u8>> 
 }
 
 /// Writes the new image of a row that may or may not be live, keeping its index entries right.
+/// An empty image is the placeholder of a purged one (see `docs/design.md` §11): it has no index
+/// entries.
 fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value]) -> Result<()> {
-    if let Some(old) = get_row(o, t.id(), pk_enc)? {
-        for idx in &t.indexes {
-            let (ov, _) = index_vals(t, &idx.cols, &old.image);
-            let (nv, _) = index_vals(t, &idx.cols, image);
-            if ov != nv {
-                o.delete(Space::Index, codec::index_key(t.id(), idx.id, &ov, pk_enc));
-                o.put(
-                    Space::Index,
-                    codec::index_key(t.id(), idx.id, &nv, pk_enc),
-                    Vec::new(),
-                );
+    match get_row(o, t.id(), pk_enc)? {
+        Some(old) if !old.image.is_empty() && !image.is_empty() => {
+            for idx in &t.indexes {
+                let (ov, _) = index_vals(t, &idx.cols, &old.image);
+                let (nv, _) = index_vals(t, &idx.cols, image);
+                if ov != nv {
+                    o.delete(Space::Index, codec::index_key(t.id(), idx.id, &ov, pk_enc));
+                    o.put(
+                        Space::Index,
+                        codec::index_key(t.id(), idx.id, &nv, pk_enc),
+                        Vec::new(),
+                    );
+                }
             }
         }
-    } else {
-        put_index_entries(o, t, pk_enc, image);
+        Some(old) if !old.image.is_empty() => remove_index_entries(o, t, pk_enc, &old.image),
+        _ if !image.is_empty() => put_index_entries(o, t, pk_enc, image),
+        _ => {}
     }
     o.put(
         Space::Rows,
@@ -303,6 +331,9 @@ fn put_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value])
 }
 
 fn remove_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value]) {
+    if image.is_empty() {
+        return; // a purged image has no index entries
+    }
     for idx in &t.indexes {
         let (vals, _) = index_vals(t, &idx.cols, image);
         o.delete(
@@ -421,6 +452,9 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             for item in scan_prefix(&*o, Space::Rows, &prefix, false)? {
                 let (k, v) = item?;
                 let row = decode_row(&k, &v)?;
+                if row.image.is_empty() {
+                    continue; // a purged image: no index entries
+                }
                 let pk_enc = k.get(4..).unwrap_or_default().to_vec();
                 let (vals, _) = index_vals(&t, &idx.cols, &row.image);
                 entries.push(codec::index_key(t.id(), idx.id, &vals, &pk_enc));
@@ -436,12 +470,15 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                     let (d, last): (u128, u64) =
                         record::decode(&v, kind::DEAD, &|| "trashed row".to_string())?;
                     let pk_enc = k.get(4..).unwrap_or_default().to_vec();
-                    let image = crate::log::read_event(o, last)?
-                        .as_ref()
-                        .and_then(|e| event_image(&e.body).cloned())
-                        .ok_or_else(|| {
-                            Error::corrupted("log", format!("no row image at lsn {last}"))
-                        })?;
+                    let ev = crate::log::read_event(o, last)?.ok_or_else(|| {
+                        Error::corrupted("log", format!("no event at lsn {last}"))
+                    })?;
+                    if matches!(ev.body, EventBody::ImagePurged { .. }) {
+                        continue; // a purged image reserves nothing
+                    }
+                    let image = event_image(&ev.body).cloned().ok_or_else(|| {
+                        Error::corrupted("log", format!("no row image at lsn {last}"))
+                    })?;
                     let (vals, has_null) = index_vals(&t, &idx.cols, &image);
                     if !has_null {
                         reserved.push((
@@ -496,7 +533,7 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 )
             })?;
             remove_index_entries(o, &t, &pk_enc, &old.image);
-            if t.def.trash_keeps_keys {
+            if t.def.trash_keeps_keys && !old.image.is_empty() {
                 let value = record::encode(kind::RESERVED, &deletion.as_u128())?;
                 for k in reserved_keys(&t, &pk_enc, &old.image) {
                     o.put(Space::Reserved, k, value.clone());
@@ -534,70 +571,231 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             pk,
             image,
             deletion,
-        } => {
-            let t = catalog.by_id(*table)?.clone();
-            let pk_enc = keys::encode_one(pk);
-            let old = get_row(o, t.id(), &pk_enc)?.ok_or_else(|| {
-                Error::corrupted(
-                    format!("log event at lsn {}", ev.lsn),
-                    "set-null update of a row that is not live",
-                )
-            })?;
-            put_image(o, &t, &pk_enc, ev.lsn, image)?;
-            o.put(
-                Space::Hist,
-                codec::hist_key(t.id(), &pk_enc, ev.lsn),
-                vec![ev.body.tag()],
-            );
-            o.put(
-                Space::DelRows,
-                codec::delrow_key(deletion, t.id(), &pk_enc),
-                record::encode(kind::DEL_ROW, &(MEMBER_UNLINK, old.lsn, ev.lsn))?,
-            );
-            let mut rec = deletion_or_new(o, deletion, ev)?;
-            rec.unlinked += 1;
-            rec.remaining += 1;
-            put_deletion(o, &rec)?;
-        }
+        } => apply_unlink(catalog, ev, o, *table, pk, image, deletion)?,
         EventBody::Restore {
             table,
             pk,
             image,
             deletion,
+        } => apply_restore(catalog, ev, o, *table, pk, image, deletion)?,
+        EventBody::ImagePurged {
+            table,
+            pk,
+            was,
+            deletion,
+        } => {
+            let need_deletion = || {
+                deletion.ok_or_else(|| {
+                    Error::corrupted(
+                        format!("log event at lsn {}", ev.lsn),
+                        "a purged restore or set-null event without its deletion",
+                    )
+                })
+            };
+            match *was {
+                kind::INSERT => {
+                    let t = catalog.by_id(*table)?.clone();
+                    let pk_enc = keys::encode_one(pk);
+                    put_image(o, &t, &pk_enc, ev.lsn, &[])?;
+                    put_hist(o, &t, &pk_enc, ev);
+                    bump_seq(o, t.id(), pk)?;
+                }
+                kind::UPDATE => {
+                    let t = catalog.by_id(*table)?.clone();
+                    let pk_enc = keys::encode_one(pk);
+                    put_image(o, &t, &pk_enc, ev.lsn, &[])?;
+                    put_hist(o, &t, &pk_enc, ev);
+                }
+                kind::UNLINK => apply_unlink(catalog, ev, o, *table, pk, &[], &need_deletion()?)?,
+                kind::RESTORE => apply_restore(catalog, ev, o, *table, pk, &[], &need_deletion()?)?,
+                other => {
+                    return Err(Error::corrupted(
+                        format!("log event at lsn {}", ev.lsn),
+                        format!("a purged image stands for event kind {other}"),
+                    ))
+                }
+            }
+        }
+        EventBody::Purge {
+            table,
+            pk,
+            deletion,
         } => {
             let t = catalog.by_id(*table)?.clone();
             let pk_enc = keys::encode_one(pk);
-            put_image(o, &t, &pk_enc, ev.lsn, image)?;
-            o.put(
-                Space::Hist,
-                codec::hist_key(t.id(), &pk_enc, ev.lsn),
-                vec![ev.body.tag()],
-            );
-            bump_seq(o, t.id(), pk)?;
-            let member_key = codec::delrow_key(deletion, t.id(), &pk_enc);
-            if let Some(b) = o.get(Space::DelRows, &member_key)? {
-                let m = decode_member(&b)?;
-                o.delete(Space::DelRows, member_key);
-                if m.kind == MEMBER_TOMBSTONE {
-                    o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc));
-                    if t.def.trash_keeps_keys {
-                        let last = crate::log::read_event(o, m.last_lsn)?;
-                        if let Some(img) = last.as_ref().and_then(|e| event_image(&e.body)) {
-                            for k in reserved_keys(&t, &pk_enc, img) {
-                                o.delete(Space::Reserved, k);
-                            }
+            if row_exists(o, t.id(), &pk_enc)? {
+                return Err(Error::corrupted(
+                    format!("log event at lsn {}", ev.lsn),
+                    "purge of a row that is live",
+                ));
+            }
+            if let Some((held_by, last)) = get_dead(o, t.id(), &pk_enc)? {
+                if t.def.trash_keeps_keys {
+                    // The reserved values are computed from the last image while it is still
+                    // readable (the live path); after a rebuild the image is a placeholder that
+                    // reserved nothing.
+                    if let Some(img) = crate::log::read_event(o, last)?
+                        .as_ref()
+                        .and_then(|e| event_image(&e.body))
+                    {
+                        for k in reserved_keys(&t, &pk_enc, img) {
+                            o.delete(Space::Reserved, k);
                         }
                     }
                 }
-                if let Some(mut rec) = get_deletion(o, deletion)? {
-                    rec.remaining = rec.remaining.saturating_sub(1);
-                    rec.restored += 1;
-                    put_deletion(o, &rec)?;
-                }
+                o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc));
+                o.delete(Space::DelRows, codec::delrow_key(&held_by, t.id(), &pk_enc));
+            }
+            o.delete(Space::DelRows, codec::delrow_key(deletion, t.id(), &pk_enc));
+            put_hist(o, &t, &pk_enc, ev);
+        }
+        EventBody::PurgeDeletion { deletion } => {
+            o.delete(Space::Del, codec::del_key(deletion).to_vec());
+            let members: Vec<Vec<u8>> =
+                scan_prefix(&*o, Space::DelRows, deletion.as_bytes(), false)?
+                    .map(|item| item.map(|(k, _)| k))
+                    .collect::<Result<_>>()?;
+            for k in members {
+                o.delete(Space::DelRows, k);
+            }
+            o.put(
+                Space::Meta,
+                codec::purged_key(deletion),
+                ev.lsn.to_be_bytes().to_vec(),
+            );
+        }
+        EventBody::SetRetention { table, policy } => {
+            if let Some(t) = table {
+                catalog.by_id(*t)?;
+            }
+            let key = codec::retention_key(*table);
+            if policy.is_empty() {
+                o.delete(Space::Meta, key);
+            } else {
+                o.put(
+                    Space::Meta,
+                    key,
+                    record::encode(kind::RETENTION, &(policy.deletions, policy.history))?,
+                );
+            }
+        }
+        EventBody::PruneHistory { table, horizon } => {
+            catalog.by_id(*table)?;
+            let key = codec::horizon_key(*table);
+            if read_horizon(o, *table)? < *horizon {
+                o.put(Space::Meta, key, horizon.to_be_bytes().to_vec());
             }
         }
     }
     Ok(())
+}
+
+fn put_hist(o: &mut Overlay, t: &Table, pk_enc: &[u8], ev: &Event) {
+    o.put(
+        Space::Hist,
+        codec::hist_key(t.id(), pk_enc, ev.lsn),
+        vec![ev.body.tag()],
+    );
+}
+
+/// A set-null update inside a deletion (`image` empty: its image was purged).
+fn apply_unlink(
+    catalog: &Catalog,
+    ev: &Event,
+    o: &mut Overlay,
+    table: u32,
+    pk: &Value,
+    image: &[Value],
+    deletion: &uuid::Uuid,
+) -> Result<()> {
+    let t = catalog.by_id(table)?.clone();
+    let pk_enc = keys::encode_one(pk);
+    let old = get_row(o, t.id(), &pk_enc)?.ok_or_else(|| {
+        Error::corrupted(
+            format!("log event at lsn {}", ev.lsn),
+            "set-null update of a row that is not live",
+        )
+    })?;
+    put_image(o, &t, &pk_enc, ev.lsn, image)?;
+    put_hist(o, &t, &pk_enc, ev);
+    o.put(
+        Space::DelRows,
+        codec::delrow_key(deletion, t.id(), &pk_enc),
+        record::encode(kind::DEL_ROW, &(MEMBER_UNLINK, old.lsn, ev.lsn))?,
+    );
+    let mut rec = deletion_or_new(o, deletion, ev)?;
+    rec.unlinked += 1;
+    rec.remaining += 1;
+    put_deletion(o, &rec)
+}
+
+/// A compensating restore (`image` empty: its image was purged).
+fn apply_restore(
+    catalog: &Catalog,
+    ev: &Event,
+    o: &mut Overlay,
+    table: u32,
+    pk: &Value,
+    image: &[Value],
+    deletion: &uuid::Uuid,
+) -> Result<()> {
+    let t = catalog.by_id(table)?.clone();
+    let pk_enc = keys::encode_one(pk);
+    put_image(o, &t, &pk_enc, ev.lsn, image)?;
+    put_hist(o, &t, &pk_enc, ev);
+    bump_seq(o, t.id(), pk)?;
+    let member_key = codec::delrow_key(deletion, t.id(), &pk_enc);
+    if let Some(b) = o.get(Space::DelRows, &member_key)? {
+        let m = decode_member(&b)?;
+        o.delete(Space::DelRows, member_key);
+        if m.kind == MEMBER_TOMBSTONE {
+            o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc));
+            if t.def.trash_keeps_keys {
+                let last = crate::log::read_event(o, m.last_lsn)?;
+                if let Some(img) = last.as_ref().and_then(|e| event_image(&e.body)) {
+                    for k in reserved_keys(&t, &pk_enc, img) {
+                        o.delete(Space::Reserved, k);
+                    }
+                }
+            }
+        }
+        if let Some(mut rec) = get_deletion(o, deletion)? {
+            rec.remaining = rec.remaining.saturating_sub(1);
+            rec.restored += 1;
+            put_deletion(o, &rec)?;
+        }
+    }
+    Ok(())
+}
+
+/// The LSN before which as-of reads of a table are refused (0: none).
+pub fn read_horizon(view: &dyn ReadView, table: u32) -> Result<u64> {
+    match view.get(Space::Meta, &codec::horizon_key(table))? {
+        None => Ok(0),
+        Some(b) => <[u8; 8]>::try_from(b.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| {
+                Error::corrupted(
+                    "meta",
+                    format!("history horizon of table {table} is not 8 bytes"),
+                )
+            }),
+    }
+}
+
+/// The retention policy of a table (`Some`) or of the store (`None`), if one is set.
+pub fn read_retention(
+    view: &dyn ReadView,
+    table: Option<u32>,
+) -> Result<Option<crate::log::Retention>> {
+    match view.get(Space::Meta, &codec::retention_key(table))? {
+        None => Ok(None),
+        Some(b) => {
+            let (deletions, history): (Option<u64>, Option<u64>) =
+                record::decode(&b, kind::RETENTION, &|| "retention policy".to_string())?;
+            Ok(Some(crate::log::Retention { deletions, history }))
+        }
+    }
 }
 
 /// Loads the catalog from its view in the meta space.
@@ -668,6 +866,9 @@ fn actual(view: &dyn ReadView) -> Result<ViewKeys> {
         codec::META_TABLE_PREFIX,
         codec::META_SEQ_PREFIX,
         codec::META_SCHEMA_PREFIX,
+        codec::META_PURGED_PREFIX,
+        codec::META_RETENTION_PREFIX,
+        codec::META_HORIZON_PREFIX,
     ] {
         for item in scan_prefix(view, Space::Meta, prefix, false)? {
             let (k, v) = item?;

@@ -181,6 +181,37 @@ pub fn seq_key(table: u32) -> Vec<u8> {
     k
 }
 
+/// Meta prefix of the purged-deletion marks.
+pub const META_PURGED_PREFIX: &[u8] = b"purged/";
+/// Meta prefix of the retention policies.
+pub const META_RETENTION_PREFIX: &[u8] = b"retention/";
+/// Meta prefix of the history horizons (LSN before which a table's as-of reads are refused).
+pub const META_HORIZON_PREFIX: &[u8] = b"horizon/";
+
+/// Meta key marking a deletion as purged (value: the LSN of the purge).
+pub fn purged_key(deletion: &uuid::Uuid) -> Vec<u8> {
+    let mut k = META_PURGED_PREFIX.to_vec();
+    k.extend_from_slice(deletion.as_bytes());
+    k
+}
+
+/// Meta key of a retention policy: a table's, or (`None`) the store's.
+pub fn retention_key(table: Option<u32>) -> Vec<u8> {
+    let mut k = META_RETENTION_PREFIX.to_vec();
+    match table {
+        Some(t) => k.extend_from_slice(&t.to_be_bytes()),
+        None => k.extend_from_slice(b"store"),
+    }
+    k
+}
+
+/// Meta key of a table's history horizon.
+pub fn horizon_key(table: u32) -> Vec<u8> {
+    let mut k = META_HORIZON_PREFIX.to_vec();
+    k.extend_from_slice(&table.to_be_bytes());
+    k
+}
+
 /// Meta key marking the LSN of a schema event (the index `catalog_at` replays).
 pub fn schema_key(lsn: u64) -> Vec<u8> {
     let mut k = META_SCHEMA_PREFIX.to_vec();

@@ -53,10 +53,18 @@ pub mod kind {
     pub const TOMBSTONE: u8 = 12;
     /// Event: a row was restored by a compensating event.
     pub const RESTORE: u8 = 13;
-    /// Event: the images of rows were purged.
+    /// Event: every image of a row was purged.
     pub const PURGE: u8 = 14;
     /// Event: a foreign key was set to null as part of a deletion (`on_delete = set_null`).
     pub const UNLINK: u8 = 15;
+    /// Event record that replaced an Insert, Update, Restore or Unlink whose image was purged.
+    pub const IMAGE_PURGED: u8 = 16;
+    /// Event: a deletion left the trash for good.
+    pub const PURGE_DELETION: u8 = 17;
+    /// Event: a retention policy was set.
+    pub const SET_RETENTION: u8 = 18;
+    /// Event: old versions of a table were dropped.
+    pub const PRUNE_HISTORY: u8 = 19;
     /// Live row record in the rows view.
     pub const ROW: u8 = 0x40;
     /// Transaction record.
@@ -71,6 +79,8 @@ pub mod kind {
     pub const DEAD: u8 = 0x45;
     /// Reserved unique value (reserved view).
     pub const RESERVED: u8 = 0x46;
+    /// Retention policy (meta `retention/…`).
+    pub const RETENTION: u8 = 0x47;
 }
 
 /// Frames `payload` (serialized with the frozen codec) as a record of `kind`.

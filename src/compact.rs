@@ -1,0 +1,228 @@
+//! Compaction: copy the store into a fresh engine folder and swap it in, so that purged values
+//! and the engine's obsolete files leave the disk (see `docs/design.md` §11).
+//!
+//! The copy is written beside the data (`data.compact`), synced, then a `COMPACTED` marker is
+//! made durable; only then are the folders swapped. [`recover`] runs at every open and either
+//! finishes a swap whose copy was complete or deletes an unfinished copy, so the store is the old
+//! one or the new one, never a mix.
+
+use std::io::Write;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::codec::Space;
+use crate::error::{Error, Result};
+use crate::storage::fjall_engine::FjallEngine;
+use crate::storage::sled_engine::SledEngine;
+use crate::storage::{Batch, Engine, EngineKind};
+
+/// Marker written once the copy is complete and durable.
+pub const COMPACTED: &str = "COMPACTED";
+/// The copy being written.
+pub const NEW_DATA: &str = "data.compact";
+/// The previous data folder between the two renames.
+pub const OLD_DATA: &str = "data.old";
+/// The live data folder.
+pub const DATA: &str = "data";
+
+/// A batch of the copy is written once it holds about this many bytes.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// How far a compaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactProgress {
+    /// Keys copied so far.
+    pub keys: u64,
+    /// Bytes (keys and values) copied so far.
+    pub bytes: u64,
+    /// Keys in the store (counted before copying).
+    pub total_keys: u64,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactReport {
+    /// Keys copied.
+    pub keys: u64,
+    /// Bytes of keys and values copied.
+    pub bytes: u64,
+    /// Size of the data folder before.
+    pub disk_bytes_before: u64,
+    /// Size of the data folder after.
+    pub disk_bytes_after: u64,
+    /// Wall time of the copy and swap, in seconds.
+    pub seconds: f64,
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::io(path, e)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    let d = std::fs::File::open(dir).map_err(|e| io(dir, e))?;
+    d.sync_all().map_err(|e| io(dir, e))
+}
+
+fn exists(p: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(p) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(p, e)),
+    }
+}
+
+fn remove_tree(p: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(p, e)),
+    }
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| io(from, e))
+}
+
+/// Total size of the files under `path` (0 when it does not exist).
+pub fn tree_bytes(path: &Path) -> Result<u64> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(path, e)),
+    };
+    if !meta.is_dir() {
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).map_err(|e| io(path, e))? {
+        let entry = entry.map_err(|e| io(path, e))?;
+        total += tree_bytes(&entry.path())?;
+    }
+    Ok(total)
+}
+
+/// Finishes or rolls back a compaction interrupted by a crash. Runs at every open, before the
+/// engine is opened.
+pub fn recover(dir: &Path) -> Result<()> {
+    let marker = dir.join(COMPACTED);
+    let new = dir.join(NEW_DATA);
+    let old = dir.join(OLD_DATA);
+    let data = dir.join(DATA);
+    if exists(&marker)? {
+        // The copy was complete and durable: finish the swap.
+        if exists(&new)? {
+            if exists(&data)? {
+                if exists(&old)? {
+                    return Err(Error::corrupted(
+                        dir.display().to_string(),
+                        "an interrupted compaction left data, data.old and data.compact together; \
+                         keep the one you trust as `data` and remove the others",
+                    ));
+                }
+                rename(&data, &old)?;
+            }
+            rename(&new, &data)?;
+            sync_dir(dir)?;
+        }
+        std::fs::remove_file(&marker).map_err(|e| io(&marker, e))?;
+        sync_dir(dir)?;
+        remove_tree(&old)?;
+        return Ok(());
+    }
+    // No marker: a copy left over was never complete.
+    remove_tree(&new)?;
+    if exists(&old)? {
+        if !exists(&data)? {
+            return Err(Error::corrupted(
+                dir.display().to_string(),
+                "the store has a data.old folder but no data folder: rename data.old to data \
+                 to get the store back",
+            ));
+        }
+        remove_tree(&old)?;
+    }
+    Ok(())
+}
+
+fn write_marker(dir: &Path) -> Result<()> {
+    let tmp = dir.join(format!("{COMPACTED}.tmp"));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(b"lazarusdb compaction: data.compact is complete\n")
+        .map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    drop(f);
+    rename(&tmp, &dir.join(COMPACTED))?;
+    sync_dir(dir)
+}
+
+/// Opens a fresh engine of `kind` at `path`.
+pub(crate) fn open_engine(kind: EngineKind, path: &Path) -> Result<Box<dyn Engine>> {
+    Ok(match kind {
+        EngineKind::Fjall => Box::new(FjallEngine::open(path)?),
+        EngineKind::Sled => Box::new(SledEngine::open(path)?),
+        EngineKind::Memory => return Err(Error::invalid("a memory store has no files to compact")),
+    })
+}
+
+/// Copies every key of `from` into a fresh engine at `dir/data.compact` and syncs it. Returns
+/// (keys, bytes).
+pub(crate) fn copy(
+    from: &dyn Engine,
+    dir: &Path,
+    progress: &mut dyn FnMut(CompactProgress),
+) -> Result<(u64, u64)> {
+    let new_path: PathBuf = dir.join(NEW_DATA);
+    remove_tree(&new_path)?;
+    let view = from.read()?;
+    let mut total_keys = 0u64;
+    for space in Space::ALL {
+        for item in view.range(space, Bound::Unbounded, Bound::Unbounded, false)? {
+            item?;
+            total_keys += 1;
+        }
+    }
+    let to = open_engine(from.kind(), &new_path)?;
+    let mut state = CompactProgress {
+        keys: 0,
+        bytes: 0,
+        total_keys,
+    };
+    progress(state);
+    let mut batch = Batch::default();
+    let mut batch_bytes = 0usize;
+    for space in Space::ALL {
+        for item in view.range(space, Bound::Unbounded, Bound::Unbounded, false)? {
+            let (k, v) = item?;
+            let n = k.len() + v.len();
+            batch_bytes += n;
+            state.keys += 1;
+            state.bytes += n as u64;
+            batch.put(space, k, v);
+            if batch_bytes >= BATCH_BYTES {
+                to.write(&batch)?;
+                batch = Batch::default();
+                batch_bytes = 0;
+                progress(state);
+            }
+        }
+    }
+    if !batch.is_empty() {
+        to.write(&batch)?;
+    }
+    to.sync()?;
+    drop(to);
+    progress(state);
+    Ok((state.keys, state.bytes))
+}
+
+/// Swaps a complete, synced copy in (see the module docs).
+pub(crate) fn swap(dir: &Path) -> Result<()> {
+    write_marker(dir)?;
+    recover(dir)
+}
+
+/// Wall-clock helper for the report.
+pub(crate) fn elapsed(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}

@@ -1,0 +1,235 @@
+//! Purge, erase and retention: the only ways data leaves the store (see `docs/design.md` §11).
+//!
+//! A purge rewrites, in the log, every event that carried an image of the purged row into an
+//! [`EventBody::ImagePurged`] record (same LSN and transaction, no values) and marks its
+//! version-index entry the same way; the views drop the row from the trash. Retention applies
+//! the same rewriting to old versions that are not a row's latest image.
+
+use std::collections::HashSet;
+
+use crate::codec::record::kind;
+use crate::codec::{self, keys, Space};
+use crate::error::{Error, Result};
+use crate::log::{self, Event, EventBody};
+use crate::storage::overlay::Overlay;
+use crate::storage::ReadView;
+use crate::trash::RowRef;
+use crate::views;
+
+/// Re-exported policy type.
+pub use crate::log::Retention;
+
+/// What a purge or an erase removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurgeReport {
+    /// The deletion purged (an erase of a live row deletes it first: that deletion).
+    pub deletion: uuid::Uuid,
+    /// The rows whose every image was purged.
+    pub rows: Vec<RowRef>,
+    /// Log events rewritten (row images removed).
+    pub images: u64,
+}
+
+/// What [`crate::Db::apply_retention`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetentionReport {
+    /// Deletions purged because they were older than their window.
+    pub purged: Vec<PurgeReport>,
+    /// Tables whose old versions were dropped: (table, new horizon LSN, images removed).
+    pub pruned: Vec<(String, u64, u64)>,
+}
+
+/// Parses a duration such as `30d`, `12h`, `90m`, `45s`, `2w` (or a plain number of seconds)
+/// into seconds.
+pub fn parse_duration(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let bad = || {
+        Error::invalid(format!(
+            "`{text}` is not a duration: write a whole number and a unit, e.g. 30d, 12h, 90m, 45s, 2w"
+        ))
+    };
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    let secs = n.checked_mul(mult).ok_or_else(bad)?;
+    // Windows are applied to microsecond timestamps: keep them within i64 microseconds.
+    if secs > (i64::MAX / 1_000_000) as u64 {
+        return Err(Error::invalid(format!("`{text}` is too long a duration")));
+    }
+    Ok(secs)
+}
+
+/// Writes seconds back in the largest unit that divides them (`86400` → `1d`).
+pub fn format_duration(secs: u64) -> String {
+    for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs != 0 && secs.is_multiple_of(size) {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
+fn is_image_tag(tag: u8) -> bool {
+    matches!(
+        tag,
+        kind::INSERT | kind::UPDATE | kind::RESTORE | kind::UNLINK
+    )
+}
+
+/// The image-bearing versions of one row: (LSN, tag), oldest first.
+pub(crate) fn image_versions(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Vec<u64>> {
+    let prefix = codec::row_key(table, pk_enc);
+    let mut out = Vec::new();
+    for item in views::scan_prefix(view, Space::Hist, &prefix, false)? {
+        let (k, v) = item?;
+        // the primary key is self-delimiting: exactly 8 bytes of LSN follow it
+        if k.len() != prefix.len() + 8 {
+            continue;
+        }
+        let lsn = k
+            .get(prefix.len()..)
+            .and_then(codec::read_u64_key)
+            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        if v.first().copied().is_some_and(is_image_tag) {
+            out.push(lsn);
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces the event at `lsn` (an Insert, Update, Restore or Unlink of the row) by its purged
+/// form and marks its version-index entry. Returns false when it held no image.
+pub(crate) fn purge_image(o: &mut Overlay, table: u32, pk_enc: &[u8], lsn: u64) -> Result<bool> {
+    let ev = log::read_event(&*o, lsn)?
+        .ok_or_else(|| Error::corrupted("hist", format!("points at missing lsn {lsn}")))?;
+    let was = ev.body.tag();
+    let (pk, deletion) = match ev.body {
+        EventBody::Insert { pk, .. } | EventBody::Update { pk, .. } => (pk, None),
+        EventBody::Restore { pk, deletion, .. } | EventBody::Unlink { pk, deletion, .. } => {
+            (pk, Some(deletion))
+        }
+        _ => return Ok(false),
+    };
+    let marker = Event {
+        lsn,
+        tx: ev.tx,
+        body: EventBody::ImagePurged {
+            table,
+            pk,
+            was,
+            deletion,
+        },
+    };
+    o.put(Space::Log, codec::log_key(lsn).to_vec(), marker.encode()?);
+    o.put(
+        Space::Hist,
+        codec::hist_key(table, pk_enc, lsn),
+        vec![kind::IMAGE_PURGED],
+    );
+    Ok(true)
+}
+
+/// The tombstone members of a deletion still in its trash: (table, encoded pk, pk).
+pub(crate) fn trashed_members(
+    view: &dyn ReadView,
+    deletion: &uuid::Uuid,
+) -> Result<Vec<(u32, Vec<u8>, crate::value::Value)>> {
+    let mut out = Vec::new();
+    for item in views::scan_prefix(view, Space::DelRows, deletion.as_bytes(), false)? {
+        let (k, v) = item?;
+        let m = views::decode_member(&v)?;
+        if m.kind != views::MEMBER_TOMBSTONE {
+            continue;
+        }
+        let rest = k
+            .get(16..)
+            .ok_or_else(|| Error::corrupted("delrows", "short key"))?;
+        let table = rest
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| Error::corrupted("delrows", "short key"))?;
+        let pk_enc = rest.get(4..).unwrap_or_default().to_vec();
+        let mut cursor = pk_enc.as_slice();
+        let pk = keys::decode_value(&mut cursor)?;
+        out.push((table, pk_enc, pk));
+    }
+    Ok(out)
+}
+
+/// LSNs of images the trash still needs in `table`: the last image of every trashed row and of
+/// every set-null member of a deletion in the trash.
+pub(crate) fn images_in_use(view: &dyn ReadView, table: u32) -> Result<HashSet<u64>> {
+    let mut keep = HashSet::new();
+    for item in views::scan_prefix(view, Space::Dead, &codec::table_prefix(table), false)? {
+        let (k, _) = item?;
+        if let Some((_, last)) = views::get_dead(view, table, k.get(4..).unwrap_or_default())? {
+            keep.insert(last);
+        }
+    }
+    for item in view.range(
+        Space::DelRows,
+        std::ops::Bound::Unbounded,
+        std::ops::Bound::Unbounded,
+        false,
+    )? {
+        let (k, v) = item?;
+        let t = k
+            .get(16..20)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes);
+        if t == Some(table) {
+            keep.insert(views::decode_member(&v)?.last_lsn);
+        }
+    }
+    Ok(keep)
+}
+
+/// Every row of `table` with versions in the version index: encoded primary keys, in order.
+pub(crate) fn rows_with_history(view: &dyn ReadView, table: u32) -> Result<Vec<Vec<u8>>> {
+    let prefix = codec::table_prefix(table);
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for item in views::scan_prefix(view, Space::Hist, &prefix, false)? {
+        let (k, _) = item?;
+        let pk_enc = k
+            .len()
+            .checked_sub(8)
+            .and_then(|end| k.get(4..end))
+            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        if out.last().map(Vec::as_slice) != Some(pk_enc) {
+            out.push(pk_enc.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(parse_duration("30d").unwrap(), 30 * 86_400);
+        assert_eq!(parse_duration("12h").unwrap(), 12 * 3_600);
+        assert_eq!(parse_duration(" 90m ").unwrap(), 5_400);
+        assert_eq!(parse_duration("45s").unwrap(), 45);
+        assert_eq!(parse_duration("2w").unwrap(), 14 * 86_400);
+        assert_eq!(parse_duration("7").unwrap(), 7);
+        for bad in ["", "d", "3x", "-1d", "1.5d", "99999999999999999999d", "1 d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(86_400), "1d");
+        assert_eq!(format_duration(14 * 86_400), "2w");
+        assert_eq!(format_duration(5_400), "90m");
+        assert_eq!(format_duration(61), "61s");
+        assert_eq!(format_duration(0), "0s");
+    }
+}

@@ -1,0 +1,271 @@
+//! Compaction: after purges and erases, `compact` leaves no purged byte in any file of the
+//! store, keeps every other value, reclaims space, and recovers from an interrupted swap.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::Path;
+
+use lazarusdb::{
+    Audit, ColumnType, Db, EngineKind, Error, OnDelete, Options, Read, RestorePolicy, Row,
+    TableBuilder,
+};
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+fn schema(db: &Db) {
+    db.apply_schema(&[
+        TableBuilder::new("person")
+            .column(("id", ColumnType::Int))
+            .column(("name", ColumnType::Text))
+            .primary_key("id")
+            .build(),
+        TableBuilder::new("note")
+            .column(("id", ColumnType::Int))
+            .column(("person_id", ColumnType::Int))
+            .column(("body", ColumnType::Text))
+            .primary_key("id")
+            .index(["body"])
+            .foreign_key("person_id", "person", OnDelete::Cascade)
+            .build(),
+    ])
+    .unwrap();
+}
+
+fn purged_bytes_leave_every_file(engine: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let db = Db::open_with(&path, Options::default().engine(engine)).unwrap();
+    schema(&db);
+    // Filler so that the engine writes real files (segments, journals) and not only a memtable.
+    for i in 0..2_000i64 {
+        db.transaction(|tx| {
+            tx.insert(
+                "person",
+                Row::new()
+                    .with("id", i)
+                    .with("name", format!("keep-person-{i:05}")),
+            )?;
+            tx.insert(
+                "note",
+                Row::new()
+                    .with("id", i)
+                    .with("person_id", i)
+                    .with("body", format!("keep-note-{i:05}")),
+            )?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    }
+    // A value that only ever existed in an old version of a row that stays live until erased.
+    db.insert(
+        "person",
+        Row::new()
+            .with("id", 10_000)
+            .with("name", "OLD-VERSION-SECRET-7f3a"),
+    )
+    .unwrap();
+    db.update("person", 10_000, Row::new().with("name", "now harmless"))
+        .unwrap();
+    // A deleted row and its cascade, purged.
+    db.insert(
+        "person",
+        Row::new()
+            .with("id", 10_001)
+            .with("name", "PURGED-PERSON-SECRET-91c2"),
+    )
+    .unwrap();
+    db.insert(
+        "note",
+        Row::new()
+            .with("id", 10_001)
+            .with("person_id", 10_001)
+            .with("body", "PURGED-NOTE-SECRET-5d0e"),
+    )
+    .unwrap();
+    db.sync().unwrap();
+    db.close().unwrap();
+    // Reopen so the engine has written its files; the secrets are on disk now.
+    let db = Db::open(&path).unwrap();
+    for secret in [
+        "OLD-VERSION-SECRET-7f3a",
+        "PURGED-PERSON-SECRET-91c2",
+        "PURGED-NOTE-SECRET-5d0e",
+    ] {
+        assert!(
+            !files_containing(&path, secret.as_bytes()).is_empty(),
+            "{secret} should be on disk before the purge (else this test proves nothing)"
+        );
+    }
+    let d = db.delete("person", 10_001).unwrap();
+    db.purge(d.deletion, &Audit::by("dpo").because("request"))
+        .unwrap();
+    db.erase("person", 10_000, &Audit::by("dpo")).unwrap();
+    let before = db.stats().unwrap();
+    let mut seen = Vec::new();
+    let (db, report) = db.compact(|p| seen.push(p)).unwrap();
+    assert!(report.keys > 8_000, "{report:?}");
+    assert!(!seen.is_empty());
+    assert_eq!(seen.last().unwrap().keys, report.keys);
+    for secret in [
+        "OLD-VERSION-SECRET-7f3a",
+        "PURGED-PERSON-SECRET-91c2",
+        "PURGED-NOTE-SECRET-5d0e",
+    ] {
+        let hits = files_containing(&path, secret.as_bytes());
+        assert!(hits.is_empty(), "{secret} still in {hits:?}");
+    }
+    // Everything else is still there, on disk and through the API.
+    assert!(!files_containing(&path, b"keep-note-01999").is_empty());
+    assert_eq!(db.count("person").unwrap(), 2_000);
+    assert_eq!(
+        db.get("note", 1_234).unwrap().unwrap().get("body"),
+        Some(&"keep-note-01234".into())
+    );
+    assert!(matches!(
+        db.restore(d.deletion, RestorePolicy::Refuse),
+        Err(Error::Purged(_))
+    ));
+    assert!(db.verify().unwrap().is_ok());
+    let after = db.stats().unwrap();
+    assert_eq!(after.last_lsn, before.last_lsn);
+    assert_eq!(after.live_bytes, before.live_bytes);
+    // New writes work after the swap, and the store reopens.
+    db.insert(
+        "person",
+        Row::new().with("id", 20_000).with("name", "after"),
+    )
+    .unwrap();
+    db.close().unwrap();
+    let db = Db::open(&path).unwrap();
+    assert!(db.get("person", 20_000).unwrap().is_some());
+    assert!(db.verify().unwrap().is_ok());
+    let leftovers: Vec<_> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("data.") || n.starts_with("COMPACTED"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn purged_bytes_leave_every_file_fjall() {
+    purged_bytes_leave_every_file(EngineKind::Fjall);
+}
+
+#[test]
+fn purged_bytes_leave_every_file_sled() {
+    purged_bytes_leave_every_file(EngineKind::Sled);
+}
+
+#[test]
+fn compaction_reclaims_the_space_of_deleted_data() {
+    let db = Db::temporary().unwrap();
+    schema(&db);
+    let big = "x".repeat(2_000);
+    for i in 0..1_000i64 {
+        db.insert(
+            "person",
+            Row::new().with("id", i).with("name", format!("{big}{i}")),
+        )
+        .unwrap();
+    }
+    let ids: Vec<lazarusdb::Value> = (0..1_000i64).map(Into::into).collect();
+    let d = db.delete_many("person", ids, &Audit::default()).unwrap();
+    db.purge(d.deletion, &Audit::default()).unwrap();
+    let stats = db.stats().unwrap();
+    assert!(stats.reclaimable_bytes > 1_000_000, "{stats:?}");
+    let (db, report) = db.compact(|_| {}).unwrap();
+    assert!(
+        report.disk_bytes_after < report.disk_bytes_before,
+        "{report:?}"
+    );
+    let stats = db.stats().unwrap();
+    assert_eq!(db.count("person").unwrap(), 0);
+    assert!(stats.live_bytes < 1_000, "{stats:?}");
+    assert!(db.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_memory_store_cannot_be_compacted() {
+    let db = Db::memory().unwrap();
+    assert!(matches!(db.compact(|_| {}), Err(Error::InvalidInput(_))));
+}
+
+fn store_with_rows(path: &Path, rows: i64) {
+    let db = Db::open(path).unwrap();
+    schema(&db);
+    for i in 0..rows {
+        db.insert("person", Row::new().with("id", i).with("name", "n"))
+            .unwrap();
+    }
+    db.close().unwrap();
+}
+
+#[test]
+fn an_unfinished_copy_is_dropped_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    store_with_rows(&path, 3);
+    // A copy that never got its COMPACTED marker: garbage, whatever it holds.
+    std::fs::create_dir(path.join("data.compact")).unwrap();
+    std::fs::write(path.join("data.compact").join("junk"), b"half a copy").unwrap();
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.count("person").unwrap(), 3);
+    assert!(!path.join("data.compact").exists());
+}
+
+#[test]
+fn a_complete_copy_is_swapped_in_at_open_whichever_rename_was_last() {
+    for stage in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old");
+        let new = dir.path().join("new");
+        store_with_rows(&old, 2);
+        store_with_rows(&new, 5);
+        // `old` is the store; `new`'s data plays the complete copy.
+        std::fs::rename(new.join("data"), old.join("data.compact")).unwrap();
+        std::fs::write(old.join("COMPACTED"), b"done").unwrap();
+        match stage {
+            0 => {}                                                                // before the renames
+            1 => std::fs::rename(old.join("data"), old.join("data.old")).unwrap(), // between them
+            _ => {
+                std::fs::rename(old.join("data"), old.join("data.old")).unwrap();
+                std::fs::rename(old.join("data.compact"), old.join("data")).unwrap();
+            }
+        }
+        let db = Db::open(&old).unwrap();
+        assert_eq!(db.count("person").unwrap(), 5, "stage {stage}");
+        for leftover in ["data.old", "data.compact", "COMPACTED"] {
+            assert!(!old.join(leftover).exists(), "stage {stage}: {leftover}");
+        }
+    }
+}
+
+#[test]
+fn a_data_old_folder_without_data_is_reported_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    store_with_rows(&path, 1);
+    std::fs::rename(path.join("data"), path.join("data.old")).unwrap();
+    let err = Db::open(&path).err().unwrap();
+    assert!(matches!(err, Error::Corrupted { .. }), "{err}");
+    assert!(err.to_string().contains("data.old"), "{err}");
+    assert!(path.join("data.old").exists());
+}
