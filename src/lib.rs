@@ -70,7 +70,10 @@ pub use error::{Constraint, Error, Result};
 pub use read::{IndexRange, Read, Scan};
 pub use retention::{PurgeReport, Retention, RetentionReport};
 pub use rewind::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
-pub use schema::{parse_schema_file, ColumnDef, OnDelete, TableBuilder, TableDef, TableSpec};
+pub use schema::{
+    parse_schema_document, parse_schema_file, ColumnDef, OnDelete, SchemaFile, TableBuilder,
+    TableDef, TableSpec,
+};
 pub use storage::EngineKind;
 pub use time::{AsOf, At};
 pub use trash::{

@@ -308,6 +308,50 @@ impl From<TableBuilder> for TableSpec {
 #[serde(deny_unknown_fields)]
 struct FileSchema {
     tables: Vec<FileTable>,
+    #[serde(default)]
+    retention: Option<FileRetention>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    #[serde(default)]
+    deletions: Option<String>,
+    #[serde(default)]
+    history: Option<String>,
+}
+
+impl FileRetention {
+    fn parse(&self, whose: &str) -> Result<crate::log::Retention> {
+        let one = |field: &str, v: &Option<String>| -> Result<Option<u64>> {
+            match v {
+                None => Ok(None),
+                Some(text) => crate::retention::parse_duration(text)
+                    .map(Some)
+                    .map_err(|e| Error::schema(format!("{whose} retention, `{field}`: {e}"))),
+            }
+        };
+        let policy = crate::log::Retention {
+            deletions: one("deletions", &self.deletions)?,
+            history: one("history", &self.history)?,
+        };
+        if [policy.deletions, policy.history].contains(&Some(0)) {
+            return Err(Error::schema(format!(
+                "{whose} retention: a window must be at least one second"
+            )));
+        }
+        Ok(policy)
+    }
+}
+
+/// A parsed schema file: its tables and the retention policies it sets.
+#[derive(Debug, Clone)]
+pub struct SchemaFile {
+    /// The tables to create or extend.
+    pub tables: Vec<TableSpec>,
+    /// Retention policies: (table, or `None` for the store's default; the policy). A policy
+    /// given in the file replaces the one in force (missing fields mean "keep for ever").
+    pub retention: Vec<(Option<String>, crate::log::Retention)>,
 }
 
 #[derive(Deserialize)]
@@ -324,6 +368,8 @@ struct FileTable {
     foreign_keys: Vec<FileForeignKey>,
     #[serde(default)]
     trash_keeps_keys: bool,
+    #[serde(default)]
+    retention: Option<FileRetention>,
 }
 
 #[derive(Deserialize)]
@@ -358,11 +404,31 @@ fn default_on_delete() -> String {
 ///     "columns": [{"name": "id", "type": "int"}]}]}"#).unwrap();
 /// assert_eq!(specs[0].name, "a");
 /// ```
+///
+/// The file's retention settings are not part of the tables: [`parse_schema_document`] returns
+/// them too, and [`crate::Db::apply_schema_file`] applies everything.
 pub fn parse_schema_file(text: &str) -> Result<Vec<TableSpec>> {
+    parse_schema_document(text).map(|d| d.tables)
+}
+
+/// Parses a JSON schema file with its retention settings: a top-level
+/// `"retention": {"deletions": "30d", "history": "90d"}` for the store and the same object per
+/// table.
+pub fn parse_schema_document(text: &str) -> Result<SchemaFile> {
     let file: FileSchema = serde_json::from_str(text)
         .map_err(|e| Error::schema(format!("malformed schema file: {e}")))?;
+    let mut retention = Vec::new();
+    if let Some(r) = &file.retention {
+        retention.push((None, r.parse("the store's")?));
+    }
     let mut specs = Vec::with_capacity(file.tables.len());
     for t in file.tables {
+        if let Some(r) = &t.retention {
+            retention.push((
+                Some(t.name.clone()),
+                r.parse(&format!("table `{}`", t.name))?,
+            ));
+        }
         let mut columns = Vec::with_capacity(t.columns.len());
         for c in t.columns {
             let ty = ColumnType::parse(&c.ty).map_err(|e| {
@@ -404,7 +470,10 @@ pub fn parse_schema_file(text: &str) -> Result<Vec<TableSpec>> {
             trash_keeps_keys: t.trash_keeps_keys,
         });
     }
-    Ok(specs)
+    Ok(SchemaFile {
+        tables: specs,
+        retention,
+    })
 }
 
 /// Renders table definitions in the schema-file format (the inverse of [`parse_schema_file`]).

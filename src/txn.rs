@@ -877,6 +877,23 @@ impl<'db> Transaction<'db> {
         Ok(())
     }
 
+    /// Applies a parsed schema file: its tables (as [`Transaction::apply_schema`]) and every
+    /// retention policy it sets that differs from the one in force.
+    pub fn apply_schema_document(&mut self, doc: &schema::SchemaFile) -> Result<()> {
+        self.apply_schema(&doc.tables)?;
+        for (table, policy) in &doc.retention {
+            let id = match table {
+                Some(name) => Some(self.catalog.table(name)?.id()),
+                None => None,
+            };
+            let current = views::read_retention(&self.overlay, id)?.unwrap_or_default();
+            if current != *policy {
+                self.set_retention(table.as_deref(), *policy)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Drops the versions of `table` written before LSN `horizon` that are not a row's latest
     /// image (and not needed by the trash), and refuses as-of reads of the table before
     /// `horizon` from then on. Returns the number of images removed.

@@ -1157,3 +1157,131 @@ fn a_closed_standard_output_is_not_a_panic() {
         assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
     }
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    snapshot(dir)
+        .into_iter()
+        .filter_map(|(p, bytes)| {
+            let b = bytes?;
+            b.windows(needle.len()).any(|w| w == needle).then_some(p)
+        })
+        .collect()
+}
+
+#[test]
+fn purge_erase_and_compact_through_the_cli() {
+    let s = Store::new();
+    seed(&s);
+    s.json(&[
+        "update",
+        "a",
+        "2",
+        r#"{"data1": "SECRET-IN-AN-OLD-VERSION"}"#,
+    ]);
+    s.json(&["update", "a", "2", r#"{"data1": "clean"}"#]);
+    let del = s.json(&["delete", "a", "1", "--actor", "ann"]);
+    let id = del["deletion"].as_str().unwrap().to_string();
+    // Bad inputs: one line, exit 2, nothing written.
+    let e = s.fails(&["purge"], 2);
+    assert!(e.contains("--older-than"), "{e}");
+    let e = s.fails(&["purge", "not-a-uuid"], 2);
+    assert!(e.contains("not a deletion id"), "{e}");
+    let e = s.fails(&["purge", "--older-than", "3 parsecs"], 2);
+    assert!(e.contains("not a duration"), "{e}");
+    let e = s.fails(&["purge", &uuid::Uuid::now_v7().to_string()], 2);
+    assert!(e.contains("no deletion"), "{e}");
+    let e = s.fails(&["erase", "a", "99"], 2);
+    assert!(e.contains("99"), "{e}");
+    let e = s.fails(&["erase", "nope", "1"], 2);
+    assert!(e.contains("nope"), "{e}");
+    // Nothing is old enough yet.
+    let out = s.json(&["purge", "--older-than", "1d"]);
+    assert_eq!(out["purged"], json!([]));
+    // Purge the deletion: its rows are reported, the trash is empty, restore says purged.
+    let out = s.json(&["purge", &id, "--actor", "dpo", "--reason", "request 7"]);
+    let purged = &out["purged"][0];
+    assert_eq!(purged["deletion"], json!(id));
+    assert_eq!(refs(&purged["rows"]).len(), 3, "{out}");
+    assert_eq!(s.json(&["trash"]), json!([]));
+    let e = s.fails(&["restore", &id], 2);
+    assert!(e.contains("purged"), "{e}");
+    // Erase a live row with a secret in an old version.
+    let out = s.json(&["erase", "a", "2"]);
+    assert_eq!(refs(&out["rows"]), vec![r("a", 2)]);
+    let e = s.fails(&["get", "a", "2", "--as-of", "5"], 2);
+    assert!(e.contains("purged"), "{e}");
+    let log = s.json(&["log"]);
+    let kinds: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"purge") && kinds.contains(&"purged"),
+        "{kinds:?}"
+    );
+    // Stats report the byte classes; compact removes the secret from every file.
+    let stats = s.json(&["stats"]);
+    for k in [
+        "live_bytes",
+        "history_bytes",
+        "trash_bytes",
+        "reclaimable_bytes",
+        "disk_bytes",
+    ] {
+        assert!(stats[k].is_u64(), "{k}: {stats}");
+    }
+    let out = s.json(&["compact"]);
+    assert!(out["keys"].as_u64().unwrap() > 10, "{out}");
+    assert!(files_containing(&s.path, b"SECRET-IN-AN-OLD-VERSION").is_empty());
+    assert!(
+        !files_containing(&s.path, b"a4d1").is_empty(),
+        "live data is kept"
+    );
+    assert_eq!(ids(&s.json(&["scan", "a"])), vec![3, 4]);
+    assert_eq!(s.json(&["verify"])["ok"], json!(true));
+    assert!(s.human(&["compact"]).contains("compacted"));
+}
+
+#[test]
+fn retention_is_set_in_the_schema_file() {
+    let s = Store::new();
+    let schema = s.schema(
+        "r.json",
+        r#"{"retention": {"deletions": "30d"},
+            "tables": [{"name": "k", "primary_key": "id",
+                        "columns": [{"name": "id", "type": "int"}],
+                        "retention": {"deletions": "2w", "history": "90d"}},
+                       {"name": "m", "primary_key": "id",
+                        "columns": [{"name": "id", "type": "int"}]}]}"#,
+    );
+    assert_eq!(
+        schema["retention"],
+        json!({"deletions": "30d", "history": null})
+    );
+    assert_eq!(
+        schema["tables"][0]["retention"],
+        json!({"deletions": "2w", "history": "90d"})
+    );
+    assert!(schema["tables"][1].get("retention").is_none());
+    let stats = s.json(&["stats"]);
+    assert_eq!(stats["retention"]["tables"]["k"]["history"], json!("90d"));
+    assert_eq!(stats["retention"]["tables"]["m"]["deletions"], json!("30d"));
+    // Applying the same file again changes nothing.
+    let lsn = s.last_lsn();
+    let again = s.file("r2.json", &serde_json::to_string(&schema).unwrap());
+    s.json(&["schema", "apply", &again]);
+    assert_eq!(s.last_lsn(), lsn);
+    let out = s.json(&["purge", "--retention"]);
+    assert_eq!(out, json!({"purged": [], "pruned": []}));
+    // A bad duration is a schema error naming the table; nothing is written.
+    let bad = s.file(
+        "bad.json",
+        r#"{"tables": [{"name": "k", "primary_key": "id",
+            "columns": [{"name": "id", "type": "int"}], "retention": {"history": "soon"}}]}"#,
+    );
+    let e = s.fails(&["schema", "apply", &bad], 2);
+    assert!(e.contains("table `k`") && e.contains("soon"), "{e}");
+}

@@ -189,8 +189,43 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Store statistics.
+    /// Store statistics: rows per table, disk use, live / history / trash / reclaimable bytes
+    /// and the retention policies.
     Stats,
+    /// Purge data for good: one deletion, every deletion older than a duration, or what the
+    /// retention policies say. Purged values leave the log, the views and the history; run
+    /// `compact` afterwards to remove them from the files.
+    Purge {
+        /// The deletion to purge (see `trash`).
+        deletion: Option<String>,
+        /// Purge every deletion in the trash older than this (e.g. 30d, 12h, 90m, 2w).
+        #[arg(long, value_name = "DURATION", conflicts_with_all = ["deletion", "retention"])]
+        older_than: Option<String>,
+        /// Apply the retention policies of the schema (deletions and history windows).
+        #[arg(long, conflicts_with = "deletion")]
+        retention: bool,
+        /// Who purges.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Erase one row for good with every version it ever had (a live row is deleted first, with
+    /// its cascade, and that deletion purged; a trashed row's whole deletion is purged).
+    Erase {
+        table: String,
+        pk: String,
+        /// Who erases.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Rewrite the store into fresh files: purged values leave the disk and space is reclaimed.
+    /// Safe against a crash at any point (the old store stays until the new one is complete).
+    Compact,
 }
 
 #[derive(Subcommand)]
@@ -331,12 +366,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 SchemaAction::Apply { file } => {
                     let text = std::fs::read_to_string(file)
                         .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
-                    let specs = lazarusdb::parse_schema_file(&text)?;
-                    db.apply_schema(&specs)?;
+                    let doc = db.apply_schema_file(&text)?;
                     if cli.json {
                         print_json(&schema_json(&db)?);
                     } else {
-                        outln!("schema applied: {} table(s) in the file", specs.len());
+                        outln!("schema applied: {} table(s) in the file", doc.tables.len());
+                        for (table, policy) in &doc.retention {
+                            outln!(
+                                "retention of {}: {}",
+                                table.as_deref().unwrap_or("the store"),
+                                policy_text(policy)
+                            );
+                        }
                     }
                 }
                 SchemaAction::Show => {
@@ -795,15 +836,174 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "tables": tables,
                     "deletions": s.deletions,
                     "disk_bytes": s.disk_bytes,
+                    "live_bytes": s.live_bytes,
+                    "history_bytes": s.history_bytes,
+                    "trash_bytes": s.trash_bytes,
+                    "reclaimable_bytes": s.reclaimable_bytes,
+                    "retention": retention_json(&db)?,
                 }));
             } else {
-                outln!("engine      {}", s.engine);
-                outln!("last lsn    {}", s.last_lsn);
-                outln!("last tx     {}", s.last_tx);
-                outln!("disk bytes  {}", s.disk_bytes);
+                outln!("engine            {}", s.engine);
+                outln!("last lsn          {}", s.last_lsn);
+                outln!("last tx           {}", s.last_tx);
+                outln!("deletions         {}", s.deletions);
+                outln!("disk bytes        {}", s.disk_bytes);
+                outln!("live bytes        {}", s.live_bytes);
+                outln!("history bytes     {}", s.history_bytes);
+                outln!("trash bytes       {}", s.trash_bytes);
+                outln!(
+                    "reclaimable bytes {} (estimate; `compact` gives it back)",
+                    s.reclaimable_bytes
+                );
                 for (t, n) in &s.tables {
                     outln!("table {t:<12} {n} live row(s)");
                 }
+                if let Some(p) = db.retention(None)? {
+                    outln!("retention of the store: {}", policy_text(&p));
+                }
+                for t in db.tables()? {
+                    let own = db.retention(Some(&t))?;
+                    if own != db.retention(None)? {
+                        if let Some(p) = own {
+                            outln!("retention of {t}: {}", policy_text(&p));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Purge {
+            deletion,
+            older_than,
+            retention,
+            actor,
+            reason,
+        } => {
+            let audit = Audit {
+                actor: actor.clone(),
+                reason: reason.clone(),
+            };
+            let db = open(&cli)?;
+            let (purged, pruned) =
+                match (deletion, older_than, retention) {
+                    (Some(d), None, false) => {
+                        let id = uuid::Uuid::parse_str(d).map_err(|_| {
+                            fail(
+                                2,
+                                format!("`{d}` is not a deletion id (see `lazarus trash`)"),
+                            )
+                        })?;
+                        (vec![db.purge(id, &audit)?], Vec::new())
+                    }
+                    (None, Some(text), false) => {
+                        let secs = lazarusdb::retention::parse_duration(text)?;
+                        (db.purge_older_than(secs, &audit)?, Vec::new())
+                    }
+                    (None, None, true) => {
+                        let r = db.apply_retention(&audit)?;
+                        (r.purged, r.pruned)
+                    }
+                    _ => return Err(fail(
+                        2,
+                        "say what to purge: a DELETION id, --older-than DURATION or --retention",
+                    )),
+                };
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "purged": purged.iter().map(|p| serde_json::json!({
+                        "deletion": p.deletion.to_string(),
+                        "rows": refs_json(&p.rows),
+                        "images": p.images,
+                    })).collect::<Vec<_>>(),
+                    "pruned": pruned.iter().map(|(t, h, n)| serde_json::json!({
+                        "table": t, "horizon": h, "images": n,
+                    })).collect::<Vec<_>>(),
+                }));
+            } else {
+                for p in &purged {
+                    outln!(
+                        "purged deletion {}: {} row(s), {} image(s) removed",
+                        p.deletion,
+                        p.rows.len(),
+                        p.images
+                    );
+                    for r in &p.rows {
+                        outln!("  purged {r}");
+                    }
+                }
+                for (t, h, n) in &pruned {
+                    outln!("pruned history of {t} before lsn {h}: {n} image(s) removed");
+                }
+                if purged.is_empty() && pruned.is_empty() {
+                    outln!("nothing to purge");
+                } else {
+                    outln!("run `lazarus compact` to remove the purged bytes from the files");
+                }
+            }
+            Ok(())
+        }
+        Command::Erase {
+            table,
+            pk,
+            actor,
+            reason,
+        } => {
+            let db = open(&cli)?;
+            let audit = Audit {
+                actor: actor.clone(),
+                reason: reason.clone(),
+            };
+            let p = db.erase(table, pk_value(&db, table, pk), &audit)?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "deletion": p.deletion.to_string(),
+                    "rows": refs_json(&p.rows),
+                    "images": p.images,
+                }));
+            } else {
+                outln!(
+                    "erased through deletion {}: {} row(s), {} image(s) removed",
+                    p.deletion,
+                    p.rows.len(),
+                    p.images
+                );
+                for r in &p.rows {
+                    outln!("  purged {r}");
+                }
+                outln!("run `lazarus compact` to remove the erased bytes from the files");
+            }
+            Ok(())
+        }
+        Command::Compact => {
+            let db = open(&cli)?;
+            let bar = compact_bar(&cli);
+            let result = db.compact(|p| {
+                if let Some(b) = &bar {
+                    b.set_length(p.total_keys);
+                    b.set_position(p.keys);
+                }
+            });
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let (_db, r) = result?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "keys": r.keys,
+                    "bytes": r.bytes,
+                    "disk_bytes_before": r.disk_bytes_before,
+                    "disk_bytes_after": r.disk_bytes_after,
+                    "seconds": r.seconds,
+                }));
+            } else {
+                outln!(
+                    "compacted {} key(s), {} bytes, in {:.2} s: {} -> {} bytes on disk",
+                    r.keys,
+                    r.bytes,
+                    r.seconds,
+                    r.disk_bytes_before,
+                    r.disk_bytes_after
+                );
             }
             Ok(())
         }
@@ -817,7 +1017,72 @@ fn schema_json(db: &Db) -> Result<serde_json::Value, Failure> {
         .map(|t| db.table_def(t))
         .collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&lazarusdb::TableDef> = defs.iter().collect();
-    Ok(lazarusdb::schema::schema_to_json(&refs))
+    let mut json = lazarusdb::schema::schema_to_json(&refs);
+    // Retention settings, in the schema-file format (only where one is set).
+    let store = db.retention(None)?;
+    if let Some(obj) = json.as_object_mut() {
+        if let Some(p) = &store {
+            obj.insert("retention".into(), policy_json(p));
+        }
+        if let Some(tables) = obj.get_mut("tables").and_then(|t| t.as_array_mut()) {
+            for t in tables {
+                let name = t.get("name").and_then(|n| n.as_str()).map(str::to_string);
+                if let (Some(name), Some(o)) = (name, t.as_object_mut()) {
+                    let own = db.retention(Some(&name))?;
+                    if own != store {
+                        if let Some(p) = own {
+                            o.insert("retention".into(), policy_json(&p));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(json)
+}
+
+fn policy_json(p: &lazarusdb::Retention) -> serde_json::Value {
+    let f = |v: Option<u64>| v.map(lazarusdb::retention::format_duration);
+    serde_json::json!({"deletions": f(p.deletions), "history": f(p.history)})
+}
+
+fn policy_text(p: &lazarusdb::Retention) -> String {
+    let f = |v: Option<u64>| {
+        v.map(lazarusdb::retention::format_duration)
+            .unwrap_or_else(|| "for ever".into())
+    };
+    format!(
+        "deletions kept {}, history kept {}",
+        f(p.deletions),
+        f(p.history)
+    )
+}
+
+fn retention_json(db: &Db) -> Result<serde_json::Value, Failure> {
+    let mut tables = serde_json::Map::new();
+    for t in db.tables()? {
+        if let Some(p) = db.retention(Some(&t))? {
+            tables.insert(t, policy_json(&p));
+        }
+    }
+    Ok(serde_json::json!({
+        "store": db.retention(None)?.as_ref().map(policy_json),
+        "tables": tables,
+    }))
+}
+
+/// A progress bar over the keys copied by `compact`, drawn only on a terminal.
+fn compact_bar(cli: &Cli) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if cli.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("compacting {bar:30} {pos}/{len} keys ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
 }
 
 fn print_schema(db: &Db) -> Result<(), Failure> {
