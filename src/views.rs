@@ -790,12 +790,15 @@ pub fn read_retention(
 ) -> Result<Option<crate::log::Retention>> {
     match view.get(Space::Meta, &codec::retention_key(table))? {
         None => Ok(None),
-        Some(b) => {
-            let (deletions, history): (Option<u64>, Option<u64>) =
-                record::decode(&b, kind::RETENTION, &|| "retention policy".to_string())?;
-            Ok(Some(crate::log::Retention { deletions, history }))
-        }
+        Some(b) => decode_retention(&b).map(Some),
     }
+}
+
+/// Decodes a retention record (meta `retention/…`).
+pub fn decode_retention(bytes: &[u8]) -> Result<crate::log::Retention> {
+    let (deletions, history): (Option<u64>, Option<u64>) =
+        record::decode(bytes, kind::RETENTION, &|| "retention policy".to_string())?;
+    Ok(crate::log::Retention { deletions, history })
 }
 
 /// Loads the catalog from its view in the meta space.

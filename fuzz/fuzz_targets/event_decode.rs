@@ -1,5 +1,5 @@
 //! Arbitrary bytes into every record decoder: log events, transaction records, rows-view
-//! records, deletion records, deletion members and reserved-value entries.
+//! records, deletion records, deletion members, reserved-value entries and retention policies.
 //!
 //! Properties: no decoder panics; whatever decodes re-encodes, and decoding that again gives
 //! the same thing (compared by its canonical re-encoding, so NaN payloads count too).
@@ -20,7 +20,7 @@ use lazarusdb::log::{Event, TxRecord};
 use lazarusdb::views;
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [u8; 16] = [
+const KINDS: [u8; 21] = [
     kind::CREATE_TABLE,
     kind::ADD_COLUMN,
     kind::ADD_INDEX,
@@ -30,6 +30,11 @@ const KINDS: [u8; 16] = [
     kind::RESTORE,
     kind::PURGE,
     kind::UNLINK,
+    kind::IMAGE_PURGED,
+    kind::PURGE_DELETION,
+    kind::SET_RETENTION,
+    kind::PRUNE_HISTORY,
+    kind::RETENTION,
     kind::ROW,
     kind::TX,
     kind::TABLE_DEF,
@@ -138,6 +143,14 @@ fn check_reserved(bytes: &[u8]) {
     assert_eq!(views::decode_reserved(&enc).expect("decodes"), u);
 }
 
+fn check_retention(bytes: &[u8]) {
+    let Ok(r) = views::decode_retention(bytes) else {
+        return;
+    };
+    let enc = record::encode(kind::RETENTION, &(r.deletions, r.history)).expect("re-encodes");
+    assert_eq!(views::decode_retention(&enc).expect("decodes"), r);
+}
+
 fuzz_target!(|data: &[u8]| {
     let bytes = frame(data);
     check_event(&bytes);
@@ -146,4 +159,5 @@ fuzz_target!(|data: &[u8]| {
     check_deletion(&bytes);
     check_member(&bytes);
     check_reserved(&bytes);
+    check_retention(&bytes);
 });
