@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody};
@@ -175,7 +176,10 @@ fn decode_pk(enc: &[u8]) -> Result<Value> {
 
 fn state_at(view: &dyn ReadView, t: &Table, pk_enc: &[u8], lsn: u64) -> Result<Option<Vec<Value>>> {
     match time::version_at(view, t.id(), pk_enc, lsn)? {
-        Some(v) if v.is_live() => Ok(Some(pad(t, &time::image_of(view, v.lsn)?))),
+        // image_of names the purged version in its error
+        Some(v) if v.is_live() || v.tag == kind::IMAGE_PURGED => {
+            Ok(Some(pad(t, &time::image_of(view, v.lsn)?)))
+        }
         _ => Ok(None),
     }
 }

@@ -403,3 +403,32 @@ fn deletion_retention_purges_old_deletions_only() {
     assert!(again.purged.is_empty() && again.pruned.is_empty());
     check_verify(&db);
 }
+
+#[test]
+fn undo_and_diff_that_need_a_purged_image_fail_and_write_nothing() {
+    let db = Db::memory().unwrap();
+    schema(&db);
+    fill(&db);
+    // A transaction that updated a row and another row that is later erased.
+    let info = db
+        .transaction(|tx| {
+            tx.update("author", 2, Row::new().with("name", "Bobby"))?;
+            tx.update("book", 20, Row::new().with("title", "Bob's second edition"))?;
+            Ok::<_, Error>(tx.id())
+        })
+        .unwrap();
+    let before = db.last_lsn();
+    db.erase("book", 20, &Audit::default()).unwrap();
+    let lsn = db.last_lsn();
+    let err = db.undo(info, true).unwrap_err();
+    assert!(matches!(err, Error::Purged(_)), "{err}");
+    assert_eq!(db.last_lsn(), lsn);
+    assert!(matches!(db.diff(1u64, before, None), Err(Error::Purged(_))));
+    // Author 2 was not erased: its history is intact and restorable.
+    db.restore_row_to("author", 2, before - 2).unwrap();
+    assert_eq!(
+        db.get("author", 2).unwrap().unwrap().get("name"),
+        Some(&"Bob".into())
+    );
+    check_verify(&db);
+}
