@@ -130,13 +130,23 @@ pub fn export(db: &Db, out: &mut dyn Write, mut progress: impl FnMut(u64)) -> Re
                         o.insert("deletion".into(), deletion.to_string().into());
                     }
                 }
+                EventBody::SetRetention { table, policy } => {
+                    o.insert("kind".into(), "schema".into());
+                    let table = match table {
+                        Some(t) => name(&catalog, *t)?,
+                        None => Json::Null,
+                    };
+                    o.insert(
+                        "schema".into(),
+                        json!({"retention": {"table": table, "deletions": policy.deletions, "history": policy.history}}),
+                    );
+                }
                 EventBody::Purge { .. }
                 | EventBody::ImagePurged { .. }
                 | EventBody::PurgeDeletion { .. }
-                | EventBody::SetRetention { .. }
                 | EventBody::PruneHistory { .. } => {
                     return Err(Error::invalid(format!(
-                        "the event at lsn {} is a purge or retention event, which export does not support yet: \
+                        "the event at lsn {} is a purge, which export does not support yet: \
                          copy the store folder (after `lazarus compact`) instead",
                         ev.lsn
                     )));
@@ -299,8 +309,18 @@ pub(crate) struct Line {
 /// An event as imported: rows still by table name and JSON.
 pub(crate) enum ImportBody {
     CreateTables(Vec<TableDef>),
-    AddColumn { table: String, column: ColumnDef },
-    AddIndex { table: String, index: IndexDef },
+    AddColumn {
+        table: String,
+        column: ColumnDef,
+    },
+    AddIndex {
+        table: String,
+        index: IndexDef,
+    },
+    Retention {
+        table: Option<String>,
+        policy: crate::log::Retention,
+    },
     Row(RowLine),
 }
 
@@ -347,6 +367,33 @@ fn parse_line(text: &str, line: usize) -> Result<Line> {
                     id: parse_u32(field(a, "id", line)?, "an index id", line)?,
                     columns: strings(field(a, "columns", line)?, line)?,
                     unique: a.get("unique").and_then(Json::as_bool).unwrap_or(false),
+                },
+            }
+        } else if let Some(a) = s.get("retention").and_then(Json::as_object) {
+            let secs = |f: &str| -> Result<Option<u64>> {
+                match a.get(f) {
+                    None | Some(Json::Null) => Ok(None),
+                    Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                        Error::invalid(format!(
+                            "line {line}: retention `{f}` must be a number of seconds or null"
+                        ))
+                    }),
+                }
+            };
+            let table = match a.get("table") {
+                None | Some(Json::Null) => None,
+                Some(Json::String(t)) => Some(t.clone()),
+                Some(_) => {
+                    return Err(Error::invalid(format!(
+                        "line {line}: retention `table` must be a table name or null"
+                    )))
+                }
+            };
+            ImportBody::Retention {
+                table,
+                policy: crate::log::Retention {
+                    deletions: secs("deletions")?,
+                    history: secs("history")?,
                 },
             }
         } else {
@@ -574,6 +621,13 @@ impl Db {
                     ImportBody::AddIndex { table, index } => EventBody::AddIndex {
                         table: tx.catalog().table(&table)?.id(),
                         index,
+                    },
+                    ImportBody::Retention { table, policy } => EventBody::SetRetention {
+                        table: match table {
+                            Some(t) => Some(tx.catalog().table(&t)?.id()),
+                            None => None,
+                        },
+                        policy,
                     },
                     ImportBody::Row(r) => row_event(tx.catalog(), r, line)?.body,
                 })

@@ -866,13 +866,7 @@ impl<'db> Transaction<'db> {
             Some(name) => Some(self.catalog.table(name)?.id()),
             None => None,
         };
-        for secs in [policy.deletions, policy.history].into_iter().flatten() {
-            if secs == 0 || secs > (i64::MAX / 1_000_000) as u64 {
-                return Err(Error::invalid(
-                    "a retention window must be at least one second and at most ~292,000 years",
-                ));
-            }
-        }
+        check_windows(&policy)?;
         self.stage(EventBody::SetRetention { table, policy })?;
         Ok(())
     }
@@ -1095,14 +1089,17 @@ impl<'db> Transaction<'db> {
                 self.check_unique(&t, image, &enc, old_image)?;
                 self.check_parents(&t, image, old_image)?;
             }
+            EventBody::SetRetention { table, policy } => {
+                if let Some(t) = table {
+                    self.catalog.by_id(*t)?;
+                }
+                check_windows(policy)?;
+            }
             EventBody::Purge { .. }
             | EventBody::ImagePurged { .. }
             | EventBody::PurgeDeletion { .. }
-            | EventBody::SetRetention { .. }
             | EventBody::PruneHistory { .. } => {
-                return Err(Error::invalid(
-                    "purge and retention events cannot be imported",
-                ));
+                return Err(Error::invalid("purge events cannot be imported"));
             }
             EventBody::Tombstone { table, pk, .. } => {
                 let t = self.catalog.by_id(*table)?.clone();
@@ -1277,4 +1274,16 @@ fn spec_of(d: &crate::schema::TableDef) -> TableSpec {
             .collect(),
         trash_keeps_keys: d.trash_keeps_keys,
     }
+}
+
+/// Refuses retention windows of zero or beyond what microsecond timestamps can subtract.
+fn check_windows(policy: &Retention) -> Result<()> {
+    for secs in [policy.deletions, policy.history].into_iter().flatten() {
+        if secs == 0 || secs > (i64::MAX / 1_000_000) as u64 {
+            return Err(Error::invalid(
+                "a retention window must be at least one second and at most ~292,000 years",
+            ));
+        }
+    }
+    Ok(())
 }

@@ -199,3 +199,52 @@ fn the_fuzz_regressions_of_import_are_typed_errors() {
     }
     assert!(seen >= 2);
 }
+
+#[test]
+fn retention_policies_round_trip_and_a_purged_log_is_refused_by_name() {
+    let db = busy_store();
+    let table = db.tables().unwrap()[0].clone();
+    let policy = lazarusdb::Retention {
+        deletions: Some(86_400),
+        history: None,
+    };
+    db.set_retention(None, policy).unwrap();
+    db.set_retention(
+        Some(&table),
+        lazarusdb::Retention {
+            deletions: None,
+            history: Some(3_600),
+        },
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let n = db.export_log(&mut out).unwrap();
+    let copy = Db::memory().unwrap();
+    assert_eq!(copy.import_log(&mut out.as_slice()).unwrap(), n);
+    assert_eq!(copy.retention(None).unwrap(), Some(policy));
+    assert_eq!(
+        copy.retention(Some(&table)).unwrap(),
+        db.retention(Some(&table)).unwrap()
+    );
+    assert!(copy.verify().unwrap().is_ok());
+    // A zero window in a file is refused like a write would refuse it.
+    let text = String::from_utf8(out)
+        .unwrap()
+        .replace("\"history\":3600", "\"history\":0");
+    assert!(text.contains("\"history\":0"));
+    let err = Db::memory()
+        .unwrap()
+        .import_log(&mut text.as_bytes())
+        .unwrap_err();
+    assert!(err.to_string().contains("window"), "{err}");
+    // After a purge, export says which event it cannot write.
+    let d = db
+        .trash(&TrashQuery::all())
+        .unwrap()
+        .first()
+        .map(|d| d.id)
+        .unwrap();
+    db.purge(d, &Audit::default()).unwrap();
+    let err = db.export_log(&mut Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("purge"), "{err}");
+}
