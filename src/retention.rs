@@ -28,6 +28,9 @@ pub struct PurgeReport {
     pub rows: Vec<RowRef>,
     /// Log events rewritten (row images removed).
     pub images: u64,
+    /// Other deletions purged with it: an erase also purges the deletions that hold earlier
+    /// lives of the same key in their trash.
+    pub also: Vec<uuid::Uuid>,
 }
 
 /// What [`crate::Db::apply_retention`] did.
@@ -105,6 +108,94 @@ pub(crate) fn image_versions(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> 
     Ok(out)
 }
 
+/// One image-bearing event of a row's life.
+pub(crate) struct LifeImage {
+    /// Its LSN.
+    pub lsn: u64,
+    /// The kind of event it is (or was, if its image is already purged).
+    pub was: u8,
+    /// True when its image is already purged.
+    pub purged: bool,
+    /// The deletion of a set-null (Unlink) or Restore event.
+    pub deletion: Option<uuid::Uuid>,
+}
+
+/// The image-bearing events of the life of a row that ends at `end` (the LSN of the tombstone
+/// that put it in the trash), newest first: walking back from `end`, every Insert, Update,
+/// Restore and Unlink (purged or not) down to the Insert that began the life. An earlier life
+/// (which ended with a tombstone and began again with an Insert) and a later one are not part
+/// of it: every life begins with an Insert.
+pub(crate) fn life_images(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    end: u64,
+) -> Result<Vec<LifeImage>> {
+    let start = codec::hist_key(table, pk_enc, 0);
+    let stop = codec::hist_key(table, pk_enc, end);
+    let mut out = Vec::new();
+    for item in view.range(
+        Space::Hist,
+        std::ops::Bound::Included(&start),
+        std::ops::Bound::Included(&stop),
+        true,
+    )? {
+        let (k, v) = item?;
+        let lsn = k
+            .len()
+            .checked_sub(8)
+            .and_then(|p| k.get(p..))
+            .and_then(codec::read_u64_key)
+            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        let tag = *v
+            .first()
+            .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+        let image = match tag {
+            // (a Purge entry may sit inside a later life: it purged an earlier one)
+            kind::IMAGE_PURGED | kind::RESTORE | kind::UNLINK => {
+                let ev = log::read_event(view, lsn)?.ok_or_else(|| {
+                    Error::corrupted("hist", format!("points at missing lsn {lsn}"))
+                })?;
+                match ev.body {
+                    EventBody::ImagePurged { was, deletion, .. } => LifeImage {
+                        lsn,
+                        was,
+                        purged: true,
+                        deletion,
+                    },
+                    EventBody::Restore { deletion, .. } | EventBody::Unlink { deletion, .. } => {
+                        LifeImage {
+                            lsn,
+                            was: tag,
+                            purged: false,
+                            deletion: Some(deletion),
+                        }
+                    }
+                    _ => {
+                        return Err(Error::corrupted(
+                            "hist",
+                            format!("the version index disagrees with the log at lsn {lsn}"),
+                        ))
+                    }
+                }
+            }
+            kind::INSERT | kind::UPDATE => LifeImage {
+                lsn,
+                was: tag,
+                purged: false,
+                deletion: None,
+            },
+            _ => continue,
+        };
+        let first = image.was == kind::INSERT;
+        out.push(image);
+        if first {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// Replaces the event at `lsn` (an Insert, Update, Restore or Unlink of the row) by its purged
 /// form and marks its version-index entry. Returns false when it held no image.
 pub(crate) fn purge_image(o: &mut Overlay, table: u32, pk_enc: &[u8], lsn: u64) -> Result<bool> {
@@ -137,11 +228,14 @@ pub(crate) fn purge_image(o: &mut Overlay, table: u32, pk_enc: &[u8], lsn: u64) 
     Ok(true)
 }
 
-/// The tombstone members of a deletion still in its trash: (table, encoded pk, pk).
+/// A member of a deletion still in its trash: (table, encoded pk, pk, tombstone LSN).
+pub(crate) type TrashedMember = (u32, Vec<u8>, crate::value::Value, u64);
+
+/// The tombstone members of a deletion still in its trash.
 pub(crate) fn trashed_members(
     view: &dyn ReadView,
     deletion: &uuid::Uuid,
-) -> Result<Vec<(u32, Vec<u8>, crate::value::Value)>> {
+) -> Result<Vec<TrashedMember>> {
     let mut out = Vec::new();
     for item in views::scan_prefix(view, Space::DelRows, deletion.as_bytes(), false)? {
         let (k, v) = item?;
@@ -160,9 +254,39 @@ pub(crate) fn trashed_members(
         let pk_enc = rest.get(4..).unwrap_or_default().to_vec();
         let mut cursor = pk_enc.as_slice();
         let pk = keys::decode_value(&mut cursor)?;
-        out.push((table, pk_enc, pk));
+        out.push((table, pk_enc, pk, m.lsn));
     }
     Ok(out)
+}
+
+/// A deletion whose trash still holds a life of the row (table, encoded pk), if any.
+pub(crate) fn deletion_holding_a_life(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+) -> Result<Option<uuid::Uuid>> {
+    let prefix = codec::row_key(table, pk_enc);
+    for item in views::scan_prefix(view, Space::Hist, &prefix, false)? {
+        let (k, v) = item?;
+        if k.len() != prefix.len() + 8 || v.first() != Some(&kind::TOMBSTONE) {
+            continue;
+        }
+        let lsn = k
+            .get(prefix.len()..)
+            .and_then(codec::read_u64_key)
+            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        if let Some(Event {
+            body: EventBody::Tombstone { deletion, .. },
+            ..
+        }) = log::read_event(view, lsn)?
+        {
+            let member = codec::delrow_key(&deletion, table, pk_enc);
+            if view.get(Space::DelRows, &member)?.is_some() {
+                return Ok(Some(deletion));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// LSNs of images the trash still needs in `table`: the last image of every trashed row and of

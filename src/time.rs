@@ -595,6 +595,12 @@ impl AsOf<'_> {
                     deletion,
                     ..
                 } if deletion == id => out.push((table, pk, ev.lsn, MemberKind::Unlinked)),
+                EventBody::ImagePurged {
+                    table,
+                    pk,
+                    was: kind::UNLINK,
+                    deletion: Some(deletion),
+                } if deletion == id => out.push((table, pk, ev.lsn, MemberKind::Unlinked)),
                 _ => {}
             }
         }
@@ -624,7 +630,7 @@ impl AsOf<'_> {
             false,
         )? {
             let (k, v) = item?;
-            if v.first() == Some(&kind::RESTORE) {
+            if matches!(v.first(), Some(&kind::RESTORE) | Some(&kind::IMAGE_PURGED)) {
                 let lsn = k
                     .len()
                     .checked_sub(8)
@@ -632,7 +638,16 @@ impl AsOf<'_> {
                     .and_then(codec::read_u64_key)
                     .ok_or_else(|| Error::corrupted("hist", "short key"))?;
                 if let Some(ev) = log::read_event(base, lsn)? {
-                    if matches!(ev.body, EventBody::Restore { deletion, .. } if deletion == *id) {
+                    let restored = match ev.body {
+                        EventBody::Restore { deletion, .. } => deletion == *id,
+                        EventBody::ImagePurged {
+                            was: kind::RESTORE,
+                            deletion,
+                            ..
+                        } => deletion == Some(*id),
+                        _ => false,
+                    };
+                    if restored {
                         return Ok(false);
                     }
                 }

@@ -793,37 +793,41 @@ impl<'db> Transaction<'db> {
             deletion,
             rows: Vec::with_capacity(members.len()),
             images: 0,
+            also: Vec::new(),
         };
-        for (table, pk_enc, pk) in members {
+        for (table, pk_enc, pk, tombstone) in members {
             let t = self.catalog.by_id(table)?.clone();
             report.rows.push(RowRef {
                 table: t.name().to_string(),
                 pk: pk.clone(),
             });
-            report.images += self.purge_row(table, &pk_enc, pk, deletion)?;
+            report.images += self.purge_row(table, &pk_enc, pk, deletion, tombstone)?;
         }
         self.stage(EventBody::PurgeDeletion { deletion })?;
         Ok(report)
     }
 
-    /// Stages the purge of one trashed row and rewrites every image of it before; returns the
-    /// number of images removed. A failure breaks the transaction.
+    /// Stages the purge of one trashed row and rewrites every image of the life that its
+    /// tombstone (at `tombstone`) ended; returns the number of images removed. A failure
+    /// breaks the transaction.
     fn purge_row(
         &mut self,
         table: u32,
         pk_enc: &[u8],
         pk: Value,
         deletion: uuid::Uuid,
+        tombstone: u64,
     ) -> Result<u64> {
-        let lsn = self.stage(EventBody::Purge {
+        self.stage(EventBody::Purge {
             table,
             pk,
             deletion,
         })?;
         let res = (|| -> Result<u64> {
             let mut n = 0;
-            for at in retention::image_versions(&self.overlay, table, pk_enc)? {
-                if at < lsn && retention::purge_image(&mut self.overlay, table, pk_enc, at)? {
+            for img in retention::life_images(&self.overlay, table, pk_enc, tombstone)? {
+                if !img.purged && retention::purge_image(&mut self.overlay, table, pk_enc, img.lsn)?
+                {
                     n += 1;
                 }
             }
@@ -845,7 +849,7 @@ impl<'db> Transaction<'db> {
         let t = self.catalog.table(table)?.clone();
         let (pk, enc) = pk_enc(&t, pk.into())?;
         let deletion = if views::row_exists(&self.overlay, t.id(), &enc)? {
-            self.delete_roots(&[(t.clone(), pk)])?.deletion
+            self.delete_roots(&[(t.clone(), pk.clone())])?.deletion
         } else if let Some((d, _)) = views::get_dead(&self.overlay, t.id(), &enc)? {
             d
         } else {
@@ -854,7 +858,16 @@ impl<'db> Transaction<'db> {
                 pk: pk.to_string(),
             });
         };
-        self.purge(deletion)
+        let mut report = self.purge(deletion)?;
+        // Earlier lives of the same key (a table whose trash frees keys) may still be in the
+        // trash of other deletions: every version of the row goes, so those go too.
+        while let Some(other) = retention::deletion_holding_a_life(&self.overlay, t.id(), &enc)? {
+            let more = self.purge(other)?;
+            report.rows.extend(more.rows);
+            report.images += more.images;
+            report.also.push(other);
+        }
+        Ok(report)
     }
 
     /// Sets the retention policy of a table, or of the store for `None` (a table's policy, when

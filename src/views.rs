@@ -623,30 +623,52 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
         } => {
             let t = catalog.by_id(*table)?.clone();
             let pk_enc = keys::encode_one(pk);
-            if row_exists(o, t.id(), &pk_enc)? {
-                return Err(Error::corrupted(
-                    format!("log event at lsn {}", ev.lsn),
-                    "purge of a row that is live",
-                ));
-            }
+            let member_key = codec::delrow_key(deletion, t.id(), &pk_enc);
+            let member = match o.get(Space::DelRows, &member_key)? {
+                Some(b) => decode_member(&b)?,
+                None => {
+                    return Err(Error::corrupted(
+                        format!("log event at lsn {}", ev.lsn),
+                        "purge of a row that is not in the trash of its deletion",
+                    ))
+                }
+            };
+            o.delete(Space::DelRows, member_key);
             if let Some((held_by, last)) = get_dead(o, t.id(), &pk_enc)? {
-                if t.def.trash_keeps_keys {
-                    // The reserved values are computed from the last image while it is still
-                    // readable (the live path); after a rebuild the image is a placeholder that
-                    // reserved nothing.
-                    if let Some(img) = crate::log::read_event(o, last)?
-                        .as_ref()
-                        .and_then(|e| event_image(&e.body))
-                    {
-                        for k in reserved_keys(&t, &pk_enc, img) {
-                            o.delete(Space::Reserved, k);
+                // A later life of the key may be in the trash of another deletion: only this
+                // deletion's hold goes.
+                if held_by == *deletion {
+                    if t.def.trash_keeps_keys {
+                        // The reserved values are computed from the last image while it is
+                        // still readable (the live path); after a rebuild the image is a
+                        // placeholder that reserved nothing.
+                        if let Some(img) = crate::log::read_event(o, last)?
+                            .as_ref()
+                            .and_then(|e| event_image(&e.body))
+                        {
+                            for k in reserved_keys(&t, &pk_enc, img) {
+                                o.delete(Space::Reserved, k);
+                            }
                         }
                     }
+                    o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc));
                 }
-                o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc));
-                o.delete(Space::DelRows, codec::delrow_key(&held_by, t.id(), &pk_enc));
             }
-            o.delete(Space::DelRows, codec::delrow_key(deletion, t.id(), &pk_enc));
+            // Set-null updates of this life held by other deletions can never be reverted
+            // now: they leave those deletions.
+            for img in crate::retention::life_images(o, t.id(), &pk_enc, member.lsn)? {
+                let (kind::UNLINK, Some(other)) = (img.was, img.deletion) else {
+                    continue;
+                };
+                let key = codec::delrow_key(&other, t.id(), &pk_enc);
+                if other != *deletion && o.get(Space::DelRows, &key)?.is_some() {
+                    o.delete(Space::DelRows, key);
+                    if let Some(mut rec) = get_deletion(o, &other)? {
+                        rec.remaining = rec.remaining.saturating_sub(1);
+                        put_deletion(o, &rec)?;
+                    }
+                }
+            }
             put_hist(o, &t, &pk_enc, ev);
         }
         EventBody::PurgeDeletion { deletion } => {

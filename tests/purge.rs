@@ -432,3 +432,57 @@ fn undo_and_diff_that_need_a_purged_image_fail_and_write_nothing() {
     );
     check_verify(&db);
 }
+
+#[test]
+fn lives_of_a_reused_key_are_purged_one_by_one_and_erase_takes_them_all() {
+    let db = Db::memory().unwrap();
+    db.create_table(
+        TableBuilder::new("k")
+            .column(("id", ColumnType::Int))
+            .column(("v", ColumnType::Text))
+            .primary_key("id"),
+    )
+    .unwrap();
+    // Three lives of key 1: two in the trash, one live.
+    db.insert("k", Row::new().with("id", 1).with("v", "life-one"))
+        .unwrap();
+    let d1 = db.delete("k", 1).unwrap().deletion;
+    db.insert("k", Row::new().with("id", 1).with("v", "life-two"))
+        .unwrap();
+    let d2 = db.delete("k", 1).unwrap().deletion;
+    db.insert("k", Row::new().with("id", 1).with("v", "life-three"))
+        .unwrap();
+    let log = |db: &Db| -> String {
+        db.events(1, None)
+            .unwrap()
+            .iter()
+            .map(|e| format!("{:?}", e.body))
+            .collect()
+    };
+    // Purging the first deletion removes the first life only.
+    let p = db.purge(d1, &Audit::default()).unwrap();
+    assert_eq!(p.images, 1);
+    let text = log(&db);
+    assert!(!text.contains("life-one"));
+    assert!(text.contains("life-two") && text.contains("life-three"));
+    assert_eq!(db.deletion(d2).unwrap().remaining, 1);
+    db.restore(d2, RestorePolicy::SkipConflicts).unwrap(); // key taken: conflict, stays
+    assert!(db
+        .trash(&Default::default())
+        .unwrap()
+        .iter()
+        .any(|d| d.id == d2));
+    // Erasing the live row also purges the deletion holding the second life.
+    let e = db.erase("k", 1, &Audit::default()).unwrap();
+    assert_eq!(e.also, vec![d2]);
+    assert_eq!(e.rows.len(), 2);
+    let text = log(&db);
+    assert!(
+        !text.contains("life-two") && !text.contains("life-three"),
+        "{text}"
+    );
+    assert!(db.trash(&Default::default()).unwrap().is_empty());
+    check_verify(&db);
+    db.rebuild().unwrap();
+    check_verify(&db);
+}
