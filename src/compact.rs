@@ -105,6 +105,15 @@ pub fn tree_bytes(path: &Path) -> Result<u64> {
 /// Finishes or rolls back a compaction interrupted by a crash. Runs at every open, before the
 /// engine is opened.
 pub fn recover(dir: &Path) -> Result<()> {
+    // Temporary files of an interrupted atomic write (marker, high-water mark): the real file
+    // is either in place or was never written.
+    for tmp in [format!("{COMPACTED}.tmp"), "HWM.tmp".to_string()] {
+        match std::fs::remove_file(dir.join(&tmp)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&dir.join(tmp), e)),
+        }
+    }
     let marker = dir.join(COMPACTED);
     let new = dir.join(NEW_DATA);
     let old = dir.join(OLD_DATA);

@@ -269,3 +269,16 @@ fn a_data_old_folder_without_data_is_reported_not_deleted() {
     assert!(err.to_string().contains("data.old"), "{err}");
     assert!(path.join("data.old").exists());
 }
+
+#[test]
+fn temporary_files_of_an_interrupted_write_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    store_with_rows(&path, 2);
+    std::fs::write(path.join("COMPACTED.tmp"), b"half").unwrap();
+    std::fs::write(path.join("HWM.tmp"), b"ha").unwrap();
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.count("person").unwrap(), 2);
+    assert!(!path.join("COMPACTED.tmp").exists());
+    assert!(!path.join("HWM.tmp").exists());
+}
