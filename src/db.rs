@@ -204,6 +204,8 @@ pub(crate) struct Inner {
     /// When the high-water mark was last written, and the LSN written.
     hwm: Mutex<(std::time::Instant, u64)>,
     _temp: Option<tempfile::TempDir>,
+    /// The store folder's lock (an exclusive lock on its `LAZARUS` file), held while open.
+    lock: Option<std::fs::File>,
 }
 
 impl Inner {
@@ -405,6 +407,17 @@ fn read_marker(dir: &Path) -> Result<Option<(u32, EngineKind)>> {
     Ok(Some((format, engine)))
 }
 
+/// Takes the exclusive lock of a store folder (on its `LAZARUS` file): one process at a time.
+fn lock_store(dir: &Path) -> Result<std::fs::File> {
+    let marker = dir.join(MARKER);
+    let f = std::fs::File::open(&marker).map_err(|e| Error::io(&marker, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&marker, e)),
+    }
+}
+
 fn write_marker(dir: &Path, engine: EngineKind) -> Result<()> {
     let tmp = dir.join(format!("{MARKER}.tmp"));
     let body = format!(
@@ -432,7 +445,11 @@ impl Db {
 
     /// Opens or creates the store at `path` with options.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
-        let dir = path.as_ref();
+        Db::open_locked(path.as_ref(), options, None)
+    }
+
+    /// Opens the store at `dir`, taking its folder lock unless `held` is already it.
+    fn open_locked(dir: &Path, options: Options, held: Option<std::fs::File>) -> Result<Db> {
         if options.engine == Some(EngineKind::Memory) {
             return Err(Error::invalid(
                 "the memory engine keeps nothing on disk: use Db::memory() instead of a path",
@@ -490,6 +507,12 @@ impl Db {
             }
             Err(e) => return Err(Error::io(dir, e)),
         };
+        // The folder lock comes first: recovering an interrupted compaction must never race
+        // another process that has the store open (or is compacting it).
+        let lock = match held {
+            Some(f) => f,
+            None => lock_store(dir)?,
+        };
         crate::compact::recover(dir)?;
         let data = dir.join("data");
         let engine: Arc<dyn Engine> = match engine_kind {
@@ -501,7 +524,9 @@ impl Db {
                 ))
             }
         };
-        Db::start(engine, options, Some(dir.to_path_buf()), None)
+        let mut db = Db::start(engine, options, Some(dir.to_path_buf()), None)?;
+        db.inner.lock = Some(lock);
+        Ok(db)
     }
 
     /// A new store in memory (nothing reaches disk).
@@ -599,6 +624,7 @@ impl Db {
                 path,
                 hwm: Mutex::new((std::time::Instant::now(), hwm)),
                 _temp: temp,
+                lock: None,
             },
         })
     }
@@ -1296,6 +1322,8 @@ impl Db {
         };
         let options = self.inner.options.clone();
         let temp = self.inner._temp.take();
+        // Keep the folder locked from the copy to the reopen.
+        let lock = self.inner.lock.take();
         let start = std::time::Instant::now();
         let data = dir.join(crate::compact::DATA);
         let disk_bytes_before = crate::compact::tree_bytes(&data)?;
@@ -1312,7 +1340,7 @@ impl Db {
             }
         };
         crate::compact::swap(&dir)?;
-        let mut db = Db::open_with(&dir, options)?;
+        let mut db = Db::open_locked(&dir, options, lock)?;
         // Measured after the reopen: a fresh fjall folder keeps its journal preallocated until
         // it is recovered once.
         let disk_bytes_after = crate::compact::tree_bytes(&data)?;

@@ -282,3 +282,21 @@ fn temporary_files_of_an_interrupted_write_are_removed_at_open() {
     assert!(!path.join("COMPACTED.tmp").exists());
     assert!(!path.join("HWM.tmp").exists());
 }
+
+#[test]
+fn a_second_opener_is_refused_before_it_touches_a_compaction_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    store_with_rows(&path, 2);
+    let db = Db::open(&path).unwrap();
+    // As if this process were copying: a second opener must not delete the copy.
+    std::fs::create_dir(path.join("data.compact")).unwrap();
+    std::fs::write(path.join("data.compact").join("part"), b"copy in progress").unwrap();
+    let err = Db::open(&path).err().unwrap();
+    assert!(matches!(err, Error::Locked(_)), "{err}");
+    assert!(path.join("data.compact").join("part").exists());
+    drop(db);
+    let db = Db::open(&path).unwrap();
+    assert!(!path.join("data.compact").exists());
+    assert_eq!(db.count("person").unwrap(), 2);
+}
