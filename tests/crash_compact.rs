@@ -758,8 +758,14 @@ fn leftovers(store: &Path) -> Vec<String> {
     entries(store)
         .into_iter()
         .filter(|n| {
-            ["COMPACTED", "COMPACTED.tmp", "HWM.tmp", "data.compact", "data.old"]
-                .contains(&n.as_str())
+            [
+                "COMPACTED",
+                "COMPACTED.tmp",
+                "HWM.tmp",
+                "data.compact",
+                "data.old",
+            ]
+            .contains(&n.as_str())
         })
         .collect()
 }
