@@ -120,17 +120,22 @@ pub(crate) struct LifeImage {
     pub deletion: Option<uuid::Uuid>,
 }
 
-/// The image-bearing events of the life of a row that ends at `end` (the LSN of the tombstone
-/// that put it in the trash), newest first: walking back from `end`, every Insert, Update,
-/// Restore and Unlink (purged or not) down to the Insert that began the life. An earlier life
-/// (which ended with a tombstone and began again with an Insert) and a later one are not part
-/// of it: every life begins with an Insert.
-pub(crate) fn life_images(
+/// What the version index says about one event of a row, with the deletion of its event read
+/// from the log when it has one.
+struct HistEntry {
+    lsn: u64,
+    /// The event's kind (for a purged image: the kind it was).
+    was: u8,
+    purged: bool,
+    deletion: Option<uuid::Uuid>,
+}
+
+fn hist_entries(
     view: &dyn ReadView,
     table: u32,
     pk_enc: &[u8],
     end: u64,
-) -> Result<Vec<LifeImage>> {
+) -> Result<Vec<HistEntry>> {
     let start = codec::hist_key(table, pk_enc, 0);
     let stop = codec::hist_key(table, pk_enc, end);
     let mut out = Vec::new();
@@ -138,7 +143,7 @@ pub(crate) fn life_images(
         Space::Hist,
         std::ops::Bound::Included(&start),
         std::ops::Bound::Included(&stop),
-        true,
+        false,
     )? {
         let (k, v) = item?;
         let lsn = k
@@ -150,27 +155,35 @@ pub(crate) fn life_images(
         let tag = *v
             .first()
             .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
-        let image = match tag {
-            // (a Purge entry may sit inside a later life: it purged an earlier one)
-            kind::IMAGE_PURGED | kind::RESTORE | kind::UNLINK => {
+        let entry = match tag {
+            kind::INSERT | kind::UPDATE => HistEntry {
+                lsn,
+                was: tag,
+                purged: false,
+                deletion: None,
+            },
+            // A Purge entry may sit inside a later life (it purged an earlier one): it is no
+            // event of any life.
+            kind::PURGE => continue,
+            _ => {
                 let ev = log::read_event(view, lsn)?.ok_or_else(|| {
                     Error::corrupted("hist", format!("points at missing lsn {lsn}"))
                 })?;
                 match ev.body {
-                    EventBody::ImagePurged { was, deletion, .. } => LifeImage {
+                    EventBody::ImagePurged { was, deletion, .. } => HistEntry {
                         lsn,
                         was,
                         purged: true,
                         deletion,
                     },
-                    EventBody::Restore { deletion, .. } | EventBody::Unlink { deletion, .. } => {
-                        LifeImage {
-                            lsn,
-                            was: tag,
-                            purged: false,
-                            deletion: Some(deletion),
-                        }
-                    }
+                    EventBody::Restore { deletion, .. }
+                    | EventBody::Unlink { deletion, .. }
+                    | EventBody::Tombstone { deletion, .. } => HistEntry {
+                        lsn,
+                        was: tag,
+                        purged: false,
+                        deletion: Some(deletion),
+                    },
                     _ => {
                         return Err(Error::corrupted(
                             "hist",
@@ -179,21 +192,97 @@ pub(crate) fn life_images(
                     }
                 }
             }
-            kind::INSERT | kind::UPDATE => LifeImage {
-                lsn,
-                was: tag,
-                purged: false,
-                deletion: None,
-            },
-            _ => continue,
         };
-        let first = image.was == kind::INSERT;
-        out.push(image);
-        if first {
-            break;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// The image-bearing events of the life of a row that ends at `end` (the LSN of the tombstone
+/// that put it in the trash), newest first.
+///
+/// A key's history is a series of live segments separated by tombstones (at most one life of a
+/// key is live at a time). A segment starts with an Insert (a new life) or with a Restore right
+/// after a tombstone (the life that tombstone ended resumes: its earlier segment ends at the
+/// tombstone of that restore's deletion). Walking back from `end` through the segments of the
+/// life, down to its Insert, collects every Insert, Update, Restore and Unlink (purged or not);
+/// segments of other lives in between are skipped.
+pub(crate) fn life_images(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    end: u64,
+) -> Result<Vec<LifeImage>> {
+    let entries = hist_entries(view, table, pk_enc, end)?;
+    let mut out = Vec::new();
+    // `i` walks back; entries[i] is the next candidate.
+    let mut i = entries.len();
+    // Skip the closing tombstone itself.
+    if i > 0 && entries.get(i - 1).is_some_and(|e| e.lsn == end) {
+        i -= 1;
+    }
+    while i > 0 {
+        i -= 1;
+        let Some(e) = entries.get(i) else { break };
+        match e.was {
+            kind::TOMBSTONE => {
+                // Only reached at the start of a segment that did not begin with an Insert
+                // or a resuming Restore: the history is not what a store writes.
+                return Err(Error::corrupted(
+                    "hist",
+                    format!(
+                        "a life of a row reaches back to the tombstone at lsn {}",
+                        e.lsn
+                    ),
+                ));
+            }
+            kind::INSERT | kind::UPDATE | kind::UNLINK | kind::RESTORE => {
+                out.push(LifeImage {
+                    lsn: e.lsn,
+                    was: e.was,
+                    purged: e.purged,
+                    deletion: e.deletion,
+                });
+                if e.was == kind::INSERT {
+                    break;
+                }
+                let resumes = e.was == kind::RESTORE
+                    && i > 0
+                    && entries.get(i - 1).is_some_and(|p| p.was == kind::TOMBSTONE);
+                if resumes {
+                    // Jump to the tombstone of the restored deletion; its segment continues
+                    // below it. A restore of an unknown deletion begins the life.
+                    match entries
+                        .get(..i)
+                        .unwrap_or_default()
+                        .iter()
+                        .rposition(|p| p.was == kind::TOMBSTONE && p.deletion == e.deletion)
+                    {
+                        Some(t) => i = t,
+                        None => break,
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Ok(out)
+}
+
+/// The LSN of the latest tombstone of the row by `deletion` before `before`, if any.
+pub(crate) fn tombstone_of(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    before: u64,
+    deletion: &uuid::Uuid,
+) -> Result<Option<u64>> {
+    let entries = hist_entries(view, table, pk_enc, before.saturating_sub(1))?;
+    Ok(entries
+        .iter()
+        .rev()
+        .find(|e| e.was == kind::TOMBSTONE && e.deletion.as_ref() == Some(deletion))
+        .map(|e| e.lsn))
 }
 
 /// Replaces the event at `lsn` (an Insert, Update, Restore or Unlink of the row) by its purged
@@ -259,14 +348,15 @@ pub(crate) fn trashed_members(
     Ok(out)
 }
 
-/// A deletion whose trash still holds a life of the row (table, encoded pk), if any.
+/// The deletion whose trash holds the latest life of the row (table, encoded pk) still in a
+/// trash, if any, with the LSN of that life's last image.
 pub(crate) fn deletion_holding_a_life(
     view: &dyn ReadView,
     table: u32,
     pk_enc: &[u8],
-) -> Result<Option<uuid::Uuid>> {
+) -> Result<Option<(uuid::Uuid, u64)>> {
     let prefix = codec::row_key(table, pk_enc);
-    for item in views::scan_prefix(view, Space::Hist, &prefix, false)? {
+    for item in views::scan_prefix(view, Space::Hist, &prefix, true)? {
         let (k, v) = item?;
         if k.len() != prefix.len() + 8 || v.first() != Some(&kind::TOMBSTONE) {
             continue;
@@ -281,8 +371,8 @@ pub(crate) fn deletion_holding_a_life(
         }) = log::read_event(view, lsn)?
         {
             let member = codec::delrow_key(&deletion, table, pk_enc);
-            if view.get(Space::DelRows, &member)?.is_some() {
-                return Ok(Some(deletion));
+            if let Some(b) = view.get(Space::DelRows, &member)? {
+                return Ok(Some((deletion, views::decode_member(&b)?.last_lsn)));
             }
         }
     }

@@ -421,7 +421,7 @@ fn open_unlinks(
         false,
     )? {
         let (k, v) = item?;
-        if v.first() != Some(&crate::codec::record::kind::UNLINK) {
+        if !matches!(v.first(), Some(&kind::UNLINK) | Some(&kind::IMAGE_PURGED)) {
             continue;
         }
         let lsn = k
@@ -430,11 +430,23 @@ fn open_unlinks(
             .and_then(|p| k.get(p..))
             .and_then(codec::read_u64_key)
             .ok_or_else(|| Error::corrupted("hist", "short key"))?;
-        if let Some(log::Event {
-            body: EventBody::Unlink { deletion, .. },
-            ..
-        }) = log::read_event(view, lsn)?
-        {
+        let deletion = match log::read_event(view, lsn)? {
+            Some(log::Event {
+                body: EventBody::Unlink { deletion, .. },
+                ..
+            })
+            | Some(log::Event {
+                body:
+                    EventBody::ImagePurged {
+                        was: kind::UNLINK,
+                        deletion: Some(deletion),
+                        ..
+                    },
+                ..
+            }) => Some(deletion),
+            _ => None,
+        };
+        if let Some(deletion) = deletion {
             if view
                 .get(Space::DelRows, &codec::delrow_key(&deletion, table, pk_enc))?
                 .is_some()

@@ -145,30 +145,29 @@ pub(crate) fn version_at(
 ) -> Result<Option<Version>> {
     let start = codec::hist_key(table, pk_enc, 0);
     let end = codec::hist_key(table, pk_enc, lsn);
-    let hit = view
-        .range(
-            Space::Hist,
-            Bound::Included(&start),
-            Bound::Included(&end),
-            true,
-        )?
-        .next()
-        .transpose()?;
-    match hit {
-        None => Ok(None),
-        Some((k, v)) => {
-            let at = k
-                .len()
-                .checked_sub(8)
-                .and_then(|p| k.get(p..))
-                .and_then(codec::read_u64_key)
-                .ok_or_else(|| Error::corrupted("hist", "short key"))?;
-            let tag = *v
-                .first()
-                .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
-            Ok(Some(Version { lsn: at, tag }))
+    for item in view.range(
+        Space::Hist,
+        Bound::Included(&start),
+        Bound::Included(&end),
+        true,
+    )? {
+        let (k, v) = item?;
+        let tag = *v
+            .first()
+            .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+        if tag == kind::PURGE {
+            // The purge of an earlier life (which was in the trash): not a version of the row.
+            continue;
         }
+        let at = k
+            .len()
+            .checked_sub(8)
+            .and_then(|p| k.get(p..))
+            .and_then(codec::read_u64_key)
+            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        return Ok(Some(Version { lsn: at, tag }));
     }
+    Ok(None)
 }
 
 /// The image a live version holds.
@@ -369,7 +368,8 @@ impl<'a> AsOfView<'a> {
                 flush(current.take(), &mut out);
                 current = Some((rk.to_vec(), None));
             }
-            if lsn <= self.lsn {
+            // The purge of an earlier life is not a version of the row.
+            if lsn <= self.lsn && tag != kind::PURGE {
                 if let Some(c) = current.as_mut() {
                     c.1 = Some(Version { lsn, tag });
                 }
@@ -617,6 +617,9 @@ impl AsOf<'_> {
         since: u64,
         id: &Uuid,
     ) -> Result<bool> {
+        if since < self.lsn && self.left_with_a_purge(base, table, pk, since)? {
+            return Ok(false);
+        }
         let pk_enc = keys::encode_one(pk);
         let start = codec::hist_key(table, &pk_enc, since + 1);
         let end = codec::hist_key(table, &pk_enc, self.lsn);
@@ -654,6 +657,60 @@ impl AsOf<'_> {
             }
         }
         Ok(true)
+    }
+
+    /// True when a set-null member (its event at `since`) left its deletion by this view's
+    /// LSN because the life it belongs to was purged (see `docs/design.md` §11).
+    fn left_with_a_purge(
+        &self,
+        base: &dyn ReadView,
+        table: u32,
+        pk: &Value,
+        since: u64,
+    ) -> Result<bool> {
+        let pk_enc = keys::encode_one(pk);
+        let start = codec::hist_key(table, &pk_enc, since + 1);
+        let end = codec::hist_key(table, &pk_enc, self.lsn);
+        let mut purges = Vec::new();
+        for item in base.range(
+            Space::Hist,
+            Bound::Included(&start),
+            Bound::Included(&end),
+            false,
+        )? {
+            let (k, v) = item?;
+            if v.first() == Some(&kind::PURGE) {
+                let lsn = k
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|p| k.get(p..))
+                    .and_then(codec::read_u64_key)
+                    .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+                purges.push(lsn);
+            }
+        }
+        for p in purges {
+            let Some(log::Event {
+                body: EventBody::Purge { deletion, .. },
+                ..
+            }) = log::read_event(base, p)?
+            else {
+                continue;
+            };
+            // The purged life ended at the tombstone of `deletion`; is `since` part of it?
+            let Some(tombstone) =
+                crate::retention::tombstone_of(base, table, &pk_enc, p, &deletion)?
+            else {
+                continue;
+            };
+            if crate::retention::life_images(base, table, &pk_enc, tombstone)?
+                .iter()
+                .any(|i| i.lsn == since)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn deletion_at(

@@ -852,6 +852,10 @@ impl<'db> Transaction<'db> {
             self.delete_roots(&[(t.clone(), pk.clone())])?.deletion
         } else if let Some((d, _)) = views::get_dead(&self.overlay, t.id(), &enc)? {
             d
+        } else if let Some((d, _)) =
+            retention::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
+        {
+            d
         } else {
             return Err(Error::NotFound {
                 table: t.name().to_string(),
@@ -861,7 +865,9 @@ impl<'db> Transaction<'db> {
         let mut report = self.purge(deletion)?;
         // Earlier lives of the same key (a table whose trash frees keys) may still be in the
         // trash of other deletions: every version of the row goes, so those go too.
-        while let Some(other) = retention::deletion_holding_a_life(&self.overlay, t.id(), &enc)? {
+        while let Some((other, _)) =
+            retention::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
+        {
             let more = self.purge(other)?;
             report.rows.extend(more.rows);
             report.images += more.images;

@@ -651,7 +651,16 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                             }
                         }
                     }
-                    o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc));
+                    // An earlier life of the key may still be in another deletion's trash
+                    // (a table whose trash frees keys): the row is held by it again.
+                    match crate::retention::deletion_holding_a_life(o, t.id(), &pk_enc)? {
+                        Some((other, other_last)) => o.put(
+                            Space::Dead,
+                            codec::row_key(t.id(), &pk_enc),
+                            record::encode(kind::DEAD, &(other.as_u128(), other_last))?,
+                        ),
+                        None => o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc)),
+                    }
                 }
             }
             // Set-null updates of this life held by other deletions can never be reverted

@@ -486,3 +486,35 @@ fn lives_of_a_reused_key_are_purged_one_by_one_and_erase_takes_them_all() {
     db.rebuild().unwrap();
     check_verify(&db);
 }
+
+#[test]
+fn purging_the_latest_life_hands_the_key_back_to_the_deletion_holding_an_earlier_one() {
+    let db = Db::memory().unwrap();
+    db.create_table(
+        TableBuilder::new("k")
+            .column(("id", ColumnType::Int))
+            .column(("v", ColumnType::Text))
+            .primary_key("id"),
+    )
+    .unwrap();
+    db.insert("k", Row::new().with("id", -1).with("v", "one"))
+        .unwrap();
+    let d1 = db.delete("k", -1).unwrap().deletion;
+    db.insert("k", Row::new().with("id", -1).with("v", "two"))
+        .unwrap();
+    let d2 = db.delete("k", -1).unwrap().deletion;
+    assert_eq!(db.find_deletion("k", -1).unwrap(), Some(d2));
+    db.purge(d2, &Audit::default()).unwrap();
+    assert_eq!(db.find_deletion("k", -1).unwrap(), Some(d1));
+    check_verify(&db);
+    let e = db.erase("k", -1, &Audit::default()).unwrap();
+    assert_eq!(e.deletion, d1);
+    assert_eq!(db.find_deletion("k", -1).unwrap(), None);
+    assert!(matches!(
+        db.erase("k", -1, &Audit::default()),
+        Err(Error::NotFound { .. })
+    ));
+    check_verify(&db);
+    db.rebuild().unwrap();
+    check_verify(&db);
+}

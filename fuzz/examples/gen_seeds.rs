@@ -10,7 +10,8 @@ use lazarusdb::codec::keys::encode_values;
 use lazarusdb::codec::record::{self, kind};
 use lazarusdb::views::{self, DeletionRecord};
 use lazarusdb::{
-    Audit, ColumnDef, ColumnType, Db, OnDelete, RestorePolicy, Row, TableBuilder, Timestamp, Value,
+    Audit, ColumnDef, ColumnType, Db, OnDelete, RestorePolicy, Retention, Row, TableBuilder,
+    Timestamp, Value,
 };
 use uuid::Uuid;
 
@@ -26,8 +27,9 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
     fs::write(dir(target).join(name), bytes).expect("write seed");
 }
 
-/// A store with every event kind: schema (create, add column, add index), insert, update,
-/// a cascading delete with a set-null unlink, a restore.
+/// A store with every event kind that export carries: schema (create, add column, add index),
+/// insert, update, a cascading delete with a set-null unlink, a restore, retention policies
+/// (the store's, a table's, a table's removed again). [`purge_some`] adds the others.
 fn busy_store() -> Db {
     let db = Db::memory().expect("memory");
     db.create_table(
@@ -100,7 +102,60 @@ fn busy_store() -> Db {
     )
     .expect("add column");
     db.add_index("c", &["note"], false).expect("add index");
+
+    // Retention policies: the store's, a table's, and a table's removed again.
+    db.set_retention(
+        None,
+        Retention {
+            deletions: Some(30 * 86_400),
+            history: None,
+        },
+    )
+    .expect("store retention");
+    db.set_retention(
+        Some("b"),
+        Retention {
+            deletions: Some(86_400),
+            history: Some(90 * 86_400),
+        },
+    )
+    .expect("table retention");
+    db.set_retention(Some("c"), Retention::default())
+        .expect("remove a retention");
     db
+}
+
+/// The purge kinds, which export does not carry (so they come after the `import_log` seeds):
+/// the purge of a deletion still in the trash, an erase of a live row, a history prune.
+fn purge_some(db: &Db) {
+    // Purge of a deletion still in the trash (a 3 with its cascade to c, and a set-null of b,
+    // whose live row keeps its images): Purge, ImagePurged, PurgeDeletion.
+    let d3 = lazarusdb::Read::find_deletion(db, "a", 3)
+        .expect("find")
+        .expect("a 3 is in the trash");
+    db.purge(d3, &Audit::by("me").because("gdpr"))
+        .expect("purge deletion");
+    // Erase of a live row (deleted and purged in one transaction).
+    db.insert(
+        "a",
+        Row::new()
+            .with("id", 10)
+            .with("name", "erase me")
+            .with("score", 1.0),
+    )
+    .expect("insert a 10");
+    db.update("a", 10, Row::new().with("score", 2.0))
+        .expect("update a 10");
+    db.erase("a", 10, &Audit::by("me")).expect("erase");
+    // History prune through a transaction: a 1 has an Insert and a Restore, a 2 an Insert and
+    // an Update; the older images are rewritten.
+    db.update("a", 1, Row::new().with("score", 9.5))
+        .expect("update a 1");
+    let horizon = db.last_lsn();
+    let pruned = db
+        .transaction(|tx| tx.prune_history("a", horizon))
+        .expect("prune history");
+    assert!(pruned > 0, "the prune rewrote images");
 }
 
 fn main() {
@@ -119,8 +174,30 @@ fn main() {
         );
     }
 
-    // event_decode: every event of the log, its transaction records, and view records; mode 0
-    // (the bytes as stored) and mode 2 (kind index + payload, the CRC added by the target).
+    // The purge kinds (Purge, ImagePurged, PurgeDeletion, PruneHistory) after the export.
+    purge_some(&db);
+
+    // event_decode: every event of the log (every kind), its transaction records, and view
+    // records (retention policies included), in mode 0 (the bytes as stored).
+    let events = db.events(1, None).expect("events");
+    let tags: std::collections::BTreeSet<u8> = events.iter().map(|e| e.body.tag()).collect();
+    for k in [
+        kind::CREATE_TABLE,
+        kind::ADD_COLUMN,
+        kind::ADD_INDEX,
+        kind::INSERT,
+        kind::UPDATE,
+        kind::TOMBSTONE,
+        kind::RESTORE,
+        kind::PURGE,
+        kind::UNLINK,
+        kind::IMAGE_PURGED,
+        kind::PURGE_DELETION,
+        kind::SET_RETENTION,
+        kind::PRUNE_HISTORY,
+    ] {
+        assert!(tags.contains(&k), "the busy store has no event of kind {k}");
+    }
     let mut n = 0;
     let mut seed = |bytes: Vec<u8>| {
         let mut raw = vec![0u8];
@@ -128,7 +205,7 @@ fn main() {
         write("event_decode", &format!("rec{n:03}"), &raw);
         n += 1;
     };
-    for ev in db.events(1, None).expect("events") {
+    for ev in events {
         seed(ev.encode().expect("encode"));
         if let Some(tx) = db.transaction_record(ev.tx).expect("tx") {
             seed(tx.encode().expect("encode"));
@@ -154,6 +231,8 @@ fn main() {
     seed(record::encode(kind::DEL_ROW, &(0u8, 4u64, 9u64)).expect("member"));
     seed(record::encode(kind::RESERVED, &99u128).expect("reserved"));
     seed(record::encode(kind::DEAD, &(99u128, 4u64)).expect("dead"));
+    seed(record::encode(kind::RETENTION, &(Some(86_400u64), None::<u64>)).expect("retention"));
+    seed(record::encode(kind::RETENTION, &(None::<u64>, Some(1u64))).expect("retention"));
 
     // key_decode: composite keys of every value kind.
     let keys: Vec<Vec<Value>> = vec![
@@ -183,6 +262,11 @@ fn main() {
         "schema_file",
         "extend.json",
         b"{\"tables\": [{\"name\": \"t\", \"primary_key\": \"k\", \"columns\": [{\"name\": \"k\", \"type\": \"text\"}]}]}\0{\"tables\": [{\"name\": \"t\", \"primary_key\": \"k\", \"columns\": [{\"name\": \"k\", \"type\": \"text\"}, {\"name\": \"n\", \"type\": \"int\", \"nullable\": true}], \"unique\": [[\"n\"]], \"indexes\": [[\"n\", \"k\"]]}, {\"name\": \"u\", \"primary_key\": \"id\", \"columns\": [{\"name\": \"id\", \"type\": \"int\"}, {\"name\": \"up\", \"type\": \"int\", \"nullable\": true}], \"foreign_keys\": [{\"column\": \"up\", \"references\": \"u\", \"on_delete\": \"set_null\"}]}]}",
+    );
+    write(
+        "schema_file",
+        "retention.json",
+        b"{\"retention\": {\"deletions\": \"30d\", \"history\": \"90d\"}, \"tables\": [{\"name\": \"t\", \"primary_key\": \"k\", \"columns\": [{\"name\": \"k\", \"type\": \"int\"}], \"retention\": {\"deletions\": \"12h\"}}, {\"name\": \"u\", \"primary_key\": \"k\", \"columns\": [{\"name\": \"k\", \"type\": \"int\"}], \"retention\": {\"history\": \"2w\"}}]}\0{\"tables\": [{\"name\": \"t\", \"primary_key\": \"k\", \"columns\": [{\"name\": \"k\", \"type\": \"int\"}], \"retention\": {}}], \"retention\": {\"deletions\": \"45s\"}}",
     );
     let tables = ["a", "b", "c"];
     let defs: Vec<lazarusdb::TableDef> = tables

@@ -1,6 +1,6 @@
 //! Model-driven target: `arbitrary` decodes a sequence of operations (four bytes each) on a
-//! small fixed schema, applied to a `Db::memory()` and to a plain in-memory model of the live
-//! rows and the trash.
+//! small fixed schema, applied to a `Db::memory_with` a manual clock and to a plain in-memory
+//! model of the live rows, the trash, the retention policies and the clock.
 //!
 //! Schema:
 //! - `parent`: int key `id`; nullable unique text `name`; nullable `up` referencing `parent`
@@ -13,13 +13,38 @@
 //! Operations: insert (key given, omitted — the store assigns the largest key ever used + 1 —
 //! or near `i64::MAX`), partial update, delete (with its cascade, as one deletion), restore of
 //! a whole deletion (refusing on any conflict, or skipping conflicting rows and the rows that
-//! depend on them), restore of one row of a deletion, and operations on unknown deletions.
+//! depend on them), restore of one row of a deletion, purge of a deletion (in the trash, partly
+//! or fully restored, already purged), erase of a row (live, trashed, or neither), setting a
+//! retention policy (the store's or a table's; windows of 0 to 13 s, 0 refused), and moving
+//! the store's manual clock forward (0 to 15 s) then applying the retention policies; and
+//! operations on unknown deletions.
 //!
-//! Checked after every operation: the store succeeds exactly when the model says it should;
+//! Model of purge (`docs/design.md` §11): a row's *life* runs from an insert to the tombstone
+//! that puts it in the trash (a restore continues it; `parent`'s trash frees keys, so a key
+//! may have a live life and lives in several deletions' trash at once). Purging a deletion
+//! removes its rows still in the trash — those lives, no other: their keys and unique values
+//! are free again, the key sequence does not move back; the deletion leaves the trash;
+//! restoring it (whole or one row) or purging it again is `Error::Purged`; purging a fully
+//! restored deletion is refused. An erase of a live row deletes it with its cascade and purges
+//! that deletion; an erase of a row that is not live purges the deletion the store's `dead`
+//! view names for the key; either way every other deletion whose trash holds a life of the key
+//! is purged too (`PurgeReport::also`); a key neither live nor in any trash is
+//! `Error::NotFound`. The model keeps the `dead` view as the store does (set by a tombstone,
+//! cleared by a restore of the key; the purge of the deletion it names hands it to the
+//! deletion holding the key's latest earlier life, if any). Retention purges
+//! every deletion still holding rows whose commit time is at least the shortest `deletions`
+//! window of the tables it tombstoned rows of (a table's policy, else the store's) in the past;
+//! history pruning changes nothing the model sees (the trash keeps the images it needs), so
+//! only the views (`verify`) and later restores check it.
+//!
+//! Checked after every operation: the store succeeds exactly when the model says it should
+//! (`Error::Purged`, `Error::AlreadyRestored` and `Error::NotFound` where the model says so);
 //! a returned row equals the model's; a delete tombstones exactly the rows of the model's
-//! cascade; a restore brings back exactly the model's rows; every table's live rows (a full
-//! scan) equal the model's. At the end: `verify` finds no difference, and the trash lists
-//! exactly the model's deletions that still hold rows.
+//! cascade; a restore brings back exactly the model's rows; a purge, an erase or a retention
+//! run purges exactly the model's deletions and rows; every table's live rows (a full scan)
+//! equal the model's; the trash lists exactly the model's deletions that still hold rows, with
+//! their remaining counts and commit times. At the end: `verify` finds no difference.
+//!
 #![no_main]
 
 mod common;
@@ -27,9 +52,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use arbitrary::{Arbitrary, Unstructured};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use lazarusdb::{
-    ColumnDef, ColumnType, Db, OnDelete, Read, RestorePolicy, Row, Scan, TableBuilder, TrashQuery,
-    Value,
+    Audit, Clock, ColumnDef, ColumnType, Db, Error, OnDelete, Options, Read, RestorePolicy,
+    Retention, Row, Scan, TableBuilder, Timestamp, TrashQuery, Value,
 };
 use libfuzzer_sys::fuzz_target;
 use uuid::Uuid;
@@ -84,6 +112,42 @@ enum Op {
         child: bool,
         id: u8,
     },
+    /// Purge of a deletion picked by index among the model's deletions (or an unknown one).
+    Purge {
+        which: u8,
+    },
+    /// Erase of a row, live or in the trash (or neither).
+    Erase {
+        child: bool,
+        id: u8,
+    },
+    /// Retention policy of the store (`None`) or of a table; windows in seconds.
+    SetRetention {
+        table: Option<usize>,
+        deletions: Option<u64>,
+        history: Option<u64>,
+    },
+    /// Moves the manual clock forward by `advance` seconds, then (if `apply`) applies the
+    /// retention policies.
+    Retention {
+        advance: u8,
+        apply: bool,
+    },
+}
+
+/// A retention window: none, 0 (refused), or 1 to 13 seconds.
+fn window(x: u8) -> Option<u64> {
+    const W: [Option<u64>; 8] = [
+        None,
+        Some(0),
+        Some(1),
+        Some(2),
+        Some(3),
+        Some(5),
+        Some(8),
+        Some(13),
+    ];
+    W[usize::from(x % 8)]
 }
 
 /// A value or null: one value in six is null.
@@ -109,7 +173,7 @@ impl Op {
             7 => Key::Big(a & 0x80 != 0),
             _ => Key::Given(a >> 3),
         };
-        match o % 7 {
+        match o % 11 {
             0 => Op::InsertParent {
                 id: key,
                 name: opt(b),
@@ -140,10 +204,27 @@ impl Op {
                 which: a,
                 skip_conflicts: b & 1 == 1,
             },
-            _ => Op::RestoreRow {
+            6 => Op::RestoreRow {
                 which: a,
                 child: b & 1 == 1,
                 id: c,
+            },
+            7 => Op::Purge { which: a },
+            8 => Op::Erase {
+                child: a & 1 == 1,
+                id: b,
+            },
+            9 => Op::SetRetention {
+                table: match a % 3 {
+                    0 => None,
+                    t => Some(usize::from(t) - 1),
+                },
+                deletions: window(b),
+                history: window(c),
+            },
+            _ => Op::Retention {
+                advance: a % 16,
+                apply: b & 1 == 0,
             },
         }
     }
@@ -216,19 +297,49 @@ struct Deletion {
     id: Uuid,
     /// Members still in the trash: (table, key) → last live image.
     remaining: BTreeMap<(usize, i64), MRow>,
+    /// The tables it tombstoned rows of (for its retention window).
+    tables: BTreeSet<usize>,
+    /// Its commit time (microseconds).
+    at: i64,
+    /// Purged: gone from the trash for good.
+    purged: bool,
 }
+
+/// Why the model expects the store to refuse.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Exp {
+    /// Some error (constraint, conflict, unknown deletion, invalid input).
+    Refused,
+    /// `Error::Purged`.
+    Purged,
+    /// `Error::AlreadyRestored`.
+    AlreadyRestored,
+    /// `Error::NotFound`.
+    NotFound,
+}
+
+/// The manual clock's start: 2023-11-14T22:13:20Z.
+const T0: i64 = 1_700_000_000_000_000;
 
 #[derive(Debug, Default)]
 struct Model {
     live: [BTreeMap<i64, MRow>; 2],
     seq: [i64; 2],
     deletions: Vec<Deletion>,
+    /// The store's `dead` view: (table, key) → the deletion that last tombstoned it; cleared
+    /// by a restore or a purge of the key.
+    dead: BTreeMap<(usize, i64), usize>,
+    /// Retention policies: the store's, then `parent`'s and `child`'s (never empty).
+    policies: [Option<Retention>; 3],
+    /// The clock (microseconds).
+    now: i64,
 }
 
 impl Model {
     fn new() -> Model {
         Model {
             seq: [1, 1],
+            now: T0,
             ..Model::default()
         }
     }
@@ -339,13 +450,18 @@ impl Model {
             }
         }
         let mut remaining = BTreeMap::new();
+        let d = self.deletions.len();
         for &(t, k) in &visited {
             let r = self.live[t].remove(&k).expect("visited rows are live");
             remaining.insert((t, k), r);
+            self.dead.insert((t, k), d);
         }
         self.deletions.push(Deletion {
             id: Uuid::nil(), // filled in with the store's id
             remaining,
+            tables: visited.iter().map(|&(t, _)| t).collect(),
+            at: self.now,
+            purged: false,
         });
         Some(visited)
     }
@@ -372,15 +488,26 @@ impl Model {
         out
     }
 
-    /// Restores the whole remaining deletion `d`; `None` when the store must refuse.
-    fn restore(&mut self, d: usize, skip: bool) -> Option<BTreeSet<(usize, i64)>> {
-        let members: BTreeSet<(usize, i64)> = self.deletions[d].remaining.keys().copied().collect();
-        if members.is_empty() {
-            return None; // already restored
+    /// Why a restore or purge of deletion `d` is refused before looking at its rows.
+    fn gone(&self, d: usize) -> Option<Exp> {
+        if self.deletions[d].purged {
+            Some(Exp::Purged)
+        } else if self.deletions[d].remaining.is_empty() {
+            Some(Exp::AlreadyRestored)
+        } else {
+            None
         }
+    }
+
+    /// Restores the whole remaining deletion `d`; an error when the store must refuse.
+    fn restore(&mut self, d: usize, skip: bool) -> Result<BTreeSet<(usize, i64)>, Exp> {
+        if let Some(e) = self.gone(d) {
+            return Err(e);
+        }
+        let members: BTreeSet<(usize, i64)> = self.deletions[d].remaining.keys().copied().collect();
         let mut skipped = self.conflicting(d, &members);
         if !skipped.is_empty() && !skip {
-            return None;
+            return Err(Exp::Refused);
         }
         // Leave out, transitively, rows whose parent (coming back in this restore) is left out.
         loop {
@@ -407,29 +534,137 @@ impl Model {
             let r = self.deletions[d].remaining.remove(&(t, k)).expect("member");
             self.live[t].insert(k, r);
             self.seq[t] = self.seq[t].max(k.saturating_add(1));
+            self.dead.remove(&(t, k));
         }
-        Some(back)
+        Ok(back)
     }
 
-    /// Restores one row of deletion `d`; `None` when the store must refuse.
-    fn restore_row(&mut self, d: usize, t: usize, k: i64) -> Option<()> {
-        if self.deletions[d].remaining.is_empty()
-            || !self.deletions[d].remaining.contains_key(&(t, k))
-        {
-            return None;
+    /// Restores one row of deletion `d`; an error when the store must refuse.
+    fn restore_row(&mut self, d: usize, t: usize, k: i64) -> Result<(), Exp> {
+        if let Some(e) = self.gone(d) {
+            return Err(e);
+        }
+        if !self.deletions[d].remaining.contains_key(&(t, k)) {
+            return Err(Exp::Refused);
         }
         if !self.conflicting(d, &BTreeSet::from([(t, k)])).is_empty() {
-            return None;
+            return Err(Exp::Refused);
         }
         let r = self.deletions[d].remaining.remove(&(t, k)).expect("member");
         self.live[t].insert(k, r);
         self.seq[t] = self.seq[t].max(k.saturating_add(1));
-        Some(())
+        self.dead.remove(&(t, k));
+        Ok(())
+    }
+
+    /// Purges deletion `d`: its rows still in the trash (those lives of their keys, no other)
+    /// vanish; returns them. The `dead` entry of a key goes only when it names `d`.
+    fn purge(&mut self, d: usize) -> Result<Vec<(usize, i64)>, Exp> {
+        match self.gone(d) {
+            Some(Exp::AlreadyRestored) => return Err(Exp::Refused), // nothing to purge
+            Some(e) => return Err(e),
+            None => {}
+        }
+        let rows: Vec<(usize, i64)> = self.deletions[d].remaining.keys().copied().collect();
+        for key in &rows {
+            if self.dead.get(key) == Some(&d) {
+                // The key goes back to the deletion holding its latest earlier life, if any.
+                let other = (0..self.deletions.len())
+                    .rev()
+                    .find(|&o| o != d && self.deletions[o].remaining.contains_key(key));
+                match other {
+                    Some(o) => {
+                        self.dead.insert(*key, o);
+                    }
+                    None => {
+                        self.dead.remove(key);
+                    }
+                }
+            }
+        }
+        self.deletions[d].remaining.clear();
+        self.deletions[d].purged = true;
+        Ok(rows)
+    }
+
+    /// The deletions whose trash holds a life of (t, k), oldest first.
+    fn holders(&self, t: usize, k: i64) -> Vec<usize> {
+        (0..self.deletions.len())
+            .filter(|&d| self.deletions[d].remaining.contains_key(&(t, k)))
+            .collect()
+    }
+
+    /// An erase of (t, k): a live row is deleted (with its cascade) and that deletion purged;
+    /// then (or for a row that is not live) every deletion whose trash holds a life of the key
+    /// is purged. Returns the deletion purged first (`None` with the key not live: whichever
+    /// the store starts from), every deletion purged, and the rows purged; `NotFound` when the
+    /// key is neither live nor in any trash.
+    #[allow(clippy::type_complexity)]
+    fn erase(
+        &mut self,
+        t: usize,
+        k: i64,
+    ) -> Result<(Option<usize>, BTreeSet<usize>, Vec<(usize, i64)>), Exp> {
+        let mut first = None;
+        let mut purged = BTreeSet::new();
+        let mut rows = Vec::new();
+        if self.live[t].contains_key(&k) {
+            self.delete(t, k).expect("a live row deletes");
+            let d = self.deletions.len() - 1;
+            rows.extend(self.purge(d).expect("a new deletion purges"));
+            first = Some(d);
+            purged.insert(d);
+        } else if let Some(&d) = self.dead.get(&(t, k)) {
+            first = Some(d);
+        }
+        let holders = self.holders(t, k);
+        if first.is_none() && holders.is_empty() {
+            return Err(Exp::NotFound);
+        }
+        for d in holders {
+            rows.extend(self.purge(d).expect("a deletion holding a row purges"));
+            purged.insert(d);
+        }
+        rows.sort();
+        Ok((first, purged, rows))
+    }
+
+    fn set_retention(&mut self, table: Option<usize>, policy: Retention) -> Result<(), Exp> {
+        if [policy.deletions, policy.history].contains(&Some(0)) {
+            return Err(Exp::Refused);
+        }
+        let slot = table.map_or(0, |t| t + 1);
+        self.policies[slot] = (!policy.is_empty()).then_some(policy);
+        Ok(())
+    }
+
+    /// The policy in force for a table: its own, else the store's.
+    fn policy(&self, t: usize) -> Option<Retention> {
+        self.policies[t + 1].or(self.policies[0])
+    }
+
+    /// The deletions `apply_retention` purges now.
+    fn due(&self) -> Vec<usize> {
+        (0..self.deletions.len())
+            .filter(|&d| {
+                let del = &self.deletions[d];
+                if del.purged || del.remaining.is_empty() {
+                    return false;
+                }
+                let w = del
+                    .tables
+                    .iter()
+                    .filter_map(|&t| self.policy(t).and_then(|p| p.deletions))
+                    .min();
+                w.is_some_and(|w| del.at <= self.now - (w as i64) * 1_000_000)
+            })
+            .collect()
     }
 }
 
-fn store() -> Db {
-    let db = Db::memory().expect("memory store");
+fn store() -> (Db, Arc<AtomicI64>) {
+    let (clock, hand) = Clock::manual(Timestamp(T0));
+    let db = Db::memory_with(Options::default().clock(clock)).expect("memory store");
     db.create_table(
         TableBuilder::new("parent")
             .column(("id", ColumnType::Int))
@@ -452,7 +687,7 @@ fn store() -> Db {
             .trash_keeps_keys(true),
     )
     .expect("create child");
-    db
+    (db, hand)
 }
 
 fn key_value(k: Key) -> Option<i64> {
@@ -464,7 +699,13 @@ fn key_value(k: Key) -> Option<i64> {
 }
 
 fn row_refs(rows: &[lazarusdb::RowRef]) -> BTreeSet<(usize, i64)> {
-    rows.iter()
+    row_list(rows).into_iter().collect()
+}
+
+/// The rows, sorted, duplicates kept (an erase may purge two lives of one key).
+fn row_list(rows: &[lazarusdb::RowRef]) -> Vec<(usize, i64)> {
+    let mut out: Vec<(usize, i64)> = rows
+        .iter()
         .map(|r| {
             let t = TABLES
                 .iter()
@@ -472,7 +713,9 @@ fn row_refs(rows: &[lazarusdb::RowRef]) -> BTreeSet<(usize, i64)> {
                 .expect("known table");
             (t, r.pk.as_int().expect("int key"))
         })
-        .collect()
+        .collect();
+    out.sort();
+    out
 }
 
 fn agree<T: std::fmt::Debug, U>(op: &Op, store: &lazarusdb::Result<T>, model: &Option<U>) {
@@ -480,6 +723,26 @@ fn agree<T: std::fmt::Debug, U>(op: &Op, store: &lazarusdb::Result<T>, model: &O
         (Ok(_), Some(_)) | (Err(_), None) => {}
         (Ok(v), None) => panic!("{op:?}: the store accepted what the model refuses: {v:?}"),
         (Err(e), Some(_)) => panic!("{op:?}: the store refused what the model accepts: {e}"),
+    }
+}
+
+/// [`agree`] for model answers that say why the store must refuse.
+fn agree_exp<T: std::fmt::Debug, U>(op: &Op, store: &lazarusdb::Result<T>, model: &Result<U, Exp>) {
+    match (store, model) {
+        (Ok(_), Ok(_)) => {}
+        (Ok(v), Err(e)) => {
+            panic!("{op:?}: the store accepted what the model refuses ({e:?}): {v:?}")
+        }
+        (Err(e), Ok(_)) => panic!("{op:?}: the store refused what the model accepts: {e}"),
+        (Err(e), Err(x)) => {
+            let fits = match x {
+                Exp::Refused => true,
+                Exp::Purged => matches!(e, Error::Purged(_)),
+                Exp::AlreadyRestored => matches!(e, Error::AlreadyRestored(_)),
+                Exp::NotFound => matches!(e, Error::NotFound { .. }),
+            };
+            assert!(fits, "{op:?}: the model expects {x:?}, the store said: {e}");
+        }
     }
 }
 
@@ -492,6 +755,23 @@ fn check_live(db: &Db, m: &Model, op: &Op) {
             "after {op:?}: live rows of {name} differ\nstore: {got:?}\nmodel: {want:?}"
         );
     }
+    // The trash: the deletions still holding rows, with how many and when.
+    let trash: BTreeMap<Uuid, (u64, i64)> = db
+        .trash(&TrashQuery::all())
+        .expect("trash")
+        .iter()
+        .map(|d| (d.id, (d.remaining, d.at.0)))
+        .collect();
+    let want: BTreeMap<Uuid, (u64, i64)> = m
+        .deletions
+        .iter()
+        .filter(|d| !d.remaining.is_empty())
+        .map(|d| (d.id, (d.remaining.len() as u64, d.at)))
+        .collect();
+    assert_eq!(
+        trash, want,
+        "after {op:?}: the trash differs from the model's"
+    );
 }
 
 fn deletion_index(m: &Model, which: u8) -> Option<usize> {
@@ -499,7 +779,7 @@ fn deletion_index(m: &Model, which: u8) -> Option<usize> {
     (usize::from(which) % (n + 1) < n).then(|| usize::from(which) % (n + 1))
 }
 
-fn run(db: &Db, m: &mut Model, op: &Op) {
+fn run(db: &Db, hand: &AtomicI64, m: &mut Model, op: &Op) {
     let text = |o: Option<u8>, f: fn(u8) -> String| o.map_or(Value::Null, |k| Value::Text(f(k)));
     match *op {
         Op::InsertParent { id, name: nm, up } => {
@@ -651,8 +931,8 @@ fn run(db: &Db, m: &mut Model, op: &Op) {
                 Some(d) => {
                     let got = db.restore(m.deletions[d].id, policy);
                     let want = m.restore(d, skip_conflicts);
-                    agree(op, &got, &want);
-                    if let (Ok(plan), Some(rows)) = (&got, &want) {
+                    agree_exp(op, &got, &want);
+                    if let (Ok(plan), Ok(rows)) = (&got, &want) {
                         assert_eq!(&row_refs(&plan.rows), rows, "{op:?}: restored rows differ");
                     }
                 }
@@ -671,7 +951,106 @@ fn run(db: &Db, m: &mut Model, op: &Op) {
                 Some(d) => {
                     let got = db.restore_row(m.deletions[d].id, TABLES[t], small(id));
                     let want = m.restore_row(d, t, small(id));
-                    agree(op, &got, &want);
+                    agree_exp(op, &got, &want);
+                }
+            }
+        }
+        Op::Purge { which } => match deletion_index(m, which) {
+            None => {
+                let unknown = Uuid::from_u128(u128::from(which) + 1);
+                let got = db.purge(unknown, &Audit::default());
+                assert!(
+                    matches!(got, Err(Error::UnknownDeletion(_))),
+                    "{op:?}: unknown deletion: {got:?}"
+                );
+            }
+            Some(d) => {
+                let got = db.purge(m.deletions[d].id, &Audit::by("fuzz"));
+                let want = m.purge(d);
+                agree_exp(op, &got, &want);
+                if let (Ok(report), Ok(rows)) = (&got, &want) {
+                    assert_eq!(report.deletion, m.deletions[d].id, "{op:?}");
+                    assert!(report.also.is_empty(), "{op:?}: {report:?}");
+                    assert_eq!(row_list(&report.rows), *rows, "{op:?}: purged rows differ");
+                }
+            }
+        },
+        Op::Erase { child, id } => {
+            let t = usize::from(child);
+            let k = small(id);
+            let got = db.erase(TABLES[t], k, &Audit::by("fuzz").because("erase"));
+            let want = m.erase(t, k);
+            agree_exp(op, &got, &want);
+            if let (Ok(report), Ok((first, purged, rows))) = (&got, &want) {
+                let new = first.filter(|&d| m.deletions[d].id.is_nil());
+                if let Some(d) = new {
+                    m.deletions[d].id = report.deletion; // the deletion the erase made
+                } else if let Some(d) = first {
+                    assert_eq!(report.deletion, m.deletions[*d].id, "{op:?}: first purged");
+                }
+                let ids: BTreeSet<Uuid> = std::iter::once(report.deletion)
+                    .chain(report.also.iter().copied())
+                    .collect();
+                let want_ids: BTreeSet<Uuid> = purged.iter().map(|&d| m.deletions[d].id).collect();
+                assert_eq!(ids, want_ids, "{op:?}: erased deletions differ: {report:?}");
+                assert_eq!(
+                    ids.len(),
+                    1 + report.also.len(),
+                    "{op:?}: a deletion purged twice: {report:?}"
+                );
+                assert_eq!(row_list(&report.rows), *rows, "{op:?}: erased rows differ");
+            }
+        }
+        Op::SetRetention {
+            table,
+            deletions,
+            history,
+        } => {
+            let policy = Retention { deletions, history };
+            let got = db.set_retention(table.map(|t| TABLES[t]), policy);
+            let want = m.set_retention(table, policy);
+            agree_exp(op, &got, &want);
+            for (t, name) in TABLES.iter().enumerate() {
+                assert_eq!(
+                    db.retention(Some(name)).expect("retention"),
+                    m.policy(t),
+                    "{op:?}: the policy of {name} differs"
+                );
+            }
+            assert_eq!(
+                db.retention(None).expect("retention"),
+                m.policies[0],
+                "{op:?}"
+            );
+        }
+        Op::Retention { advance, apply } => {
+            m.now += i64::from(advance) * 1_000_000;
+            hand.store(m.now, Ordering::SeqCst);
+            if apply {
+                let due = m.due();
+                let report = db
+                    .apply_retention(&Audit::by("retention"))
+                    .unwrap_or_else(|e| panic!("{op:?}: apply_retention failed: {e}"));
+                let mut want = BTreeMap::new();
+                for d in due {
+                    let rows = m.purge(d).expect("a due deletion purges");
+                    want.insert(m.deletions[d].id, rows);
+                }
+                let got: BTreeMap<Uuid, Vec<(usize, i64)>> = report
+                    .purged
+                    .iter()
+                    .map(|p| (p.deletion, row_list(&p.rows)))
+                    .collect();
+                assert_eq!(
+                    got, want,
+                    "{op:?}: retention purged other deletions or rows"
+                );
+                for (table, _, _) in &report.pruned {
+                    let t = TABLES.iter().position(|n| n == table).expect("known table");
+                    assert!(
+                        m.policy(t).is_some_and(|p| p.history.is_some()),
+                        "{op:?}: {table} pruned without a history window"
+                    );
                 }
             }
         }
@@ -680,10 +1059,10 @@ fn run(db: &Db, m: &mut Model, op: &Op) {
 }
 
 fuzz_target!(|ops: Ops| {
-    let db = store();
+    let (db, hand) = store();
     let mut m = Model::new();
     for op in &ops.0 {
-        run(&db, &mut m, op);
+        run(&db, &hand, &mut m, op);
     }
     let report = db.verify().expect("verify runs");
     assert!(
@@ -691,17 +1070,4 @@ fuzz_target!(|ops: Ops| {
         "views differ from the log: {:?}",
         report.differences
     );
-    let trash: BTreeSet<Uuid> = db
-        .trash(&TrashQuery::all())
-        .expect("trash")
-        .iter()
-        .map(|d| d.id)
-        .collect();
-    let want: BTreeSet<Uuid> = m
-        .deletions
-        .iter()
-        .filter(|d| !d.remaining.is_empty())
-        .map(|d| d.id)
-        .collect();
-    assert_eq!(trash, want, "the trash differs from the model's");
 });
