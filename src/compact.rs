@@ -15,7 +15,7 @@ use crate::codec::Space;
 use crate::error::{Error, Result};
 use crate::storage::fjall_engine::FjallEngine;
 use crate::storage::sled_engine::SledEngine;
-use crate::storage::{Batch, Engine, EngineKind};
+use crate::storage::{Engine, EngineKind};
 
 /// Marker written once the copy is complete and durable.
 pub const COMPACTED: &str = "COMPACTED";
@@ -25,9 +25,6 @@ pub const NEW_DATA: &str = "data.compact";
 pub const OLD_DATA: &str = "data.old";
 /// The live data folder.
 pub const DATA: &str = "data";
-
-/// A batch of the copy is written once it holds about this many bytes.
-const BATCH_BYTES: usize = 4 << 20;
 
 /// How far a compaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +81,20 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).map_err(|e| io(from, e))
 }
 
-/// Total size of the files under `path` (0 when it does not exist).
+/// Bytes a file takes on disk: its allocated blocks (a preallocated, still empty journal file
+/// counts for what it holds, not for its length).
+#[cfg(unix)]
+fn allocated(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.blocks().saturating_mul(512)
+}
+
+#[cfg(not(unix))]
+fn allocated(meta: &std::fs::Metadata) -> u64 {
+    meta.len()
+}
+
+/// Total bytes the files under `path` take on disk (0 when it does not exist).
 pub fn tree_bytes(path: &Path) -> Result<u64> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -92,7 +102,7 @@ pub fn tree_bytes(path: &Path) -> Result<u64> {
         Err(e) => return Err(io(path, e)),
     };
     if !meta.is_dir() {
-        return Ok(meta.len());
+        return Ok(allocated(&meta));
     }
     let mut total = 0;
     for entry in std::fs::read_dir(path).map_err(|e| io(path, e))? {
@@ -198,31 +208,56 @@ pub(crate) fn copy(
         total_keys,
     };
     progress(state);
-    let mut batch = Batch::default();
-    let mut batch_bytes = 0usize;
     for space in Space::ALL {
-        for item in view.range(space, Bound::Unbounded, Bound::Unbounded, false)? {
-            let (k, v) = item?;
-            let n = k.len() + v.len();
-            batch_bytes += n;
-            state.keys += 1;
-            state.bytes += n as u64;
-            batch.put(space, k, v);
-            if batch_bytes >= BATCH_BYTES {
-                to.write(&batch)?;
-                batch = Batch::default();
-                batch_bytes = 0;
-                progress(state);
-            }
+        let mut failed: Option<Error> = None;
+        let mut items = view
+            .range(space, Bound::Unbounded, Bound::Unbounded, false)?
+            .map(|item| {
+                let (k, v) = item?;
+                state.keys += 1;
+                state.bytes += (k.len() + v.len()) as u64;
+                if state.keys.is_multiple_of(65_536) {
+                    progress(state);
+                }
+                Ok((k, v))
+            })
+            .map_while(|r: Result<(Vec<u8>, Vec<u8>)>| match r {
+                Ok(kv) => Some(Ok(kv)),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            });
+        to.load_sorted(space, &mut items)?;
+        drop(items);
+        if let Some(e) = failed {
+            return Err(e);
         }
-    }
-    if !batch.is_empty() {
-        to.write(&batch)?;
     }
     to.sync()?;
     drop(to);
+    // Table files written outside the engine's journal: make every file and folder of the copy
+    // durable before the COMPACTED marker says the copy is complete.
+    sync_tree(&new_path)?;
     progress(state);
     Ok((state.keys, state.bytes))
+}
+
+/// fsyncs every file and folder under `path`.
+fn sync_tree(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| io(path, e))?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(|e| io(path, e))? {
+            let entry = entry.map_err(|e| io(path, e))?;
+            sync_tree(&entry.path())?;
+        }
+        sync_dir(path)
+    } else if meta.is_file() {
+        let f = std::fs::File::open(path).map_err(|e| io(path, e))?;
+        f.sync_all().map_err(|e| io(path, e))
+    } else {
+        Ok(())
+    }
 }
 
 /// Swaps a complete, synced copy in (see the module docs).
