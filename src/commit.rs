@@ -15,6 +15,7 @@
 //! A failed write or sync poisons the pipeline: every commit waiting on it fails, and every later
 //! commit is refused until the store is reopened, so nothing is silently lost.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -50,6 +51,9 @@ struct Job {
 
 /// Handle to the committer thread.
 pub struct Pipeline {
+    engine: Arc<dyn Engine>,
+    /// Syncs in progress (inline commits and the committer's group syncs).
+    syncing: Arc<AtomicUsize>,
     jobs: Option<Sender<Job>>,
     /// Batches handed to the committer and not yet applied, oldest first.
     pending: Arc<Mutex<Vec<Arc<Batch>>>>,
@@ -58,22 +62,69 @@ pub struct Pipeline {
 }
 
 /// A commit in flight.
-pub struct Pending {
-    applied: channel::Receiver<Result<()>>,
-    durable: Option<channel::Receiver<Result<()>>>,
+pub struct Pending(PendingKind);
+
+enum PendingKind {
+    /// Handed to the committer thread.
+    Queued {
+        applied: channel::Receiver<Result<()>>,
+        durable: Option<channel::Receiver<Result<()>>>,
+    },
+    /// Already applied by the committing thread itself; it syncs itself too.
+    Inline {
+        engine: Arc<dyn Engine>,
+        poisoned: Arc<Mutex<Option<String>>>,
+        /// Counts this commit as syncing until it is dropped.
+        _slot: SyncSlot,
+    },
+}
+
+/// One sync in progress, counted while it lives: a commit takes the inline path only when no
+/// sync is in progress, so that concurrent committers still share one sync through the
+/// committer (group commit).
+struct SyncSlot(Arc<AtomicUsize>);
+
+impl SyncSlot {
+    fn take(counter: &Arc<AtomicUsize>) -> SyncSlot {
+        counter.fetch_add(1, Ordering::AcqRel);
+        SyncSlot(counter.clone())
+    }
+}
+
+impl Drop for SyncSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Pending {
     /// Waits until the batch is applied (visible to new readers).
     pub fn wait_applied(&self) -> Result<()> {
-        self.applied.recv().unwrap_or(Err(Error::Closed))
+        match &self.0 {
+            PendingKind::Queued { applied, .. } => applied.recv().unwrap_or(Err(Error::Closed)),
+            PendingKind::Inline { .. } => Ok(()),
+        }
     }
 
     /// Waits until the commit is durable (returns at once for an eventual commit).
     pub fn wait_durable(self) -> Result<()> {
-        match self.durable {
-            None => Ok(()),
-            Some(rx) => rx.recv().unwrap_or(Err(Error::Closed)),
+        match self.0 {
+            PendingKind::Queued { durable: None, .. } => Ok(()),
+            PendingKind::Queued {
+                durable: Some(rx), ..
+            } => rx.recv().unwrap_or(Err(Error::Closed)),
+            PendingKind::Inline {
+                engine, poisoned, ..
+            } => {
+                if let Some(why) = poison_msg(&poisoned) {
+                    return Err(Error::Poisoned(why));
+                }
+                engine.sync().map_err(|e| {
+                    let why = format!("a sync failed: {e}");
+                    poison(&poisoned, why.clone());
+                    Error::Poisoned(why)
+                })
+            }
         }
     }
 }
@@ -98,16 +149,22 @@ impl Pipeline {
         let (jobs_tx, jobs_rx) = channel::unbounded::<Job>();
         let poisoned = Arc::new(Mutex::new(None));
         let pending: Arc<Mutex<Vec<Arc<Batch>>>> = Arc::new(Mutex::new(Vec::new()));
+        let syncing = Arc::new(AtomicUsize::new(0));
         let committer = {
             let engine = engine.clone();
             let poisoned = poisoned.clone();
             let pending = pending.clone();
+            let syncing = syncing.clone();
             std::thread::Builder::new()
                 .name("lazarus-commit".into())
-                .spawn(move || commit_loop(engine.as_ref(), &jobs_rx, &poisoned, &pending))
+                .spawn(move || {
+                    commit_loop(engine.as_ref(), &jobs_rx, &poisoned, &pending, &syncing)
+                })
                 .map_err(|e| Error::io("commit thread", e))?
         };
         Ok(Pipeline {
+            engine,
+            syncing,
             jobs: Some(jobs_tx),
             pending,
             poisoned,
@@ -119,11 +176,35 @@ impl Pipeline {
     /// before it. Returns at once: until the batch is applied it is listed in
     /// [`Pipeline::pending`], so the next writer can read it; [`Pending`] waits for it to be
     /// applied, then durable.
+    ///
+    /// An Immediate commit that finds nothing queued ahead of it is applied by the calling
+    /// thread itself, which then syncs for itself: no hand-off to the committer and back, which
+    /// is most of a lone writer's overhead over a bare fdatasync. The caller must hold the
+    /// store's writer lock (no other batch can be handed in meanwhile, so order is kept).
     pub fn submit(&self, batch: Arc<Batch>, durability: Durability) -> Result<Pending> {
         if let Some(why) = poison_msg(&self.poisoned) {
             return Err(Error::Poisoned(why));
         }
         let jobs = self.jobs.as_ref().ok_or(Error::Closed)?;
+        let idle = self.pending.lock().map(|p| p.is_empty()).unwrap_or(false);
+        if durability == Durability::Immediate
+            && idle
+            && jobs.is_empty()
+            && self.syncing.load(Ordering::Acquire) == 0
+        {
+            let slot = SyncSlot::take(&self.syncing);
+            if !batch.is_empty() {
+                if let Err(e) = self.engine.write(&batch) {
+                    poison(&self.poisoned, format!("a write failed: {e}"));
+                    return Err(e);
+                }
+            }
+            return Ok(Pending(PendingKind::Inline {
+                engine: self.engine.clone(),
+                poisoned: self.poisoned.clone(),
+                _slot: slot,
+            }));
+        }
         let (applied_tx, applied_rx) = channel::bounded(1);
         let (durable, durable_rx) = match durability {
             Durability::Immediate => {
@@ -141,10 +222,10 @@ impl Pipeline {
             durable,
         })
         .map_err(|_| Error::Closed)?;
-        Ok(Pending {
+        Ok(Pending(PendingKind::Queued {
             applied: applied_rx,
             durable: durable_rx,
-        })
+        }))
     }
 
     /// The batches handed to the committer and not yet applied, oldest first. Take this list
@@ -190,6 +271,7 @@ fn commit_loop(
     jobs: &Receiver<Job>,
     poisoned: &Mutex<Option<String>>,
     pending: &Mutex<Vec<Arc<Batch>>>,
+    syncing: &Arc<AtomicUsize>,
 ) {
     let done = |group: &[Job]| {
         if let Ok(mut p) = pending.lock() {
@@ -285,7 +367,10 @@ fn commit_loop(
         }
         let result = match poison_msg(poisoned) {
             Some(why) => Err(Error::Poisoned(why)),
-            None => engine.sync(),
+            None => {
+                let _slot = SyncSlot::take(syncing);
+                engine.sync()
+            }
         };
         dirty_since = None;
         if let Err(e) = &result {
