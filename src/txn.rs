@@ -1211,12 +1211,15 @@ impl<'db> Transaction<'db> {
         }
         self.db.release_writer();
         drop(state);
-        pending.wait_applied()?;
-        self.db.published.advance(self.next_lsn - 1, self.tx);
-        let immediate = self.durability == Durability::Immediate;
-        pending.wait_durable()?;
-        if immediate {
+        if self.durability == Durability::Immediate {
+            // Durable implies applied: one wait. The LSN is published to readers once durable
+            // (the data is readable through engine views as soon as it is applied).
+            pending.wait_applied_and_durable()?;
+            self.db.published.advance(self.next_lsn - 1, self.tx);
             self.db.durable_up_to(self.next_lsn - 1);
+        } else {
+            pending.wait_applied()?;
+            self.db.published.advance(self.next_lsn - 1, self.tx);
         }
         Ok(CommitInfo {
             tx: Some(rec.tx),
