@@ -269,6 +269,45 @@ pub(crate) fn life_images(
     Ok(out)
 }
 
+/// The LSN at which a deletion was purged, if it was.
+pub(crate) fn purged_at(view: &dyn ReadView, deletion: &uuid::Uuid) -> Result<Option<u64>> {
+    match view.get(Space::Meta, &codec::purged_key(deletion))? {
+        None => Ok(None),
+        Some(b) => <[u8; 8]>::try_from(b.as_slice())
+            .map(|a| Some(u64::from_be_bytes(a)))
+            .map_err(|_| Error::corrupted("meta", "a purge mark is not 8 bytes")),
+    }
+}
+
+/// The deletion whose trash held the key at LSN `at` — what `find_deletion` answered then for a
+/// key that was not live: the latest tombstone of the key by then whose life was neither
+/// restored nor purged by then.
+pub(crate) fn holder_at(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    at: u64,
+) -> Result<Option<uuid::Uuid>> {
+    let entries = hist_entries(view, table, pk_enc, at)?;
+    for (i, e) in entries.iter().enumerate().rev() {
+        let (kind::TOMBSTONE, Some(d)) = (e.was, e.deletion) else {
+            continue;
+        };
+        if purged_at(view, &d)?.is_some_and(|p| p <= at) {
+            continue;
+        }
+        let restored = entries
+            .get(i + 1..)
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.was == kind::RESTORE && r.deletion == Some(d));
+        if !restored {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
 /// The LSN of the latest tombstone of the row by `deletion` before `before`, if any.
 pub(crate) fn tombstone_of(
     view: &dyn ReadView,

@@ -617,9 +617,6 @@ impl AsOf<'_> {
         since: u64,
         id: &Uuid,
     ) -> Result<bool> {
-        if since < self.lsn && self.left_with_a_purge(base, table, pk, since)? {
-            return Ok(false);
-        }
         let pk_enc = keys::encode_one(pk);
         let start = codec::hist_key(table, &pk_enc, since + 1);
         let end = codec::hist_key(table, &pk_enc, self.lsn);
@@ -724,14 +721,22 @@ impl AsOf<'_> {
         let id = Uuid::from_u128(rec.id);
         let members = self.deletion_members(base, rec)?;
         let mut remaining = Vec::new();
+        let mut left = 0u64;
         for m in members {
-            if self.member_in_trash(base, m.0, &m.1, m.2, &id)? {
+            if !self.member_in_trash(base, m.0, &m.1, m.2, &id)? {
+                continue; // restored by then
+            }
+            if m.2 < self.lsn && self.left_with_a_purge(base, m.0, &m.1, m.2)? {
+                // a set-null member whose row's life was purged by then: neither in the trash
+                // nor restored
+                left += 1;
+            } else {
                 remaining.push(m);
             }
         }
         let mut d = crate::trash::deletion_of(base, &self.catalog, rec)?;
-        d.restored =
-            rec.rows.iter().map(|(_, n)| n).sum::<u64>() + rec.unlinked - remaining.len() as u64;
+        d.restored = (rec.rows.iter().map(|(_, n)| n).sum::<u64>() + rec.unlinked)
+            .saturating_sub(remaining.len() as u64 + left);
         d.remaining = remaining.len() as u64;
         Ok(Some((d, remaining)))
     }
@@ -842,16 +847,9 @@ impl Read for AsOf<'_> {
         let t = self.catalog.table(table)?;
         let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
         match version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
-            Some(v) if v.tag == kind::TOMBSTONE => match log::read_event(base.as_ref(), v.lsn)? {
-                Some(log::Event {
-                    body: EventBody::Tombstone { deletion, .. },
-                    ..
-                }) => Ok(Some(deletion)),
-                _ => Err(Error::corrupted(
-                    "log",
-                    format!("lsn {} is not a tombstone", v.lsn),
-                )),
-            },
+            Some(v) if v.tag == kind::TOMBSTONE => {
+                crate::retention::holder_at(base.as_ref(), t.id(), &pk_enc, self.lsn)
+            }
             _ => Ok(None),
         }
     }
