@@ -1285,3 +1285,29 @@ fn retention_is_set_in_the_schema_file() {
     let e = s.fails(&["schema", "apply", &bad], 2);
     assert!(e.contains("table `k`") && e.contains("soon"), "{e}");
 }
+
+#[test]
+fn a_schema_file_that_does_not_apply_creates_no_store() {
+    // A file that does not parse, and one that parses but does not apply (a foreign key to a
+    // table that does not exist): no store is left behind, in an absent or an empty folder.
+    for bad in [
+        r#"{"tables": [{"name": "k", "primary_key": "id",
+            "columns": [{"name": "id", "type": "int"}], "retention": {"history": "0d"}}]}"#,
+        r#"{"tables": [{"name": "k", "primary_key": "id",
+            "columns": [{"name": "id", "type": "int"}, {"name": "p", "type": "int"}],
+            "foreign_keys": [{"column": "p", "references": "nope"}]}]}"#,
+    ] {
+        let s = Store::new();
+        let f = s.file("bad.json", bad);
+        assert_failure(&s.run(&["schema", "apply", &f]), 2, "bad schema");
+        assert!(!s.path.exists(), "a store was left at {}", s.path.display());
+        std::fs::create_dir(&s.path).unwrap();
+        assert_failure(
+            &s.run(&["schema", "apply", &f]),
+            2,
+            "bad schema, empty folder",
+        );
+        assert!(s.path.exists());
+        assert_eq!(std::fs::read_dir(&s.path).unwrap().count(), 0);
+    }
+}

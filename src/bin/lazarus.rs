@@ -361,12 +361,46 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Demo => demo(&cli),
         Command::Schema { action } => {
-            let db = open(&cli)?;
-            match action {
+            // A schema file is read and parsed before the store is opened (or created), and a
+            // store this command created is removed again when the file does not apply.
+            let text = match action {
                 SchemaAction::Apply { file } => {
                     let text = std::fs::read_to_string(file)
                         .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
-                    let doc = db.apply_schema_file(&text)?;
+                    lazarusdb::parse_schema_document(&text)?;
+                    Some(text)
+                }
+                SchemaAction::Show => None,
+            };
+            // Absent: the folder goes on failure; empty: its contents go.
+            let absent = !cli.db.exists();
+            let existed =
+                !absent && std::fs::read_dir(&cli.db).map_or(true, |mut d| d.next().is_some());
+            let db = open(&cli)?;
+            match action {
+                SchemaAction::Apply { .. } => {
+                    let text = text.unwrap_or_default();
+                    let doc = match db.apply_schema_file(&text) {
+                        Ok(doc) => doc,
+                        Err(e) => {
+                            if !existed {
+                                let _ = db.close();
+                                if absent {
+                                    let _ = std::fs::remove_dir_all(&cli.db);
+                                } else if let Ok(entries) = std::fs::read_dir(&cli.db) {
+                                    for e in entries.flatten() {
+                                        let p = e.path();
+                                        let _ = if p.is_dir() {
+                                            std::fs::remove_dir_all(&p)
+                                        } else {
+                                            std::fs::remove_file(&p)
+                                        };
+                                    }
+                                }
+                            }
+                            return Err(e.into());
+                        }
+                    };
                     if cli.json {
                         print_json(&schema_json(&db)?);
                     } else {
