@@ -97,10 +97,7 @@ pub(crate) fn image_versions(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> 
         if k.len() != prefix.len() + 8 {
             continue;
         }
-        let lsn = k
-            .get(prefix.len()..)
-            .and_then(codec::read_u64_key)
-            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        let lsn = codec::hist_lsn(&k)?;
         if v.first().copied().is_some_and(is_image_tag) {
             out.push(lsn);
         }
@@ -146,12 +143,7 @@ fn hist_entries(
         false,
     )? {
         let (k, v) = item?;
-        let lsn = k
-            .len()
-            .checked_sub(8)
-            .and_then(|p| k.get(p..))
-            .and_then(codec::read_u64_key)
-            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        let lsn = codec::hist_lsn(&k)?;
         let tag = *v
             .first()
             .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
@@ -400,10 +392,7 @@ pub(crate) fn deletion_holding_a_life(
         if k.len() != prefix.len() + 8 || v.first() != Some(&kind::TOMBSTONE) {
             continue;
         }
-        let lsn = k
-            .get(prefix.len()..)
-            .and_then(codec::read_u64_key)
-            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        let lsn = codec::hist_lsn(&k)?;
         if let Some(Event {
             body: EventBody::Tombstone { deletion, .. },
             ..

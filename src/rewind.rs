@@ -424,12 +424,7 @@ fn open_unlinks(
         if !matches!(v.first(), Some(&kind::UNLINK) | Some(&kind::IMAGE_PURGED)) {
             continue;
         }
-        let lsn = k
-            .len()
-            .checked_sub(8)
-            .and_then(|p| k.get(p..))
-            .and_then(codec::read_u64_key)
-            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        let lsn = codec::hist_lsn(&k)?;
         let deletion = match log::read_event(view, lsn)? {
             Some(log::Event {
                 body: EventBody::Unlink { deletion, .. },

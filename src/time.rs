@@ -159,12 +159,7 @@ pub(crate) fn version_at(
             // The purge of an earlier life (which was in the trash): not a version of the row.
             continue;
         }
-        let at = k
-            .len()
-            .checked_sub(8)
-            .and_then(|p| k.get(p..))
-            .and_then(codec::read_u64_key)
-            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        let at = codec::hist_lsn(&k)?;
         return Ok(Some(Version { lsn: at, tag }));
     }
     Ok(None)
@@ -631,12 +626,7 @@ impl AsOf<'_> {
         )? {
             let (k, v) = item?;
             if matches!(v.first(), Some(&kind::RESTORE) | Some(&kind::IMAGE_PURGED)) {
-                let lsn = k
-                    .len()
-                    .checked_sub(8)
-                    .and_then(|p| k.get(p..))
-                    .and_then(codec::read_u64_key)
-                    .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+                let lsn = codec::hist_lsn(&k)?;
                 if let Some(ev) = log::read_event(base, lsn)? {
                     let restored = match ev.body {
                         EventBody::Restore { deletion, .. } => deletion == *id,
@@ -677,12 +667,7 @@ impl AsOf<'_> {
         )? {
             let (k, v) = item?;
             if v.first() == Some(&kind::PURGE) {
-                let lsn = k
-                    .len()
-                    .checked_sub(8)
-                    .and_then(|p| k.get(p..))
-                    .and_then(codec::read_u64_key)
-                    .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+                let lsn = codec::hist_lsn(&k)?;
                 purges.push(lsn);
             }
         }

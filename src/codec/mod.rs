@@ -153,6 +153,15 @@ pub fn hist_key(table: u32, pk_enc: &[u8], lsn: u64) -> Vec<u8> {
     k
 }
 
+/// The LSN at the end of a history-index key.
+pub fn hist_lsn(key: &[u8]) -> crate::error::Result<u64> {
+    key.len()
+        .checked_sub(8)
+        .and_then(|p| key.get(p..))
+        .and_then(read_u64_key)
+        .ok_or_else(|| crate::error::Error::corrupted("hist", "short key"))
+}
+
 /// Key of a deletion record.
 pub fn del_key(deletion: &uuid::Uuid) -> [u8; 16] {
     *deletion.as_bytes()
