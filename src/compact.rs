@@ -112,6 +112,86 @@ pub fn tree_bytes(path: &Path) -> Result<u64> {
     Ok(total)
 }
 
+/// The checkpoint folder (see [`checkpoint`]).
+pub const CHECKPOINT: &str = "checkpoint";
+const CHECKPOINT_NEW: &str = "checkpoint.tmp";
+const CHECKPOINT_OLD: &str = "checkpoint.old";
+
+/// Writes a checkpoint of the views of `from` (which must not change meanwhile: the caller
+/// holds the writer lock with the pipeline drained) at LSN `at`: the meta space and every view
+/// space, copied into `dir/checkpoint.tmp`, synced file by file, then swapped in for
+/// `dir/checkpoint`. [`recover`] finishes or drops an interrupted swap.
+pub(crate) fn checkpoint(from: &dyn Engine, dir: &Path, at: u64) -> Result<()> {
+    let tmp = dir.join(CHECKPOINT_NEW);
+    remove_tree(&tmp)?;
+    let view = from.read()?;
+    let to = open_engine(from.kind(), &tmp)?;
+    for space in std::iter::once(Space::Meta).chain(Space::VIEWS) {
+        let mut failed: Option<Error> = None;
+        let mut items = view
+            .range(space, Bound::Unbounded, Bound::Unbounded, false)?
+            .map_while(|r| match r {
+                Ok(kv) => Some(Ok(kv)),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            });
+        to.load_sorted(space, &mut items)?;
+        drop(items);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    let mut mark = crate::storage::Batch::default();
+    mark.put(
+        Space::Meta,
+        crate::codec::META_CHECKPOINT_LSN.to_vec(),
+        at.to_be_bytes().to_vec(),
+    );
+    to.write(&mark)?;
+    to.sync()?;
+    drop(to);
+    sync_tree(&tmp)?;
+    let current = dir.join(CHECKPOINT);
+    let old = dir.join(CHECKPOINT_OLD);
+    remove_tree(&old)?;
+    if exists(&current)? {
+        rename(&current, &old)?;
+    }
+    rename(&tmp, &current)?;
+    sync_dir(dir)?;
+    remove_tree(&old)
+}
+
+/// Opens the checkpoint of the store in `dir`, if there is one: the engine and its LSN.
+pub(crate) fn open_checkpoint(
+    kind: EngineKind,
+    dir: &Path,
+) -> Result<Option<(Box<dyn Engine>, u64)>> {
+    let path = dir.join(CHECKPOINT);
+    if !exists(&path)? {
+        return Ok(None);
+    }
+    let engine = open_engine(kind, &path)?;
+    let at = {
+        let view = engine.read()?;
+        match view.get(Space::Meta, crate::codec::META_CHECKPOINT_LSN)? {
+            Some(b) => <[u8; 8]>::try_from(b.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| Error::corrupted("checkpoint", "its LSN is not 8 bytes"))?,
+            None => return Err(Error::corrupted("checkpoint", "it records no LSN")),
+        }
+    };
+    Ok(Some((engine, at)))
+}
+
+/// Deletes the checkpoint of the store in `dir` (it may hold purged values).
+pub(crate) fn drop_checkpoint(dir: &Path) -> Result<()> {
+    remove_tree(&dir.join(CHECKPOINT))?;
+    sync_dir(dir)
+}
+
 /// Finishes or rolls back a compaction interrupted by a crash. Runs at every open, before the
 /// engine is opened.
 pub fn recover(dir: &Path) -> Result<()> {
@@ -122,6 +202,16 @@ pub fn recover(dir: &Path) -> Result<()> {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(&dir.join(tmp), e)),
+        }
+    }
+    // An interrupted checkpoint: an unfinished copy goes; a swap half done is finished.
+    remove_tree(&dir.join(CHECKPOINT_NEW))?;
+    let (cp, cp_old) = (dir.join(CHECKPOINT), dir.join(CHECKPOINT_OLD));
+    if exists(&cp_old)? {
+        if exists(&cp)? {
+            remove_tree(&cp_old)?;
+        } else {
+            rename(&cp_old, &cp)?;
         }
     }
     let marker = dir.join(COMPACTED);

@@ -209,6 +209,14 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// After a commit that rewrote history: the checkpoint may hold what was purged.
+    pub(crate) fn history_rewritten(&self) -> Result<()> {
+        match &self.path {
+            Some(dir) => crate::compact::drop_checkpoint(dir),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn release_writer(&self) {
         *self.owner.lock() = None;
     }
@@ -526,6 +534,7 @@ impl Db {
         };
         let mut db = Db::start(engine, options, Some(dir.to_path_buf()), None)?;
         db.inner.lock = Some(lock);
+        db.drop_stale_checkpoint()?;
         Ok(db)
     }
 
@@ -1261,10 +1270,63 @@ impl Db {
         }
         let _writer = self.inner.writer.lock();
         self.inner.pipeline.drain()?;
-        let n = views::rebuild(self.inner.engine.as_ref(), |_| {})?;
+        let mut n = None;
+        if let Some(dir) = &self.inner.path {
+            if let Some((cp, at)) = crate::compact::open_checkpoint(self.engine(), dir)? {
+                if at <= self.inner.published.lsn() {
+                    let cp_view = cp.read()?;
+                    n = views::rebuild_from(self.inner.engine.as_ref(), cp_view.as_ref(), at)?;
+                }
+            }
+        }
+        let n = match n {
+            Some(n) => n,
+            None => views::rebuild(self.inner.engine.as_ref(), |_| {})?,
+        };
         let catalog = views::load_catalog(self.inner.engine.read()?.as_ref())?;
         *self.inner.catalog.write() = Arc::new(catalog);
         Ok(n)
+    }
+
+    /// Writes a checkpoint: a copy of the views as of now beside the store
+    /// (`<path>/checkpoint`), so that [`Db::rebuild`] replays only the events after it instead
+    /// of the whole log. Any purge or pruning deletes it (it may hold what was purged); a
+    /// rebuild that meets one after the checkpoint falls back to the whole log. Returns the LSN
+    /// of the checkpoint. Waits for the writer lock; a memory store has no checkpoint.
+    pub fn checkpoint(&self) -> Result<u64> {
+        let Some(dir) = self.inner.path.clone() else {
+            return Err(Error::invalid("a memory store has no files to checkpoint"));
+        };
+        let me = std::thread::current().id();
+        if *self.inner.owner.lock() == Some(me) {
+            return Err(Error::NestedTransaction);
+        }
+        let _writer = self.inner.writer.lock();
+        self.inner.pipeline.drain()?;
+        let at = self.inner.published.lsn();
+        crate::compact::checkpoint(self.inner.engine.as_ref(), &dir, at)?;
+        Ok(at)
+    }
+
+    /// Deletes the checkpoint when history was rewritten after it (a purge or a pruning whose
+    /// eager deletion a crash interrupted).
+    fn drop_stale_checkpoint(&self) -> Result<()> {
+        let Some(dir) = &self.inner.path else {
+            return Ok(());
+        };
+        let stale = match crate::compact::open_checkpoint(self.engine(), dir) {
+            Ok(Some((_, at))) => {
+                at < views::read_last_purge(self.inner.engine.read()?.as_ref())?
+                    || at > self.inner.published.lsn()
+            }
+            Ok(None) => false,
+            // a checkpoint that does not open is no use: it goes
+            Err(_) => true,
+        };
+        if stale {
+            crate::compact::drop_checkpoint(dir)?;
+        }
+        Ok(())
     }
 
     /// Statistics: last LSN and transaction, live rows per table, disk use, and the bytes of the

@@ -43,6 +43,7 @@ pub struct Transaction<'db> {
     overlay: Overlay<'db>,
     catalog: Arc<Catalog>,
     schema_changed: bool,
+    rewrites_history: bool,
     tx: u64,
     first_lsn: u64,
     next_lsn: u64,
@@ -68,6 +69,7 @@ impl<'db> Transaction<'db> {
             overlay,
             catalog,
             schema_changed: false,
+            rewrites_history: false,
             tx,
             first_lsn: lsn,
             next_lsn: lsn,
@@ -139,6 +141,12 @@ impl<'db> Transaction<'db> {
                     | EventBody::AddIndex { .. }
             ) {
                 self.schema_changed = true;
+            }
+            if matches!(
+                ev.body,
+                EventBody::Purge { .. } | EventBody::PruneHistory { .. }
+            ) {
+                self.rewrites_history = true;
             }
             views::apply(Arc::make_mut(&mut self.catalog), &ev, &mut self.overlay)?;
             self.overlay
@@ -1211,6 +1219,14 @@ impl<'db> Transaction<'db> {
         }
         self.db.release_writer();
         drop(state);
+        let rewrote = self.rewrites_history;
+        let dropped = |db: &Inner| {
+            if rewrote {
+                db.history_rewritten()
+            } else {
+                Ok(())
+            }
+        };
         if self.durability == Durability::Immediate {
             // Durable implies applied: one wait. The LSN is published to readers once durable
             // (the data is readable through engine views as soon as it is applied).
@@ -1221,6 +1237,9 @@ impl<'db> Transaction<'db> {
             pending.wait_applied()?;
             self.db.published.advance(self.next_lsn - 1, self.tx);
         }
+        // The commit is in; a checkpoint made before it may hold what it purged. (If this
+        // fails or the process dies first, the next open finds the checkpoint stale.)
+        let _ = dropped(self.db);
         Ok(CommitInfo {
             tx: Some(rec.tx),
             first_lsn: Some(rec.first_lsn),

@@ -679,6 +679,7 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 }
             }
             put_hist(o, &t, &pk_enc, ev);
+            mark_purge(o, ev.lsn);
         }
         EventBody::PurgeDeletion { deletion } => {
             o.delete(Space::Del, codec::del_key(deletion).to_vec());
@@ -712,6 +713,7 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
         }
         EventBody::PruneHistory { table, horizon } => {
             catalog.by_id(*table)?;
+            mark_purge(o, ev.lsn);
             let key = codec::horizon_key(*table);
             if read_horizon(o, *table)? < *horizon {
                 o.put(Space::Meta, key, horizon.to_be_bytes().to_vec());
@@ -719,6 +721,24 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn mark_purge(o: &mut Overlay, lsn: u64) {
+    o.put(
+        Space::Meta,
+        codec::META_LAST_PURGE.to_vec(),
+        lsn.to_be_bytes().to_vec(),
+    );
+}
+
+/// The LSN of the last event that rewrote history (0: none).
+pub fn read_last_purge(view: &dyn ReadView) -> Result<u64> {
+    match view.get(Space::Meta, codec::META_LAST_PURGE)? {
+        None => Ok(0),
+        Some(b) => <[u8; 8]>::try_from(b.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| Error::corrupted("meta", "the last-purge mark is not 8 bytes")),
+    }
 }
 
 fn put_hist(o: &mut Overlay, t: &Table, pk_enc: &[u8], ev: &Event) {
@@ -903,6 +923,7 @@ fn actual(view: &dyn ReadView) -> Result<ViewKeys> {
         codec::META_PURGED_PREFIX,
         codec::META_RETENTION_PREFIX,
         codec::META_HORIZON_PREFIX,
+        codec::META_LAST_PURGE,
     ] {
         for item in scan_prefix(view, Space::Meta, prefix, false)? {
             let (k, v) = item?;
@@ -995,6 +1016,97 @@ pub fn verify(view: &dyn ReadView, progress: impl FnMut(u64)) -> Result<VerifyRe
     })
 }
 
+/// The views of a checkpoint (view spaces and meta) with the live store's log and transaction
+/// records: the base a rebuild from a checkpoint replays the later events onto.
+struct CheckpointBase<'a> {
+    views: &'a dyn ReadView,
+    live: &'a dyn ReadView,
+}
+
+impl ReadView for CheckpointBase<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match space {
+            Space::Log | Space::Tx => self.live.get(space, key),
+            _ => self.views.get(space, key),
+        }
+    }
+
+    fn range<'b>(
+        &'b self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<crate::storage::KvIter<'b>> {
+        match space {
+            Space::Log | Space::Tx => self.live.range(space, start, end, reverse),
+            _ => self.views.range(space, start, end, reverse),
+        }
+    }
+}
+
+/// Recomputes the views from a checkpoint made at `at` (its views, in `checkpoint`) and the
+/// events after it, and writes the differences in one atomic batch. Returns the number of
+/// events replayed, or `None` when an event after the checkpoint rewrote history (a purge or a
+/// pruning): the checkpoint may not match it, and the caller rebuilds from the whole log.
+pub fn rebuild_from(
+    engine: &dyn Engine,
+    checkpoint: &dyn ReadView,
+    at: u64,
+) -> Result<Option<u64>> {
+    let view = engine.read()?;
+    let base = CheckpointBase {
+        views: checkpoint,
+        live: view.as_ref(),
+    };
+    let mut catalog = load_catalog(&base)?;
+    let mut o = Overlay::new(Box::new(CheckpointBase {
+        views: checkpoint,
+        live: view.as_ref(),
+    }));
+    let mut events = 0u64;
+    let start = codec::log_key(at.saturating_add(1));
+    for item in view.range(Space::Log, Bound::Included(&start), Bound::Unbounded, false)? {
+        let (k, v) = item?;
+        let lsn = codec::read_u64_key(&k)
+            .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?;
+        let ev = Event::decode(lsn, &v)?;
+        if matches!(
+            ev.body,
+            EventBody::Purge { .. }
+                | EventBody::ImagePurged { .. }
+                | EventBody::PurgeDeletion { .. }
+                | EventBody::PruneHistory { .. }
+        ) {
+            return Ok(None);
+        }
+        apply(&mut catalog, &ev, &mut o)?;
+        events += 1;
+    }
+    let expected = actual(&o)?;
+    let now = actual(view.as_ref())?;
+    drop(o);
+    drop(view);
+    write_differences(engine, &now, expected)?;
+    Ok(Some(events))
+}
+
+fn write_differences(engine: &dyn Engine, actual: &ViewKeys, expected: ViewKeys) -> Result<()> {
+    let mut batch = crate::storage::Batch::default();
+    for (space, key) in actual.keys() {
+        if !expected.contains_key(&(*space, key.clone())) {
+            batch.delete(*space, key.clone());
+        }
+    }
+    for ((space, key), v) in expected {
+        if actual.get(&(space, key.clone())) != Some(&v) {
+            batch.put(space, key, v);
+        }
+    }
+    engine.write(&batch)?;
+    engine.sync()
+}
+
 /// Recomputes every view from the log and writes the result in one atomic batch. Returns the
 /// number of events replayed.
 pub fn rebuild(engine: &dyn Engine, progress: impl FnMut(u64)) -> Result<u64> {
@@ -1002,18 +1114,6 @@ pub fn rebuild(engine: &dyn Engine, progress: impl FnMut(u64)) -> Result<u64> {
     let expected = replay(view.as_ref(), progress)?;
     let actual = actual(view.as_ref())?;
     drop(view);
-    let mut batch = crate::storage::Batch::default();
-    for (space, key) in actual.keys() {
-        if !expected.keys.contains_key(&(*space, key.clone())) {
-            batch.delete(*space, key.clone());
-        }
-    }
-    for ((space, key), v) in expected.keys {
-        if actual.get(&(space, key.clone())) != Some(&v) {
-            batch.put(space, key, v);
-        }
-    }
-    engine.write(&batch)?;
-    engine.sync()?;
+    write_differences(engine, &actual, expected.keys)?;
     Ok(expected.events)
 }

@@ -1243,6 +1243,9 @@ fn purge_erase_and_compact_through_the_cli() {
     assert_eq!(ids(&s.json(&["scan", "a"])), vec![3, 4]);
     assert_eq!(s.json(&["verify"])["ok"], json!(true));
     assert!(s.human(&["compact"]).contains("compacted"));
+    let cp = s.json(&["checkpoint"]);
+    assert_eq!(cp["lsn"].as_u64(), Some(s.last_lsn()));
+    assert!(s.path.join("checkpoint").exists());
 }
 
 #[test]

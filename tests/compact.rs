@@ -305,3 +305,101 @@ fn a_second_opener_is_refused_before_it_touches_a_compaction_in_progress() {
     assert!(!path.join("data.compact").exists());
     assert_eq!(db.count("person").unwrap(), 2);
 }
+
+#[test]
+fn a_rebuild_replays_only_the_events_after_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let db = Db::open(&path).unwrap();
+    schema(&db);
+    for i in 0..50i64 {
+        db.insert(
+            "person",
+            Row::new().with("id", i).with("name", format!("p{i}")),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        db.rebuild().unwrap(),
+        db.last_lsn(),
+        "no checkpoint: the whole log"
+    );
+    let at = db.checkpoint().unwrap();
+    assert_eq!(at, db.last_lsn());
+    assert!(path.join("checkpoint").exists());
+    let d = db.delete("person", 3).unwrap();
+    db.update("person", 4, Row::new().with("name", "four"))
+        .unwrap();
+    db.restore(d.deletion, RestorePolicy::Refuse).unwrap();
+    db.add_column(
+        "person",
+        lazarusdb::ColumnDef::new("age", ColumnType::Int).nullable(),
+    )
+    .unwrap();
+    db.insert("person", Row::new().with("id", 99).with("name", "late"))
+        .unwrap();
+    let before = db.dump().unwrap();
+    assert_eq!(
+        db.rebuild().unwrap(),
+        db.last_lsn() - at,
+        "only the events after it"
+    );
+    assert_eq!(db.dump().unwrap(), before);
+    assert!(db.verify().unwrap().is_ok());
+    // A second checkpoint replaces the first; reopening keeps it.
+    let at2 = db.checkpoint().unwrap();
+    db.close().unwrap();
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.rebuild().unwrap(), db.last_lsn() - at2);
+    assert!(db.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_purge_deletes_the_checkpoint_and_a_stale_one_is_dropped_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let db = Db::open(&path).unwrap();
+    schema(&db);
+    db.insert(
+        "person",
+        Row::new().with("id", 1).with("name", "CHECKPOINTED-SECRET"),
+    )
+    .unwrap();
+    db.insert("person", Row::new().with("id", 2).with("name", "kept"))
+        .unwrap();
+    db.checkpoint().unwrap();
+    assert!(!files_containing(&path.join("checkpoint"), b"CHECKPOINTED-SECRET").is_empty());
+    // Keep a copy of the checkpoint, as a crash before its deletion would.
+    let aside = dir.path().join("aside");
+    copy_tree(&path.join("checkpoint"), &aside);
+    db.erase("person", 1, &Audit::default()).unwrap();
+    assert!(
+        !path.join("checkpoint").exists(),
+        "a purge deletes the checkpoint"
+    );
+    assert_eq!(db.rebuild().unwrap(), db.last_lsn(), "the whole log again");
+    db.close().unwrap();
+    copy_tree(&aside, &path.join("checkpoint"));
+    let db = Db::open(&path).unwrap();
+    assert!(!path.join("checkpoint").exists(), "stale: dropped at open");
+    let (db, _) = db.compact(|_| {}).unwrap();
+    assert!(files_containing(&path, b"CHECKPOINTED-SECRET").is_empty());
+    assert!(db.get("person", 2).unwrap().is_some());
+    assert!(matches!(
+        Db::memory().unwrap().checkpoint(),
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}

@@ -226,6 +226,8 @@ enum Command {
     /// Rewrite the store into fresh files: purged values leave the disk and space is reclaimed.
     /// Safe against a crash at any point (the old store stays until the new one is complete).
     Compact,
+    /// Write a checkpoint of the views, so that a rebuild replays only the events after it.
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -1005,6 +1007,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     outln!("  purged {r}");
                 }
                 outln!("run `lazarus compact` to remove the erased bytes from the files");
+            }
+            Ok(())
+        }
+        Command::Checkpoint => {
+            let db = open(&cli)?;
+            let at = db.checkpoint()?;
+            if cli.json {
+                print_json(&serde_json::json!({ "lsn": at }));
+            } else {
+                outln!("checkpoint at lsn {at}: a rebuild replays only the events after it");
             }
             Ok(())
         }

@@ -190,6 +190,12 @@ pub fn seq_key(table: u32) -> Vec<u8> {
     k
 }
 
+/// Meta key of the LSN of the last event that rewrote history (a purge or a pruning): a
+/// checkpoint made before it may hold what was purged.
+pub const META_LAST_PURGE: &[u8] = b"last_purge";
+/// Meta key, in a checkpoint's own copy of the meta space, of the LSN it was made at.
+pub const META_CHECKPOINT_LSN: &[u8] = b"checkpoint_lsn";
+
 /// Meta prefix of the purged-deletion marks.
 pub const META_PURGED_PREFIX: &[u8] = b"purged/";
 /// Meta prefix of the retention policies.
