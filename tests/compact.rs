@@ -403,3 +403,23 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn an_interrupted_checkpoint_swap_is_finished_or_dropped_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let db = Db::open(&path).unwrap();
+    schema(&db);
+    db.insert("person", Row::new().with("id", 1).with("name", "a"))
+        .unwrap();
+    let at = db.checkpoint().unwrap();
+    db.close().unwrap();
+    // Between the two renames: only checkpoint.old, and an unfinished copy.
+    std::fs::rename(path.join("checkpoint"), path.join("checkpoint.old")).unwrap();
+    std::fs::create_dir(path.join("checkpoint.tmp")).unwrap();
+    let db = Db::open(&path).unwrap();
+    assert!(path.join("checkpoint").exists());
+    assert!(!path.join("checkpoint.old").exists());
+    assert!(!path.join("checkpoint.tmp").exists());
+    assert_eq!(db.rebuild().unwrap(), db.last_lsn() - at);
+}
