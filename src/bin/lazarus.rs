@@ -946,11 +946,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 };
             if cli.json {
                 print_json(&serde_json::json!({
-                    "purged": purged.iter().map(|p| serde_json::json!({
-                        "deletion": p.deletion.to_string(),
-                        "rows": refs_json(&p.rows),
-                        "images": p.images,
-                    })).collect::<Vec<_>>(),
+                    "purged": purged.iter().map(purge_json).collect::<Vec<_>>(),
                     "pruned": pruned.iter().map(|(t, h, n)| serde_json::json!({
                         "table": t, "horizon": h, "images": n,
                     })).collect::<Vec<_>>(),
@@ -991,11 +987,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             let p = db.erase(table, pk_value(&db, table, pk), &audit)?;
             if cli.json {
-                print_json(&serde_json::json!({
-                    "deletion": p.deletion.to_string(),
-                    "rows": refs_json(&p.rows),
-                    "images": p.images,
-                }));
+                print_json(&purge_json(&p));
             } else {
                 outln!(
                     "erased through deletion {}: {} row(s), {} image(s) removed",
@@ -1085,6 +1077,17 @@ fn schema_json(db: &Db) -> Result<serde_json::Value, Failure> {
         }
     }
     Ok(json)
+}
+
+/// A purge or erase report: the deletion, the rows purged, the images removed, and the other
+/// deletions an erase purged with it.
+fn purge_json(p: &lazarusdb::PurgeReport) -> serde_json::Value {
+    serde_json::json!({
+        "deletion": p.deletion.to_string(),
+        "rows": refs_json(&p.rows),
+        "images": p.images,
+        "also": p.also.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+    })
 }
 
 fn policy_json(p: &lazarusdb::Retention) -> serde_json::Value {
