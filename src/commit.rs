@@ -1,16 +1,23 @@
 //! The commit pipeline: the single path by which anything reaches the engine.
 //!
 //! Writers hand a finished [`Batch`] to one committer thread through a crossbeam channel. The
-//! committer takes every batch queued so far (a group), merges them in arrival order into one
-//! atomic engine write, answers each "applied", then makes the group durable with **one** engine
-//! sync and answers every Immediate commit of it. Batches handed in while it writes or syncs
+//! committer takes every batch queued so far (a group), writes them in arrival order as one
+//! atomic engine write ([`Engine::write_group`]), answers each "applied", then makes the group
+//! durable with **one** engine sync and answers every Immediate commit of it (waking only the
+//! first waiter, which wakes the others: see [`OneShot`]). Batches handed in while it writes or syncs
 //! queue up and form the next group, so concurrent committers share writes and flushes (group
 //! commit) without giving up per-commit atomicity or order. Eventual commits are synced by the
 //! same thread within [`EVENTUAL_WINDOW`].
 //!
+//! The committer is the pipeline's one serial thread, so work that need not happen there is
+//! done elsewhere: wake-ups by the woken waiters, freeing batches by the committing threads.
+//!
 //! One thread both writes and syncs on purpose: fjall holds its journal lock during a sync, so
 //! a second thread could not write meanwhile anyway, and handing each group to a syncer thread
-//! only added a wake-up to every commit's latency (measured in `benches/commit.rs`).
+//! only added a wake-up to every commit's latency (measured in `benches/commit.rs`). A syncer
+//! that fdatasyncs fjall's journal through its own descriptor, outside the lock, was tried too:
+//! groups got smaller and each commit cost more CPU, which on two cores made 16 writers slower
+//! (design §6).
 //!
 //! A failed write or sync poisons the pipeline: every commit waiting on it fails, and every later
 //! commit is refused until the store is reopened, so nothing is silently lost.
@@ -46,10 +53,28 @@ type Reply = OneSender;
 /// A one-shot answer from the committer to one waiting commit. It parks the waiter on a
 /// condition variable at once: a channel's receive spins and yields first, which with many
 /// committers on few cores burns the CPU the commits need (measured with `perf`).
+///
+/// An answer can carry other waiters to wake ([`answer_group`]): the committer wakes one
+/// waiter of a group, and each woken waiter wakes up to two more before it returns, so the
+/// wake-ups (a system call each) run on the writers' threads instead of holding up the
+/// committer, which is the pipeline's one serial thread.
 struct OneShot {
-    slot: parking_lot::Mutex<Option<Option<Result<()>>>>,
+    slot: parking_lot::Mutex<Slot>,
     ready: parking_lot::Condvar,
 }
+
+#[derive(Default)]
+struct Slot {
+    /// `Some(None)`: the sender was dropped unsent.
+    answer: Option<Option<Result<()>>>,
+    /// Waiters this receiver must wake on its way out.
+    relay: Vec<(OneSender, Outcome)>,
+    /// The receiver is gone: the sender relays for it.
+    gone: bool,
+}
+
+/// A group's durable outcome, copied to each of its waiters.
+type Outcome = std::result::Result<(), String>;
 
 /// The sending half; dropping it unsent answers "closed".
 pub(crate) struct OneSender(Option<Arc<OneShot>>);
@@ -59,31 +84,64 @@ pub(crate) struct OneReceiver(Arc<OneShot>);
 
 fn oneshot() -> (OneSender, OneReceiver) {
     let shared = Arc::new(OneShot {
-        slot: parking_lot::Mutex::new(None),
+        slot: parking_lot::Mutex::new(Slot::default()),
         ready: parking_lot::Condvar::new(),
     });
     (OneSender(Some(shared.clone())), OneReceiver(shared))
 }
 
 impl OneSender {
-    fn answer(&mut self, value: Option<Result<()>>) {
+    fn answer(&mut self, value: Option<Result<()>>, relay: Vec<(OneSender, Outcome)>) {
         if let Some(shared) = self.0.take() {
-            *shared.slot.lock() = Some(value);
+            let mut slot = shared.slot.lock();
+            if slot.gone {
+                drop(slot);
+                relay_all(relay);
+                return;
+            }
+            slot.answer = Some(value);
+            slot.relay = relay;
+            drop(slot);
             shared.ready.notify_one();
         }
     }
 
     /// Sends the answer (ignored if the receiver is gone).
     fn send(mut self, value: Result<()>) -> std::result::Result<(), ()> {
-        self.answer(Some(value));
+        self.answer(Some(value), Vec::new());
         Ok(())
     }
 }
 
 impl Drop for OneSender {
     fn drop(&mut self) {
-        self.answer(None);
+        self.answer(None, Vec::new());
     }
+}
+
+/// Answers every waiter of a group while waking only the first: it wakes the next ones (see
+/// [`OneShot`]).
+fn answer_group(waiters: Vec<OneSender>, outcome: &Outcome) {
+    relay_all(waiters.into_iter().map(|w| (w, outcome.clone())).collect());
+}
+
+/// Wakes the first of `list` and hands it the rest to wake, split in two halves: it wakes the
+/// head of each half, which wake theirs (a wake-up tree, two per woken waiter).
+fn relay_all(mut list: Vec<(OneSender, Outcome)>) {
+    if list.is_empty() {
+        return;
+    }
+    let rest = list.split_off(1);
+    if let Some((mut first, outcome)) = list.pop() {
+        first.answer(Some(outcome.map_err(Error::Poisoned)), rest);
+    }
+}
+
+/// The waiters a woken receiver relays to: two halves, each woken at its head.
+fn relay_halves(mut list: Vec<(OneSender, Outcome)>) {
+    let second = list.split_off(list.len() / 2);
+    relay_all(list);
+    relay_all(second);
 }
 
 impl OneReceiver {
@@ -91,12 +149,24 @@ impl OneReceiver {
     fn recv(&self) -> std::result::Result<Result<()>, ()> {
         let mut slot = self.0.slot.lock();
         loop {
-            match slot.take() {
-                Some(Some(v)) => return Ok(v),
-                Some(None) => return Err(()),
-                None => self.0.ready.wait(&mut slot),
+            if let Some(answer) = slot.answer.take() {
+                let relay = std::mem::take(&mut slot.relay);
+                drop(slot);
+                relay_halves(relay);
+                return answer.ok_or(());
             }
+            self.0.ready.wait(&mut slot);
         }
+    }
+}
+
+impl Drop for OneReceiver {
+    fn drop(&mut self) {
+        let mut slot = self.0.slot.lock();
+        slot.gone = true;
+        let relay = std::mem::take(&mut slot.relay);
+        drop(slot);
+        relay_halves(relay);
     }
 }
 
@@ -126,6 +196,9 @@ enum PendingKind {
     Queued {
         applied: OneReceiver,
         durable: Option<OneReceiver>,
+        /// Kept so that the batch is freed here, on the committing thread, rather than on the
+        /// committer thread, which is the pipeline's one serial thread.
+        _batch: Arc<Batch>,
     },
     /// Already applied by the committing thread itself; it syncs itself too.
     Inline {
@@ -169,6 +242,7 @@ impl Pending {
         if let PendingKind::Queued {
             applied,
             durable: Some(durable),
+            ..
         } = &self.0
         {
             return match durable.recv() {
@@ -296,7 +370,7 @@ impl Pipeline {
             p.push(batch.clone());
         }
         jobs.send(Job {
-            batch,
+            batch: batch.clone(),
             applied: applied_tx,
             durable,
         })
@@ -304,6 +378,7 @@ impl Pipeline {
         Ok(Pending(PendingKind::Queued {
             applied: applied_rx,
             durable: durable_rx,
+            _batch: batch,
         }))
     }
 
@@ -400,21 +475,12 @@ fn commit_loop(
                 }
                 continue;
             }
-            let result = match group.as_slice() {
-                [one] if one.batch.is_empty() => Ok(()),
-                [one] => engine.write(&one.batch),
-                many => {
-                    let mut merged = Batch::default();
-                    for job in many {
-                        merged.absorb(&job.batch);
-                    }
-                    if merged.is_empty() {
-                        Ok(())
-                    } else {
-                        engine.write(&merged)
-                    }
-                }
-            };
+            let batches: Vec<Arc<Batch>> = group
+                .iter()
+                .filter(|j| !j.batch.is_empty())
+                .map(|j| j.batch.clone())
+                .collect();
+            let result = engine.write_group(&batches);
             done(&group);
             match result {
                 Ok(()) => {
@@ -444,22 +510,93 @@ fn commit_loop(
         if waiters.is_empty() && !due {
             continue;
         }
-        let result = match poison_msg(poisoned) {
-            Some(why) => Err(Error::Poisoned(why)),
-            None => {
-                let _slot = SyncSlot::take(syncing);
-                engine.sync()
-            }
-        };
         dirty_since = None;
-        if let Err(e) = &result {
-            poison(poisoned, format!("a sync failed: {e}"));
+        answer_group(waiters, &sync_once(engine, poisoned, syncing));
+    }
+}
+
+/// One sync for everything written so far; a failure poisons the pipeline.
+fn sync_once(
+    engine: &dyn Engine,
+    poisoned: &Mutex<Option<String>>,
+    syncing: &Arc<AtomicUsize>,
+) -> Outcome {
+    if let Some(why) = poison_msg(poisoned) {
+        return Err(why);
+    }
+    let _slot = SyncSlot::take(syncing);
+    engine.sync().map_err(|e| {
+        let why = format!("a sync failed: {e}");
+        poison(poisoned, why.clone());
+        why
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits for every receiver on its own thread; a waiter not woken within 20 s fails the
+    /// test instead of hanging it.
+    fn wait_all(receivers: Vec<OneReceiver>) -> Vec<std::result::Result<Result<()>, ()>> {
+        let n = receivers.len();
+        let (tx, rx) = channel::unbounded();
+        for r in receivers {
+            let tx = tx.clone();
+            std::thread::spawn(move || tx.send(r.recv()));
         }
-        for w in waiters {
-            let _ = w.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(Error::Poisoned(e.to_string())),
-            });
+        (0..n)
+            .map(|_| {
+                rx.recv_timeout(Duration::from_secs(20))
+                    .expect("a waiter was never woken")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_group_answer_reaches_every_waiter() {
+        for n in [1usize, 2, 3, 16, 100] {
+            let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot()).unzip();
+            let waiting = std::thread::spawn(move || wait_all(receivers));
+            answer_group(senders, &Ok(()));
+            let got = waiting.join().unwrap();
+            assert_eq!(got.len(), n);
+            assert!(got.iter().all(|r| matches!(r, Ok(Ok(())))), "{n}: {got:?}");
         }
+    }
+
+    #[test]
+    fn a_failed_group_fails_every_waiter_with_the_reason() {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..7).map(|_| oneshot()).unzip();
+        answer_group(senders, &Err("a sync failed: disk gone".into()));
+        for r in wait_all(receivers) {
+            match r {
+                Ok(Err(Error::Poisoned(why))) => assert!(why.contains("disk gone"), "{why}"),
+                other => panic!("expected the sync's error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn waiters_that_left_still_pass_the_wake_up_on() {
+        // Receivers dropped before the answer (and one dropped after it, unread) must not
+        // strand the waiters they were to wake.
+        let (senders, mut receivers): (Vec<_>, Vec<_>) = (0..9).map(|_| oneshot()).unzip();
+        let gone_before: Vec<OneReceiver> = vec![receivers.remove(0), receivers.remove(3)];
+        drop(gone_before);
+        let unread = receivers.remove(0);
+        let waiting = std::thread::spawn(move || wait_all(receivers));
+        answer_group(senders, &Ok(()));
+        drop(unread);
+        let got = waiting.join().unwrap();
+        assert_eq!(got.len(), 6);
+        assert!(got.iter().all(|r| matches!(r, Ok(Ok(())))), "{got:?}");
+    }
+
+    #[test]
+    fn a_dropped_sender_answers_closed() {
+        let (tx, rx) = oneshot();
+        drop(tx);
+        assert!(rx.recv().is_err());
     }
 }

@@ -151,6 +151,25 @@ impl Engine for FjallEngine {
         b.commit().map_err(|e| map_err(&self.path, e))
     }
 
+    /// One fjall batch for the whole group, each key once (a fjall batch does not merge
+    /// repeated keys itself).
+    fn write_group(&self, group: &[std::sync::Arc<Batch>]) -> Result<()> {
+        if let [one] = group {
+            return self.write(one);
+        }
+        let changes = super::group_changes(group);
+        // Durability `Buffer`, as `Database::batch` sets it: the journal reaches the OS at once.
+        let mut b = fjall::OwnedWriteBatch::with_capacity(self.db.clone(), changes.len())
+            .durability(Some(PersistMode::Buffer));
+        for (s, k, v) in changes {
+            match v {
+                Some(v) => b.insert(self.ks(s)?, k, v),
+                None => b.remove(self.ks(s)?, k),
+            }
+        }
+        b.commit().map_err(|e| map_err(&self.path, e))
+    }
+
     fn sync(&self) -> Result<()> {
         self.db
             .persist(PersistMode::SyncData)
