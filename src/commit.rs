@@ -4,7 +4,7 @@
 //! committer takes every batch queued so far (a group), writes them in arrival order as one
 //! atomic engine write ([`Engine::write_group`]), answers each "applied", then makes the group
 //! durable with **one** engine sync and answers every Immediate commit of it (waking only the
-//! first waiter, which wakes the others: see [`OneShot`]). Batches handed in while it writes or syncs
+//! first waiter, which wakes the others). Batches handed in while it writes or syncs
 //! queue up and form the next group, so concurrent committers share writes and flushes (group
 //! commit) without giving up per-commit atomicity or order. Eventual commits are synced by the
 //! same thread within [`EVENTUAL_WINDOW`].

@@ -112,7 +112,7 @@ pub fn tree_bytes(path: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// The checkpoint folder (see [`checkpoint`]).
+/// The checkpoint folder (see `checkpoint`).
 pub const CHECKPOINT: &str = "checkpoint";
 const CHECKPOINT_NEW: &str = "checkpoint.tmp";
 const CHECKPOINT_OLD: &str = "checkpoint.old";

@@ -1,6 +1,6 @@
 //! Reversible deletes: planning a deletion (the cascade), the trash, and planning a restore.
 //!
-//! Everything here only reads. [`plan_delete`] and [`plan_restore`] run under the writer lock
+//! Everything here only reads. `plan_delete` and `plan_restore` run under the writer lock
 //! before anything is staged, and return either a complete plan or an error that lists every
 //! problem; the transaction then stages the plan's events (see `txn.rs`).
 //!

@@ -185,7 +185,7 @@ enum Command {
         /// A short run (well under a minute on 2 cores).
         #[arg(long)]
         quick: bool,
-        /// Where results.json and plot.svg go (default: a new folder bench-<time>).
+        /// Where results.json and plot.svg go (default: a new folder `bench-<time>`).
         #[arg(long)]
         out: Option<PathBuf>,
     },

@@ -416,8 +416,7 @@ pub(crate) mod conformance {
         let mut third = Batch::default();
         third.put(Space::Meta, b"seq".to_vec(), vec![3]);
         third.put(Space::Rows, vec![51], vec![3]);
-        let group: Vec<std::sync::Arc<Batch>> =
-            vec![first.into(), second.into(), third.into()];
+        let group: Vec<std::sync::Arc<Batch>> = vec![first.into(), second.into(), third.into()];
         assert_eq!(group_changes(&group).len(), 4);
         engine.write_group(&group).unwrap();
         let view = engine.read().unwrap();
