@@ -172,8 +172,10 @@ impl Drop for OneReceiver {
 
 struct Job {
     batch: Arc<Batch>,
-    applied: Reply,
-    durable: Option<Reply>,
+    /// Answered once the batch is applied (Eventual) or applied and durable (Immediate), or
+    /// with the error that stopped it.
+    reply: Reply,
+    durability: Durability,
 }
 
 /// Handle to the committer thread.
@@ -194,8 +196,7 @@ pub struct Pending(PendingKind);
 enum PendingKind {
     /// Handed to the committer thread.
     Queued {
-        applied: OneReceiver,
-        durable: Option<OneReceiver>,
+        answer: OneReceiver,
         /// Kept so that the batch is freed here, on the committing thread, rather than on the
         /// committer thread, which is the pipeline's one serial thread.
         _batch: Arc<Batch>,
@@ -228,44 +229,11 @@ impl Drop for SyncSlot {
 }
 
 impl Pending {
-    /// Waits until the batch is applied (visible to new readers).
-    pub fn wait_applied(&self) -> Result<()> {
-        match &self.0 {
-            PendingKind::Queued { applied, .. } => applied.recv().unwrap_or(Err(Error::Closed)),
-            PendingKind::Inline { .. } => Ok(()),
-        }
-    }
-
-    /// Waits until the commit is applied and durable, with one wake-up instead of two for a
-    /// queued Immediate commit (its durable answer comes after its applied one).
-    pub fn wait_applied_and_durable(self) -> Result<()> {
-        if let PendingKind::Queued {
-            applied,
-            durable: Some(durable),
-            ..
-        } = &self.0
-        {
-            return match durable.recv() {
-                Ok(Ok(())) => applied.recv().unwrap_or(Err(Error::Closed)),
-                Ok(Err(e)) => Err(e),
-                // No durable answer: the write failed; the applied answer says why.
-                Err(_) => match applied.recv() {
-                    Ok(Err(e)) => Err(e),
-                    _ => Err(Error::Closed),
-                },
-            };
-        }
-        self.wait_applied()?;
-        self.wait_durable()
-    }
-
-    /// Waits until the commit is durable (returns at once for an eventual commit).
-    pub fn wait_durable(self) -> Result<()> {
+    /// Waits until the commit is applied (visible to new readers) and, for an Immediate commit,
+    /// durable.
+    pub fn wait(self) -> Result<()> {
         match self.0 {
-            PendingKind::Queued { durable: None, .. } => Ok(()),
-            PendingKind::Queued {
-                durable: Some(rx), ..
-            } => rx.recv().unwrap_or(Err(Error::Closed)),
+            PendingKind::Queued { answer, .. } => answer.recv().unwrap_or(Err(Error::Closed)),
             PendingKind::Inline {
                 engine, poisoned, ..
             } => {
@@ -358,26 +326,18 @@ impl Pipeline {
                 _slot: slot,
             }));
         }
-        let (applied_tx, applied_rx) = oneshot();
-        let (durable, durable_rx) = match durability {
-            Durability::Immediate => {
-                let (t, r) = oneshot();
-                (Some(t), Some(r))
-            }
-            Durability::Eventual => (None, None),
-        };
+        let (reply, answer) = oneshot();
         if let Ok(mut p) = self.pending.lock() {
             p.push(batch.clone());
         }
         jobs.send(Job {
             batch: batch.clone(),
-            applied: applied_tx,
-            durable,
+            reply,
+            durability,
         })
         .map_err(|_| Error::Closed)?;
         Ok(Pending(PendingKind::Queued {
-            applied: applied_rx,
-            durable: durable_rx,
+            answer,
             _batch: batch,
         }))
     }
@@ -392,7 +352,7 @@ impl Pipeline {
     /// Waits until every batch handed so far is applied.
     pub fn drain(&self) -> Result<()> {
         self.submit(Arc::new(Batch::default()), Durability::Eventual)?
-            .wait_applied()
+            .wait()
     }
 
     /// The reason writes are refused, if the pipeline is poisoned.
@@ -468,10 +428,7 @@ fn commit_loop(
             if let Some(why) = poison_msg(poisoned) {
                 done(&group);
                 for job in group {
-                    let _ = job.applied.send(Err(Error::Poisoned(why.clone())));
-                    if let Some(d) = job.durable {
-                        let _ = d.send(Err(Error::Poisoned(why.clone())));
-                    }
+                    let _ = job.reply.send(Err(Error::Poisoned(why.clone())));
                 }
                 continue;
             }
@@ -485,10 +442,10 @@ fn commit_loop(
             match result {
                 Ok(()) => {
                     for job in group {
-                        let _ = job.applied.send(Ok(()));
-                        match job.durable {
-                            Some(d) => waiters.push(d),
-                            None => {
+                        match job.durability {
+                            Durability::Immediate => waiters.push(job.reply),
+                            Durability::Eventual => {
+                                let _ = job.reply.send(Ok(()));
                                 dirty_since.get_or_insert_with(Instant::now);
                             }
                         }
@@ -500,7 +457,7 @@ fn commit_loop(
                     let mut first = Some(e);
                     for job in group {
                         let err = first.take().unwrap_or_else(|| Error::Poisoned(why.clone()));
-                        let _ = job.applied.send(Err(err));
+                        let _ = job.reply.send(Err(err));
                     }
                     continue;
                 }

@@ -1227,15 +1227,13 @@ impl<'db> Transaction<'db> {
                 Ok(())
             }
         };
+        // One wait: until applied, and for an Immediate commit durable too. The LSN is
+        // published to readers then (the data is readable through engine views as soon as it
+        // is applied).
+        pending.wait()?;
+        self.db.published.advance(self.next_lsn - 1, self.tx);
         if self.durability == Durability::Immediate {
-            // Durable implies applied: one wait. The LSN is published to readers once durable
-            // (the data is readable through engine views as soon as it is applied).
-            pending.wait_applied_and_durable()?;
-            self.db.published.advance(self.next_lsn - 1, self.tx);
             self.db.durable_up_to(self.next_lsn - 1);
-        } else {
-            pending.wait_applied()?;
-            self.db.published.advance(self.next_lsn - 1, self.tx);
         }
         // The commit is in; a checkpoint made before it may hold what it purged. (If this
         // fails or the process dies first, the next open finds the checkpoint stale.)
