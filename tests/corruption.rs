@@ -879,11 +879,11 @@ fn a_bit_flipped_sled_log_is_detected() {
     );
 }
 
-/// Bits flipped at ¼ of keyspace 0's current version file (`data/keyspaces/0/v<N>`): lsm-tree
-/// 3.1.10 (`version/recovery.rs`, the blob file count) allocates ~34 GB and the process aborts
-/// (`memory allocation failed`, SIGABRT): no `catch_unwind` can turn it into an error.
+/// Bits flipped at ¼, ½ and ¾ of every keyspace's current version file (`data/keyspaces/<n>/v<N>`).
+/// lsm-tree 3.1.10 decodes it without its checksum, and a flip in the blob file count made it
+/// allocate ~34 GB and abort the process (SIGABRT), which no `catch_unwind` can catch; the
+/// engine now checks each version file against the checksum in `current` before fjall opens.
 #[test]
-#[ignore = "store bug: a bit flip in fjall's current version file aborts the process"]
 fn bit_flipped_fjall_version_files_give_an_error() {
     damage_test(
         "bit_flipped_fjall_version_files_give_an_error",

@@ -28,6 +28,7 @@ pub struct FjallEngine {
 impl FjallEngine {
     /// Opens (or creates) the engine's files in `path`.
     pub fn open(path: &Path) -> Result<FjallEngine> {
+        check_version_files(path)?;
         let p = path.to_path_buf();
         let opened = std::panic::catch_unwind(|| -> Result<(Database, Vec<Keyspace>)> {
             let db = Database::builder(&p)
@@ -70,6 +71,77 @@ impl FjallEngine {
             .get(space as usize)
             .ok_or_else(|| Error::Storage(format!("keyspace {} missing", space.name())))
     }
+}
+
+/// Checks every keyspace's current version file against the checksum its `current` file holds,
+/// before fjall reads them.
+///
+/// A version file lists a keyspace's table files. fjall (lsm-tree 3.1) decodes it without
+/// checking that checksum, and a damaged count in it makes the process try to allocate tens of
+/// gigabytes and abort, which no `catch_unwind` can turn into an error. The layout checked here
+/// is lsm-tree's: `keyspaces/<n>/current` is the version id (u64, little-endian), the xxh3-128
+/// of the version file (u128, little-endian) and the checksum type (0 = xxh3); the version
+/// file is `keyspaces/<n>/v<id>`, written whole and fsynced before `current` names it.
+fn check_version_files(path: &Path) -> Result<()> {
+    let keyspaces = path.join("keyspaces");
+    let entries = match std::fs::read_dir(&keyspaces) {
+        Ok(e) => e,
+        // A new store, or one fjall will report on itself.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&keyspaces, e)),
+    };
+    for entry in entries {
+        let folder = entry.map_err(|e| Error::io(&keyspaces, e))?.path();
+        let current = folder.join("current");
+        let bytes = match std::fs::read(&current) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&current, e)),
+        };
+        let damaged = |why: String| {
+            Err(Error::corrupted(
+                current.display().to_string(),
+                format!(
+                    "{why}; the engine's files are damaged: restore the store from a backup, or \
+                     import an export of it into a new store"
+                ),
+            ))
+        };
+        let (Some(id), Some(sum), Some(&kind)) = (
+            bytes.get(0..8).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+            bytes.get(8..24).and_then(|b| <[u8; 16]>::try_from(b).ok()),
+            bytes.get(24),
+        ) else {
+            return damaged(format!(
+                "the version pointer is {} bytes long, not 25",
+                bytes.len()
+            ));
+        };
+        if bytes.len() != 25 || kind != 0 {
+            return damaged(format!(
+                "the version pointer is not one fjall writes ({} bytes, checksum type {kind})",
+                bytes.len()
+            ));
+        }
+        let version = folder.join(format!("v{}", u64::from_le_bytes(id)));
+        let data = match std::fs::read(&version) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return damaged(format!(
+                    "the version file it names, {}, is missing",
+                    version.display()
+                ))
+            }
+            Err(e) => return Err(Error::io(&version, e)),
+        };
+        if xxhash_rust::xxh3::xxh3_128(&data) != u128::from_le_bytes(sum) {
+            return damaged(format!(
+                "the version file {} does not match its checksum",
+                version.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn map_err(path: &Path, e: fjall::Error) -> Error {
@@ -224,5 +296,53 @@ mod tests {
         let _e = super::FjallEngine::open(dir.path()).unwrap();
         let err = super::FjallEngine::open(dir.path()).err().unwrap();
         assert!(matches!(err, crate::Error::Locked(_)), "{err}");
+    }
+
+    #[test]
+    fn damaged_version_pointers_and_files_are_corruption_before_fjall_reads_them() {
+        use crate::storage::{Batch, Engine};
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let e = super::FjallEngine::open(dir.path()).unwrap();
+            let mut b = Batch::default();
+            b.put(crate::codec::Space::Rows, vec![1], vec![2]);
+            e.write(&b).unwrap();
+            e.sync().unwrap();
+        }
+        // Intact files pass.
+        super::check_version_files(dir.path()).unwrap();
+        let ks = dir.path().join("keyspaces").join("0");
+        let current = std::fs::read(ks.join("current")).unwrap();
+        let id = u64::from_le_bytes(current[0..8].try_into().unwrap());
+        let version = ks.join(format!("v{id}"));
+        let original = std::fs::read(&version).unwrap();
+        let expect_corrupt = |what: &str, needle: &str| {
+            let err = super::check_version_files(dir.path()).unwrap_err();
+            assert!(
+                matches!(err, crate::Error::Corrupted { .. }) && err.to_string().contains(needle),
+                "{what}: {err}"
+            );
+        };
+
+        let mut flipped = original.clone();
+        flipped[original.len() / 2] ^= 0x10;
+        std::fs::write(&version, &flipped).unwrap();
+        expect_corrupt("a flipped bit", "does not match its checksum");
+        std::fs::write(&version, &original).unwrap();
+
+        std::fs::write(ks.join("current"), &current[..20]).unwrap();
+        expect_corrupt("a short pointer", "20 bytes long");
+
+        let mut other = current.clone();
+        other[0..8].copy_from_slice(&(id + 1000).to_le_bytes());
+        std::fs::write(ks.join("current"), &other).unwrap();
+        expect_corrupt("a pointer to a missing file", "is missing");
+
+        std::fs::write(ks.join("current"), &current).unwrap();
+        super::check_version_files(dir.path()).unwrap();
+        // The engine itself refuses the damaged store with the same error.
+        std::fs::write(&version, &flipped).unwrap();
+        let err = super::FjallEngine::open(dir.path()).err().unwrap();
+        assert!(matches!(err, crate::Error::Corrupted { .. }), "{err}");
     }
 }
