@@ -136,19 +136,23 @@ impl<'db> Transaction<'db> {
         let res = (|| -> Result<()> {
             if matches!(
                 ev.body,
+                EventBody::Purge { .. } | EventBody::PruneHistory { .. }
+            ) {
+                self.rewrites_history = true;
+            }
+            if matches!(
+                ev.body,
                 EventBody::CreateTables(_)
                     | EventBody::AddColumn { .. }
                     | EventBody::AddIndex { .. }
             ) {
                 self.schema_changed = true;
+                // Only a schema event changes the catalog: the transaction takes its own copy
+                // then, not for every row it stages.
+                views::apply(Arc::make_mut(&mut self.catalog), &ev, &mut self.overlay)?;
+            } else {
+                views::apply_row(&self.catalog, &ev, &mut self.overlay)?;
             }
-            if matches!(
-                ev.body,
-                EventBody::Purge { .. } | EventBody::PruneHistory { .. }
-            ) {
-                self.rewrites_history = true;
-            }
-            views::apply(Arc::make_mut(&mut self.catalog), &ev, &mut self.overlay)?;
             self.overlay
                 .put(Space::Log, codec::log_key(lsn).to_vec(), rec);
             Ok(())

@@ -371,7 +371,7 @@ fn bump_seq(o: &mut Overlay, table: u32, pk: &Value) -> Result<()> {
         if next > read_seq(o, table)? {
             o.put(
                 Space::Meta,
-                codec::seq_key(table),
+                codec::seq_key(table).to_vec(),
                 next.to_be_bytes().to_vec(),
             );
         }
@@ -491,6 +491,21 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                     o.put(Space::Reserved, k, v);
                 }
             }
+        }
+        _ => apply_row(catalog, ev, o)?,
+    }
+    Ok(())
+}
+
+/// [`apply`] for an event that leaves the catalog as it is (every event but the schema ones),
+/// so that a transaction staging rows does not need its own copy of the catalog.
+pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
+    match &ev.body {
+        EventBody::CreateTables(_) | EventBody::AddColumn { .. } | EventBody::AddIndex { .. } => {
+            return Err(Error::corrupted(
+                "log",
+                format!("the schema event at lsn {} was applied as a row event", ev.lsn),
+            ))
         }
         EventBody::Insert { table, pk, image } => {
             let t = catalog.by_id(*table)?.clone();

@@ -184,10 +184,9 @@ pub fn table_def_key(table: u32) -> Vec<u8> {
 }
 
 /// Meta key of a table's primary-key sequence (the next integer key to hand out).
-pub fn seq_key(table: u32) -> Vec<u8> {
-    let mut k = b"seq/".to_vec();
-    k.extend_from_slice(&table.to_be_bytes());
-    k
+pub fn seq_key(table: u32) -> [u8; 8] {
+    let [a, b, c, d] = table.to_be_bytes();
+    [b's', b'e', b'q', b'/', a, b, c, d]
 }
 
 /// Meta key of the LSN of the last event that rewrote history (a purge or a pruning): a
