@@ -504,7 +504,10 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
         EventBody::CreateTables(_) | EventBody::AddColumn { .. } | EventBody::AddIndex { .. } => {
             return Err(Error::corrupted(
                 "log",
-                format!("the schema event at lsn {} was applied as a row event", ev.lsn),
+                format!(
+                    "the schema event at lsn {} was applied as a row event",
+                    ev.lsn
+                ),
             ))
         }
         EventBody::Insert { table, pk, image } => {
