@@ -8,7 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -26,16 +27,23 @@ fn open(dir: &std::path::Path, engine: EngineKind) -> Db {
     db
 }
 
-/// Runs `writers` threads doing `per_writer` single-row durable commits each; returns the
-/// wall time and every commit's latency.
+/// Runs `writers` threads making `writers * per_writer` single-row durable commits between
+/// them; returns the wall time and every commit's latency. The threads take commits from one
+/// shared count, so they all stop together: a fixed count per thread would end each run with
+/// the slowest writers committing alone.
 fn run(db: &Arc<Db>, writers: usize, per_writer: usize) -> (Duration, Vec<Duration>) {
-    let start = Instant::now();
+    let left = Arc::new(AtomicUsize::new(writers * per_writer));
+    let go = Arc::new(Barrier::new(writers + 1));
     let handles: Vec<_> = (0..writers)
         .map(|_| {
-            let db = db.clone();
+            let (db, left, go) = (db.clone(), left.clone(), go.clone());
             std::thread::spawn(move || {
-                let mut lat = Vec::with_capacity(per_writer);
-                for _ in 0..per_writer {
+                let mut lat = Vec::with_capacity(per_writer * 2);
+                go.wait();
+                while left
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok()
+                {
                     let t = Instant::now();
                     db.insert("event", Row::new().with("body", "a small durable event"))
                         .unwrap();
@@ -45,6 +53,8 @@ fn run(db: &Arc<Db>, writers: usize, per_writer: usize) -> (Duration, Vec<Durati
             })
         })
         .collect();
+    go.wait();
+    let start = Instant::now();
     let mut all = Vec::with_capacity(writers * per_writer);
     for h in handles {
         all.extend(h.join().unwrap());
