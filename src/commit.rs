@@ -181,6 +181,10 @@ struct Job {
 /// Handle to the committer thread.
 pub struct Pipeline {
     engine: Arc<dyn Engine>,
+    /// Held through every sync (see [`guarded_sync`]).
+    sync_lock: Arc<SyncLock>,
+    /// Whether a lone commit may write on its own thread (see [`Engine::snapshots_hold_writes`]).
+    inline_ok: bool,
     /// Syncs in progress (inline commits and the committer's group syncs).
     syncing: Arc<AtomicUsize>,
     jobs: Option<Sender<Job>>,
@@ -205,6 +209,7 @@ enum PendingKind {
     Inline {
         engine: Arc<dyn Engine>,
         poisoned: Arc<Mutex<Option<String>>>,
+        sync_lock: Arc<SyncLock>,
         /// Counts this commit as syncing until it is dropped.
         _slot: SyncSlot,
     },
@@ -235,17 +240,11 @@ impl Pending {
         match self.0 {
             PendingKind::Queued { answer, .. } => answer.recv().unwrap_or(Err(Error::Closed)),
             PendingKind::Inline {
-                engine, poisoned, ..
-            } => {
-                if let Some(why) = poison_msg(&poisoned) {
-                    return Err(Error::Poisoned(why));
-                }
-                engine.sync().map_err(|e| {
-                    let why = format!("a sync failed: {e}");
-                    poison(&poisoned, why.clone());
-                    Error::Poisoned(why)
-                })
-            }
+                engine,
+                poisoned,
+                sync_lock,
+                ..
+            } => guarded_sync(engine.as_ref(), &poisoned, &sync_lock).map_err(Error::Poisoned),
         }
     }
 }
@@ -271,20 +270,33 @@ impl Pipeline {
         let poisoned = Arc::new(Mutex::new(None));
         let pending: Arc<Mutex<Vec<Arc<Batch>>>> = Arc::new(Mutex::new(Vec::new()));
         let syncing = Arc::new(AtomicUsize::new(0));
+        let sync_lock = Arc::new(SyncLock::default());
         let committer = {
             let engine = engine.clone();
             let poisoned = poisoned.clone();
             let pending = pending.clone();
             let syncing = syncing.clone();
+            let sync_lock = sync_lock.clone();
             std::thread::Builder::new()
                 .name("lazarus-commit".into())
                 .spawn(move || {
-                    commit_loop(engine.as_ref(), &jobs_rx, &poisoned, &pending, &syncing)
+                    // A panic of this thread poisons the pipeline: its batches were never
+                    // applied, and later commits must not build on them.
+                    let _guard = PoisonOnPanic(&poisoned);
+                    let shared = Shared {
+                        poisoned: &poisoned,
+                        pending: &pending,
+                        syncing: &syncing,
+                        sync_lock: &sync_lock,
+                    };
+                    commit_loop(engine.as_ref(), &jobs_rx, &shared)
                 })
                 .map_err(|e| Error::io("commit thread", e))?
         };
         Ok(Pipeline {
+            inline_ok: !engine.snapshots_hold_writes(),
             engine,
+            sync_lock,
             syncing,
             jobs: Some(jobs_tx),
             pending,
@@ -309,6 +321,7 @@ impl Pipeline {
         let jobs = self.jobs.as_ref().ok_or(Error::Closed)?;
         let idle = self.pending.lock().map(|p| p.is_empty()).unwrap_or(false);
         if durability == Durability::Immediate
+            && self.inline_ok
             && idle
             && jobs.is_empty()
             && self.syncing.load(Ordering::Acquire) == 0
@@ -323,6 +336,7 @@ impl Pipeline {
             return Ok(Pending(PendingKind::Inline {
                 engine: self.engine.clone(),
                 poisoned: self.poisoned.clone(),
+                sync_lock: self.sync_lock.clone(),
                 _slot: slot,
             }));
         }
@@ -330,12 +344,20 @@ impl Pipeline {
         if let Ok(mut p) = self.pending.lock() {
             p.push(batch.clone());
         }
-        jobs.send(Job {
-            batch: batch.clone(),
-            reply,
-            durability,
-        })
-        .map_err(|_| Error::Closed)?;
+        if jobs
+            .send(Job {
+                batch: batch.clone(),
+                reply,
+                durability,
+            })
+            .is_err()
+        {
+            // The committer is gone: the batch will never be applied, so no reader may see it.
+            if let Ok(mut p) = self.pending.lock() {
+                p.retain(|b| !Arc::ptr_eq(b, &batch));
+            }
+            return Err(Error::Closed);
+        }
         Ok(Pending(PendingKind::Queued {
             answer,
             _batch: batch,
@@ -353,6 +375,11 @@ impl Pipeline {
     pub fn drain(&self) -> Result<()> {
         self.submit(Arc::new(Batch::default()), Durability::Eventual)?
             .wait()
+    }
+
+    /// Makes every write so far durable, like a commit's sync: a failure poisons the pipeline.
+    pub fn sync(&self) -> Result<()> {
+        guarded_sync(self.engine.as_ref(), &self.poisoned, &self.sync_lock).map_err(Error::Poisoned)
     }
 
     /// The reason writes are refused, if the pipeline is poisoned.
@@ -380,13 +407,35 @@ const MAX_GROUP: usize = 256;
 /// A group stops growing once it changes this many keys.
 const MAX_GROUP_KEYS: usize = 64 * 1024;
 
-fn commit_loop(
-    engine: &dyn Engine,
-    jobs: &Receiver<Job>,
-    poisoned: &Mutex<Option<String>>,
-    pending: &Mutex<Vec<Arc<Batch>>>,
-    syncing: &Arc<AtomicUsize>,
-) {
+/// What the committer thread shares with the rest of the pipeline.
+struct Shared<'a> {
+    poisoned: &'a Mutex<Option<String>>,
+    pending: &'a Mutex<Vec<Arc<Batch>>>,
+    syncing: &'a Arc<AtomicUsize>,
+    sync_lock: &'a SyncLock,
+}
+
+/// Poisons the pipeline if the thread holding it unwinds.
+struct PoisonOnPanic<'a>(&'a Mutex<Option<String>>);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            poison(
+                self.0,
+                "the commit thread stopped on an internal error; reopen the store".into(),
+            );
+        }
+    }
+}
+
+fn commit_loop(engine: &dyn Engine, jobs: &Receiver<Job>, shared: &Shared<'_>) {
+    let Shared {
+        poisoned,
+        pending,
+        syncing,
+        sync_lock,
+    } = *shared;
     let done = |group: &[Job]| {
         if let Ok(mut p) = pending.lock() {
             for job in group {
@@ -403,7 +452,7 @@ fn commit_loop(
                 Ok(j) => Some(j),
                 Err(channel::RecvTimeoutError::Timeout) => None,
                 Err(channel::RecvTimeoutError::Disconnected) => {
-                    let _ = engine.sync();
+                    let _ = guarded_sync(engine, poisoned, sync_lock);
                     return;
                 }
             },
@@ -468,20 +517,37 @@ fn commit_loop(
             continue;
         }
         dirty_since = None;
-        answer_group(waiters, &sync_once(engine, poisoned, syncing));
+        answer_group(waiters, &sync_once(engine, poisoned, syncing, sync_lock));
     }
 }
 
-/// One sync for everything written so far; a failure poisons the pipeline.
+/// One sync for everything written so far, counted as in progress while it runs.
 fn sync_once(
     engine: &dyn Engine,
     poisoned: &Mutex<Option<String>>,
     syncing: &Arc<AtomicUsize>,
+    sync_lock: &SyncLock,
 ) -> Outcome {
+    let _slot = SyncSlot::take(syncing);
+    guarded_sync(engine, poisoned, sync_lock)
+}
+
+/// Serializes the pipeline's syncs (a lone commit's, the committer's, [`Pipeline::sync`]).
+pub(crate) type SyncLock = parking_lot::Mutex<()>;
+
+/// Syncs under the pipeline's sync lock, and poisons the pipeline before releasing it when the
+/// sync fails. After a failed fdatasync the kernel may have dropped pages written before it, so
+/// a later sync that succeeds proves nothing about them: no sync may start after a failed one
+/// and answer "durable" (the poison is checked under the same lock).
+fn guarded_sync(
+    engine: &dyn Engine,
+    poisoned: &Mutex<Option<String>>,
+    sync_lock: &SyncLock,
+) -> Outcome {
+    let _held = sync_lock.lock();
     if let Some(why) = poison_msg(poisoned) {
         return Err(why);
     }
-    let _slot = SyncSlot::take(syncing);
     engine.sync().map_err(|e| {
         let why = format!("a sync failed: {e}");
         poison(poisoned, why.clone());
@@ -555,5 +621,146 @@ mod tests {
         let (tx, rx) = oneshot();
         drop(tx);
         assert!(rx.recv().is_err());
+    }
+
+    /// An engine that fails its syncs or writes on demand.
+    struct Faulty {
+        inner: crate::storage::memory::MemoryEngine,
+        fail_sync: std::sync::atomic::AtomicBool,
+        fail_write: std::sync::atomic::AtomicBool,
+        syncs: AtomicUsize,
+        inline: bool,
+    }
+
+    impl Faulty {
+        fn new(inline: bool) -> Arc<Faulty> {
+            Arc::new(Faulty {
+                inner: crate::storage::memory::MemoryEngine::new(),
+                fail_sync: false.into(),
+                fail_write: false.into(),
+                syncs: AtomicUsize::new(0),
+                inline,
+            })
+        }
+    }
+
+    impl Engine for Faulty {
+        fn kind(&self) -> crate::storage::EngineKind {
+            crate::storage::EngineKind::Memory
+        }
+        fn read(&self) -> Result<Box<dyn crate::storage::ReadView + '_>> {
+            self.inner.read()
+        }
+        fn write(&self, batch: &Batch) -> Result<()> {
+            if self.fail_write.load(Ordering::SeqCst) {
+                return Err(Error::Storage("injected write failure".into()));
+            }
+            self.inner.write(batch)
+        }
+        fn sync(&self) -> Result<()> {
+            self.syncs.fetch_add(1, Ordering::SeqCst);
+            if self.fail_sync.load(Ordering::SeqCst) {
+                return Err(Error::Storage("injected sync failure".into()));
+            }
+            Ok(())
+        }
+        fn disk_bytes(&self) -> Result<u64> {
+            Ok(0)
+        }
+        fn snapshots_hold_writes(&self) -> bool {
+            !self.inline
+        }
+    }
+
+    fn one_put(i: u8) -> Arc<Batch> {
+        let mut b = Batch::default();
+        b.put(crate::codec::Space::Rows, vec![i], vec![i]);
+        Arc::new(b)
+    }
+
+    #[test]
+    fn a_failed_sync_fails_every_waiting_commit_and_every_later_one() {
+        for inline in [false, true] {
+            let engine = Faulty::new(inline);
+            let pipeline = Arc::new(Pipeline::start(engine.clone()).unwrap());
+            pipeline
+                .submit(one_put(0), Durability::Immediate)
+                .unwrap()
+                .wait()
+                .unwrap();
+            engine.fail_sync.store(true, Ordering::SeqCst);
+            let results: Vec<Result<()>> = (1..=8u8)
+                .map(|i| {
+                    let p = pipeline.clone();
+                    std::thread::spawn(move || p.submit(one_put(i), Durability::Immediate)?.wait())
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect();
+            for r in &results {
+                match r {
+                    Err(Error::Poisoned(why)) => assert!(why.contains("injected sync"), "{why}"),
+                    other => panic!("inline {inline}: a commit survived a failed sync: {other:?}"),
+                }
+            }
+            // Fixed disk or not, the pipeline refuses writes until the store is reopened, and
+            // a later sync does not report anything durable.
+            engine.fail_sync.store(false, Ordering::SeqCst);
+            let later = pipeline.submit(one_put(9), Durability::Immediate);
+            assert!(
+                matches!(later, Err(Error::Poisoned(_))),
+                "{:?}",
+                later.map(|_| ())
+            );
+            let syncs = engine.syncs.load(Ordering::SeqCst);
+            assert!(matches!(pipeline.sync(), Err(Error::Poisoned(_))));
+            assert_eq!(
+                engine.syncs.load(Ordering::SeqCst),
+                syncs,
+                "synced after a failure"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_write_fails_its_commits_and_every_later_one() {
+        let engine = Faulty::new(false);
+        let pipeline = Pipeline::start(engine.clone()).unwrap();
+        engine.fail_write.store(true, Ordering::SeqCst);
+        let first = pipeline
+            .submit(one_put(1), Durability::Immediate)
+            .unwrap()
+            .wait();
+        assert!(
+            matches!(&first, Err(Error::Storage(why)) if why.contains("injected write")),
+            "{first:?}"
+        );
+        assert!(pipeline.poisoned().is_some());
+        engine.fail_write.store(false, Ordering::SeqCst);
+        assert!(matches!(
+            pipeline
+                .submit(one_put(2), Durability::Eventual)
+                .map(|_| ()),
+            Err(Error::Poisoned(_))
+        ));
+        // Nothing of the failed batch is listed as pending for readers.
+        assert!(pipeline.pending().is_empty());
+    }
+
+    #[test]
+    fn a_failed_explicit_sync_poisons_the_pipeline() {
+        let engine = Faulty::new(false);
+        let pipeline = Pipeline::start(engine.clone()).unwrap();
+        pipeline
+            .submit(one_put(1), Durability::Eventual)
+            .unwrap()
+            .wait()
+            .unwrap();
+        engine.fail_sync.store(true, Ordering::SeqCst);
+        assert!(matches!(pipeline.sync(), Err(Error::Poisoned(_))));
+        engine.fail_sync.store(false, Ordering::SeqCst);
+        assert!(pipeline.sync().is_err());
+        assert!(pipeline.submit(one_put(2), Durability::Immediate).is_err());
     }
 }

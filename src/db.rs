@@ -1421,13 +1421,13 @@ impl Db {
 
     /// Makes every commit so far durable (useful after [`Durability::Eventual`] commits).
     pub fn sync(&self) -> Result<()> {
-        self.inner.engine.sync()
+        self.inner.pipeline.sync()
     }
 
     /// Closes the store: waits for the commit pipeline to finish and syncs.
     pub fn close(mut self) -> Result<()> {
         self.inner.pipeline.stop();
-        self.inner.engine.sync()?;
+        self.inner.pipeline.sync()?;
         if let Some(dir) = &self.inner.path {
             write_hwm(dir, self.inner.published.lsn())?;
         }

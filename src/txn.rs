@@ -1174,13 +1174,19 @@ impl<'db> Transaction<'db> {
     /// refuses further writes and must be reopened, and this commit may or may not be on disk.
     pub fn commit(mut self) -> Result<CommitInfo> {
         self.check_usable()?;
-        let Some(mut state) = self.state.take() else {
+        // The writer state stays in the transaction until the batch is in the pipeline: an
+        // error before that drops the transaction, which releases the writer lock (and this
+        // thread's claim on it) like a rollback.
+        let Some(state) = self.state.as_ref() else {
             return Err(Error::Closed);
         };
+        let (last_at, state_next_lsn) = (state.last_at, state.next_lsn);
         if self.next_lsn == self.first_lsn {
-            let last_lsn = state.next_lsn.saturating_sub(1);
-            self.db.release_writer();
-            drop(state);
+            let last_lsn = state_next_lsn.saturating_sub(1);
+            if let Some(state) = self.state.take() {
+                self.db.release_writer();
+                drop(state);
+            }
             return Ok(CommitInfo {
                 tx: None,
                 first_lsn: None,
@@ -1188,14 +1194,13 @@ impl<'db> Transaction<'db> {
             });
         }
         let at = match self.commit_time {
-            Some(t) if t < state.last_at => {
+            Some(t) if t < last_at => {
                 return Err(Error::invalid(format!(
-                    "commit time {t} is earlier than the previous commit's ({})",
-                    state.last_at
+                    "commit time {t} is earlier than the previous commit's ({last_at})"
                 )))
             }
             Some(t) => t,
-            None => std::cmp::max(self.db.options.clock.now(), state.last_at),
+            None => std::cmp::max(self.db.options.clock.now(), last_at),
         };
         let rec = TxRecord {
             tx: self.tx,
@@ -1215,6 +1220,9 @@ impl<'db> Transaction<'db> {
         // writer as a pending layer) the writer lock goes; this commit then waits for its batch
         // to be applied and made durable, sharing the sync with the writers that follow.
         let pending = self.db.pipeline.submit(batch, self.durability)?;
+        let Some(mut state) = self.state.take() else {
+            return Err(Error::Closed);
+        };
         state.next_lsn = self.next_lsn;
         state.next_tx = self.tx + 1;
         state.last_at = at;

@@ -17,8 +17,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use lazarusdb::{
-    ChangeKind, ColumnDef, ColumnType, Db, Durability, Error, IndexRange, OnDelete, Options, Read,
-    Row, Scan, TableBuilder, Timestamp, Value,
+    ChangeKind, ColumnDef, ColumnType, Db, Durability, EngineKind, Error, IndexRange, OnDelete,
+    Options, Read, Row, Scan, TableBuilder, Timestamp, Value,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -899,4 +899,80 @@ fn last_lsn_does_not_wait_for_a_writer_on_another_thread() {
         got.expect("a reader of last_lsn waited for the writer"),
         (before, 0)
     );
+}
+
+/// On engines whose read views hold writes back (sled, memory), a thread holding a snapshot may
+/// still begin a transaction while another thread's commit is waiting for that snapshot: the
+/// committing thread must not keep the writer lock while its write waits.
+#[test]
+fn a_snapshot_holder_can_begin_while_a_commit_waits_for_its_snapshot() {
+    for engine in [EngineKind::Memory, EngineKind::Sled] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = match engine {
+            EngineKind::Memory => Db::memory().unwrap(),
+            _ => Db::open_with(dir.path().join("s"), Options::default().engine(engine)).unwrap(),
+        };
+        let db = Arc::new(db);
+        schema(&db);
+        let (done_tx, done_rx) = mpsc::channel();
+        let d = Arc::clone(&db);
+        std::thread::spawn(move || {
+            let snap = d.snapshot().unwrap();
+            let writer = {
+                let d = Arc::clone(&d);
+                std::thread::spawn(move || d.insert("author", email(1)).map(|_| ()))
+            };
+            // Let the other thread's commit reach its write, which waits for `snap`.
+            std::thread::sleep(Duration::from_millis(100));
+            let began = d.begin().map(drop);
+            drop(snap);
+            let wrote = writer.join().unwrap();
+            let _ = done_tx.send((began, wrote));
+        });
+        let (began, wrote) = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{engine:?}: begin or the commit hung"));
+        began.unwrap();
+        wrote.unwrap();
+        assert_eq!(db.count("author").unwrap(), 1);
+    }
+}
+
+/// A commit that fails before its batch reaches the pipeline (here an import whose times go
+/// back) leaves the thread free to begin again, with the store as it was.
+#[test]
+fn a_commit_that_fails_early_frees_the_writer_for_the_thread() {
+    let src = Db::memory().unwrap();
+    schema(&src);
+    src.insert("author", email(1)).unwrap();
+    src.insert("author", email(2)).unwrap();
+    let mut out = Vec::new();
+    src.export_log(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let last_tx = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("tx").and_then(serde_json::Value::as_u64))
+        .max()
+        .unwrap();
+    let bent: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v.get("tx").and_then(serde_json::Value::as_u64) == Some(last_tx) {
+                v["at"] = "2000-01-01T00:00:00.000000Z".into();
+            }
+            v.to_string()
+        })
+        .collect();
+    let db = Db::memory().unwrap();
+    let err = db.import_log(&mut bent.join("\n").as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("earlier"), "{err}");
+    let before = db.last_lsn();
+    let tx = db
+        .begin()
+        .expect("the failed commit left the writer claimed");
+    drop(tx);
+    assert_eq!(db.last_lsn(), before);
+    db.insert("author", email(3)).unwrap();
 }

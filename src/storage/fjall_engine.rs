@@ -78,7 +78,9 @@ impl FjallEngine {
 ///
 /// A version file lists a keyspace's table files. fjall (lsm-tree 3.1) decodes it without
 /// checking that checksum, and a damaged count in it makes the process try to allocate tens of
-/// gigabytes and abort, which no `catch_unwind` can turn into an error. The layout checked here
+/// gigabytes and abort, which no `catch_unwind` can turn into an error. What fjall handles
+/// itself is left to it: stray files beside the keyspace folders, a folder without `current`,
+/// a version file that is missing. The layout checked here
 /// is lsm-tree's: `keyspaces/<n>/current` is the version id (u64, little-endian), the xxh3-128
 /// of the version file (u128, little-endian) and the checksum type (0 = xxh3); the version
 /// file is `keyspaces/<n>/v<id>`, written whole and fsynced before `current` names it.
@@ -91,11 +93,23 @@ fn check_version_files(path: &Path) -> Result<()> {
         Err(e) => return Err(Error::io(&keyspaces, e)),
     };
     for entry in entries {
-        let folder = entry.map_err(|e| Error::io(&keyspaces, e))?.path();
+        let entry = entry.map_err(|e| Error::io(&keyspaces, e))?;
+        // Anything but a folder (a stray file) is fjall's to skip, as it does.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let folder = entry.path();
         let current = folder.join("current");
         let bytes = match std::fs::read(&current) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue
+            }
             Err(e) => return Err(Error::io(&current, e)),
         };
         let damaged = |why: String| {
@@ -126,12 +140,9 @@ fn check_version_files(path: &Path) -> Result<()> {
         let version = folder.join(format!("v{}", u64::from_le_bytes(id)));
         let data = match std::fs::read(&version) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return damaged(format!(
-                    "the version file it names, {}, is missing",
-                    version.display()
-                ))
-            }
+            // fjall reports a missing version file itself (an error, not an abort), and may
+            // not even read it: a keyspace folder it never registered is deleted at open.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(&version, e)),
         };
         if xxhash_rust::xxh3::xxh3_128(&data) != u128::from_le_bytes(sum) {
@@ -248,6 +259,11 @@ impl Engine for FjallEngine {
             .map_err(|e| map_err(&self.path, e))
     }
 
+    /// fjall reads from snapshots: an open view never holds a write up.
+    fn snapshots_hold_writes(&self) -> bool {
+        false
+    }
+
     fn disk_bytes(&self) -> Result<u64> {
         self.db.disk_space().map_err(|e| map_err(&self.path, e))
     }
@@ -333,13 +349,18 @@ mod tests {
         std::fs::write(ks.join("current"), &current[..20]).unwrap();
         expect_corrupt("a short pointer", "20 bytes long");
 
+        // A pointer to a missing file is fjall's to report: an error at open, not an abort.
         let mut other = current.clone();
         other[0..8].copy_from_slice(&(id + 1000).to_le_bytes());
         std::fs::write(ks.join("current"), &other).unwrap();
-        expect_corrupt("a pointer to a missing file", "is missing");
-
-        std::fs::write(ks.join("current"), &current).unwrap();
         super::check_version_files(dir.path()).unwrap();
+        assert!(super::FjallEngine::open(dir.path()).is_err());
+
+        // A stray file beside the keyspace folders is skipped, as fjall skips it.
+        std::fs::write(ks.join("current"), &current).unwrap();
+        std::fs::write(dir.path().join("keyspaces").join(".DS_Store"), b"x").unwrap();
+        super::check_version_files(dir.path()).unwrap();
+        drop(super::FjallEngine::open(dir.path()).unwrap());
         // The engine itself refuses the damaged store with the same error.
         std::fs::write(&version, &flipped).unwrap();
         let err = super::FjallEngine::open(dir.path()).err().unwrap();
