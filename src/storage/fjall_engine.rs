@@ -116,8 +116,8 @@ fn check_version_files(path: &Path) -> Result<()> {
             Err(Error::corrupted(
                 current.display().to_string(),
                 format!(
-                    "{why}; the engine's files are damaged: restore the store from a backup, or \
-                     import an export of it into a new store"
+                    "{why}; the engine's files are damaged: restore the store from a backup or \
+                     from an earlier export (`lazarus import` into a new store)"
                 ),
             ))
         };
