@@ -180,18 +180,69 @@ struct Job {
 
 /// Handle to the committer thread.
 pub struct Pipeline {
-    engine: Arc<dyn Engine>,
-    /// Held through every sync (see [`guarded_sync`]).
-    sync_lock: Arc<SyncLock>,
+    shared: Arc<Shared>,
     /// Whether a lone commit may write on its own thread (see [`Engine::snapshots_hold_writes`]).
     inline_ok: bool,
+    jobs: Option<Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// The state the committer thread, the committing threads and the pipeline share.
+struct Shared {
+    engine: Arc<dyn Engine>,
+    /// Why writes are refused, once a write or sync failed.
+    poisoned: Mutex<Option<String>>,
+    /// Batches handed to the committer and not yet applied, oldest first.
+    pending: Mutex<Vec<Arc<Batch>>>,
     /// Syncs in progress (inline commits and the committer's group syncs).
     syncing: Arc<AtomicUsize>,
-    jobs: Option<Sender<Job>>,
-    /// Batches handed to the committer and not yet applied, oldest first.
-    pending: Arc<Mutex<Vec<Arc<Batch>>>>,
-    poisoned: Arc<Mutex<Option<String>>>,
-    threads: Vec<JoinHandle<()>>,
+    /// Held through every sync (see [`Shared::sync`]).
+    sync_lock: parking_lot::Mutex<()>,
+}
+
+impl Shared {
+    fn poisoned(&self) -> Option<String> {
+        self.poisoned
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_else(|_| Some("poisoned lock".into()))
+    }
+
+    fn poison(&self, why: String) {
+        if let Ok(mut g) = self.poisoned.lock() {
+            if g.is_none() {
+                *g = Some(why);
+            }
+        }
+    }
+
+    /// Syncs under the sync lock (a lone commit's sync, the committer's, [`Pipeline::sync`]),
+    /// and poisons the pipeline before releasing it when the sync fails. After a failed
+    /// fdatasync the kernel may have dropped pages written before it, so a later sync that
+    /// succeeds proves nothing about them: no sync may start after a failed one and answer
+    /// "durable" (the poison is checked under the same lock).
+    fn sync(&self) -> Outcome {
+        let _held = self.sync_lock.lock();
+        if let Some(why) = self.poisoned() {
+            return Err(why);
+        }
+        self.engine.sync().map_err(|e| {
+            let why = format!("a sync failed: {e}");
+            self.poison(why.clone());
+            why
+        })
+    }
+
+    /// Drops the batches of `group` from the pending list.
+    fn done(&self, group: &[Job]) {
+        if let Ok(mut p) = self.pending.lock() {
+            for job in group {
+                if let Some(i) = p.iter().position(|b| Arc::ptr_eq(b, &job.batch)) {
+                    p.remove(i);
+                }
+            }
+        }
+    }
 }
 
 /// A commit in flight.
@@ -207,9 +258,7 @@ enum PendingKind {
     },
     /// Already applied by the committing thread itself; it syncs itself too.
     Inline {
-        engine: Arc<dyn Engine>,
-        poisoned: Arc<Mutex<Option<String>>>,
-        sync_lock: Arc<SyncLock>,
+        shared: Arc<Shared>,
         /// Counts this commit as syncing until it is dropped.
         _slot: SyncSlot,
     },
@@ -239,26 +288,7 @@ impl Pending {
     pub fn wait(self) -> Result<()> {
         match self.0 {
             PendingKind::Queued { answer, .. } => answer.recv().unwrap_or(Err(Error::Closed)),
-            PendingKind::Inline {
-                engine,
-                poisoned,
-                sync_lock,
-                ..
-            } => guarded_sync(engine.as_ref(), &poisoned, &sync_lock).map_err(Error::Poisoned),
-        }
-    }
-}
-
-fn poison_msg(p: &Mutex<Option<String>>) -> Option<String> {
-    p.lock()
-        .map(|g| g.clone())
-        .unwrap_or_else(|_| Some("poisoned lock".into()))
-}
-
-fn poison(p: &Mutex<Option<String>>, why: String) {
-    if let Ok(mut g) = p.lock() {
-        if g.is_none() {
-            *g = Some(why);
+            PendingKind::Inline { shared, .. } => shared.sync().map_err(Error::Poisoned),
         }
     }
 }
@@ -267,40 +297,30 @@ impl Pipeline {
     /// Starts the threads over `engine`.
     pub fn start(engine: Arc<dyn Engine>) -> Result<Pipeline> {
         let (jobs_tx, jobs_rx) = channel::unbounded::<Job>();
-        let poisoned = Arc::new(Mutex::new(None));
-        let pending: Arc<Mutex<Vec<Arc<Batch>>>> = Arc::new(Mutex::new(Vec::new()));
-        let syncing = Arc::new(AtomicUsize::new(0));
-        let sync_lock = Arc::new(SyncLock::default());
+        let inline_ok = !engine.snapshots_hold_writes();
+        let shared = Arc::new(Shared {
+            engine,
+            poisoned: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+            syncing: Arc::new(AtomicUsize::new(0)),
+            sync_lock: parking_lot::Mutex::new(()),
+        });
         let committer = {
-            let engine = engine.clone();
-            let poisoned = poisoned.clone();
-            let pending = pending.clone();
-            let syncing = syncing.clone();
-            let sync_lock = sync_lock.clone();
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name("lazarus-commit".into())
                 .spawn(move || {
                     // A panic of this thread poisons the pipeline: its batches were never
                     // applied, and later commits must not build on them.
-                    let _guard = PoisonOnPanic(&poisoned);
-                    let shared = Shared {
-                        poisoned: &poisoned,
-                        pending: &pending,
-                        syncing: &syncing,
-                        sync_lock: &sync_lock,
-                    };
-                    commit_loop(engine.as_ref(), &jobs_rx, &shared)
+                    let _guard = PoisonOnPanic(&shared);
+                    commit_loop(&shared, &jobs_rx)
                 })
                 .map_err(|e| Error::io("commit thread", e))?
         };
         Ok(Pipeline {
-            inline_ok: !engine.snapshots_hold_writes(),
-            engine,
-            sync_lock,
-            syncing,
+            shared,
+            inline_ok,
             jobs: Some(jobs_tx),
-            pending,
-            poisoned,
             threads: vec![committer],
         })
     }
@@ -315,33 +335,32 @@ impl Pipeline {
     /// is most of a lone writer's overhead over a bare fdatasync. The caller must hold the
     /// store's writer lock (no other batch can be handed in meanwhile, so order is kept).
     pub fn submit(&self, batch: Arc<Batch>, durability: Durability) -> Result<Pending> {
-        if let Some(why) = poison_msg(&self.poisoned) {
+        let shared = &self.shared;
+        if let Some(why) = shared.poisoned() {
             return Err(Error::Poisoned(why));
         }
         let jobs = self.jobs.as_ref().ok_or(Error::Closed)?;
-        let idle = self.pending.lock().map(|p| p.is_empty()).unwrap_or(false);
+        let idle = shared.pending.lock().map(|p| p.is_empty()).unwrap_or(false);
         if durability == Durability::Immediate
             && self.inline_ok
             && idle
             && jobs.is_empty()
-            && self.syncing.load(Ordering::Acquire) == 0
+            && shared.syncing.load(Ordering::Acquire) == 0
         {
-            let slot = SyncSlot::take(&self.syncing);
+            let slot = SyncSlot::take(&shared.syncing);
             if !batch.is_empty() {
-                if let Err(e) = self.engine.write(&batch) {
-                    poison(&self.poisoned, format!("a write failed: {e}"));
+                if let Err(e) = shared.engine.write(&batch) {
+                    shared.poison(format!("a write failed: {e}"));
                     return Err(e);
                 }
             }
             return Ok(Pending(PendingKind::Inline {
-                engine: self.engine.clone(),
-                poisoned: self.poisoned.clone(),
-                sync_lock: self.sync_lock.clone(),
+                shared: shared.clone(),
                 _slot: slot,
             }));
         }
         let (reply, answer) = oneshot();
-        if let Ok(mut p) = self.pending.lock() {
+        if let Ok(mut p) = shared.pending.lock() {
             p.push(batch.clone());
         }
         if jobs
@@ -353,7 +372,7 @@ impl Pipeline {
             .is_err()
         {
             // The committer is gone: the batch will never be applied, so no reader may see it.
-            if let Ok(mut p) = self.pending.lock() {
+            if let Ok(mut p) = shared.pending.lock() {
                 p.retain(|b| !Arc::ptr_eq(b, &batch));
             }
             return Err(Error::Closed);
@@ -368,7 +387,11 @@ impl Pipeline {
     /// *before* opening an engine view: a batch applied in between then shows in both, which is
     /// harmless, and none can be missed.
     pub fn pending(&self) -> Vec<Arc<Batch>> {
-        self.pending.lock().map(|p| p.clone()).unwrap_or_default()
+        self.shared
+            .pending
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
     }
 
     /// Waits until every batch handed so far is applied.
@@ -379,12 +402,12 @@ impl Pipeline {
 
     /// Makes every write so far durable, like a commit's sync: a failure poisons the pipeline.
     pub fn sync(&self) -> Result<()> {
-        guarded_sync(self.engine.as_ref(), &self.poisoned, &self.sync_lock).map_err(Error::Poisoned)
+        self.shared.sync().map_err(Error::Poisoned)
     }
 
     /// The reason writes are refused, if the pipeline is poisoned.
     pub fn poisoned(&self) -> Option<String> {
-        poison_msg(&self.poisoned)
+        self.shared.poisoned()
     }
 
     /// Stops the threads after the queued work (idempotent).
@@ -407,44 +430,20 @@ const MAX_GROUP: usize = 256;
 /// A group stops growing once it changes this many keys.
 const MAX_GROUP_KEYS: usize = 64 * 1024;
 
-/// What the committer thread shares with the rest of the pipeline.
-struct Shared<'a> {
-    poisoned: &'a Mutex<Option<String>>,
-    pending: &'a Mutex<Vec<Arc<Batch>>>,
-    syncing: &'a Arc<AtomicUsize>,
-    sync_lock: &'a SyncLock,
-}
-
 /// Poisons the pipeline if the thread holding it unwinds.
-struct PoisonOnPanic<'a>(&'a Mutex<Option<String>>);
+struct PoisonOnPanic<'a>(&'a Shared);
 
 impl Drop for PoisonOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            poison(
-                self.0,
-                "the commit thread stopped on an internal error; reopen the store".into(),
-            );
+            self.0
+                .poison("the commit thread stopped on an internal error; reopen the store".into());
         }
     }
 }
 
-fn commit_loop(engine: &dyn Engine, jobs: &Receiver<Job>, shared: &Shared<'_>) {
-    let Shared {
-        poisoned,
-        pending,
-        syncing,
-        sync_lock,
-    } = *shared;
-    let done = |group: &[Job]| {
-        if let Ok(mut p) = pending.lock() {
-            for job in group {
-                if let Some(i) = p.iter().position(|b| Arc::ptr_eq(b, &job.batch)) {
-                    p.remove(i);
-                }
-            }
-        }
-    };
+fn commit_loop(shared: &Shared, jobs: &Receiver<Job>) {
+    let engine = shared.engine.as_ref();
     let mut dirty_since: Option<Instant> = None;
     loop {
         let first = match dirty_since {
@@ -452,7 +451,7 @@ fn commit_loop(engine: &dyn Engine, jobs: &Receiver<Job>, shared: &Shared<'_>) {
                 Ok(j) => Some(j),
                 Err(channel::RecvTimeoutError::Timeout) => None,
                 Err(channel::RecvTimeoutError::Disconnected) => {
-                    let _ = guarded_sync(engine, poisoned, sync_lock);
+                    let _ = shared.sync();
                     return;
                 }
             },
@@ -474,8 +473,8 @@ fn commit_loop(engine: &dyn Engine, jobs: &Receiver<Job>, shared: &Shared<'_>) {
                     Err(_) => break,
                 }
             }
-            if let Some(why) = poison_msg(poisoned) {
-                done(&group);
+            if let Some(why) = shared.poisoned() {
+                shared.done(&group);
                 for job in group {
                     let _ = job.reply.send(Err(Error::Poisoned(why.clone())));
                 }
@@ -487,7 +486,7 @@ fn commit_loop(engine: &dyn Engine, jobs: &Receiver<Job>, shared: &Shared<'_>) {
                 .map(|j| j.batch.clone())
                 .collect();
             let result = engine.write_group(&batches);
-            done(&group);
+            shared.done(&group);
             match result {
                 Ok(()) => {
                     for job in group {
@@ -502,7 +501,7 @@ fn commit_loop(engine: &dyn Engine, jobs: &Receiver<Job>, shared: &Shared<'_>) {
                 }
                 Err(e) => {
                     let why = format!("a write failed: {e}");
-                    poison(poisoned, why.clone());
+                    shared.poison(why.clone());
                     let mut first = Some(e);
                     for job in group {
                         let err = first.take().unwrap_or_else(|| Error::Poisoned(why.clone()));
@@ -517,42 +516,12 @@ fn commit_loop(engine: &dyn Engine, jobs: &Receiver<Job>, shared: &Shared<'_>) {
             continue;
         }
         dirty_since = None;
-        answer_group(waiters, &sync_once(engine, poisoned, syncing, sync_lock));
+        let outcome = {
+            let _slot = SyncSlot::take(&shared.syncing);
+            shared.sync()
+        };
+        answer_group(waiters, &outcome);
     }
-}
-
-/// One sync for everything written so far, counted as in progress while it runs.
-fn sync_once(
-    engine: &dyn Engine,
-    poisoned: &Mutex<Option<String>>,
-    syncing: &Arc<AtomicUsize>,
-    sync_lock: &SyncLock,
-) -> Outcome {
-    let _slot = SyncSlot::take(syncing);
-    guarded_sync(engine, poisoned, sync_lock)
-}
-
-/// Serializes the pipeline's syncs (a lone commit's, the committer's, [`Pipeline::sync`]).
-pub(crate) type SyncLock = parking_lot::Mutex<()>;
-
-/// Syncs under the pipeline's sync lock, and poisons the pipeline before releasing it when the
-/// sync fails. After a failed fdatasync the kernel may have dropped pages written before it, so
-/// a later sync that succeeds proves nothing about them: no sync may start after a failed one
-/// and answer "durable" (the poison is checked under the same lock).
-fn guarded_sync(
-    engine: &dyn Engine,
-    poisoned: &Mutex<Option<String>>,
-    sync_lock: &SyncLock,
-) -> Outcome {
-    let _held = sync_lock.lock();
-    if let Some(why) = poison_msg(poisoned) {
-        return Err(why);
-    }
-    engine.sync().map_err(|e| {
-        let why = format!("a sync failed: {e}");
-        poison(poisoned, why.clone());
-        why
-    })
 }
 
 #[cfg(test)]
