@@ -15,9 +15,10 @@
 //! One thread both writes and syncs on purpose: fjall holds its journal lock during a sync, so
 //! a second thread could not write meanwhile anyway, and handing each group to a syncer thread
 //! only added a wake-up to every commit's latency (measured in `benches/commit.rs`). A syncer
-//! that fdatasyncs fjall's journal through its own descriptor, outside the lock, was tried too:
-//! groups got smaller and each commit cost more CPU, which on two cores made 16 writers slower
-//! (design §6).
+//! that fdatasyncs fjall's journal through its own descriptor, outside the lock, was tried too,
+//! as were a group's first waiter syncing it while this thread writes the next group, and every
+//! commit writing its own batch and sharing syncs by leader election: groups got smaller and
+//! each commit cost more CPU, which on two cores made 16 writers slower (design §6).
 //!
 //! A failed write or sync poisons the pipeline: every commit waiting on it fails, and every later
 //! commit is refused until the store is reopened, so nothing is silently lost.
