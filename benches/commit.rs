@@ -8,7 +8,14 @@
 //! single-row commits from many threads: SQLite (WAL, `synchronous=FULL`, one connection shared
 //! behind a mutex, since SQLite runs one write transaction at a time) and fjall used directly
 //! (a one-key batch, then `persist(SyncData)`, from every thread).
+//!
+//! With `--features bench-mimalloc` the bench program uses mimalloc as its global allocator (an
+//! application's choice; the library never makes it), to measure what that choice is worth.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[cfg(feature = "bench-mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -205,6 +212,14 @@ fn bench(c: &mut Criterion) {
     eprintln!(
         "\n{:<4} {:<9} {:>8} {:>10} {:>9} {:>10} {:>10} {:>10}",
         "rep", "engine", "writers", "commits/s", "x raw", "x 1 writer", "p50", "p99"
+    );
+    eprintln!(
+        "\nallocator: {}",
+        if cfg!(feature = "bench-mimalloc") {
+            "mimalloc (--features bench-mimalloc)"
+        } else {
+            "the system's (glibc malloc on Linux)"
+        }
     );
     let mut ratios: Vec<Vec<(f64, f64)>> = vec![Vec::new(); plan.len()];
     for rep in 0..REPS {
