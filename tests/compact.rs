@@ -9,18 +9,32 @@ use lazarusdb::{
     TableBuilder,
 };
 
-/// Every file under `dir` whose bytes contain `needle`.
+/// Every file under `dir` whose bytes contain `needle`. The store may be open: the engine's
+/// background threads can delete a file between the listing and the read, and a file that is
+/// gone holds nothing, so it is skipped (any other error fails the test).
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    fn gone<T>(r: std::io::Result<T>) -> Option<T> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            other => Some(other.expect("reading the store's files")),
+        }
+    }
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(p) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&p).unwrap();
+        let Some(meta) = gone(std::fs::symlink_metadata(&p)) else {
+            continue;
+        };
         if meta.is_dir() {
-            for e in std::fs::read_dir(&p).unwrap() {
-                stack.push(e.unwrap().path());
+            for e in gone(std::fs::read_dir(&p)).into_iter().flatten() {
+                if let Some(e) = gone(e) {
+                    stack.push(e.path());
+                }
             }
         } else if meta.is_file() {
-            let bytes = std::fs::read(&p).unwrap();
+            let Some(bytes) = gone(std::fs::read(&p)) else {
+                continue;
+            };
             if bytes.windows(needle.len()).any(|w| w == needle) {
                 out.push(p.display().to_string());
             }
