@@ -210,16 +210,16 @@ fn bench(c: &mut Criterion) {
         (System::FjallRaw, 16, 16_000),
     ];
     eprintln!(
-        "\n{:<4} {:<9} {:>8} {:>10} {:>9} {:>10} {:>10} {:>10}",
-        "rep", "engine", "writers", "commits/s", "x raw", "x 1 writer", "p50", "p99"
-    );
-    eprintln!(
         "\nallocator: {}",
         if cfg!(feature = "bench-mimalloc") {
             "mimalloc (--features bench-mimalloc)"
         } else {
             "the system's (glibc malloc on Linux)"
         }
+    );
+    eprintln!(
+        "{:<4} {:<9} {:>8} {:>10} {:>9} {:>10} {:>10} {:>10}",
+        "rep", "system", "writers", "commits/s", "x raw", "x 1 writer", "p50", "p99"
     );
     let mut ratios: Vec<Vec<(f64, f64)>> = vec![Vec::new(); plan.len()];
     for rep in 0..REPS {

@@ -13,7 +13,7 @@ use lazarusdb::{
 /// background threads can delete a file between the listing and the read, and a file that is
 /// gone holds nothing, so it is skipped (any other error fails the test).
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    fn gone<T>(r: std::io::Result<T>) -> Option<T> {
+    fn unless_gone<T>(r: std::io::Result<T>) -> Option<T> {
         match r {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             other => Some(other.expect("reading the store's files")),
@@ -22,17 +22,17 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(p) = stack.pop() {
-        let Some(meta) = gone(std::fs::symlink_metadata(&p)) else {
+        let Some(meta) = unless_gone(std::fs::symlink_metadata(&p)) else {
             continue;
         };
         if meta.is_dir() {
-            for e in gone(std::fs::read_dir(&p)).into_iter().flatten() {
-                if let Some(e) = gone(e) {
+            for e in unless_gone(std::fs::read_dir(&p)).into_iter().flatten() {
+                if let Some(e) = unless_gone(e) {
                     stack.push(e.path());
                 }
             }
         } else if meta.is_file() {
-            let Some(bytes) = gone(std::fs::read(&p)) else {
+            let Some(bytes) = unless_gone(std::fs::read(&p)) else {
                 continue;
             };
             if bytes.windows(needle.len()).any(|w| w == needle) {
