@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench --bench commit` (criterion groups `commit/*`); a fixed-work pass then
 //! prints rates, ratios and p50/p99 latency to standard error: three interleaved repetitions
-//! and their medians. The fixed pass also runs the alternatives a user would pick for durable
+//! and their medians. The fixed pass also runs lazarusdb on a store closed and opened again
+//! (`reopened`, see [`System::Reopened`]), and the alternatives a user would pick for durable
 //! single-row commits from many threads: SQLite (WAL, `synchronous=FULL`, one connection shared
 //! behind a mutex, since SQLite runs one write transaction at a time) and fjall used directly
 //! (a one-key batch, then `persist(SyncData)`, from every thread).
@@ -100,6 +101,11 @@ fn raw_fsync(dir: &std::path::Path, n: usize) -> Duration {
 #[derive(Clone, Copy)]
 enum System {
     Lazarus(EngineKind),
+    /// lazarusdb on fjall, on a store closed and opened again before the run: fjall then
+    /// appends to its journal (it truncates the journal to its last entry when it opens it), so
+    /// each fdatasync also records the file's new size, while a new store's journal is
+    /// preallocated.
+    Reopened,
     /// SQLite, WAL, `synchronous=FULL`: an autoincrement insert per transaction.
     Sqlite,
     /// fjall used directly: a one-key batch, then `persist(SyncData)`.
@@ -110,6 +116,7 @@ impl System {
     fn name(self) -> &'static str {
         match self {
             System::Lazarus(e) => e.name(),
+            System::Reopened => "reopened",
             System::Sqlite => "sqlite",
             System::FjallRaw => "fjall-raw",
         }
@@ -120,6 +127,14 @@ impl System {
         let per_writer = total / writers;
         match self {
             System::Lazarus(engine) => run(&Arc::new(open(dir, engine)), writers, per_writer),
+            System::Reopened => {
+                let db = open(dir, EngineKind::Fjall);
+                db.insert("event", Row::new().with("body", "before the reopen"))
+                    .unwrap();
+                db.close().unwrap();
+                let db = Db::open(dir.join("store")).unwrap();
+                run(&Arc::new(db), writers, per_writer)
+            }
             System::Sqlite => {
                 let conn = rusqlite::Connection::open(dir.join("bench.sqlite")).unwrap();
                 conn.pragma_update(None, "journal_mode", "WAL").unwrap();
@@ -195,10 +210,13 @@ fn bench(c: &mut Criterion) {
         System::Lazarus(EngineKind::Fjall),
         System::Lazarus(EngineKind::Sled),
     );
-    let plan: [(System, usize, usize); 12] = [
+    let plan: [(System, usize, usize); 15] = [
         (fjall, 1, 16_000),
         (fjall, 4, 40_000),
         (fjall, 16, 96_000),
+        (System::Reopened, 1, 12_000),
+        (System::Reopened, 4, 32_000),
+        (System::Reopened, 16, 80_000),
         (sled, 1, 4_000),
         (sled, 4, 8_000),
         (sled, 16, 24_000),
