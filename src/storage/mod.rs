@@ -240,18 +240,51 @@ pub type Change<'a> = (Space, &'a [u8], Option<&'a [u8]>);
 
 /// The changes of a group of batches applied in order, each key once with its last change,
 /// without copying keys or values (what [`Engine::write_group`] writes).
+///
+/// Space by space: when the batches' keys in a space come in ascending, disjoint runs (each
+/// batch's first key above the previous batch's last), no key can repeat and the changes are
+/// taken as they are. That is the common case for the log, transaction and history spaces,
+/// whose keys carry fresh LSNs and transaction ids. Otherwise (a counter every commit bumps, a
+/// row changed twice, an old event rewritten by a purge) the space's keys go through a set,
+/// latest batch first, so each key keeps its last change.
 pub fn group_changes(group: &[std::sync::Arc<Batch>]) -> Vec<Change<'_>> {
     let total: usize = group.iter().map(|b| b.len()).sum();
-    let mut seen = std::collections::HashSet::with_capacity_and_hasher(total, KeyHash::default());
     let mut out = Vec::with_capacity(total);
-    for batch in group.iter().rev() {
-        for (space, key, value) in batch.iter() {
-            if seen.insert((space, key)) {
-                out.push((space, key, value));
+    let mut seen: std::collections::HashSet<&[u8], KeyHash> = Default::default();
+    for (i, &space) in Space::ALL.iter().enumerate() {
+        let maps = || group.iter().filter_map(move |b| b.maps.get(i));
+        if ascending_runs(maps()) {
+            for m in maps() {
+                out.extend(m.iter().map(|(k, v)| (space, k.as_slice(), v.as_deref())));
+            }
+        } else {
+            seen.clear();
+            for m in maps().rev() {
+                for (k, v) in m {
+                    if seen.insert(k.as_slice()) {
+                        out.push((space, k.as_slice(), v.as_deref()));
+                    }
+                }
             }
         }
     }
     out
+}
+
+/// Whether the maps' keys, taken map after map, are strictly ascending: every map's first key
+/// above the last key of the maps before it (empty maps skipped).
+fn ascending_runs<'a>(maps: impl Iterator<Item = &'a SpaceMap>) -> bool {
+    let mut last: Option<&[u8]> = None;
+    for m in maps {
+        let (Some((first, _)), Some((end, _))) = (m.first_key_value(), m.last_key_value()) else {
+            continue;
+        };
+        if last.is_some_and(|l| l >= first.as_slice()) {
+            return false;
+        }
+        last = Some(end.as_slice());
+    }
+    true
 }
 
 /// A cheap hasher for [`group_changes`]' set of keys (a multiply-rotate over 8-byte words):
@@ -494,5 +527,69 @@ mod tests {
         ];
         want.sort();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn group_changes_sees_an_old_key_rewritten_after_fresh_ones() {
+        // Two commits append log entries 5 and 6; a third rewrites entry 5 (as a purge does):
+        // the log's runs are no longer ascending, and entry 5 keeps the rewrite.
+        let mut a = Batch::default();
+        a.put(Space::Log, vec![5], vec![1]);
+        let mut b = Batch::default();
+        b.put(Space::Log, vec![6], vec![2]);
+        let mut c = Batch::default();
+        c.put(Space::Log, vec![5], vec![3]);
+        c.put(Space::Log, vec![7], vec![4]);
+        let group: Vec<std::sync::Arc<Batch>> = vec![a.into(), b.into(), c.into()];
+        let mut got = group_changes(&group);
+        got.sort();
+        let log = |k: &'static [u8], v: &'static [u8]| (Space::Log, k, Some(v));
+        assert_eq!(got, vec![log(&[5], &[3]), log(&[6], &[2]), log(&[7], &[4])]);
+    }
+
+    #[test]
+    fn ascending_runs_needs_each_map_strictly_above_the_last() {
+        let map = |keys: &[u8]| -> SpaceMap { keys.iter().map(|k| (vec![*k], None)).collect() };
+        let runs = |maps: &[SpaceMap]| ascending_runs(maps.iter());
+        assert!(runs(&[map(&[1, 2]), map(&[]), map(&[3]), map(&[4, 9])]));
+        assert!(runs(&[]));
+        assert!(!runs(&[map(&[1, 3]), map(&[2])]), "interleaved");
+        assert!(!runs(&[map(&[1, 3]), map(&[3])]), "a shared boundary key");
+        assert!(!runs(&[map(&[5]), map(&[]), map(&[4])]), "descending");
+    }
+
+    proptest::proptest! {
+        /// Against a model: the batches applied one after another to one map.
+        #[test]
+        fn group_changes_equals_applying_the_batches_in_order(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((0usize..3, 0u8..12, proptest::option::of(0u8..4)), 0..6),
+                1..6,
+            )
+        ) {
+            let spaces = [Space::Log, Space::Rows, Space::Meta];
+            let mut model = std::collections::BTreeMap::new();
+            let mut group = Vec::new();
+            for changes in &batches {
+                let mut b = Batch::default();
+                for &(s, k, v) in changes {
+                    let space = spaces[s];
+                    match v {
+                        Some(v) => b.put(space, vec![k], vec![v]),
+                        None => b.delete(space, vec![k]),
+                    }
+                    model.insert((space, vec![k]), v.map(|v| vec![v]));
+                }
+                group.push(std::sync::Arc::new(b));
+            }
+            let mut got: Vec<(Space, Vec<u8>, Option<Vec<u8>>)> = group_changes(&group)
+                .into_iter()
+                .map(|(s, k, v)| (s, k.to_vec(), v.map(<[u8]>::to_vec)))
+                .collect();
+            got.sort();
+            let want: Vec<(Space, Vec<u8>, Option<Vec<u8>>)> =
+                model.into_iter().map(|((s, k), v)| (s, k, v)).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }
