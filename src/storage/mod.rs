@@ -251,8 +251,8 @@ pub fn group_changes(group: &[std::sync::Arc<Batch>]) -> Vec<Change<'_>> {
     let total: usize = group.iter().map(|b| b.len()).sum();
     let mut out = Vec::with_capacity(total);
     let mut seen: std::collections::HashSet<&[u8], KeyHash> = Default::default();
-    for (i, &space) in Space::ALL.iter().enumerate() {
-        let maps = || group.iter().filter_map(move |b| b.maps.get(i));
+    for space in Space::ALL {
+        let maps = || group.iter().filter_map(move |b| b.space(space));
         if ascending_runs(maps()) {
             for m in maps() {
                 out.extend(m.iter().map(|(k, v)| (space, k.as_slice(), v.as_deref())));
