@@ -43,8 +43,9 @@ use crate::txn::{DeleteReport, Transaction};
 use crate::value::{Row, Timestamp, Value};
 use crate::views::{self, VerifyReport};
 
-/// The store format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The store format version this build writes and reads. Format 1 stores are migrated at open
+/// (design §4: format 2 writes no hist entry for a live row's Insert).
+pub const FORMAT_VERSION: u32 = 2;
 const MARKER: &str = "LAZARUS";
 /// The durable high-water mark beside the engine's files: the last LSN known to be on disk.
 const HWM: &str = "HWM";
@@ -415,6 +416,16 @@ fn read_marker(dir: &Path) -> Result<Option<(u32, EngineKind)>> {
     Ok(Some((format, engine)))
 }
 
+/// The format version a store records in its meta space (`None`: a new store).
+fn read_format(view: &dyn crate::storage::ReadView) -> Result<Option<u32>> {
+    match view.get(Space::Meta, codec::META_FORMAT)? {
+        None => Ok(None),
+        Some(f) => <[u8; 4]>::try_from(f.as_slice())
+            .map(|b| Some(u32::from_be_bytes(b)))
+            .map_err(|_| Error::corrupted("meta", "format version is not 4 bytes")),
+    }
+}
+
 /// Takes the exclusive lock of a store folder (on its `LAZARUS` file): one process at a time.
 fn lock_store(dir: &Path) -> Result<std::fs::File> {
     let marker = dir.join(MARKER);
@@ -572,17 +583,30 @@ impl Db {
         temp: Option<tempfile::TempDir>,
     ) -> Result<Db> {
         let view = engine.read()?;
-        let format = view.get(Space::Meta, codec::META_FORMAT)?;
+        let format = read_format(view.as_ref())?;
         let fresh = format.is_none();
-        if let Some(f) = format {
-            let v = <[u8; 4]>::try_from(f.as_slice())
-                .map(u32::from_be_bytes)
-                .map_err(|_| Error::corrupted("meta", "format version is not 4 bytes"))?;
+        if let Some(v) = format {
             if v > FORMAT_VERSION {
                 return Err(Error::NewerFormat {
                     found: v,
                     supported: FORMAT_VERSION,
                 });
+            }
+            if v < FORMAT_VERSION {
+                drop(view);
+                views::drop_live_insert_entries(engine.as_ref())?;
+                let mut b = Batch::default();
+                b.put(
+                    Space::Meta,
+                    codec::META_FORMAT.to_vec(),
+                    FORMAT_VERSION.to_be_bytes().to_vec(),
+                );
+                engine.write(&b)?;
+                engine.sync()?;
+                if let Some(dir) = &path {
+                    write_marker(dir, engine.kind())?;
+                }
+                return Db::start(engine, options, path, temp);
             }
         }
         let catalog = views::load_catalog(view.as_ref())?;
@@ -1095,6 +1119,13 @@ impl Db {
                 }
             }
         }
+        // The live version may be an Insert without its own entry (design §4). A later entry
+        // can only be the Purge of an earlier life.
+        if let Some(live) = views::live_lsn(view.as_ref(), t.id(), &enc)? {
+            if let Err(at) = lsns.binary_search(&live) {
+                lsns.insert(at, live);
+            }
+        }
         let mut out = Vec::with_capacity(lsns.len());
         let mut txs = None;
         for lsn in lsns {
@@ -1315,8 +1346,10 @@ impl Db {
             return Ok(());
         };
         let stale = match crate::compact::open_checkpoint(self.engine(), dir) {
-            Ok(Some((_, at))) => {
-                at < views::read_last_purge(self.inner.engine.read()?.as_ref())?
+            // A checkpoint of an older format holds views written under older rules.
+            Ok(Some((cp, at))) => {
+                read_format(cp.read()?.as_ref())? != Some(FORMAT_VERSION)
+                    || at < views::read_last_purge(self.inner.engine.read()?.as_ref())?
                     || at > self.inner.published.lsn()
             }
             Ok(None) => false,
@@ -1457,5 +1490,162 @@ impl Read for Db {
             view: ViewRef::Owned(self.inner.engine.read()?),
             catalog,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::{Read, Scan};
+    use crate::schema::TableBuilder;
+    use crate::value::ColumnType;
+
+    fn hist_entries(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let view = db.inner.engine.read().unwrap();
+        view.range(Space::Hist, Bound::Unbounded, Bound::Unbounded, false)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    fn table(db: &Db) {
+        db.create_table(
+            TableBuilder::new("t")
+                .column(("id", ColumnType::Int))
+                .column(("v", ColumnType::Text))
+                .primary_key("id"),
+        )
+        .unwrap();
+    }
+
+    /// Every read of the past the store offers, at every LSN up to the last.
+    fn past(db: &Db) -> Vec<String> {
+        (0..=db.last_lsn())
+            .map(|lsn| {
+                let a = db.as_of(At::Lsn(lsn)).unwrap();
+                let rows = a.scan("t", Scan::all()).unwrap_or_default();
+                let one = a.get("t", 1).unwrap_or_default();
+                format!("{lsn}: {rows:?} {one:?}")
+            })
+            .chain((1..=3).map(|pk| format!("{:?}", db.history("t", pk).unwrap())))
+            .collect()
+    }
+
+    #[test]
+    fn an_insert_writes_its_hist_entry_only_once_the_row_changes() {
+        let db = Db::memory().unwrap();
+        table(&db);
+        db.insert("t", Row::new().with("id", 1).with("v", "a"))
+            .unwrap();
+        assert!(hist_entries(&db).is_empty(), "{:?}", hist_entries(&db));
+        let inserted = db.last_lsn();
+        db.update("t", 1, Row::new().with("v", "b")).unwrap();
+        let tags: Vec<(u64, u8)> = hist_entries(&db)
+            .iter()
+            .map(|(k, v)| (codec::hist_lsn(k).unwrap(), v[0]))
+            .collect();
+        assert_eq!(
+            tags,
+            vec![
+                (inserted, crate::codec::record::kind::INSERT),
+                (db.last_lsn(), crate::codec::record::kind::UPDATE)
+            ]
+        );
+        let view = db.inner.engine.read().unwrap();
+        let t = db.inner.catalog.read().table("t").unwrap().id();
+        let pk = crate::codec::keys::encode_one(&Value::Int(1));
+        assert_eq!(
+            crate::retention::image_versions(view.as_ref(), t, &pk).unwrap(),
+            vec![inserted, db.last_lsn()]
+        );
+        drop(view);
+        db.insert("t", Row::new().with("id", 2).with("v", "c"))
+            .unwrap();
+        let view = db.inner.engine.read().unwrap();
+        let pk = crate::codec::keys::encode_one(&Value::Int(2));
+        assert_eq!(
+            crate::retention::image_versions(view.as_ref(), t, &pk).unwrap(),
+            vec![db.last_lsn()]
+        );
+        assert!(db.verify().unwrap().differences.is_empty());
+    }
+
+    #[test]
+    fn a_format_1_store_is_migrated_at_open_and_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let before;
+        {
+            let db = Db::open(&path).unwrap();
+            table(&db);
+            for id in 1..=3 {
+                db.insert("t", Row::new().with("id", id).with("v", "a"))
+                    .unwrap();
+            }
+            db.update("t", 2, Row::new().with("v", "b")).unwrap();
+            db.delete("t", 3).unwrap();
+            db.insert("t", Row::new().with("id", 4).with("v", "d"))
+                .unwrap();
+            db.checkpoint().unwrap();
+            before = past(&db);
+            // Write what format 1 wrote: a hist entry for every live Insert, format 1 recorded
+            // in the store, its checkpoint and its marker.
+            let mut b = Batch::default();
+            let view = db.inner.engine.read().unwrap();
+            for item in view
+                .range(Space::Rows, Bound::Unbounded, Bound::Unbounded, false)
+                .unwrap()
+            {
+                let (rk, v) = item.unwrap();
+                let lsn = views::decode_row(&rk, &v).unwrap().lsn;
+                let mut hk = rk.clone();
+                hk.extend_from_slice(&lsn.to_be_bytes());
+                if view.get(Space::Hist, &hk).unwrap().is_none() {
+                    b.put(Space::Hist, hk, vec![crate::codec::record::kind::INSERT]);
+                }
+            }
+            drop(view);
+            assert_eq!(b.len(), 2, "rows 1 and 4 are live Inserts");
+            let mut one = Batch::default();
+            one.put(
+                Space::Meta,
+                codec::META_FORMAT.to_vec(),
+                1u32.to_be_bytes().to_vec(),
+            );
+            db.inner.engine.write(&b).unwrap();
+            db.inner.engine.write(&one).unwrap();
+            assert_eq!(
+                views::verify(db.inner.engine.read().unwrap().as_ref(), |_| {})
+                    .unwrap()
+                    .differences
+                    .len(),
+                2
+            );
+            let (cp, _) = crate::compact::open_checkpoint(db.engine(), &path)
+                .unwrap()
+                .unwrap();
+            cp.write(&one).unwrap();
+            cp.sync().unwrap();
+            drop(cp);
+            db.close().unwrap();
+            std::fs::write(
+                path.join(MARKER),
+                format!("{MARKER_HEAD}\nformat 1\nengine fjall\n"),
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        assert_eq!(
+            read_format(db.inner.engine.read().unwrap().as_ref()).unwrap(),
+            Some(FORMAT_VERSION)
+        );
+        assert_eq!(read_marker(&path).unwrap().unwrap().0, FORMAT_VERSION);
+        assert!(db.verify().unwrap().differences.is_empty());
+        assert!(crate::compact::open_checkpoint(db.engine(), &path)
+            .unwrap()
+            .is_none());
+        assert_eq!(past(&db), before);
+        // rows 2 and 3: their Insert, then the update or the tombstone
+        assert_eq!(hist_entries(&db).len(), 4);
     }
 }

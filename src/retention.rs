@@ -102,6 +102,12 @@ pub(crate) fn image_versions(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> 
             out.push(lsn);
         }
     }
+    // The live version, an Insert without its own entry (design §4), is the newest.
+    if let Some(live) = views::live_lsn(view, table, pk_enc)? {
+        if out.last().is_none_or(|&last| last < live) {
+            out.push(live);
+        }
+    }
     Ok(out)
 }
 
@@ -186,6 +192,17 @@ fn hist_entries(
             }
         };
         out.push(entry);
+    }
+    // The live version, an Insert without its own entry (design §4), is the newest.
+    if let Some(live) = views::live_lsn(view, table, pk_enc)? {
+        if live <= end && out.last().is_none_or(|e| e.lsn < live) {
+            out.push(HistEntry {
+                lsn: live,
+                was: kind::INSERT,
+                purged: false,
+                deletion: None,
+            });
+        }
     }
     Ok(out)
 }

@@ -136,8 +136,30 @@ impl Version {
     }
 }
 
-/// The newest version ≤ `lsn` of a row, from the version index.
+/// The newest version ≤ `lsn` of a row, from the version index and the row's live version
+/// (which has no hist entry when it is an Insert not changed since, design §4).
 pub(crate) fn version_at(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<Option<Version>> {
+    let listed = listed_version_at(view, table, pk_enc, lsn)?;
+    // The live version is a row's newest event (a later Purge entry belongs to an earlier
+    // life), so when it is ≤ `lsn` it is the answer; its own entry, if any, gives its kind.
+    match views::live_lsn(view, table, pk_enc)? {
+        Some(live) if live <= lsn && listed.as_ref().is_none_or(|v| v.lsn < live) => {
+            Ok(Some(Version {
+                lsn: live,
+                tag: kind::INSERT,
+            }))
+        }
+        _ => Ok(listed),
+    }
+}
+
+/// The newest version ≤ `lsn` of a row that has a hist entry.
+fn listed_version_at(
     view: &dyn ReadView,
     table: u32,
     pk_enc: &[u8],
@@ -314,63 +336,114 @@ impl<'a> AsOfView<'a> {
         refuse_expired(&self.expired, table)
     }
 
-    /// Rows as of the LSN within hist-key bounds: (row key, version), in key order.
+    /// Rows as of the LSN within row-key bounds: (row key, version), in key order (reversed
+    /// for `reverse`). A row's version is the newest of its hist entries ≤ the LSN and its
+    /// live version, when that is ≤ the LSN (an Insert not changed since has no hist entry,
+    /// design §4).
     pub(crate) fn rows_in(
         &self,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
         reverse: bool,
     ) -> Result<Vec<(Vec<u8>, Version)>> {
-        let mut out: Vec<(Vec<u8>, Version)> = Vec::new();
-        let as_ref = |b: &Bound<Vec<u8>>| match b {
-            Bound::Included(k) => Bound::Included(k.clone()),
-            Bound::Excluded(k) => Bound::Excluded(k.clone()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let (s, e) = (as_ref(&start), as_ref(&end));
-        let s_ref = match &s {
-            Bound::Included(k) => Bound::Included(k.as_slice()),
-            Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let e_ref = match &e {
-            Bound::Included(k) => Bound::Included(k.as_slice()),
-            Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        // Walk forward; within one row the versions come in LSN order.
-        let mut current: Option<(Vec<u8>, Option<Version>)> = None;
-        let flush = |cur: Option<(Vec<u8>, Option<Version>)>, out: &mut Vec<(Vec<u8>, Version)>| {
-            if let Some((rk, Some(v))) = cur {
-                if v.is_live() {
-                    out.push((rk, v));
+        fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+            match b {
+                Bound::Included(k) => Bound::Included(k.as_slice()),
+                Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+                Bound::Unbounded => Bound::Unbounded,
+            }
+        }
+        if crate::storage::empty_range(&start, &end) {
+            return Ok(Vec::new());
+        }
+        let (hs, he) = (
+            hist_bound(borrow(&start), true),
+            hist_bound(borrow(&end), false),
+        );
+        // Walk forward; within one row the versions come in LSN order. Each row keeps its
+        // newest entry ≤ the LSN (`None`: every entry is later, or a Purge).
+        let mut listed: Vec<(Vec<u8>, Option<Version>)> = Vec::new();
+        if !crate::storage::empty_range(&hs, &he) {
+            for item in self
+                .base
+                .range(Space::Hist, borrow(&hs), borrow(&he), false)?
+            {
+                let (k, v) = item?;
+                let split = k
+                    .len()
+                    .checked_sub(8)
+                    .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+                let (rk, lsn_bytes) = k.split_at(split);
+                let lsn = codec::read_u64_key(lsn_bytes)
+                    .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+                let tag = *v
+                    .first()
+                    .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+                if listed.last().map(|c| c.0.as_slice()) != Some(rk) {
+                    listed.push((rk.to_vec(), None));
                 }
-            }
-        };
-        for item in self.base.range(Space::Hist, s_ref, e_ref, false)? {
-            let (k, v) = item?;
-            let split = k
-                .len()
-                .checked_sub(8)
-                .ok_or_else(|| Error::corrupted("hist", "short key"))?;
-            let (rk, lsn_bytes) = k.split_at(split);
-            let lsn = codec::read_u64_key(lsn_bytes)
-                .ok_or_else(|| Error::corrupted("hist", "short key"))?;
-            let tag = *v
-                .first()
-                .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
-            if current.as_ref().map(|c| c.0.as_slice()) != Some(rk) {
-                flush(current.take(), &mut out);
-                current = Some((rk.to_vec(), None));
-            }
-            // The purge of an earlier life is not a version of the row.
-            if lsn <= self.lsn && tag != kind::PURGE {
-                if let Some(c) = current.as_mut() {
-                    c.1 = Some(Version { lsn, tag });
+                // The purge of an earlier life is not a version of the row.
+                if lsn <= self.lsn && tag != kind::PURGE {
+                    if let Some(c) = listed.last_mut() {
+                        c.1 = Some(Version { lsn, tag });
+                    }
                 }
             }
         }
-        flush(current.take(), &mut out);
+        // The live versions ≤ the LSN, in the same key order.
+        let mut live: Vec<(Vec<u8>, u64)> = Vec::new();
+        for item in self
+            .base
+            .range(Space::Rows, borrow(&start), borrow(&end), false)?
+        {
+            let (rk, v) = item?;
+            let lsn = views::decode_row(&rk, &v)?.lsn;
+            if lsn <= self.lsn {
+                live.push((rk, lsn));
+            }
+        }
+        let mut out: Vec<(Vec<u8>, Version)> = Vec::new();
+        let mut keep = |rk: Vec<u8>, v: Option<Version>| {
+            if let Some(v) = v.filter(Version::is_live) {
+                out.push((rk, v));
+            }
+        };
+        let as_insert = |lsn| Version {
+            lsn,
+            tag: kind::INSERT,
+        };
+        let mut l = listed.into_iter().peekable();
+        let mut r = live.into_iter().peekable();
+        loop {
+            let order = match (l.peek(), r.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((lk, _)), Some((rk, _))) => lk.cmp(rk),
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    if let Some((rk, v)) = l.next() {
+                        keep(rk, v);
+                    }
+                }
+                std::cmp::Ordering::Greater => {
+                    if let Some((rk, lsn)) = r.next() {
+                        keep(rk, Some(as_insert(lsn)));
+                    }
+                }
+                std::cmp::Ordering::Equal => {
+                    if let (Some((rk, v)), Some((_, lsn))) = (l.next(), r.next()) {
+                        // The live version is the row's newest; its own entry gives its kind.
+                        let v = match v {
+                            Some(v) if v.lsn >= lsn => v,
+                            _ => as_insert(lsn),
+                        };
+                        keep(rk, Some(v));
+                    }
+                }
+            }
+        }
         if reverse {
             out.reverse();
         }
@@ -468,8 +541,12 @@ impl ReadView for AsOfView<'_> {
                     Bound::Unbounded => None,
                 };
                 self.check_table(table)?;
-                let rows =
-                    self.rows_in(hist_bound(start, true), hist_bound(end, false), reverse)?;
+                let own = |b: Bound<&[u8]>| match b {
+                    Bound::Included(k) => Bound::Included(k.to_vec()),
+                    Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let rows = self.rows_in(own(start), own(end), reverse)?;
                 let base = self.base.as_ref();
                 Ok(Box::new(rows.into_iter().map(move |(rk, v)| {
                     let image = image_of(base, v.lsn)?;

@@ -169,7 +169,11 @@ pub fn reserved_keys(t: &Table, pk_enc: &[u8], image: &[Value]) -> Vec<Vec<u8>> 
 /// An empty image is the placeholder of a purged one (see `docs/design.md` §11): it has no index
 /// entries.
 fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value]) -> Result<()> {
-    match get_row(o, t.id(), pk_enc)? {
+    let old = get_row(o, t.id(), pk_enc)?;
+    if let Some(old) = &old {
+        keep_version(o, t.id(), pk_enc, old.lsn)?;
+    }
+    match old {
         Some(old) if !old.image.is_empty() && !image.is_empty() => {
             for idx in &t.indexes {
                 let (ov, _) = index_vals(t, &idx.cols, &old.image);
@@ -194,6 +198,67 @@ fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value
         encode_row(lsn, image)?,
     );
     Ok(())
+}
+
+/// Gives the live version of a row, about to be replaced or tombstoned, its hist entry if it
+/// has none: the live version of a row inserted and not changed since is the one version
+/// without an entry (design §4), so a missing entry is an Insert.
+fn keep_version(o: &mut Overlay, table: u32, pk_enc: &[u8], lsn: u64) -> Result<()> {
+    let key = codec::hist_key(table, pk_enc, lsn);
+    if o.get(Space::Hist, &key)?.is_none() {
+        o.put(Space::Hist, key, vec![kind::INSERT]);
+    }
+    Ok(())
+}
+
+/// Migrates a format 1 store to format 2 (design §4): the hist entry of every live version
+/// that is an Insert goes. Works in chunks of rows, each its own write: a crash part way leaves
+/// a store that reads the same (readers take a live Insert from the rows view either way), and
+/// the next open finishes the work. Returns the entries removed.
+pub fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> Result<u64> {
+    const CHUNK: usize = 10_000;
+    let mut after: Option<Vec<u8>> = None;
+    let mut removed = 0;
+    loop {
+        let mut batch = crate::storage::Batch::default();
+        let mut seen = 0;
+        {
+            let view = engine.read()?;
+            let start = match &after {
+                Some(k) => Bound::Excluded(k.as_slice()),
+                None => Bound::Unbounded,
+            };
+            let mut last = None;
+            for item in view.range(Space::Rows, start, Bound::Unbounded, false)? {
+                let (rk, v) = item?;
+                let lsn = decode_row(&rk, &v)?.lsn;
+                let mut hk = rk.clone();
+                hk.extend_from_slice(&lsn.to_be_bytes());
+                if view.get(Space::Hist, &hk)?.as_deref() == Some(&[kind::INSERT][..]) {
+                    batch.delete(Space::Hist, hk);
+                    removed += 1;
+                }
+                last = Some(rk);
+                seen += 1;
+                if seen == CHUNK {
+                    break;
+                }
+            }
+            after = last;
+        }
+        if !batch.is_empty() {
+            engine.write(&batch)?;
+        }
+        if seen < CHUNK {
+            return Ok(removed);
+        }
+    }
+}
+
+/// The LSN of a row's live version (the one version that may have no hist entry: an Insert
+/// not changed since, design §4), if the row is live.
+pub(crate) fn live_lsn(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<u64>> {
+    Ok(get_row(view, table, pk_enc)?.map(|r| r.lsn))
 }
 
 /// The row image an event wrote, if it wrote one.
@@ -519,11 +584,8 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 encode_row(ev.lsn, image)?,
             );
             put_index_entries(o, &t, &pk_enc, image);
-            o.put(
-                Space::Hist,
-                codec::hist_key(t.id(), &pk_enc, ev.lsn),
-                vec![ev.body.tag()],
-            );
+            // No hist entry: the live version of a row inserted and not changed since has none
+            // (design §4); `keep_version` writes it once the row changes.
             bump_seq(o, t.id(), pk)?;
         }
         EventBody::Update { table, pk, image } => {
@@ -550,6 +612,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                     "tombstone of a row that is not live",
                 )
             })?;
+            keep_version(o, t.id(), &pk_enc, old.lsn)?;
             remove_index_entries(o, &t, &pk_enc, &old.image);
             if t.def.trash_keeps_keys && !old.image.is_empty() {
                 let value = record::encode(kind::RESERVED, &deletion.as_u128())?;
