@@ -592,22 +592,6 @@ impl Db {
                     supported: FORMAT_VERSION,
                 });
             }
-            if v < FORMAT_VERSION {
-                drop(view);
-                views::drop_live_insert_entries(engine.as_ref())?;
-                let mut b = Batch::default();
-                b.put(
-                    Space::Meta,
-                    codec::META_FORMAT.to_vec(),
-                    FORMAT_VERSION.to_be_bytes().to_vec(),
-                );
-                engine.write(&b)?;
-                engine.sync()?;
-                if let Some(dir) = &path {
-                    write_marker(dir, engine.kind())?;
-                }
-                return Db::start(engine, options, path, temp);
-            }
         }
         let catalog = views::load_catalog(view.as_ref())?;
         let (last_lsn, last_tx) = log::last_positions(view.as_ref())?;
@@ -621,6 +605,22 @@ impl Db {
                 found: last_lsn,
                 durable: hwm,
             });
+        }
+        if format.is_some_and(|v| v < FORMAT_VERSION) {
+            // The marker first: from then on an older build refuses the store, whose views
+            // are half migrated until `meta/format` records the new format.
+            if let Some(dir) = &path {
+                write_marker(dir, engine.kind())?;
+            }
+            views::drop_live_insert_entries(engine.as_ref())?;
+            let mut b = Batch::default();
+            b.put(
+                Space::Meta,
+                codec::META_FORMAT.to_vec(),
+                FORMAT_VERSION.to_be_bytes().to_vec(),
+            );
+            engine.write(&b)?;
+            engine.sync()?;
         }
         if fresh {
             let mut b = Batch::default();
@@ -1348,7 +1348,9 @@ impl Db {
         let stale = match crate::compact::open_checkpoint(self.engine(), dir) {
             // A checkpoint of an older format holds views written under older rules.
             Ok(Some((cp, at))) => {
-                read_format(cp.read()?.as_ref())? != Some(FORMAT_VERSION)
+                cp.read()
+                    .and_then(|v| read_format(v.as_ref()))
+                    .map_or(true, |f| f != Some(FORMAT_VERSION))
                     || at < views::read_last_purge(self.inner.engine.read()?.as_ref())?
                     || at > self.inner.published.lsn()
             }
@@ -1570,70 +1572,67 @@ mod tests {
         assert!(db.verify().unwrap().differences.is_empty());
     }
 
+    /// A store as format 1 wrote it (a hist entry for every live Insert, format 1 in the
+    /// store, its checkpoint and its marker), and every read of its past.
+    fn format_1_store(path: &Path) -> Vec<String> {
+        let db = Db::open(path).unwrap();
+        table(&db);
+        for id in 1..=3 {
+            db.insert("t", Row::new().with("id", id).with("v", "a"))
+                .unwrap();
+        }
+        db.update("t", 2, Row::new().with("v", "b")).unwrap();
+        db.delete("t", 3).unwrap();
+        db.insert("t", Row::new().with("id", 4).with("v", "d"))
+            .unwrap();
+        db.checkpoint().unwrap();
+        let before = past(&db);
+        let mut b = Batch::default();
+        let view = db.inner.engine.read().unwrap();
+        for item in view
+            .range(Space::Rows, Bound::Unbounded, Bound::Unbounded, false)
+            .unwrap()
+        {
+            let (rk, v) = item.unwrap();
+            let lsn = views::decode_row(&rk, &v).unwrap().lsn;
+            let mut hk = rk.clone();
+            hk.extend_from_slice(&lsn.to_be_bytes());
+            if view.get(Space::Hist, &hk).unwrap().is_none() {
+                b.put(Space::Hist, hk, vec![crate::codec::record::kind::INSERT]);
+            }
+        }
+        drop(view);
+        assert_eq!(b.len(), 2, "rows 1 and 4 are live Inserts");
+        let mut one = Batch::default();
+        one.put(
+            Space::Meta,
+            codec::META_FORMAT.to_vec(),
+            1u32.to_be_bytes().to_vec(),
+        );
+        db.inner.engine.write(&b).unwrap();
+        db.inner.engine.write(&one).unwrap();
+        let report = views::verify(db.inner.engine.read().unwrap().as_ref(), |_| {}).unwrap();
+        assert_eq!(report.differences.len(), 2, "{:?}", report.differences);
+        let (cp, _) = crate::compact::open_checkpoint(db.engine(), path)
+            .unwrap()
+            .unwrap();
+        cp.write(&one).unwrap();
+        cp.sync().unwrap();
+        drop(cp);
+        db.close().unwrap();
+        std::fs::write(
+            path.join(MARKER),
+            format!("{MARKER_HEAD}\nformat 1\nengine fjall\n"),
+        )
+        .unwrap();
+        before
+    }
+
     #[test]
     fn a_format_1_store_is_migrated_at_open_and_reads_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
-        let before;
-        {
-            let db = Db::open(&path).unwrap();
-            table(&db);
-            for id in 1..=3 {
-                db.insert("t", Row::new().with("id", id).with("v", "a"))
-                    .unwrap();
-            }
-            db.update("t", 2, Row::new().with("v", "b")).unwrap();
-            db.delete("t", 3).unwrap();
-            db.insert("t", Row::new().with("id", 4).with("v", "d"))
-                .unwrap();
-            db.checkpoint().unwrap();
-            before = past(&db);
-            // Write what format 1 wrote: a hist entry for every live Insert, format 1 recorded
-            // in the store, its checkpoint and its marker.
-            let mut b = Batch::default();
-            let view = db.inner.engine.read().unwrap();
-            for item in view
-                .range(Space::Rows, Bound::Unbounded, Bound::Unbounded, false)
-                .unwrap()
-            {
-                let (rk, v) = item.unwrap();
-                let lsn = views::decode_row(&rk, &v).unwrap().lsn;
-                let mut hk = rk.clone();
-                hk.extend_from_slice(&lsn.to_be_bytes());
-                if view.get(Space::Hist, &hk).unwrap().is_none() {
-                    b.put(Space::Hist, hk, vec![crate::codec::record::kind::INSERT]);
-                }
-            }
-            drop(view);
-            assert_eq!(b.len(), 2, "rows 1 and 4 are live Inserts");
-            let mut one = Batch::default();
-            one.put(
-                Space::Meta,
-                codec::META_FORMAT.to_vec(),
-                1u32.to_be_bytes().to_vec(),
-            );
-            db.inner.engine.write(&b).unwrap();
-            db.inner.engine.write(&one).unwrap();
-            assert_eq!(
-                views::verify(db.inner.engine.read().unwrap().as_ref(), |_| {})
-                    .unwrap()
-                    .differences
-                    .len(),
-                2
-            );
-            let (cp, _) = crate::compact::open_checkpoint(db.engine(), &path)
-                .unwrap()
-                .unwrap();
-            cp.write(&one).unwrap();
-            cp.sync().unwrap();
-            drop(cp);
-            db.close().unwrap();
-            std::fs::write(
-                path.join(MARKER),
-                format!("{MARKER_HEAD}\nformat 1\nengine fjall\n"),
-            )
-            .unwrap();
-        }
+        let before = format_1_store(&path);
         let db = Db::open(&path).unwrap();
         assert_eq!(
             read_format(db.inner.engine.read().unwrap().as_ref()).unwrap(),
@@ -1647,5 +1646,62 @@ mod tests {
         assert_eq!(past(&db), before);
         // rows 2 and 3: their Insert, then the update or the tombstone
         assert_eq!(hist_entries(&db).len(), 4);
+    }
+
+    #[test]
+    fn a_format_1_store_that_lost_data_is_refused_before_any_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        format_1_store(&path);
+        write_hwm(&path, 1_000).unwrap();
+        let e = Db::open(&path).err();
+        assert!(
+            matches!(e, Some(Error::DataLoss { durable: 1_000, .. })),
+            "{e:?}"
+        );
+        assert_eq!(read_marker(&path).unwrap().unwrap().0, 1);
+        let engine = FjallEngine::open(&path.join("data")).unwrap();
+        let view = engine.read().unwrap();
+        assert_eq!(read_format(view.as_ref()).unwrap(), Some(1));
+    }
+
+    #[test]
+    fn a_damaged_row_record_does_not_stop_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        format_1_store(&path);
+        {
+            let engine = FjallEngine::open(&path.join("data")).unwrap();
+            let (k, mut v) = {
+                let view = engine.read().unwrap();
+                let first = view
+                    .range(Space::Rows, Bound::Unbounded, Bound::Unbounded, false)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap();
+                first
+            };
+            if let Some(b) = v.last_mut() {
+                *b ^= 0xff;
+            }
+            let mut b = Batch::default();
+            b.put(Space::Rows, k, v);
+            engine.write(&b).unwrap();
+            engine.sync().unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let report = db.verify().unwrap();
+        assert!(
+            report.differences.iter().any(|d| d.contains("rows")),
+            "{:?}",
+            report.differences
+        );
+        db.rebuild().unwrap();
+        assert!(db.verify().unwrap().differences.is_empty());
+        assert_eq!(
+            db.get("t", 1).unwrap().unwrap().get("v"),
+            Some(&Value::from("a"))
+        );
     }
 }

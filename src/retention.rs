@@ -87,7 +87,7 @@ fn is_image_tag(tag: u8) -> bool {
     )
 }
 
-/// The image-bearing versions of one row: (LSN, tag), oldest first.
+/// The LSNs of the image-bearing versions of one row (its live Insert included), oldest first.
 pub(crate) fn image_versions(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Vec<u64>> {
     let prefix = codec::row_key(table, pk_enc);
     let mut out = Vec::new();

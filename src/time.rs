@@ -1,13 +1,16 @@
 //! Point in time: mapping times to LSNs, and read views "as of" a past LSN.
 //!
 //! An as-of view answers every read of the [`Read`] trait exactly as a live read answered it
-//! just after the commit that wrote its LSN. It reads the version index (`hist`: every event of
-//! a row by (table, pk, lsn)) and the log, never a replay:
+//! just after the commit that wrote its LSN. It reads the version index (`hist`: the events of a
+//! row by (table, pk, lsn), all but a live Insert, which only the rows view records), the live
+//! rows and the log, never a replay:
 //!
-//! - **get**: one reverse seek in `hist` for the greatest version ≤ n of (table, pk), then one
-//!   log read for its image: O(log n), independent of how many versions the row or the store has;
+//! - **get**: one reverse seek in `hist` for the greatest entry ≤ n of (table, pk) and one read
+//!   of the live row (its version wins when it is ≤ n), then one log read for the image:
+//!   O(log n), independent of how many versions the row or the store has;
 //! - **scan** (and count): walks the table's `hist` entries within the key range, taking the
-//!   newest version ≤ n of each row: cost is the versions of that table in the range;
+//!   newest entry ≤ n of each row, merged with the live rows of the range: cost is the versions
+//!   of that table in the range;
 //! - **index lookup and range, children**: the index as of n is computed from the table's rows as
 //!   of n (cost: the versions of that table), then read like the live one;
 //! - **the catalog** is the one at n (`views::catalog_at`): a column added later is absent.
@@ -397,7 +400,7 @@ impl<'a> AsOfView<'a> {
             .range(Space::Rows, borrow(&start), borrow(&end), false)?
         {
             let (rk, v) = item?;
-            let lsn = views::decode_row(&rk, &v)?.lsn;
+            let lsn = views::row_lsn(&rk, &v)?;
             if lsn <= self.lsn {
                 live.push((rk, lsn));
             }

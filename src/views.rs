@@ -214,8 +214,9 @@ fn keep_version(o: &mut Overlay, table: u32, pk_enc: &[u8], lsn: u64) -> Result<
 /// Migrates a format 1 store to format 2 (design §4): the hist entry of every live version
 /// that is an Insert goes. Works in chunks of rows, each its own write: a crash part way leaves
 /// a store that reads the same (readers take a live Insert from the rows view either way), and
-/// the next open finishes the work. Returns the entries removed.
-pub fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> Result<u64> {
+/// the next open finishes the work. A row record that does not decode is left as it is, for
+/// `verify` to report and `rebuild` to mend. Returns the entries removed.
+pub(crate) fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> Result<u64> {
     const CHUNK: usize = 10_000;
     let mut after: Option<Vec<u8>> = None;
     let mut removed = 0;
@@ -231,12 +232,13 @@ pub fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> Result<u
             let mut last = None;
             for item in view.range(Space::Rows, start, Bound::Unbounded, false)? {
                 let (rk, v) = item?;
-                let lsn = decode_row(&rk, &v)?.lsn;
-                let mut hk = rk.clone();
-                hk.extend_from_slice(&lsn.to_be_bytes());
-                if view.get(Space::Hist, &hk)?.as_deref() == Some(&[kind::INSERT][..]) {
-                    batch.delete(Space::Hist, hk);
-                    removed += 1;
+                if let Ok(lsn) = row_lsn(&rk, &v) {
+                    let mut hk = rk.clone();
+                    hk.extend_from_slice(&lsn.to_be_bytes());
+                    if view.get(Space::Hist, &hk)?.as_deref() == Some(&[kind::INSERT][..]) {
+                        batch.delete(Space::Hist, hk);
+                        removed += 1;
+                    }
                 }
                 last = Some(rk);
                 seen += 1;
@@ -258,7 +260,11 @@ pub fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> Result<u
 /// The LSN of a row's live version (the one version that may have no hist entry: an Insert
 /// not changed since, design §4), if the row is live.
 pub(crate) fn live_lsn(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<u64>> {
-    Ok(get_row(view, table, pk_enc)?.map(|r| r.lsn))
+    let key = codec::row_key(table, pk_enc);
+    match view.get(Space::Rows, &key)? {
+        Some(bytes) => row_lsn(&key, &bytes).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The row image an event wrote, if it wrote one.
@@ -284,6 +290,13 @@ pub struct StoredRow {
 /// Encodes a rows-view record.
 pub fn encode_row(lsn: u64, image: &[Value]) -> Result<Vec<u8>> {
     record::encode(kind::ROW, &(lsn, image))
+}
+
+/// The LSN of a rows-view record, without decoding its image.
+pub fn row_lsn(key: &[u8], bytes: &[u8]) -> Result<u64> {
+    record::decode_leading(bytes, kind::ROW, &|| {
+        format!("row record at key {key:02x?}")
+    })
 }
 
 /// Decodes a rows-view record.

@@ -165,12 +165,45 @@ pub fn decode<T: DeserializeOwned>(
     decode_payload(payload, place)
 }
 
+/// Opens a record that must be of `expected` kind (its checksum checked) and decodes only the
+/// first value of its payload, leaving the rest undecoded.
+pub fn decode_leading<T: DeserializeOwned>(
+    bytes: &[u8],
+    expected: u8,
+    place: &dyn Fn() -> String,
+) -> Result<T> {
+    let (k, payload) = open(bytes, place)?;
+    if k != expected {
+        return Err(Error::corrupted(
+            place(),
+            format!("record kind {k}, expected {expected}"),
+        ));
+    }
+    bincode::serde::decode_from_slice::<T, _>(payload, BINCODE)
+        .map(|(value, _)| value)
+        .map_err(|e| Error::corrupted(place(), format!("undecodable payload: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn here() -> String {
         "test".into()
+    }
+
+    #[test]
+    fn the_leading_value_decodes_alone_and_the_checksum_still_counts() {
+        let mut rec = encode(kind::ROW, &(300u64, vec!["a long image".to_string()])).unwrap();
+        assert_eq!(decode_leading::<u64>(&rec, kind::ROW, &here).unwrap(), 300);
+        assert!(decode_leading::<u64>(&rec, kind::TX, &here).is_err());
+        if let Some(b) = rec.get_mut(4) {
+            *b ^= 1;
+        }
+        assert!(matches!(
+            decode_leading::<u64>(&rec, kind::ROW, &here),
+            Err(Error::Corrupted { .. })
+        ));
     }
 
     #[test]

@@ -243,10 +243,10 @@ pub type Change<'a> = (Space, &'a [u8], Option<&'a [u8]>);
 ///
 /// Space by space: when the batches' keys in a space come in ascending, disjoint runs (each
 /// batch's first key above the previous batch's last), no key can repeat and the changes are
-/// taken as they are. That is the common case for the log, transaction and history spaces,
-/// whose keys carry fresh LSNs and transaction ids. Otherwise (a counter every commit bumps, a
-/// row changed twice, an old event rewritten by a purge) the space's keys go through a set,
-/// latest batch first, so each key keeps its last change.
+/// taken as they are. That is the common case for the log and transaction spaces, whose keys
+/// carry fresh LSNs and transaction ids, and often for the others. Otherwise (a counter every
+/// commit bumps, rows changed in no particular order, an old event rewritten by a purge) the
+/// space's keys go through a set, latest batch first, so each key keeps its last change.
 pub fn group_changes(group: &[std::sync::Arc<Batch>]) -> Vec<Change<'_>> {
     let total: usize = group.iter().map(|b| b.len()).sum();
     let mut out = Vec::with_capacity(total);
