@@ -90,7 +90,7 @@ fn bench_get(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(500));
         g.throughput(Throughput::Elements(1));
         let dir = tempfile::tempdir().unwrap();
-        let (db, _) = store(dir.path(), versions);
+        let (db, first) = store(dir.path(), versions);
         let point = db.last_lsn();
         let mut id = 0i64;
         g.bench_function(BenchmarkId::from_parameter("lazarusdb-live"), |b| {
@@ -104,6 +104,15 @@ fn bench_get(c: &mut Criterion) {
             b.iter(|| {
                 id = id % ROWS + 1;
                 past.get("item", id).unwrap().unwrap()
+            })
+        });
+        // As of the first version: with more than one version, a row that changed since
+        // (a version-index seek, a read of the live row and a log read).
+        let oldest = db.as_of(first).unwrap();
+        g.bench_function(BenchmarkId::from_parameter("lazarusdb-as-of-first"), |b| {
+            b.iter(|| {
+                id = id % ROWS + 1;
+                oldest.get("item", id).unwrap().unwrap()
             })
         });
         let conn = sqlite_history(dir.path(), versions);

@@ -5,9 +5,9 @@
 //! row by (table, pk, lsn), all but a live Insert, which only the rows view records), the live
 //! rows and the log, never a replay:
 //!
-//! - **get**: one reverse seek in `hist` for the greatest entry ≤ n of (table, pk) and one read
-//!   of the live row (its version wins when it is ≤ n), then one log read for the image:
-//!   O(log n), independent of how many versions the row or the store has;
+//! - **get**: one read of the live row, which answers when its version is ≤ n; otherwise one
+//!   reverse seek in `hist` for the greatest entry ≤ n of (table, pk), then one log read for the
+//!   image: O(log n), independent of how many versions the row or the store has;
 //! - **scan** (and count): walks the table's `hist` entries within the key range, taking the
 //!   newest entry ≤ n of each row, merged with the live rows of the range: cost is the versions
 //!   of that table in the range;
@@ -127,6 +127,8 @@ type MemberAt = (u32, Value, u64, MemberKind);
 /// One version of a row: the event that wrote it.
 pub(crate) struct Version {
     pub lsn: u64,
+    /// The event's kind; `kind::ROW` for the row's live version taken from the rows view (an
+    /// Insert, Update, Restore or Unlink: which one is not read).
     pub tag: u8,
 }
 
@@ -134,7 +136,7 @@ impl Version {
     pub(crate) fn is_live(&self) -> bool {
         matches!(
             self.tag,
-            kind::INSERT | kind::UPDATE | kind::RESTORE | kind::UNLINK
+            kind::INSERT | kind::UPDATE | kind::RESTORE | kind::UNLINK | kind::ROW
         )
     }
 }
@@ -147,17 +149,34 @@ pub(crate) fn version_at(
     pk_enc: &[u8],
     lsn: u64,
 ) -> Result<Option<Version>> {
-    let listed = listed_version_at(view, table, pk_enc, lsn)?;
     // The live version is a row's newest event (a later Purge entry belongs to an earlier
-    // life), so when it is ≤ `lsn` it is the answer; its own entry, if any, gives its kind.
+    // life), so when it is ≤ `lsn` it is the answer.
     match views::live_lsn(view, table, pk_enc)? {
-        Some(live) if live <= lsn && listed.as_ref().is_none_or(|v| v.lsn < live) => {
-            Ok(Some(Version {
-                lsn: live,
-                tag: kind::INSERT,
-            }))
+        Some(live) if live <= lsn => Ok(Some(Version {
+            lsn: live,
+            tag: kind::ROW,
+        })),
+        _ => listed_version_at(view, table, pk_enc, lsn),
+    }
+}
+
+/// The row as of `lsn` when that is its live version: the rows view's record, image included
+/// (no log read).
+fn live_row_at(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<Option<(Vec<u8>, views::StoredRow)>> {
+    let key = codec::row_key(table, pk_enc);
+    match view.get(Space::Rows, &key)? {
+        // The LSN alone first: a row changed since needs no image decoded.
+        Some(bytes) if views::row_lsn(&key, &bytes)? <= lsn => {
+            let row = views::decode_row(&key, &bytes)?;
+            Ok(Some((bytes, row)))
         }
-        _ => Ok(listed),
+        Some(_) => Ok(None),
+        None => Ok(None),
     }
 }
 
@@ -340,9 +359,9 @@ impl<'a> AsOfView<'a> {
     }
 
     /// Rows as of the LSN within row-key bounds: (row key, version), in key order (reversed
-    /// for `reverse`). A row's version is the newest of its hist entries ≤ the LSN and its
-    /// live version, when that is ≤ the LSN (an Insert not changed since has no hist entry,
-    /// design §4).
+    /// for `reverse`). A row's version is its live version when that is ≤ the LSN (it is the
+    /// row's newest event; an Insert not changed since has no hist entry, design §4), otherwise
+    /// its newest hist entry ≤ the LSN.
     pub(crate) fn rows_in(
         &self,
         start: Bound<Vec<u8>>,
@@ -411,9 +430,9 @@ impl<'a> AsOfView<'a> {
                 out.push((rk, v));
             }
         };
-        let as_insert = |lsn| Version {
+        let as_live = |lsn| Version {
             lsn,
-            tag: kind::INSERT,
+            tag: kind::ROW,
         };
         let mut l = listed.into_iter().peekable();
         let mut r = live.into_iter().peekable();
@@ -432,17 +451,13 @@ impl<'a> AsOfView<'a> {
                 }
                 std::cmp::Ordering::Greater => {
                     if let Some((rk, lsn)) = r.next() {
-                        keep(rk, Some(as_insert(lsn)));
+                        keep(rk, Some(as_live(lsn)));
                     }
                 }
                 std::cmp::Ordering::Equal => {
-                    if let (Some((rk, v)), Some((_, lsn))) = (l.next(), r.next()) {
-                        // The live version is the row's newest; its own entry gives its kind.
-                        let v = match v {
-                            Some(v) if v.lsn >= lsn => v,
-                            _ => as_insert(lsn),
-                        };
-                        keep(rk, Some(v));
+                    // The live version is the row's newest event: it wins.
+                    if let (Some(_), Some((rk, lsn))) = (l.next(), r.next()) {
+                        keep(rk, Some(as_live(lsn)));
                     }
                 }
             }
@@ -499,7 +514,11 @@ impl ReadView for AsOfView<'_> {
                     return Ok(None);
                 };
                 self.check_table(Some(table))?;
-                match version_at(self.base.as_ref(), table, pk_enc, self.lsn)? {
+                if let Some((bytes, _)) = live_row_at(self.base.as_ref(), table, pk_enc, self.lsn)?
+                {
+                    return Ok(Some(bytes));
+                }
+                match listed_version_at(self.base.as_ref(), table, pk_enc, self.lsn)? {
                     Some(v) if v.tag == kind::IMAGE_PURGED => {
                         let t = self.catalog.by_id(table)?;
                         Err(purged(t.name(), pk_enc, self.lsn, v.lsn))
@@ -815,13 +834,17 @@ impl Read for AsOf<'_> {
         })
     }
 
-    /// One reverse seek in the version index and one log read (no re-encoding of the row).
+    /// One read of the live row, which answers when it is the version as of the LSN; otherwise
+    /// one reverse seek in the version index and one log read (no re-encoding of the row).
     fn get(&self, table: &str, pk: impl Into<Value>) -> Result<Option<crate::value::Row>> {
         let t = self.catalog.table(table)?;
         let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
         refuse_expired(&self.expired, Some(t.id()))?;
         let base = self.engine.read()?;
-        match version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
+        if let Some((_, row)) = live_row_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
+            return Ok(Some(views::to_row(t, &row.image)));
+        }
+        match listed_version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
             Some(v) if v.tag == kind::IMAGE_PURGED => {
                 Err(purged(t.name(), &pk_enc, self.lsn, v.lsn))
             }
