@@ -149,12 +149,8 @@ pub fn decode_payload<T: DeserializeOwned>(
     Ok(value)
 }
 
-/// Opens a record that must be of `expected` kind and decodes its payload.
-pub fn decode<T: DeserializeOwned>(
-    bytes: &[u8],
-    expected: u8,
-    place: &dyn Fn() -> String,
-) -> Result<T> {
+/// Opens a record that must be of `expected` kind: its payload.
+fn open_kind<'a>(bytes: &'a [u8], expected: u8, place: &dyn Fn() -> String) -> Result<&'a [u8]> {
     let (k, payload) = open(bytes, place)?;
     if k != expected {
         return Err(Error::corrupted(
@@ -162,7 +158,16 @@ pub fn decode<T: DeserializeOwned>(
             format!("record kind {k}, expected {expected}"),
         ));
     }
-    decode_payload(payload, place)
+    Ok(payload)
+}
+
+/// Opens a record that must be of `expected` kind and decodes its payload.
+pub fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    expected: u8,
+    place: &dyn Fn() -> String,
+) -> Result<T> {
+    decode_payload(open_kind(bytes, expected, place)?, place)
 }
 
 /// Opens a record that must be of `expected` kind (its checksum checked) and decodes only the
@@ -172,14 +177,7 @@ pub fn decode_leading<T: DeserializeOwned>(
     expected: u8,
     place: &dyn Fn() -> String,
 ) -> Result<T> {
-    let (k, payload) = open(bytes, place)?;
-    if k != expected {
-        return Err(Error::corrupted(
-            place(),
-            format!("record kind {k}, expected {expected}"),
-        ));
-    }
-    bincode::serde::decode_from_slice::<T, _>(payload, BINCODE)
+    bincode::serde::decode_from_slice::<T, _>(open_kind(bytes, expected, place)?, BINCODE)
         .map(|(value, _)| value)
         .map_err(|e| Error::corrupted(place(), format!("undecodable payload: {e}")))
 }
