@@ -175,8 +175,7 @@ fn live_row_at(
             let row = views::decode_row(&key, &bytes)?;
             Ok(Some((bytes, row)))
         }
-        Some(_) => Ok(None),
-        None => Ok(None),
+        _ => Ok(None),
     }
 }
 
