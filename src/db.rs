@@ -1348,10 +1348,10 @@ impl Db {
         let stale = match crate::compact::open_checkpoint(self.engine(), dir) {
             // A checkpoint of an older format holds views written under older rules.
             Ok(Some((cp, at))) => {
-                cp.read()
-                    .and_then(|v| read_format(v.as_ref()))
-                    .map_or(true, |f| f != Some(FORMAT_VERSION))
-                    || at < views::read_last_purge(self.inner.engine.read()?.as_ref())?
+                !matches!(
+                    cp.read().and_then(|v| read_format(v.as_ref())),
+                    Ok(Some(FORMAT_VERSION))
+                ) || at < views::read_last_purge(self.inner.engine.read()?.as_ref())?
                     || at > self.inner.published.lsn()
             }
             Ok(None) => false,
@@ -1595,8 +1595,7 @@ mod tests {
         {
             let (rk, v) = item.unwrap();
             let lsn = views::decode_row(&rk, &v).unwrap().lsn;
-            let mut hk = rk.clone();
-            hk.extend_from_slice(&lsn.to_be_bytes());
+            let hk = codec::row_hist_key(&rk, lsn);
             if view.get(Space::Hist, &hk).unwrap().is_none() {
                 b.put(Space::Hist, hk, vec![crate::codec::record::kind::INSERT]);
             }

@@ -233,8 +233,7 @@ pub(crate) fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> R
             for item in view.range(Space::Rows, start, Bound::Unbounded, false)? {
                 let (rk, v) = item?;
                 if let Ok(lsn) = row_lsn(&rk, &v) {
-                    let mut hk = rk.clone();
-                    hk.extend_from_slice(&lsn.to_be_bytes());
+                    let hk = codec::row_hist_key(&rk, lsn);
                     if view.get(Space::Hist, &hk)?.as_deref() == Some(&[kind::INSERT][..]) {
                         batch.delete(Space::Hist, hk);
                         removed += 1;

@@ -153,6 +153,15 @@ pub fn hist_key(table: u32, pk_enc: &[u8], lsn: u64) -> Vec<u8> {
     k
 }
 
+/// Key of one version of a row in the history index, from the row's key in the rows view
+/// (table and primary key): the same layout as [`hist_key`].
+pub fn row_hist_key(row_key: &[u8], lsn: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(row_key.len() + 8);
+    k.extend_from_slice(row_key);
+    k.extend_from_slice(&lsn.to_be_bytes());
+    k
+}
+
 /// The LSN at the end of a history-index key.
 pub fn hist_lsn(key: &[u8]) -> crate::error::Result<u64> {
     key.len()
@@ -244,3 +253,14 @@ pub const META_ENGINE: &[u8] = b"engine";
 pub const META_TABLE_PREFIX: &[u8] = b"table/";
 /// Meta prefix of sequences.
 pub const META_SEQ_PREFIX: &[u8] = b"seq/";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_hist_key_from_a_row_key_is_the_hist_key() {
+        let pk = super::keys::encode_one(&crate::value::Value::Int(-7));
+        let row = super::row_key(3, &pk);
+        assert_eq!(super::row_hist_key(&row, 42), super::hist_key(3, &pk, 42));
+        assert_eq!(super::hist_lsn(&super::row_hist_key(&row, 42)).unwrap(), 42);
+    }
+}
