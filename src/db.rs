@@ -1267,7 +1267,14 @@ impl Db {
         let (a, b) = (self.resolve(a)?, self.resolve(b)?);
         let catalog = self.inner.catalog.read().clone();
         let view = self.inner.engine.read()?;
-        rewind::diff(view.as_ref(), &catalog, a, b, table)
+        rewind::diff(
+            view.as_ref(),
+            &catalog,
+            a,
+            b,
+            table,
+            self.inner.options.clock.now(),
+        )
     }
 
     /// The LSN a point resolves to (see [`Db::as_of`]).

@@ -258,6 +258,16 @@ pub enum Error {
         deletion: uuid::Uuid,
     },
 
+    /// The table's integer primary keys are used up: the store assigns the largest key ever
+    /// inserted + 1, and a row with key `i64::MAX - 1` was inserted, so no larger key is left
+    /// to assign. Nothing was written; give keys explicitly (any unused key below `i64::MAX`
+    /// still works).
+    #[error("table `{table}`: its assigned primary keys are used up (a row has key {}, the largest a key may be); give the key explicitly", i64::MAX - 1)]
+    KeysExhausted {
+        /// The table.
+        table: String,
+    },
+
     /// The engine's log ends before a commit that was durably acknowledged: the engine lost data
     /// (damage inside its journal or data file makes it stop at the first bad record). The store
     /// was not opened; restore it from a backup or an exported log.

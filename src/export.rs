@@ -635,7 +635,7 @@ impl Db {
             .map_err(at_line)?;
             tx.stage_checked(body).map_err(at_line)?;
         }
-        tx.check_no_dangling()
+        tx.check_consistent()
             .map_err(|e| Error::invalid(format!("transaction {tx_id}: {e}")))?;
         tx.commit()?;
         Ok(())

@@ -278,43 +278,169 @@ pub(crate) fn life_images(
     Ok(out)
 }
 
-/// The LSN at which a deletion was purged, if it was.
-pub(crate) fn purged_at(view: &dyn ReadView, deletion: &uuid::Uuid) -> Result<Option<u64>> {
-    match view.get(Space::Meta, &codec::purged_key(deletion))? {
-        None => Ok(None),
-        Some(b) => <[u8; 8]>::try_from(b.as_slice())
-            .map(|a| Some(u64::from_be_bytes(a)))
-            .map_err(|_| Error::corrupted("meta", "a purge mark is not 8 bytes")),
+/// A row's events grouped into its lives (design §11): an Insert begins a life; Updates,
+/// Unlinks and set-null reverts (a Restore of a live row) continue the live one; a Tombstone
+/// ends it and puts it in its deletion's trash; a Restore of a row that is not live resumes
+/// the life its deletion's trash holds; a Purge removes that life from the trash for good.
+pub(crate) struct Lives {
+    /// Every event of the row up to the walk's end, oldest first, with the life it belongs to.
+    pub events: Vec<LifeEvent>,
+    /// The life that is live at the walk's end.
+    pub live: Option<usize>,
+    /// The lives in a trash at the walk's end: deletion → (life, LSN of the tombstone).
+    pub trashed: std::collections::HashMap<uuid::Uuid, (usize, u64)>,
+}
+
+/// One event of a row, as [`Lives`] sees it.
+pub(crate) struct LifeEvent {
+    pub lsn: u64,
+    /// The event's kind (for a purged image: the kind it was).
+    pub was: u8,
+    /// The deletion of a Tombstone, Unlink or Restore.
+    pub deletion: Option<uuid::Uuid>,
+    /// The life it belongs to (numbered from 0 in order of beginning).
+    pub life: usize,
+}
+
+impl Lives {
+    /// The life of the row's version as of `lsn` (its newest event ≤ `lsn`), when that version
+    /// holds an image.
+    pub fn life_at(&self, lsn: u64) -> Option<usize> {
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e.lsn <= lsn)
+            .filter(|e| is_image_tag(e.was))
+            .map(|e| e.life)
+    }
+
+    /// The deletion whose trash holds `life`, if it is in a trash.
+    pub fn holder_of(&self, life: usize) -> Option<uuid::Uuid> {
+        self.trashed
+            .iter()
+            .find(|(_, (l, _))| *l == life)
+            .map(|(d, _)| *d)
+    }
+
+    /// The deletion holding the latest life in a trash (by tombstone), if any.
+    pub fn latest_holder(&self) -> Option<uuid::Uuid> {
+        self.trashed
+            .iter()
+            .max_by_key(|(_, (_, at))| *at)
+            .map(|(d, _)| *d)
     }
 }
 
-/// The deletion whose trash held the key at LSN `at` — what `find_deletion` answered then for a
-/// key that was not live: the latest tombstone of the key by then whose life was neither
-/// restored nor purged by then.
+/// Walks a row's version index up to `end` and groups its events into lives (see [`Lives`]).
+pub(crate) fn lives(view: &dyn ReadView, table: u32, pk_enc: &[u8], end: u64) -> Result<Lives> {
+    let start = codec::hist_key(table, pk_enc, 0);
+    let stop = codec::hist_key(table, pk_enc, end);
+    let mut out = Lives {
+        events: Vec::new(),
+        live: None,
+        trashed: std::collections::HashMap::new(),
+    };
+    let mut count = 0usize;
+    let mut seen = Vec::new();
+    for item in view.range(
+        Space::Hist,
+        std::ops::Bound::Included(&start),
+        std::ops::Bound::Included(&stop),
+        false,
+    )? {
+        let (k, v) = item?;
+        let tag = *v
+            .first()
+            .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+        seen.push((codec::hist_lsn(&k)?, tag));
+    }
+    // The live version, an Insert without its own entry (design §4), is the newest.
+    // (A Purge entry of an earlier life may lie after it.)
+    if let Some(live) = views::live_lsn(view, table, pk_enc)? {
+        let listed = seen.iter().any(|&(l, tag)| l >= live && tag != kind::PURGE);
+        if live <= end && !listed {
+            let at = seen.partition_point(|&(l, _)| l < live);
+            seen.insert(at, (live, kind::INSERT));
+        }
+    }
+    for (lsn, tag) in seen {
+        let (was, deletion) = match tag {
+            kind::INSERT | kind::UPDATE => (tag, None),
+            _ => {
+                let ev = log::read_event(view, lsn)?.ok_or_else(|| {
+                    Error::corrupted("hist", format!("points at missing lsn {lsn}"))
+                })?;
+                match ev.body {
+                    EventBody::ImagePurged { was, deletion, .. } => (was, deletion),
+                    EventBody::Restore { deletion, .. }
+                    | EventBody::Unlink { deletion, .. }
+                    | EventBody::Tombstone { deletion, .. }
+                    | EventBody::Purge { deletion, .. } => (tag, Some(deletion)),
+                    _ => {
+                        return Err(Error::corrupted(
+                            "hist",
+                            format!("the version index disagrees with the log at lsn {lsn}"),
+                        ))
+                    }
+                }
+            }
+        };
+        let mut new_life = || {
+            count += 1;
+            count - 1
+        };
+        let life = match (was, out.live, deletion) {
+            (kind::PURGE, _, Some(d)) => {
+                out.trashed.remove(&d);
+                continue;
+            }
+            (kind::INSERT, _, _) => {
+                let l = new_life();
+                out.live = Some(l);
+                l
+            }
+            (kind::TOMBSTONE, Some(l), Some(d)) => {
+                out.trashed.insert(d, (l, lsn));
+                out.live = None;
+                l
+            }
+            (kind::RESTORE, None, Some(d)) => {
+                // A restore of a deletion that does not hold a life of the row begins one.
+                let l = match out.trashed.remove(&d) {
+                    Some((l, _)) => l,
+                    None => new_life(),
+                };
+                out.live = Some(l);
+                l
+            }
+            (kind::UPDATE | kind::UNLINK | kind::RESTORE, Some(l), _) => l,
+            _ => {
+                return Err(Error::corrupted(
+                    "hist",
+                    format!("the event at lsn {lsn} does not fit the row's history"),
+                ))
+            }
+        };
+        out.events.push(LifeEvent {
+            lsn,
+            was,
+            deletion,
+            life,
+        });
+    }
+    Ok(out)
+}
+
+/// The deletion whose trash held the key at LSN `at` — what `find_deletion` answered then: the
+/// deletion holding the latest life of the key still in a trash by then (whether or not a
+/// later life of the key was live then).
 pub(crate) fn holder_at(
     view: &dyn ReadView,
     table: u32,
     pk_enc: &[u8],
     at: u64,
 ) -> Result<Option<uuid::Uuid>> {
-    let entries = hist_entries(view, table, pk_enc, at)?;
-    for (i, e) in entries.iter().enumerate().rev() {
-        let (kind::TOMBSTONE, Some(d)) = (e.was, e.deletion) else {
-            continue;
-        };
-        if purged_at(view, &d)?.is_some_and(|p| p <= at) {
-            continue;
-        }
-        let restored = entries
-            .get(i + 1..)
-            .unwrap_or_default()
-            .iter()
-            .any(|r| r.was == kind::RESTORE && r.deletion == Some(d));
-        if !restored {
-            return Ok(Some(d));
-        }
-    }
-    Ok(None)
+    Ok(lives(view, table, pk_enc, at)?.latest_holder())
 }
 
 /// The LSN of the latest tombstone of the row by `deletion` before `before`, if any.
@@ -447,6 +573,50 @@ pub(crate) fn images_in_use(view: &dyn ReadView, table: u32) -> Result<HashSet<u
             .map(u32::from_be_bytes);
         if t == Some(table) {
             keep.insert(views::decode_member(&v)?.last_lsn);
+        }
+    }
+    Ok(keep)
+}
+
+/// The images of a row written before `horizon` that as-of reads from `first_point` on (the
+/// first point a history window leaves readable: the last LSN of the transaction holding
+/// `horizon`) still show: the version in effect at `first_point`, and the last image before
+/// each tombstone or set-null update whose member was still in its deletion's trash at
+/// `horizon` (the as-of trash shows it).
+pub(crate) fn images_read_after(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    horizon: u64,
+    first_point: u64,
+) -> Result<HashSet<u64>> {
+    let lives = lives(view, table, pk_enc, u64::MAX)?;
+    let mut keep = HashSet::new();
+    let mut last_image: Option<u64> = None;
+    let mut in_effect: Option<(u64, u8)> = None;
+    for (i, e) in lives.events.iter().enumerate() {
+        if e.lsn <= first_point {
+            in_effect = Some((e.lsn, e.was));
+        }
+        if matches!(e.was, kind::TOMBSTONE | kind::UNLINK) {
+            let restored_before_horizon = lives.events.get(i + 1..).is_some_and(|later| {
+                later
+                    .iter()
+                    .any(|r| r.lsn < horizon && r.was == kind::RESTORE && r.deletion == e.deletion)
+            });
+            if !restored_before_horizon {
+                if let Some(img) = last_image.filter(|&l| l < horizon) {
+                    keep.insert(img);
+                }
+            }
+        }
+        if is_image_tag(e.was) {
+            last_image = Some(e.lsn);
+        }
+    }
+    if let Some((lsn, was)) = in_effect {
+        if is_image_tag(was) && lsn < horizon {
+            keep.insert(lsn);
         }
     }
     Ok(keep)

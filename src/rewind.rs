@@ -28,6 +28,7 @@ use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody};
+use crate::retention;
 use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
 use crate::time::{self, AsOfView};
@@ -199,8 +200,15 @@ pub(crate) fn plan(
         Scope::Row { table, .. } | Scope::Table(table) => {
             time::refuse_expired(&expired, Some(catalog.table(table)?.id()))?
         }
-        Scope::Store if rows.is_none() => time::refuse_expired(&expired, None)?,
-        Scope::Store => {}
+        Scope::Store => match &rows {
+            None => time::refuse_expired(&expired, None)?,
+            // an undo: the tables of the rows it touched
+            Some(rows) => {
+                for (table, _) in rows {
+                    time::refuse_expired(&expired, Some(*table))?;
+                }
+            }
+        },
     }
     let mut states: BTreeMap<RowKey, RowStates> = BTreeMap::new();
     let tables: Vec<Arc<Table>> = match scope {
@@ -325,6 +333,31 @@ pub(crate) fn plan(
                             });
                         }
                     }
+                    if !t.def.trash_keeps_keys {
+                        continue;
+                    }
+                    // A value the trash keeps for a deleted row stays taken unless that row
+                    // comes back (with its image of the target) in the same plan.
+                    for item in views::scan_prefix(view, Space::Reserved, &prefix, false)? {
+                        let (k, v) = item?;
+                        let other = (*tid, k.get(prefix.len()..).unwrap_or_default().to_vec());
+                        if other.1 == *enc {
+                            continue;
+                        }
+                        let released = states.get(&other).is_some_and(|s| s.then.is_some());
+                        if !released {
+                            out.conflicts.push(Conflict {
+                                row: me.clone(),
+                                kind: ConflictKind::KeyReserved,
+                                detail: format!(
+                                    "its unique value is kept by trashed row {} {} (deletion {}; the table keeps trashed keys)",
+                                    t.name(),
+                                    decode_pk(&other.1)?,
+                                    views::decode_reserved(&v)?
+                                ),
+                            });
+                        }
+                    }
                 }
                 // parents: live after the plan?
                 for fk in &t.fks {
@@ -350,11 +383,13 @@ pub(crate) fn plan(
                         });
                     }
                 }
+                let lives = retention::lives(view, *tid, enc, u64::MAX)?;
                 if now.is_some() {
-                    // A set-null update made since (by a deletion still in the trash) is undone
-                    // by this image: write it as a Restore naming that deletion, which takes the
-                    // member out of the trash; otherwise a plain Update.
-                    let unlinked_by = open_unlinks(view, *tid, enc, target)?;
+                    // A set-null update of the live row made since (by a deletion still in the
+                    // trash) is undone by this image: write it as a Restore naming that
+                    // deletion, which takes the member out of the trash; otherwise a plain
+                    // Update.
+                    let unlinked_by = open_unlinks(view, &lives, lives.live, *tid, enc, target)?;
                     if unlinked_by.is_empty() {
                         out.events.push(Staged::Event(EventBody::Update {
                             table: *tid,
@@ -372,18 +407,22 @@ pub(crate) fn plan(
                     }
                     out.reverted.push(me);
                 } else {
-                    let deletion = match views::get_dead(view, *tid, enc)? {
-                        Some((d, _)) => d,
-                        None => uuid::Uuid::nil(),
-                    };
+                    // The row comes back out of the trash holding the life it had then (a
+                    // later life of the same key may be in another deletion's trash).
+                    let life = lives.life_at(target);
+                    let deletion = life.and_then(|l| lives.holder_of(l)).ok_or_else(|| {
+                        Error::Purged(format!(
+                            "{me} as it was at lsn {target} (that life of the row is no longer in the trash)"
+                        ))
+                    })?;
                     out.events.push(Staged::Event(EventBody::Restore {
                         table: *tid,
                         pk: pk.clone(),
                         image: img.clone(),
                         deletion,
                     }));
-                    // set-null updates of the row made since by other deletions are undone too
-                    for other in open_unlinks(view, *tid, enc, target)? {
+                    // set-null updates of that life made since by other deletions are undone too
+                    for other in open_unlinks(view, &lives, life, *tid, enc, target)? {
                         if other != deletion {
                             out.events.push(Staged::Event(EventBody::Restore {
                                 table: *tid,
@@ -404,44 +443,22 @@ pub(crate) fn plan(
     Ok(out)
 }
 
-/// The deletions still in the trash that set a reference of this row to null after `target`.
+/// The deletions still in the trash that set a reference of `life` of this row to null after
+/// `target`.
 fn open_unlinks(
     view: &dyn ReadView,
+    lives: &retention::Lives,
+    life: Option<usize>,
     table: u32,
     pk_enc: &[u8],
     target: u64,
 ) -> Result<Vec<uuid::Uuid>> {
-    let start = codec::hist_key(table, pk_enc, target.saturating_add(1));
-    let end = codec::hist_key(table, pk_enc, u64::MAX);
     let mut out = Vec::new();
-    for item in view.range(
-        Space::Hist,
-        Bound::Included(&start),
-        Bound::Included(&end),
-        false,
-    )? {
-        let (k, v) = item?;
-        if !matches!(v.first(), Some(&kind::UNLINK) | Some(&kind::IMAGE_PURGED)) {
+    for e in &lives.events {
+        if e.lsn <= target || e.was != kind::UNLINK || Some(e.life) != life {
             continue;
         }
-        let lsn = codec::hist_lsn(&k)?;
-        let deletion = match log::read_event(view, lsn)? {
-            Some(log::Event {
-                body: EventBody::Unlink { deletion, .. },
-                ..
-            })
-            | Some(log::Event {
-                body:
-                    EventBody::ImagePurged {
-                        was: kind::UNLINK,
-                        deletion: Some(deletion),
-                        ..
-                    },
-                ..
-            }) => Some(deletion),
-            _ => None,
-        };
-        if let Some(deletion) = deletion {
+        if let Some(deletion) = e.deletion {
             if view
                 .get(Space::DelRows, &codec::delrow_key(&deletion, table, pk_enc))?
                 .is_some()
@@ -538,12 +555,18 @@ pub(crate) fn diff(
     a: u64,
     b: u64,
     table: Option<&str>,
+    now: Timestamp,
 ) -> Result<Vec<RowDiff>> {
     let only = match table {
         Some(t) => Some(catalog.table(t)?.id()),
         None => None,
     };
     let (lo, hi) = (a.min(b), a.max(b));
+    // The earlier point is the one a history window may have left behind.
+    let expired = time::expired_tables(view, catalog, lo, now)?;
+    if only.is_some() {
+        time::refuse_expired(&expired, only)?;
+    }
     let mut touched: BTreeMap<RowKey, ()> = BTreeMap::new();
     for item in view.range(
         Space::Log,
@@ -556,6 +579,7 @@ pub(crate) fn diff(
         let ev = log::Event::decode(lsn, &v)?;
         if let Some((t, pk)) = ev.body.row() {
             if only.is_none_or(|o| o == t) {
+                time::refuse_expired(&expired, Some(t))?;
                 touched.insert((t, keys::encode_one(pk)), ());
             }
         }

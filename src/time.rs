@@ -360,7 +360,8 @@ impl<'a> AsOfView<'a> {
     /// Rows as of the LSN within row-key bounds: (row key, version), in key order (reversed
     /// for `reverse`). A row's version is its live version when that is ≤ the LSN (it is the
     /// row's newest event; an Insert not changed since has no hist entry, design §4), otherwise
-    /// its newest hist entry ≤ the LSN.
+    /// its newest hist entry ≤ the LSN. Rows whose version there was purged are listed too
+    /// (tag `IMAGE_PURGED`): a read leaves them out, a restore to the point refuses them.
     pub(crate) fn rows_in(
         &self,
         start: Bound<Vec<u8>>,
@@ -425,7 +426,7 @@ impl<'a> AsOfView<'a> {
         }
         let mut out: Vec<(Vec<u8>, Version)> = Vec::new();
         let mut keep = |rk: Vec<u8>, v: Option<Version>| {
-            if let Some(v) = v.filter(Version::is_live) {
+            if let Some(v) = v.filter(|v| v.is_live() || v.tag == kind::IMAGE_PURGED) {
                 out.push((rk, v));
             }
         };
@@ -476,6 +477,9 @@ impl<'a> AsOfView<'a> {
         let prefix = codec::table_prefix(table);
         let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
         for (rk, v) in self.rows_in(Bound::Included(prefix), end, false)? {
+            if v.tag == kind::IMAGE_PURGED {
+                continue;
+            }
             let image = image_of(self.base.as_ref(), v.lsn)?;
             let pk_enc = rk.get(4..).unwrap_or_default();
             for idx in &t.indexes {
@@ -567,7 +571,8 @@ impl ReadView for AsOfView<'_> {
                     Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
                     Bound::Unbounded => Bound::Unbounded,
                 };
-                let rows = self.rows_in(own(start), own(end), reverse)?;
+                let mut rows = self.rows_in(own(start), own(end), reverse)?;
+                rows.retain(|(_, v)| v.tag != kind::IMAGE_PURGED);
                 let base = self.base.as_ref();
                 Ok(Box::new(rows.into_iter().map(move |(rk, v)| {
                     let image = image_of(base, v.lsn)?;
@@ -933,12 +938,7 @@ impl Read for AsOf<'_> {
         let base = self.engine.read()?;
         let t = self.catalog.table(table)?;
         let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
-        match version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
-            Some(v) if v.tag == kind::TOMBSTONE => {
-                crate::retention::holder_at(base.as_ref(), t.id(), &pk_enc, self.lsn)
-            }
-            _ => Ok(None),
-        }
+        crate::retention::holder_at(base.as_ref(), t.id(), &pk_enc, self.lsn)
     }
 
     fn restore_plan(&self, _id: Uuid, _policy: RestorePolicy) -> Result<RestorePlan> {

@@ -203,11 +203,15 @@ pub enum ConflictKind {
     ChangedLater,
     /// An undo met a schema change (schema changes are not undone).
     SchemaChange,
+    /// A restore to a point (or an undo) would give a row a primary-key or unique value that
+    /// the trash keeps reserved for a deleted row (a table with `trash_keeps_keys`).
+    KeyReserved,
 }
 
 impl ConflictKind {
     /// A short name: `primary_key_taken`, `unique_taken`, `parent_not_live`, `not_in_trash`,
-    /// `row_not_live`, `referenced_outside_scope`, `changed_later`, `schema_change`.
+    /// `row_not_live`, `referenced_outside_scope`, `changed_later`, `schema_change`,
+    /// `key_reserved`.
     pub fn name(self) -> &'static str {
         match self {
             ConflictKind::PrimaryKeyTaken => "primary_key_taken",
@@ -218,6 +222,7 @@ impl ConflictKind {
             ConflictKind::ReferencedOutsideScope => "referenced_outside_scope",
             ConflictKind::ChangedLater => "changed_later",
             ConflictKind::SchemaChange => "schema_change",
+            ConflictKind::KeyReserved => "key_reserved",
         }
     }
 }
@@ -790,6 +795,82 @@ pub(crate) fn plan_restore(
                 if !before.is_null() && cleared.is_null() && now.is_null() {
                     if let Some(slot) = image.get_mut(fk.col) {
                         *slot = before;
+                    }
+                }
+            }
+            // A reference put back is a value written like any other: a unique constraint
+            // over it must still hold, among the live rows and the rows of this restore.
+            for idx in t.indexes.iter().filter(|i| i.unique) {
+                let (vals, has_null) = views::index_vals(t, &idx.cols, &image);
+                if has_null || views::index_vals(t, &idx.cols, &live.image).0 == vals {
+                    continue;
+                }
+                let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
+                let shown = || -> String {
+                    let cols: Vec<String> = idx
+                        .cols
+                        .iter()
+                        .filter_map(|&c| t.def.columns.get(c).map(|c| c.name.clone()))
+                        .collect();
+                    let vals: Vec<String> = idx
+                        .cols
+                        .iter()
+                        .map(|&c| views::cell(t, &image, c).to_string())
+                        .collect();
+                    format!("unique ({}) = {}", cols.join(", "), vals.join(", "))
+                };
+                if let Some(first) = restoring_unique.get(&prefix) {
+                    conflict = true;
+                    conflicts.push(Conflict {
+                        row: me.clone(),
+                        kind: ConflictKind::UniqueTaken,
+                        detail: format!(
+                            "putting its reference back would give it {}, also held by {first}, restored in the same restore",
+                            shown()
+                        ),
+                    });
+                } else {
+                    restoring_unique.insert(prefix.clone(), me.clone());
+                }
+                for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
+                    let (k, _) = item?;
+                    let other = k.get(prefix.len()..).unwrap_or_default();
+                    if other == r.pk_enc.as_slice() {
+                        continue;
+                    }
+                    conflict = true;
+                    conflicts.push(Conflict {
+                        row: me.clone(),
+                        kind: ConflictKind::UniqueTaken,
+                        detail: format!(
+                            "putting its reference back would give it {}, taken by live row {} {}",
+                            shown(),
+                            t.name(),
+                            decode_pk(other)?
+                        ),
+                    });
+                    break;
+                }
+                if t.def.trash_keeps_keys {
+                    for item in views::scan_prefix(view, Space::Reserved, &prefix, false)? {
+                        let (k, v) = item?;
+                        let other = k.get(prefix.len()..).unwrap_or_default();
+                        if other == r.pk_enc.as_slice() {
+                            continue;
+                        }
+                        conflict = true;
+                        conflicts.push(Conflict {
+                            row: me.clone(),
+                            kind: ConflictKind::UniqueTaken,
+                            detail: format!(
+                                "putting its reference back would give it {}, kept reserved by trashed row {} {} (deletion {})",
+                                shown(),
+                                t.name(),
+                                decode_pk(other)?,
+                                views::decode_reserved(&v)?
+                            ),
+                        });
+                        break;
                     }
                 }
             }

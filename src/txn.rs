@@ -24,6 +24,7 @@ use crate::retention::{self, PurgeReport, Retention};
 use crate::rewind::{self, RewindPlan, Scope, Staged};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
+use crate::storage::ReadView;
 use crate::trash::{self, RestorePlan, RestorePolicy, RowRef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 use crate::views;
@@ -52,7 +53,8 @@ pub struct Transaction<'db> {
     durability: Durability,
     broken: Option<String>,
     commit_time: Option<Timestamp>,
-    tombstoned: Vec<(u32, Value)>,
+    /// Rows staged by [`Transaction::stage_checked`], for [`Transaction::check_consistent`].
+    touched: Vec<(u32, Value)>,
 }
 
 impl<'db> Transaction<'db> {
@@ -78,7 +80,7 @@ impl<'db> Transaction<'db> {
             durability: db.options.durability,
             broken: None,
             commit_time: None,
-            tombstoned: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -548,7 +550,15 @@ impl<'db> Transaction<'db> {
             let v = match given {
                 Some(v) if !v.is_null() => v,
                 _ if i == t.pk => match c.ty {
-                    ColumnType::Int => Value::Int(views::read_seq(&self.overlay, t.id())?),
+                    ColumnType::Int => match views::read_seq(&self.overlay, t.id())? {
+                        // i64::MAX itself is never a key: the sequence is used up.
+                        i64::MAX => {
+                            return Err(Error::KeysExhausted {
+                                table: t.name().to_string(),
+                            })
+                        }
+                        next => Value::Int(next),
+                    },
                     ColumnType::Uuid => Value::Uuid(uuid::Uuid::now_v7()),
                     _ => {
                         return Err(Error::ConstraintViolation {
@@ -567,8 +577,11 @@ impl<'db> Transaction<'db> {
         if let Value::Int(i) = pk {
             if i == i64::MAX {
                 return Err(Error::invalid(format!(
-                    "{}: primary key {i} is the largest integer; the sequence could not go on",
-                    t.name()
+                    "{}: primary key {i} is the largest integer, which is never a key \
+                     (integer keys run from {} to {}); use a smaller one",
+                    t.name(),
+                    i64::MIN,
+                    i64::MAX - 1
                 )));
             }
         }
@@ -919,9 +932,12 @@ impl<'db> Transaction<'db> {
         Ok(())
     }
 
-    /// Drops the versions of `table` written before LSN `horizon` that are not a row's latest
-    /// image (and not needed by the trash), and refuses as-of reads of the table before
-    /// `horizon` from then on. Returns the number of images removed.
+    /// Drops the versions of `table` written before LSN `horizon` that no read from `horizon`
+    /// on shows: each row keeps the version in effect at the first point the window leaves
+    /// readable, the last image before each of its tombstones and set-null updates whose
+    /// deletion still held it at `horizon` (the as-of trash shows those), its latest image and
+    /// every image the trash needs now. As-of reads of the table before `horizon` are refused
+    /// from then on. Returns the number of images removed.
     pub fn prune_history(&mut self, table: &str, horizon: u64) -> Result<u64> {
         self.check_usable()?;
         let t = self.catalog.table(table)?.clone();
@@ -930,6 +946,13 @@ impl<'db> Transaction<'db> {
                 "horizon lsn {horizon} is beyond the end of the log"
             )));
         }
+        // The first point the window leaves readable: a point inside a transaction reads as
+        // the whole transaction.
+        let first_point = match crate::log::read_event(&self.overlay, horizon)? {
+            Some(ev) => crate::log::read_tx(&self.overlay, ev.tx)?
+                .map_or(horizon, |rec| rec.last_lsn.max(horizon)),
+            None => horizon,
+        };
         let res = (|| -> Result<u64> {
             let keep = retention::images_in_use(&self.overlay, t.id())?;
             let mut n = 0;
@@ -938,9 +961,18 @@ impl<'db> Transaction<'db> {
                 let Some((latest, older)) = versions.split_last() else {
                     continue;
                 };
+                // What the points inside the window still read of the row's older images.
+                let read = retention::images_read_after(
+                    &self.overlay,
+                    t.id(),
+                    &pk_enc,
+                    horizon,
+                    first_point,
+                )?;
                 for &at in older {
                     if at < horizon
                         && at != *latest
+                        && !read.contains(&at)
                         && !keep.contains(&at)
                         && retention::purge_image(&mut self.overlay, t.id(), &pk_enc, at)?
                     {
@@ -1094,31 +1126,83 @@ impl<'db> Transaction<'db> {
                     ));
                 }
                 for (c, v) in t.def.columns.iter().zip(image) {
-                    Self::check_cell(&t, c, v.clone())?;
+                    if Self::check_cell(&t, c, v.clone())? != *v {
+                        return Err(Error::invalid(format!(
+                            "{}.{}: {v} is not stored as given (a value of another type, or a NaN \
+                             that is not the store's one NaN)",
+                            t.name(),
+                            c.name
+                        )));
+                    }
                 }
                 crate::export::check_image_pk(&t, &body)?;
-                let enc = keys::encode_one(pk);
-                let old = views::get_row(&self.overlay, t.id(), &enc)?;
-                let must_be_live =
-                    matches!(body, EventBody::Update { .. } | EventBody::Unlink { .. });
-                let must_be_absent = matches!(body, EventBody::Insert { .. });
-                if must_be_live && old.is_none() {
-                    return Err(Error::NotFound {
-                        table: t.name().to_string(),
-                        pk: pk.to_string(),
-                    });
+                if let (EventBody::Insert { .. }, Value::Int(i64::MAX)) = (&body, pk) {
+                    return Err(Error::invalid(format!(
+                        "{}: primary key {} is the largest integer, which is never a key",
+                        t.name(),
+                        i64::MAX
+                    )));
                 }
-                if must_be_absent && old.is_some() {
-                    return Err(Error::ConstraintViolation {
-                        table: t.name().to_string(),
-                        constraint: Constraint::PrimaryKey,
-                        value: pk.to_string(),
-                    });
+                let enc = keys::encode_one(pk);
+                let live = views::row_exists(&self.overlay, t.id(), &enc)?;
+                match &body {
+                    EventBody::Update { .. } | EventBody::Unlink { .. } if !live => {
+                        return Err(Error::NotFound {
+                            table: t.name().to_string(),
+                            pk: pk.to_string(),
+                        })
+                    }
+                    EventBody::Insert { .. } if live => {
+                        return Err(Error::ConstraintViolation {
+                            table: t.name().to_string(),
+                            constraint: Constraint::PrimaryKey,
+                            value: pk.to_string(),
+                        })
+                    }
+                    EventBody::Insert { .. } if t.def.trash_keeps_keys => {
+                        if let Some((deletion, _)) = views::get_dead(&self.overlay, t.id(), &enc)? {
+                            return Err(Error::KeyReserved {
+                                table: t.name().to_string(),
+                                value: pk.to_string(),
+                                deletion,
+                            });
+                        }
+                    }
+                    EventBody::Restore { deletion, .. } => {
+                        // A restore takes a member out of its deletion's trash: a trashed row
+                        // (the row is not live) or a set-null update to revert (it is).
+                        let member = ReadView::get(
+                            &self.overlay,
+                            Space::DelRows,
+                            &codec::delrow_key(deletion, t.id(), &enc),
+                        )?
+                        .map(|b| views::decode_member(&b))
+                        .transpose()?;
+                        let expected = if live {
+                            views::MEMBER_UNLINK
+                        } else {
+                            views::MEMBER_TOMBSTONE
+                        };
+                        if member.map(|m| m.kind) != Some(expected) {
+                            return Err(Error::invalid(format!(
+                                "a restore of {} {pk} names deletion {deletion}, whose trash does \
+                                 not hold {}",
+                                t.name(),
+                                if live {
+                                    "a set-null update of the row"
+                                } else {
+                                    "the row"
+                                }
+                            )));
+                        }
+                    }
+                    _ => {}
+                }
+                if let EventBody::Unlink { deletion, .. } = &body {
+                    self.check_new_deletion(deletion)?;
                 }
                 Self::check_key_sizes(&t, image, &enc)?;
-                let old_image = old.as_ref().map(|o| o.image.as_slice());
-                self.check_unique(&t, image, &enc, old_image)?;
-                self.check_parents(&t, image, old_image)?;
+                self.touched.push((t.id(), pk.clone()));
             }
             EventBody::SetRetention { table, policy } => {
                 if let Some(t) = table {
@@ -1132,7 +1216,12 @@ impl<'db> Transaction<'db> {
             | EventBody::PruneHistory { .. } => {
                 return Err(Error::invalid("purge events cannot be imported"));
             }
-            EventBody::Tombstone { table, pk, .. } => {
+            EventBody::Tombstone {
+                table,
+                pk,
+                deletion,
+                ..
+            } => {
                 let t = self.catalog.by_id(*table)?.clone();
                 if views::get_row(&self.overlay, t.id(), &keys::encode_one(pk))?.is_none() {
                     return Err(Error::NotFound {
@@ -1140,28 +1229,59 @@ impl<'db> Transaction<'db> {
                         pk: pk.to_string(),
                     });
                 }
-                self.tombstoned.push((t.id(), pk.clone()));
+                self.check_new_deletion(deletion)?;
+                self.touched.push((t.id(), pk.clone()));
             }
         }
         self.stage(body).map(|_| ())
     }
 
-    /// Checks that no live row references a row tombstoned by [`Transaction::stage_checked`].
-    pub(crate) fn check_no_dangling(&self) -> Result<()> {
-        for (table, pk) in &self.tombstoned {
+    /// Refuses a tombstone or set-null update joining a deletion made by an earlier transaction
+    /// (a deletion is made by one transaction).
+    fn check_new_deletion(&self, deletion: &uuid::Uuid) -> Result<()> {
+        match views::get_deletion(&self.overlay, deletion)? {
+            Some(rec) if rec.tx != self.tx => Err(Error::invalid(format!(
+                "deletion {deletion} was made by transaction {}; a later transaction cannot add \
+                 rows to it",
+                rec.tx
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks, at the end of an imported transaction, what the store guarantees at every commit
+    /// boundary for the rows the transaction touched: a live row's unique values are its own
+    /// (among live rows, and not kept by the trash for another row), its parents are live, and
+    /// no live row references a row that is not. The checks run per transaction, as the store
+    /// ran them: inside one, a restore may precede the tombstone that frees its value, a child
+    /// its parent.
+    pub(crate) fn check_consistent(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for (table, pk) in &self.touched {
             let enc = keys::encode_one(pk);
-            for (child, fk) in self.catalog.children_of(*table) {
-                let prefix = codec::index_key(child.id(), fk.index, &enc, &[]);
-                if let Some(hit) =
-                    views::scan_prefix(&self.overlay, Space::Index, &prefix, false)?.next()
-                {
-                    hit?;
-                    let parent = self.catalog.by_id(*table)?;
-                    return Err(Error::invalid(format!(
-                        "{} {pk} is tombstoned but live rows of {} still reference it",
-                        parent.name(),
-                        child.name()
-                    )));
+            if !seen.insert((*table, enc.clone())) {
+                continue;
+            }
+            let t = self.catalog.by_id(*table)?.clone();
+            match views::get_row(&self.overlay, t.id(), &enc)? {
+                Some(row) => {
+                    self.check_unique(&t, &row.image, &enc, None)?;
+                    self.check_parents(&t, &row.image, None)?;
+                }
+                None => {
+                    for (child, fk) in self.catalog.children_of(*table) {
+                        let prefix = codec::index_key(child.id(), fk.index, &enc, &[]);
+                        if let Some(hit) =
+                            views::scan_prefix(&self.overlay, Space::Index, &prefix, false)?.next()
+                        {
+                            hit?;
+                            return Err(Error::invalid(format!(
+                                "{} {pk} is not live but live rows of {} still reference it",
+                                t.name(),
+                                child.name()
+                            )));
+                        }
+                    }
                 }
             }
         }

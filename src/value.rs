@@ -152,7 +152,12 @@ impl fmt::Display for Timestamp {
 }
 
 /// One cell of a row.
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// Two values are equal when the store cannot tell them apart: the same kind and the same
+/// stored bytes. For floats that is identity, not IEEE comparison: `NaN` equals `NaN` (the store
+/// keeps one NaN, see [`Value::coerce`]) and `-0.0` is not `0.0` (keys and lookups tell the
+/// zeros apart). An int and a float are never equal.
+#[derive(Debug, Clone, Default)]
 pub enum Value {
     /// SQL-style null: no value (the default).
     #[default]
@@ -171,6 +176,40 @@ pub enum Value {
     Uuid(Uuid),
     /// A point in time.
     Timestamp(Timestamp),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => {
+                (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
+            }
+            (Value::Text(a), Value::Text(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Uuid(a), Value::Uuid(b)) => a == b,
+            (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+/// The spellings of the non-finite floats in JSON, which has none of its own.
+const NAN_TEXT: &str = "NaN";
+const INF_TEXT: &str = "Infinity";
+const NEG_INF_TEXT: &str = "-Infinity";
+
+/// The one NaN the store keeps (a quiet NaN with no payload and no sign).
+fn canonical_float(f: f64) -> f64 {
+    if f.is_nan() {
+        f64::NAN
+    } else {
+        f
+    }
 }
 
 impl Value {
@@ -267,14 +306,19 @@ impl Value {
     }
 
     /// Converts to JSON the way the CLI prints it: bytes as base64, uuids as text, timestamps as
-    /// RFC 3339 text, non-finite floats as null.
+    /// RFC 3339 text, and the floats JSON cannot spell as the text `"NaN"`, `"Infinity"` and
+    /// `"-Infinity"` (a float column takes those back, see [`Value::coerce`]). `-0.0` keeps its
+    /// sign.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Int(i) => serde_json::Value::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
+            Value::Float(f) => match serde_json::Number::from_f64(*f) {
+                Some(n) => serde_json::Value::Number(n),
+                None if f.is_nan() => serde_json::Value::String(NAN_TEXT.into()),
+                None if *f > 0.0 => serde_json::Value::String(INF_TEXT.into()),
+                None => serde_json::Value::String(NEG_INF_TEXT.into()),
+            },
             Value::Text(s) => serde_json::Value::String(s.clone()),
             Value::Bytes(b) => {
                 serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
@@ -297,14 +341,23 @@ impl Value {
     }
 
     /// Coerces the value to a column type: the same type passes, an int becomes a float, text
-    /// becomes a uuid, a timestamp (RFC 3339) or bytes (base64). Null passes (nullability is
-    /// checked by the caller). When no coercion applies the value comes back as the error.
+    /// becomes a uuid, a timestamp (RFC 3339) or bytes (base64), and the text `"NaN"`,
+    /// `"Infinity"` or `"-Infinity"` a float. Every NaN becomes the one NaN the store keeps (so
+    /// a NaN reads back, exports and compares as NaN, whatever its bits were). Null passes
+    /// (nullability is checked by the caller). When no coercion applies the value comes back as
+    /// the error.
     pub fn coerce(self, to: ColumnType) -> std::result::Result<Value, Value> {
         match (self, to) {
             (Value::Null, _) => Ok(Value::Null),
             (Value::Int(i), ColumnType::Int) => Ok(Value::Int(i)),
             (Value::Int(i), ColumnType::Float) => Ok(Value::Float(i as f64)),
-            (Value::Float(f), ColumnType::Float) => Ok(Value::Float(f)),
+            (Value::Float(f), ColumnType::Float) => Ok(Value::Float(canonical_float(f))),
+            (Value::Text(s), ColumnType::Float) => match s.as_str() {
+                NAN_TEXT => Ok(Value::Float(f64::NAN)),
+                INF_TEXT => Ok(Value::Float(f64::INFINITY)),
+                NEG_INF_TEXT => Ok(Value::Float(f64::NEG_INFINITY)),
+                _ => Err(Value::Text(s)),
+            },
             (Value::Text(s), ColumnType::Text) => Ok(Value::Text(s)),
             (Value::Text(s), ColumnType::Uuid) => Uuid::parse_str(&s)
                 .map(Value::Uuid)

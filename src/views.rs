@@ -893,7 +893,17 @@ fn apply_restore(
         let m = decode_member(&b)?;
         o.delete(Space::DelRows, member_key);
         if m.kind == MEMBER_TOMBSTONE {
-            o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc));
+            // `dead` names the deletion holding the latest life of the key still in a trash:
+            // an earlier life may be in another deletion's trash (a table whose trash frees
+            // keys), which then holds the key again.
+            match crate::retention::deletion_holding_a_life(o, t.id(), &pk_enc)? {
+                Some((other, other_last)) => o.put(
+                    Space::Dead,
+                    codec::row_key(t.id(), &pk_enc),
+                    record::encode(kind::DEAD, &(other.as_u128(), other_last))?,
+                ),
+                None => o.delete(Space::Dead, codec::row_key(t.id(), &pk_enc)),
+            }
             if t.def.trash_keeps_keys {
                 let last = crate::log::read_event(o, m.last_lsn)?;
                 if let Some(img) = last.as_ref().and_then(|e| event_image(&e.body)) {

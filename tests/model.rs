@@ -358,6 +358,7 @@ enum Exp {
     NotFound(&'static str),
     Schema,
     Input,
+    Exhausted(&'static str),
 }
 
 fn matches_exp(e: &Error, x: &Exp) -> bool {
@@ -401,6 +402,7 @@ fn matches_exp(e: &Error, x: &Exp) -> bool {
         (Error::NotFound { table, .. }, Exp::NotFound(t)) => table == t,
         (Error::InvalidSchema(_), Exp::Schema) => true,
         (Error::InvalidInput(_), Exp::Input) => true,
+        (Error::KeysExhausted { table }, Exp::Exhausted(t)) => table == t,
         _ => false,
     }
 }
@@ -514,6 +516,11 @@ impl Model {
                     }
                 },
                 _ if c.name == t.pk => match c.ty {
+                    // i64::MAX is never a key: the sequence is used up
+                    ColumnType::Int if t.seq == i64::MAX => {
+                        errs.push(Exp::Exhausted(tn));
+                        continue;
+                    }
                     ColumnType::Int => Value::Int(t.seq),
                     ColumnType::Uuid => match store_uuid {
                         Some(u) => Value::Uuid(u),
@@ -535,7 +542,7 @@ impl Model {
         }
         let pk_val = row.get(t.pk).cloned();
         if pk_val == Some(Value::Int(i64::MAX)) {
-            // the sequence could not go on after it
+            // never a key (integer keys end at i64::MAX - 1)
             errs.push(Exp::Input);
         }
         let pk = pk_val.as_ref().and_then(Pk::of);

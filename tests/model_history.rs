@@ -78,8 +78,8 @@ enum Od {
 
 #[derive(Debug, Clone)]
 enum Shape {
-    /// The foreign keys of `a1` (and `a2`): on_delete and nullable.
-    Chain(Vec<(Od, bool)>),
+    /// The foreign keys of `a1` (and `a2`): on_delete, nullable, unique.
+    Chain(Vec<(Od, bool, bool)>),
     Tree(Od),
     Join,
 }
@@ -90,15 +90,27 @@ struct FkM {
     parent: usize,
     od: Od,
     nullable: bool,
+    /// A unique constraint over the column (after the one over `u`).
+    unique: bool,
 }
 
 #[derive(Debug, Clone)]
 struct TableM {
     name: String,
     fks: Vec<FkM>,
+    /// The table's trash keeps its keys (`trash_keeps_keys`).
+    keeps: bool,
 }
 
-fn tables_of(shapes: &[Shape]) -> Vec<TableM> {
+fn tables_of(shapes: &[Shape], keeps: u8) -> Vec<TableM> {
+    let mut out = tables_of_shapes(shapes);
+    for (i, t) in out.iter_mut().enumerate() {
+        t.keeps = keeps & (1 << (i % 8)) != 0;
+    }
+    out
+}
+
+fn tables_of_shapes(shapes: &[Shape]) -> Vec<TableM> {
     let mut out: Vec<TableM> = Vec::new();
     for s in shapes {
         let base = out.len();
@@ -107,8 +119,9 @@ fn tables_of(shapes: &[Shape]) -> Vec<TableM> {
                 out.push(TableM {
                     name: "a0".into(),
                     fks: vec![],
+                    keeps: false,
                 });
-                for (i, (od, nullable)) in fks.iter().enumerate() {
+                for (i, (od, nullable, unique)) in fks.iter().enumerate() {
                     out.push(TableM {
                         name: format!("a{}", i + 1),
                         fks: vec![FkM {
@@ -116,7 +129,9 @@ fn tables_of(shapes: &[Shape]) -> Vec<TableM> {
                             parent: base + i,
                             od: *od,
                             nullable: *nullable,
+                            unique: *unique,
                         }],
+                        keeps: false,
                     });
                 }
             }
@@ -127,16 +142,20 @@ fn tables_of(shapes: &[Shape]) -> Vec<TableM> {
                     parent: base,
                     od: *od,
                     nullable: true,
+                    unique: false,
                 }],
+                keeps: false,
             }),
             Shape::Join => {
                 out.push(TableM {
                     name: "left".into(),
                     fks: vec![],
+                    keeps: false,
                 });
                 out.push(TableM {
                     name: "right".into(),
                     fks: vec![],
+                    keeps: false,
                 });
                 out.push(TableM {
                     name: "link".into(),
@@ -146,14 +165,17 @@ fn tables_of(shapes: &[Shape]) -> Vec<TableM> {
                             parent: base,
                             od: Od::Cascade,
                             nullable: false,
+                            unique: false,
                         },
                         FkM {
                             col: "r",
                             parent: base + 1,
                             od: Od::Cascade,
                             nullable: false,
+                            unique: false,
                         },
                     ],
+                    keeps: false,
                 });
             }
         }
@@ -180,9 +202,13 @@ fn create_schema(db: &Db, tables: &[TableM]) -> Result<(), TestCaseError> {
             b = b.column(if fk.nullable { c.nullable() } else { c });
         }
         b = b.primary_key("id").unique(["u"]);
+        for fk in t.fks.iter().filter(|f| f.unique) {
+            b = b.unique([fk.col]);
+        }
         for fk in &t.fks {
             b = b.foreign_key(fk.col, tables[fk.parent].name.clone(), on_delete(fk.od));
         }
+        b = b.trash_keeps_keys(t.keeps);
         got(db.create_table(b), format!("create {}", t.name))?;
     }
     Ok(())
@@ -220,14 +246,16 @@ fn row_of(t: &TableM, pk: i64, r: &RowM) -> Row {
 
 #[derive(Debug, Clone)]
 enum Member {
-    /// A tombstoned row with its last live image.
-    Tomb { k: Key, last: RowM },
-    /// A set-null update: the image before it, the image it wrote, and its LSN.
+    /// A tombstoned row with its last live image and the life it ended.
+    Tomb { k: Key, last: RowM, life: u64 },
+    /// A set-null update: the image before it, the image it wrote, its LSN and the life of the
+    /// row it changed.
     Unlink {
         k: Key,
         before: RowM,
         cleared: RowM,
         lsn: u64,
+        life: u64,
     },
 }
 
@@ -265,8 +293,10 @@ struct Model {
     live: Snap,
     /// Largest primary key ever used per table (the next assigned key is this + 1).
     max_pk: Vec<i64>,
-    /// The deletion of each row's latest tombstone (meaningful for rows that are not live).
-    latest_tomb: BTreeMap<Key, Uuid>,
+    /// The life of each live row: an insert begins one, a restore out of the trash resumes the
+    /// life its deletion holds (a key may have several lives in the trash).
+    life: Lives,
+    next_life: u64,
     /// Every deletion, oldest first.
     dels: Vec<DelM>,
     /// LSN of each row's latest event.
@@ -274,9 +304,12 @@ struct Model {
     lsn: u64,
     /// Transactions, id - 1.
     txs: Vec<TxM>,
-    /// The live rows after each transaction (index 0: before the first).
-    after_tx: Vec<Snap>,
+    /// The live rows after each transaction (index 0: before the first), with their lives.
+    after_tx: Vec<(Snap, Lives)>,
 }
+
+/// The life of each live row.
+type Lives = BTreeMap<Key, u64>;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Exp {
@@ -291,6 +324,7 @@ enum Exp {
     UnknownDeletion,
     RestoreConflict(BTreeSet<ConfM>),
     RewindConflict(BTreeSet<ConfM>),
+    KeyReserved(Uuid),
     Other(String),
 }
 
@@ -323,6 +357,7 @@ fn exp_of(e: &Error) -> Exp {
         Error::UnknownDeletion(_) => Exp::UnknownDeletion,
         Error::RestoreConflict { conflicts, .. } => Exp::RestoreConflict(confs(conflicts)),
         Error::RewindConflict { conflicts, .. } => Exp::RewindConflict(confs(conflicts)),
+        Error::KeyReserved { deletion, .. } => Exp::KeyReserved(*deletion),
         other => Exp::Other(other.to_string()),
     }
 }
@@ -341,6 +376,8 @@ struct RestoreM {
 #[derive(Debug, Default)]
 struct RewindM {
     target: u64,
+    /// The lives of the rows live at the target.
+    then_lives: Lives,
     reverted: Vec<(Key, RowM)>,
     restored: Vec<(Key, RowM)>,
     tombstoned: Vec<Key>,
@@ -364,12 +401,13 @@ impl Model {
             t,
             live: vec![BTreeMap::new(); n],
             max_pk: vec![0; n],
-            latest_tomb: BTreeMap::new(),
+            life: BTreeMap::new(),
+            next_life: 0,
             dels: Vec::new(),
             last_ev: BTreeMap::new(),
             lsn: 0,
             txs: Vec::new(),
-            after_tx: vec![vec![BTreeMap::new(); n]],
+            after_tx: vec![(vec![BTreeMap::new(); n], BTreeMap::new())],
         };
         // one create_table transaction (one event) per table
         for _ in 0..n {
@@ -380,9 +418,85 @@ impl Model {
                 rows: BTreeSet::new(),
                 schema: true,
             });
-            m.after_tx.push(m.live.clone());
+            m.after_tx.push((m.live.clone(), m.life.clone()));
         }
         m
+    }
+
+    /// The deletion holding the latest life of `k` still in a trash (what `find_deletion`
+    /// answers, whether or not the key is live again).
+    fn holder(&self, k: Key) -> Option<Uuid> {
+        self.dels
+            .iter()
+            .rev()
+            .find(|d| {
+                d.members
+                    .iter()
+                    .any(|mm| matches!(mm, Member::Tomb { k: mk, .. } if *mk == k))
+            })
+            .map(|d| d.id)
+    }
+
+    /// The deletion whose trash holds life `life` of `k`.
+    fn holder_of_life(&self, k: Key, life: u64) -> Option<Uuid> {
+        self.dels
+            .iter()
+            .find(|d| {
+                d.members.iter().any(
+                    |mm| matches!(mm, Member::Tomb { k: mk, life: l, .. } if *mk == k && *l == life),
+                )
+            })
+            .map(|d| d.id)
+    }
+
+    /// The unique values of a row of `t`: (constraint, value), `u` first, then each unique
+    /// foreign-key column (the store's index order); nulls never count.
+    fn ukeys(&self, t: usize, r: &RowM) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        if let Some(u) = &r.u {
+            out.push((0, u.clone()));
+        }
+        for (i, fk) in self.t[t].fks.iter().enumerate() {
+            if let (true, Some(v)) = (fk.unique, r.fks[i]) {
+                out.push((i + 1, v.to_string()));
+            }
+        }
+        out
+    }
+
+    /// The value a row has for unique constraint `c` (see [`Model::ukeys`]).
+    fn uval(&self, t: usize, r: &RowM, c: usize) -> Option<String> {
+        self.ukeys(t, r)
+            .into_iter()
+            .find(|(x, _)| *x == c)
+            .map(|(_, v)| v)
+    }
+
+    /// A live row of `t` other than `except` holding unique value `key`.
+    fn ukey_holder(&self, t: usize, key: &(usize, String), except: Option<i64>) -> Option<i64> {
+        self.live[t]
+            .iter()
+            .find(|(pk, r)| Some(**pk) != except && self.ukeys(t, r).contains(key))
+            .map(|(pk, _)| *pk)
+    }
+
+    /// The trashed rows of `t` (a table whose trash keeps keys) other than `except` keeping
+    /// unique value `key` reserved, with their deletions.
+    fn reservers(&self, t: usize, key: &(usize, String), except: i64) -> Vec<(i64, Uuid)> {
+        if !self.t[t].keeps {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for d in &self.dels {
+            for mm in &d.members {
+                if let Member::Tomb { k, last, .. } = mm {
+                    if k.0 == t && k.1 != except && self.ukeys(t, last).contains(key) {
+                        out.push((k.1, d.id));
+                    }
+                }
+            }
+        }
+        out
     }
 
     fn name(&self, t: usize) -> &str {
@@ -453,14 +567,24 @@ impl Model {
             rows: keys.into_iter().collect(),
             schema: false,
         });
-        self.after_tx.push(self.live.clone());
+        self.after_tx.push((self.live.clone(), self.life.clone()));
     }
 
-    fn unique_holder(&self, t: usize, u: &str, except: Option<i64>) -> Option<i64> {
-        self.live[t]
-            .iter()
-            .find(|(pk, r)| Some(**pk) != except && r.u.as_deref() == Some(u))
-            .map(|(pk, _)| *pk)
+    /// The first unique-value error of writing `r` as `t pk` (only the constraints whose value
+    /// differs from `old`, for an update).
+    fn check_ukeys(&self, t: usize, pk: i64, r: &RowM, old: Option<&RowM>) -> Result<(), Exp> {
+        for key in self.ukeys(t, r) {
+            if old.is_some_and(|o| self.uval(t, o, key.0).as_ref() == Some(&key.1)) {
+                continue;
+            }
+            if let Some((_, d)) = self.reservers(t, &key, pk).first() {
+                return Err(Exp::KeyReserved(*d));
+            }
+            if self.ukey_holder(t, &key, Some(pk)).is_some() {
+                return Err(Exp::Unique);
+            }
+        }
+        Ok(())
     }
 
     fn check_insert(&self, t: usize, pk: i64, r: &RowM) -> Result<(), Exp> {
@@ -469,14 +593,15 @@ impl Model {
                 return Err(Exp::NotNull(fk.col.to_string()));
             }
         }
+        if self.t[t].keeps && !self.is_live((t, pk)) {
+            if let Some(d) = self.holder((t, pk)) {
+                return Err(Exp::KeyReserved(d));
+            }
+        }
         if self.live[t].contains_key(&pk) {
             return Err(Exp::Pk);
         }
-        if let Some(u) = &r.u {
-            if self.unique_holder(t, u, None).is_some() {
-                return Err(Exp::Unique);
-            }
-        }
+        self.check_ukeys(t, pk, r, None)?;
         for (fk, v) in self.t[t].fks.iter().zip(&r.fks) {
             if let Some(v) = v {
                 let itself = fk.parent == t && *v == pk;
@@ -490,6 +615,8 @@ impl Model {
 
     fn insert(&mut self, t: usize, pk: i64, r: RowM) {
         self.live[t].insert(pk, r);
+        self.life.insert((t, pk), self.next_life);
+        self.next_life += 1;
         self.max_pk[t] = self.max_pk[t].max(pk);
         self.commit(vec![(t, pk)]);
     }
@@ -519,11 +646,7 @@ impl Model {
         if let Some(n) = n {
             new.n = n;
         }
-        if let Some(u) = &new.u {
-            if new.u != old.u && self.unique_holder(t, u, Some(pk)).is_some() {
-                return Err(Exp::Unique);
-            }
-        }
+        self.check_ukeys(t, pk, &new, Some(old))?;
         for (i, f) in self.t[t].fks.iter().enumerate() {
             if let Some(v) = new.fks[i] {
                 if new.fks[i] != old.fks[i]
@@ -542,8 +665,8 @@ impl Model {
     fn plan_delete(&self, t: usize, pk: i64) -> Result<(Vec<Key>, Vec<(Key, RowM)>), Exp> {
         let root = (t, pk);
         if !self.is_live(root) {
-            return Err(match self.latest_tomb.get(&root) {
-                Some(d) => Exp::AlreadyDeleted(*d),
+            return Err(match self.holder(root) {
+                Some(d) => Exp::AlreadyDeleted(d),
                 None => Exp::NotFound,
             });
         }
@@ -604,8 +727,8 @@ impl Model {
         let mut rows: BTreeMap<usize, u64> = BTreeMap::new();
         for k in tombs {
             let last = self.live[k.0].remove(&k.1).unwrap();
-            members.push(Member::Tomb { k: *k, last });
-            self.latest_tomb.insert(*k, id);
+            let life = self.life.remove(k).unwrap();
+            members.push(Member::Tomb { k: *k, last, life });
             *rows.entry(k.0).or_default() += 1;
         }
         for (j, (k, img)) in unlinks.iter().enumerate() {
@@ -615,6 +738,7 @@ impl Model {
                 before,
                 cleared: img.clone(),
                 lsn: self.lsn + (tombs.len() + j) as u64 + 1,
+                life: self.life[k],
             });
         }
         let keys: Vec<Key> = members.iter().map(Member::key).collect();
@@ -663,6 +787,8 @@ impl Model {
         }
         let mut out = RestoreM::default();
         let mut items = Vec::new();
+        // unique values claimed by the rows of this restore so far (the first one keeps it)
+        let mut claimed: BTreeSet<(usize, usize, String)> = BTreeSet::new();
         for m in &d.members {
             let k = m.key();
             let mut conflict = false;
@@ -672,8 +798,12 @@ impl Model {
                         conflict = true;
                         out.conflicts.insert(self.conf(k, "primary_key_taken"));
                     }
-                    if let Some(u) = &last.u {
-                        if self.unique_holder(k.0, u, None).is_some() {
+                    for key in self.ukeys(k.0, last) {
+                        if !claimed.insert((k.0, key.0, key.1.clone())) {
+                            conflict = true;
+                            out.conflicts.insert(self.conf(k, "unique_taken"));
+                        }
+                        if self.ukey_holder(k.0, &key, None).is_some() {
                             conflict = true;
                             out.conflicts.insert(self.conf(k, "unique_taken"));
                         }
@@ -702,6 +832,22 @@ impl Model {
                                 && now.fks[i].is_none()
                             {
                                 img.fks[i] = before.fks[i];
+                            }
+                        }
+                        // a reference put back is checked like any written value
+                        for key in self.ukeys(k.0, &img) {
+                            if self.uval(k.0, now, key.0).as_ref() == Some(&key.1) {
+                                continue;
+                            }
+                            if !claimed.insert((k.0, key.0, key.1.clone())) {
+                                conflict = true;
+                                out.conflicts.insert(self.conf(k, "unique_taken"));
+                            }
+                            if self.ukey_holder(k.0, &key, Some(k.1)).is_some()
+                                || !self.reservers(k.0, &key, k.1).is_empty()
+                            {
+                                conflict = true;
+                                out.conflicts.insert(self.conf(k, "unique_taken"));
                             }
                         }
                         (false, img)
@@ -768,6 +914,13 @@ impl Model {
         let mut keys = Vec::new();
         let relinks = p.relinks.iter().map(|(k, img)| (*k, img.clone().unwrap()));
         for (k, img) in p.rows.iter().cloned().chain(relinks) {
+            let resumed = self.dels[di].members.iter().find_map(|mm| match mm {
+                Member::Tomb { k: mk, life, .. } if *mk == k => Some(*life),
+                _ => None,
+            });
+            if let Some(life) = resumed {
+                self.life.insert(k, life);
+            }
             self.live[k.0].insert(k.1, img);
             self.remove_member(di, k);
             keys.push(k);
@@ -780,6 +933,7 @@ impl Model {
         &self,
         target: u64,
         then: &Snap,
+        then_lives: &Lives,
         scope: Option<&BTreeSet<Key>>,
     ) -> (RewindM, Vec<ConfM>) {
         let keys: BTreeSet<Key> = match scope {
@@ -796,6 +950,7 @@ impl Model {
         let then_of = |k: &Key| then[k.0].get(&k.1);
         let mut out = RewindM {
             target,
+            then_lives: then_lives.clone(),
             ..RewindM::default()
         };
         let mut conflicts = Vec::new();
@@ -827,19 +982,25 @@ impl Model {
                     out.tombstoned.push(k);
                 }
                 (Some(img), now) => {
-                    if let Some(u) = &img.u {
+                    for key in self.ukeys(k.0, img) {
                         for (opk, o) in &self.live[k.0] {
                             let ok = (k.0, *opk);
-                            if ok == k || o.u.as_ref() != Some(u) {
+                            if ok == k || !self.ukeys(k.0, o).contains(&key) {
                                 continue;
                             }
                             let keeps = if keys.contains(&ok) {
-                                then_of(&ok).is_some_and(|r| r.u.as_ref() == Some(u))
+                                then_of(&ok).is_some_and(|r| self.ukeys(k.0, r).contains(&key))
                             } else {
                                 true
                             };
                             if keeps {
                                 conflicts.push(self.conf(k, "unique_taken"));
+                            }
+                        }
+                        // a value the trash keeps stays taken unless its row comes back
+                        for (opk, _) in self.reservers(k.0, &key, k.1) {
+                            if !(keys.contains(&(k.0, opk)) && then_of(&(k.0, opk)).is_some()) {
+                                conflicts.push(self.conf(k, "key_reserved"));
                             }
                         }
                     }
@@ -882,8 +1043,8 @@ impl Model {
                 }
             }
         }
-        let then = &self.after_tx[(tx - 1) as usize];
-        let (plan, more) = self.plan_rewind(txm.first - 1, then, Some(&txm.rows));
+        let (then, then_lives) = &self.after_tx[(tx - 1) as usize];
+        let (plan, more) = self.plan_rewind(txm.first - 1, then, then_lives, Some(&txm.rows));
         conflicts.extend(more);
         if conflicts.is_empty() {
             Ok(plan)
@@ -893,59 +1054,71 @@ impl Model {
     }
 
     fn apply_rewind(&mut self, p: &RewindM, deletion: Option<Uuid>) {
-        // One event per row, except that every deletion still holding a set-null update of a
-        // row made after the target gets its own Restore event (each names one deletion): a
-        // reverted row writes one per such deletion (at least one), a row back from the trash
-        // one more per such deletion besides the one holding its tombstone.
-        let open_unlinks = |dels: &Vec<DelM>, k: &Key, except: Option<Uuid>| -> usize {
+        // One event per row, except that every deletion still holding a set-null update made
+        // after the target, of the life the row gets back, takes its own Restore event (each
+        // names one deletion): a reverted row (its live life) writes one per such deletion (at
+        // least one), a row back from the trash (the life it had then, out of the deletion
+        // holding that life) one more per such deletion.
+        let unlinks_of = |dels: &Vec<DelM>, k: &Key, life: u64| -> Vec<Uuid> {
             dels.iter()
-                .filter(|d| Some(d.id) != except)
                 .filter(|d| {
-                    d.members.iter().any(
-                        |mm| matches!(mm, Member::Unlink { k: mk, lsn, .. } if mk == k && *lsn > p.target),
-                    )
+                    d.members.iter().any(|mm| {
+                        matches!(mm, Member::Unlink { k: mk, lsn, life: l, .. }
+                            if mk == k && *lsn > p.target && *l == life)
+                    })
                 })
-                .count()
+                .map(|d| d.id)
+                .collect()
         };
         let mut extra: Vec<Key> = Vec::new();
+        let mut relinked: Vec<(Key, u64)> = Vec::new();
         for (k, _) in &p.reverted {
-            for _ in 1..open_unlinks(&self.dels, k, None) {
+            let life = self.life[k];
+            for _ in 1..unlinks_of(&self.dels, k, life).len() {
                 extra.push(*k);
             }
+            relinked.push((*k, life));
         }
+        let mut back: Vec<(Key, u64, Uuid)> = Vec::new();
         for (k, _) in &p.restored {
-            let tomb = self.latest_tomb.get(k).copied();
-            for _ in 0..open_unlinks(&self.dels, k, tomb) {
-                extra.push(*k);
-            }
-        }
-        {
-            // a row written back to its state from before a set-null update of a deletion takes
-            // that update out of the trash, as a tombstoned row brought back does
-            for (k, _) in p.reverted.iter().chain(&p.restored) {
-                for d in &mut self.dels {
-                    d.members.retain(|mm| {
-                        !matches!(mm, Member::Unlink { k: mk, lsn, .. } if mk == k && *lsn > p.target)
-                    });
+            let life = p.then_lives[k];
+            let holder = self
+                .holder_of_life(*k, life)
+                .expect("the life a row had then is in a trash");
+            for d in unlinks_of(&self.dels, k, life) {
+                if d != holder {
+                    extra.push(*k);
                 }
+            }
+            relinked.push((*k, life));
+            back.push((*k, life, holder));
+        }
+        // a row written back to its state from before a set-null update of a deletion takes
+        // that update out of the trash, as a tombstoned row brought back does
+        for (k, life) in relinked {
+            for d in &mut self.dels {
+                d.members.retain(|mm| {
+                    !matches!(mm, Member::Unlink { k: mk, lsn, life: l, .. }
+                        if *mk == k && *lsn > p.target && *l == life)
+                });
             }
         }
         for (k, img) in &p.reverted {
             self.live[k.0].insert(k.1, img.clone());
         }
-        for (k, img) in &p.restored {
-            let d = self.latest_tomb[k];
-            let di = self.del_index(d).unwrap();
+        for ((k, img), (_, life, holder)) in p.restored.iter().zip(back) {
+            let di = self.del_index(holder).unwrap();
             self.remove_member(di, *k);
             self.live[k.0].insert(k.1, img.clone());
+            self.life.insert(*k, life);
         }
         if let Some(id) = deletion {
             let mut members = Vec::new();
             let mut rows: BTreeMap<usize, u64> = BTreeMap::new();
             for k in &p.tombstoned {
                 let last = self.live[k.0].remove(&k.1).unwrap();
-                members.push(Member::Tomb { k: *k, last });
-                self.latest_tomb.insert(*k, id);
+                let life = self.life.remove(k).unwrap();
+                members.push(Member::Tomb { k: *k, last, life });
                 *rows.entry(k.0).or_default() += 1;
             }
             self.dels.push(DelM {
@@ -1138,11 +1311,12 @@ fn op() -> BoxedStrategy<Op> {
     .boxed()
 }
 
-fn chain_fk() -> impl Strategy<Value = (Od, bool)> {
+fn chain_fk() -> impl Strategy<Value = (Od, bool, bool)> {
+    let unique = || prop::bool::weighted(0.3);
     prop_oneof![
-        2 => (Just(Od::Cascade), any::<bool>()),
-        2 => (Just(Od::SetNull), Just(true)),
-        1 => (Just(Od::Restrict), any::<bool>()),
+        2 => (Just(Od::Cascade), any::<bool>(), unique()),
+        2 => (Just(Od::SetNull), Just(true), unique()),
+        1 => (Just(Od::Restrict), any::<bool>(), unique()),
     ]
 }
 
@@ -1164,7 +1338,7 @@ fn shapes() -> impl Strategy<Value = Vec<Shape>> {
                 v.push(Shape::Join);
             }
             if v.is_empty() {
-                v.push(Shape::Chain(vec![(Od::Cascade, false)]));
+                v.push(Shape::Chain(vec![(Od::Cascade, false, false)]));
             }
             v
         })
@@ -1256,7 +1430,7 @@ fn resolve_u(m: &Model, t: usize, p: &UPick) -> Option<String> {
                     .iter()
                     .flat_map(|d| &d.members)
                     .filter_map(|mm| match mm {
-                        Member::Tomb { k, last } if k.0 == t => last.u.as_ref(),
+                        Member::Tomb { k, last, .. } if k.0 == t => last.u.as_ref(),
                         _ => None,
                     })
                     .collect()
@@ -1580,7 +1754,14 @@ enum ScopeM {
     Row(Key),
 }
 
-fn do_restore_to(db: &Db, m: &mut Model, scope: ScopeM, lsn: u64, then: &Snap) -> Step {
+fn do_restore_to(
+    db: &Db,
+    m: &mut Model,
+    scope: ScopeM,
+    lsn: u64,
+    then: &Snap,
+    then_lives: &Lives,
+) -> Step {
     let keys: Option<BTreeSet<Key>> = match scope {
         ScopeM::Store => None,
         ScopeM::Table(t) => Some(
@@ -1592,7 +1773,7 @@ fn do_restore_to(db: &Db, m: &mut Model, scope: ScopeM, lsn: u64, then: &Snap) -
         ),
         ScopeM::Row(k) => Some(BTreeSet::from([k])),
     };
-    let (p, conflicts) = m.plan_rewind(lsn, then, keys.as_ref());
+    let (p, conflicts) = m.plan_rewind(lsn, then, then_lives, keys.as_ref());
     if matches!(scope, ScopeM::Store) {
         // a consistent past state of the whole store conflicts with nothing
         prop_assert!(conflicts.is_empty(), "the model: {:?}", conflicts);
@@ -1657,7 +1838,7 @@ fn provocable(m: &Model, d: &DelM, kind: u8) -> bool {
         (0, Member::Tomb { last, .. }) => last.u.is_some(),
         (1, Member::Tomb { .. }) => true,
         (2, Member::Unlink { k, .. }) => m.is_live(*k),
-        (3, Member::Tomb { k, last }) => m.t[k.0]
+        (3, Member::Tomb { k, last, .. }) => m.t[k.0]
             .fks
             .iter()
             .zip(&last.fks)
@@ -1676,7 +1857,7 @@ fn provoke(db: &Db, m: &mut Model, id: Uuid, kind: u8, x: u32) -> Step {
         .members
         .iter()
         .filter_map(|mm| match mm {
-            Member::Tomb { k, last } => Some((*k, last.clone())),
+            Member::Tomb { k, last, .. } => Some((*k, last.clone())),
             Member::Unlink { .. } => None,
         })
         .collect();
@@ -1838,20 +2019,20 @@ fn step(db: &Db, m: &mut Model, recs: &mut Vec<Rec>, op: &Op) -> Step {
         }
         Op::RestoreTo { step } => {
             let r = &recs[*step as usize % recs.len()];
-            let (lsn, then) = (r.lsn, r.live.clone());
-            do_restore_to(db, m, ScopeM::Store, lsn, &then)
+            let (lsn, then, lives) = (r.lsn, r.live.clone(), r.lives.clone());
+            do_restore_to(db, m, ScopeM::Store, lsn, &then, &lives)
         }
         Op::RestoreTableTo { t, step } => {
             let r = &recs[*step as usize % recs.len()];
-            let (lsn, then) = (r.lsn, r.live.clone());
-            do_restore_to(db, m, ScopeM::Table(*t as usize % nt), lsn, &then)
+            let (lsn, then, lives) = (r.lsn, r.live.clone(), r.lives.clone());
+            do_restore_to(db, m, ScopeM::Table(*t as usize % nt), lsn, &then, &lives)
         }
         Op::RestoreRowTo { t, row, step } => {
             let t = *t as usize % nt;
             let pk = i64::from(*row) % (m.max_pk[t] + 1) + 1;
             let r = &recs[*step as usize % recs.len()];
-            let (lsn, then) = (r.lsn, r.live.clone());
-            do_restore_to(db, m, ScopeM::Row((t, pk)), lsn, &then)
+            let (lsn, then, lives) = (r.lsn, r.live.clone(), r.lives.clone());
+            do_restore_to(db, m, ScopeM::Row((t, pk)), lsn, &then, &lives)
         }
         Op::Undo { tx, force } => {
             let tx = u64::from(*tx) % m.tx() + 1;
@@ -1867,7 +2048,17 @@ fn step(db: &Db, m: &mut Model, recs: &mut Vec<Rec>, op: &Op) -> Step {
 struct Rec {
     lsn: u64,
     live: Snap,
+    lives: Lives,
     trash: Vec<(Uuid, u64)>,
+    /// `find_deletion` of every key up to the largest one used + 1.
+    holders: BTreeMap<Key, Option<Uuid>>,
+}
+
+fn holders_of(m: &Model) -> BTreeMap<Key, Option<Uuid>> {
+    (0..m.t.len())
+        .flat_map(|t| (1..=m.max_pk[t] + 1).map(move |pk| (t, pk)))
+        .map(|k| (k, m.holder(k)))
+        .collect()
 }
 
 fn trash_of(m: &Model) -> Vec<(Uuid, u64)> {
@@ -1884,7 +2075,9 @@ fn record(db: &Db, m: &Model, recs: &mut Vec<Rec>) -> Step {
     recs.push(Rec {
         lsn: m.lsn,
         live: m.live.clone(),
+        lives: m.life.clone(),
         trash: trash_of(m),
+        holders: holders_of(m),
     });
     Ok(())
 }
@@ -2100,7 +2293,7 @@ fn check_trash(db: &Db, m: &Model) -> Step {
             .members
             .iter()
             .map(|mm| match mm {
-                Member::Tomb { k, last } => (
+                Member::Tomb { k, last, .. } => (
                     m.rref(*k),
                     true,
                     format!("{:?}", row_of(&m.t[k.0], k.1, last)),
@@ -2114,14 +2307,18 @@ fn check_trash(db: &Db, m: &Model) -> Step {
             .collect();
         same(members, want, format!("deletion_rows of {}", d.id))?;
     }
-    for (ti, t) in m.t.iter().enumerate() {
-        for pk in m.dead_pks(ti) {
-            same(
-                got(db.find_deletion(&t.name, pk), "find_deletion")?,
-                m.latest_tomb.get(&(ti, pk)).copied(),
-                format!("find_deletion {} {pk}", t.name),
-            )?;
-        }
+    check_holders(db, m, &holders_of(m))
+}
+
+/// `find_deletion` of every key: the deletion holding the latest life of the key still in a
+/// trash, live key or not.
+fn check_holders<R: Read>(r: &R, m: &Model, want: &BTreeMap<Key, Option<Uuid>>) -> Step {
+    for (k, d) in want {
+        same(
+            got(r.find_deletion(m.name(k.0), k.1), "find_deletion")?,
+            *d,
+            format!("find_deletion {}", m.rref(*k)),
+        )?;
     }
     Ok(())
 }
@@ -2142,13 +2339,13 @@ enum Eng {
     Fjall,
 }
 
-fn run_case(eng: Eng, shapes: &[Shape], ops: &[Op], final_pick: u32) -> Step {
+fn run_case(eng: Eng, shapes: &[Shape], keeps: u8, ops: &[Op], final_pick: u32) -> Step {
     let dir = got(tempfile::tempdir(), "tempdir")?;
     let db = match eng {
         Eng::Memory => got(Db::memory(), "open")?,
         Eng::Fjall => got(Db::open(dir.path().join("store")), "open")?,
     };
-    let tables = tables_of(shapes);
+    let tables = tables_of(shapes, keeps);
     create_schema(&db, &tables)?;
     let mut m = Model::new(tables);
     let mut recs = Vec::new();
@@ -2191,6 +2388,7 @@ fn run_case(eng: Eng, shapes: &[Shape], ops: &[Op], final_pick: u32) -> Step {
             .map(|d| (d.id, d.remaining))
             .collect();
         same(trash, r.trash.clone(), format!("trash as of {}", r.lsn))?;
+        check_holders(&past, &m, &r.holders).map_err(|e| fail(format!("as of {}: {e}", r.lsn)))?;
     }
 
     // a diff between two random points, both ways
@@ -2205,8 +2403,15 @@ fn run_case(eng: Eng, shapes: &[Shape], ops: &[Op], final_pick: u32) -> Step {
     let target = &recs[final_pick as usize % recs.len()];
     let before = m.live.clone();
     let tx_before = m.tx();
-    do_restore_to(&db, &mut m, ScopeM::Store, target.lsn, &target.live.clone())
-        .map_err(|e| fail(format!("final {e}")))?;
+    do_restore_to(
+        &db,
+        &mut m,
+        ScopeM::Store,
+        target.lsn,
+        &target.live.clone(),
+        &target.lives.clone(),
+    )
+    .map_err(|e| fail(format!("final {e}")))?;
     prop_assert_eq!(
         &m.live,
         &target.live,
@@ -2255,6 +2460,11 @@ fn config(cases: u32) -> ProptestConfig {
     }
 }
 
+/// Which tables keep their trashed keys (a bit per table), none in half the cases.
+fn keeps() -> impl Strategy<Value = u8> {
+    prop_oneof![Just(0u8), any::<u8>()]
+}
+
 fn ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op(), 8..=50)
 }
@@ -2262,16 +2472,26 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 proptest! {
     #![proptest_config(config(48))]
     #[test]
-    fn memory_history_matches_the_model(shapes in shapes(), ops in ops(), pick in any::<u32>()) {
-        run_case(Eng::Memory, &shapes, &ops, pick)?;
+    fn memory_history_matches_the_model(
+        shapes in shapes(),
+        keeps in keeps(),
+        ops in ops(),
+        pick in any::<u32>(),
+    ) {
+        run_case(Eng::Memory, &shapes, keeps, &ops, pick)?;
     }
 }
 
 proptest! {
     #![proptest_config(config(8))]
     #[test]
-    fn fjall_history_matches_the_model(shapes in shapes(), ops in ops(), pick in any::<u32>()) {
-        run_case(Eng::Fjall, &shapes, &ops, pick)?;
+    fn fjall_history_matches_the_model(
+        shapes in shapes(),
+        keeps in keeps(),
+        ops in ops(),
+        pick in any::<u32>(),
+    ) {
+        run_case(Eng::Fjall, &shapes, keeps, &ops, pick)?;
     }
 }
 

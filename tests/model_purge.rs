@@ -416,6 +416,26 @@ impl Model {
         })
     }
 
+    /// After a restore out of deletion `di`: a key whose restored life was not its only one in
+    /// a trash is held again by the deletion holding its latest life still there (what
+    /// `find_deletion` answers, live key or not).
+    fn rehold_restored(&mut self, di: usize) {
+        let keys: Vec<(usize, i64)> = self.dels[di]
+            .members
+            .iter()
+            .filter(|x| x.kind == Kind::Tomb)
+            .map(|x| (x.t, x.pk))
+            .collect();
+        for (t, pk) in keys {
+            if self.dead.contains_key(&(t, pk)) {
+                continue;
+            }
+            if let Some(o) = self.holding_latest_life(t, pk, usize::MAX) {
+                self.dead.insert((t, pk), o);
+            }
+        }
+    }
+
     fn parent_live(&self, pid: Option<i64>) -> bool {
         pid.is_none_or(|p| self.live[PARENT].contains_key(&p))
     }
@@ -1097,6 +1117,7 @@ fn step(db: &Db, m: &mut Model, op: &Op) -> Result<Outcome, TestCaseError> {
                 back.push(x);
             }
             m.dels[di].members = back;
+            m.rehold_restored(di);
             Ok(Outcome::Applied)
         }
         Op::RestoreRow { d, m: mi } => {
@@ -1137,6 +1158,9 @@ fn step(db: &Db, m: &mut Model, op: &Op) -> Result<Outcome, TestCaseError> {
             m.image(x.life);
             m.live[x.t].insert(x.pk, x.last.clone());
             m.dead.remove(&(x.t, x.pk));
+            if let Some(o) = m.holding_latest_life(x.t, x.pk, usize::MAX) {
+                m.dead.insert((x.t, x.pk), o);
+            }
             m.lsn += 1;
             Ok(Outcome::Applied)
         }
