@@ -551,7 +551,7 @@ pub(crate) fn deletion_holding_a_life(
 }
 
 /// LSNs of images the trash still needs in `table`: the last image of every trashed row and of
-/// every set-null member of a deletion in the trash.
+/// every set-null member of a deletion in the trash, and the image each set-null update wrote.
 pub(crate) fn images_in_use(view: &dyn ReadView, table: u32) -> Result<HashSet<u64>> {
     let mut keep = HashSet::new();
     for item in views::scan_prefix(view, Space::Dead, &codec::table_prefix(table), false)? {
@@ -572,7 +572,12 @@ pub(crate) fn images_in_use(view: &dyn ReadView, table: u32) -> Result<HashSet<u
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map(u32::from_be_bytes);
         if t == Some(table) {
-            keep.insert(views::decode_member(&v)?.last_lsn);
+            let m = views::decode_member(&v)?;
+            keep.insert(m.last_lsn);
+            if m.kind == views::MEMBER_UNLINK {
+                // a restore reads which references the set-null update cleared from its image
+                keep.insert(m.lsn);
+            }
         }
     }
     Ok(keep)

@@ -144,6 +144,50 @@ fn retention_keeps_the_version_in_effect_at_the_window_edge_restore_to() {
 }
 
 #[test]
+fn pruning_keeps_what_a_restore_of_a_set_null_update_reads() {
+    let clock = std::sync::Mutex::new(None);
+    on_every_engine(
+        || {
+            let (c, cell) = Clock::manual(Timestamp(T0));
+            *clock.lock().unwrap() = Some(cell);
+            Options::default().clock(c)
+        },
+        |db| {
+            let cell = clock.lock().unwrap().clone().unwrap();
+            genres_and_tracks(db);
+            db.add_column(
+                "track",
+                ColumnDef::new("n", ColumnType::Int).with_default(0),
+            )
+            .unwrap();
+            db.insert("genre", Row::new().with("id", 1).with("name", "g"))
+                .unwrap();
+            db.insert("track", Row::new().with("id", 1).with("genre_id", 1))
+                .unwrap();
+            let d = db.delete("genre", 1).unwrap().deletion;
+            // the set-null update is no longer the track's latest image
+            db.update("track", 1, Row::new().with("n", 5)).unwrap();
+            cell.store(T0 + 7_200 * SEC, Ordering::SeqCst);
+            db.update("track", 1, Row::new().with("n", 6)).unwrap();
+            db.set_retention(
+                Some("track"),
+                Retention {
+                    deletions: None,
+                    history: Some(3_600),
+                },
+            )
+            .unwrap();
+            let report = db.apply_retention(&Audit::by("test")).unwrap();
+            assert_eq!(report.pruned.len(), 1, "{report:?}");
+            let plan = db.restore(d, RestorePolicy::Refuse).unwrap();
+            assert_eq!(plan.relinks.len(), 1, "{plan:?}");
+            assert_eq!(int(db, "track", 1, "genre_id"), Some(1.into()));
+            assert_eq!(int(db, "track", 1, "n"), Some(6.into()));
+        },
+    );
+}
+
+#[test]
 fn restore_to_a_point_whose_version_was_purged_is_refused_not_a_tombstone() {
     on_every_engine(plain, |db| {
         db.create_table(
