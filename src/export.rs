@@ -15,10 +15,18 @@
 //! prints them (bytes in base64, times in RFC 3339).
 //!
 //! Import replays such a file into an **empty** store, keeping LSNs, transaction ids, times,
-//! actors, reasons and deletion ids. Every event is checked as a write would be (types, keys,
-//! unique values, parents, a tombstone of a live row, a restore of a row not live, no live row left
-//! referencing a tombstoned one); a bad line is a typed error naming its line number, and the
-//! import stops there with the transactions before it committed (each transaction is atomic).
+//! actors, reasons and deletion ids. Each event is checked as its kind requires (types and keys;
+//! an insert of a key that is not live, an update or set-null update of a live row, a tombstone
+//! of a live row, a restore naming a deletion whose trash holds the row — or, for a live row, a
+//! set-null update of it; tombstones and set-null updates join only a deletion of their own
+//! transaction), and at the end of each transaction, for every row it touched, what the store
+//! guarantees at every commit: unique values held once (and not kept by the trash for another
+//! row), parents live, no live row referencing a row that is not. Those run per transaction as
+//! the store ran them: inside one, a restore to a point may bring a row back before the tombstone
+//! that frees its unique value, or a child before its parent. Non-finite floats are the strings
+//! `"NaN"`, `"Infinity"` and `"-Infinity"`. A bad line is a typed error naming its line number,
+//! and the import stops there with the transactions before it committed (each transaction is
+//! atomic).
 
 use std::io::{BufRead, Write};
 
