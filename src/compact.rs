@@ -1,10 +1,13 @@
 //! Compaction: copy the store into a fresh engine folder and swap it in, so that purged values
 //! and the engine's obsolete files leave the disk (see `docs/design.md` §11).
 //!
-//! The copy is written beside the data (`data.compact`), synced, then a `COMPACTED` marker is
-//! made durable; only then are the folders swapped. [`recover`] runs at every open and either
-//! finishes a swap whose copy was complete or deletes an unfinished copy, so the store is the old
-//! one or the new one, never a mix.
+//! The copy is written beside the data (`data.compact`) and given a compaction id (meta
+//! `compaction`), synced, then a `COMPACTED` marker naming that id and the copy's last LSN (with
+//! a checksum) is made durable; only then are the folders swapped. [`recover`] runs at every
+//! open and either finishes a swap whose copy the marker vouches for or deletes an unfinished
+//! copy, so the store is the old one or the new one, never a mix. A marker that is damaged, or
+//! that does not match the copy beside it (a stray folder, a copy of a store taken
+//! mid-compaction), is `Corrupted`: nothing is moved or deleted.
 
 use std::io::Write;
 use std::ops::Bound;
@@ -192,9 +195,99 @@ pub(crate) fn drop_checkpoint(dir: &Path) -> Result<()> {
     sync_dir(dir)
 }
 
+/// What a `COMPACTED` marker promises: the copy's compaction id and its last LSN.
+#[derive(Debug, PartialEq)]
+struct Promise {
+    id: uuid::Uuid,
+    last_lsn: u64,
+}
+
+const MARKER_HEAD: &str = "lazarusdb compaction";
+
+fn promise_text(p: &Promise) -> String {
+    let body = format!("{MARKER_HEAD}\nid {}\nlast_lsn {}\n", p.id, p.last_lsn);
+    format!("{body}crc {:08x}\n", crc32fast::hash(body.as_bytes()))
+}
+
+/// Reads the `COMPACTED` marker; `Corrupted` when it is not one this build writes whole.
+fn read_promise(marker: &Path) -> Result<Promise> {
+    let bad = |why: &str| {
+        Error::corrupted(
+            marker.display().to_string(),
+            format!(
+                "{why}: the compaction marker cannot say which copy is complete, so nothing was \
+                 moved; if `data` is intact, remove COMPACTED and data.compact and open again"
+            ),
+        )
+    };
+    let text = std::fs::read_to_string(marker).map_err(|_| bad("the marker is not text"))?;
+    let (body, crc) = text
+        .rsplit_once("crc ")
+        .ok_or_else(|| bad("the marker has no checksum"))?;
+    if u32::from_str_radix(crc.trim(), 16).ok() != Some(crc32fast::hash(body.as_bytes())) {
+        return Err(bad("the marker fails its checksum"));
+    }
+    let mut lines = body.lines();
+    if lines.next() != Some(MARKER_HEAD) {
+        return Err(bad("the marker is not a lazarusdb compaction marker"));
+    }
+    let field = |line: Option<&str>, name: &str| -> Option<String> {
+        line.and_then(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let id = field(lines.next(), "id ")
+        .and_then(|v| uuid::Uuid::parse_str(&v).ok())
+        .ok_or_else(|| bad("the marker names no compaction id"))?;
+    let last_lsn = field(lines.next(), "last_lsn ")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| bad("the marker names no last LSN"))?;
+    Ok(Promise { id, last_lsn })
+}
+
+/// Checks that the copy at `new` is the one `promise` describes (its compaction id and last
+/// LSN), by opening it read-only in effect (nothing is written to it).
+fn check_copy(kind: EngineKind, new: &Path, promise: &Promise, marker: &Path) -> Result<()> {
+    let mismatch = |why: String| {
+        Error::corrupted(
+            new.display().to_string(),
+            format!(
+                "{why}, so it is not the complete copy the COMPACTED marker vouches for; nothing \
+                 was moved: if `data` is intact, remove COMPACTED and data.compact and open again"
+            ),
+        )
+    };
+    let engine = match kind {
+        EngineKind::Fjall => {
+            FjallEngine::open_existing(new, true).map(|e| Box::new(e) as Box<dyn Engine>)
+        }
+        EngineKind::Sled => {
+            SledEngine::open_existing(new, true).map(|e| Box::new(e) as Box<dyn Engine>)
+        }
+        EngineKind::Memory => return Err(Error::invalid("a memory store has no files")),
+    }
+    .map_err(|e| mismatch(format!("the copy does not open ({e})")))?;
+    let view = engine.read()?;
+    let id = view.get(Space::Meta, crate::codec::META_COMPACTION)?;
+    if id.as_deref() != Some(promise.id.as_bytes().as_slice()) {
+        return Err(mismatch(format!(
+            "the copy does not carry compaction id {} (named by {})",
+            promise.id,
+            marker.display()
+        )));
+    }
+    let (last, _) = crate::log::last_positions(view.as_ref())?;
+    if last != promise.last_lsn {
+        return Err(mismatch(format!(
+            "the copy's log ends at LSN {last}, not {}",
+            promise.last_lsn
+        )));
+    }
+    Ok(())
+}
+
 /// Finishes or rolls back a compaction interrupted by a crash. Runs at every open, before the
 /// engine is opened.
-pub fn recover(dir: &Path) -> Result<()> {
+pub fn recover(dir: &Path, kind: EngineKind) -> Result<()> {
     // Temporary files of an interrupted atomic write (marker, high-water mark): the real file
     // is either in place or was never written.
     for tmp in [format!("{COMPACTED}.tmp"), "HWM.tmp".to_string()] {
@@ -219,8 +312,11 @@ pub fn recover(dir: &Path) -> Result<()> {
     let old = dir.join(OLD_DATA);
     let data = dir.join(DATA);
     if exists(&marker)? {
-        // The copy was complete and durable: finish the swap.
+        // The copy was complete and durable: finish the swap, once the marker is proven whole
+        // and the copy is the one it names.
+        let promise = read_promise(&marker)?;
         if exists(&new)? {
+            check_copy(kind, &new, &promise, &marker)?;
             if exists(&data)? {
                 if exists(&old)? {
                     return Err(Error::corrupted(
@@ -233,6 +329,12 @@ pub fn recover(dir: &Path) -> Result<()> {
             }
             rename(&new, &data)?;
             sync_dir(dir)?;
+        } else if !exists(&data)? {
+            return Err(Error::corrupted(
+                dir.display().to_string(),
+                "a COMPACTED marker without data or data.compact: the store's data folder is \
+                 missing (data.old, if there, is the store before the compaction)",
+            ));
         }
         std::fs::remove_file(&marker).map_err(|e| io(&marker, e))?;
         sync_dir(dir)?;
@@ -254,10 +356,10 @@ pub fn recover(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_marker(dir: &Path) -> Result<()> {
+fn write_marker(dir: &Path, promise: &Promise) -> Result<()> {
     let tmp = dir.join(format!("{COMPACTED}.tmp"));
     let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    f.write_all(b"lazarusdb compaction: data.compact is complete\n")
+    f.write_all(promise_text(promise).as_bytes())
         .map_err(|e| io(&tmp, e))?;
     f.sync_all().map_err(|e| io(&tmp, e))?;
     drop(f);
@@ -274,13 +376,20 @@ pub(crate) fn open_engine(kind: EngineKind, path: &Path) -> Result<Box<dyn Engin
     })
 }
 
-/// Copies every key of `from` into a fresh engine at `dir/data.compact` and syncs it. Returns
-/// (keys, bytes).
+/// What [`copy`] made: keys and bytes copied, and what the marker will promise about it.
+pub(crate) struct Copied {
+    pub keys: u64,
+    pub bytes: u64,
+    promise: Promise,
+}
+
+/// Copies every key of `from` into a fresh engine at `dir/data.compact`, gives the copy a new
+/// compaction id, and syncs it.
 pub(crate) fn copy(
     from: &dyn Engine,
     dir: &Path,
     progress: &mut dyn FnMut(CompactProgress),
-) -> Result<(u64, u64)> {
+) -> Result<Copied> {
     let new_path: PathBuf = dir.join(NEW_DATA);
     remove_tree(&new_path)?;
     let view = from.read()?;
@@ -324,13 +433,29 @@ pub(crate) fn copy(
             return Err(e);
         }
     }
+    let (last_lsn, _) = crate::log::last_positions(view.as_ref())?;
+    let promise = Promise {
+        id: uuid::Uuid::now_v7(),
+        last_lsn,
+    };
+    let mut b = crate::storage::Batch::default();
+    b.put(
+        Space::Meta,
+        crate::codec::META_COMPACTION.to_vec(),
+        promise.id.as_bytes().to_vec(),
+    );
+    to.write(&b)?;
     to.sync()?;
     drop(to);
     // Table files written outside the engine's journal: make every file and folder of the copy
     // durable before the COMPACTED marker says the copy is complete.
     sync_tree(&new_path)?;
     progress(state);
-    Ok((state.keys, state.bytes))
+    Ok(Copied {
+        keys: state.keys,
+        bytes: state.bytes,
+        promise,
+    })
 }
 
 /// fsyncs every file and folder under `path`.
@@ -351,12 +476,96 @@ fn sync_tree(path: &Path) -> Result<()> {
 }
 
 /// Swaps a complete, synced copy in (see the module docs).
-pub(crate) fn swap(dir: &Path) -> Result<()> {
-    write_marker(dir)?;
-    recover(dir)
+pub(crate) fn swap(dir: &Path, kind: EngineKind, copied: &Copied) -> Result<()> {
+    write_marker(dir, &copied.promise)?;
+    recover(dir, kind)
 }
 
 /// Wall-clock helper for the report.
 pub(crate) fn elapsed(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::Read;
+    use crate::{ColumnType, Db, Row, TableBuilder};
+
+    fn store(path: &Path, rows: i64, kind: EngineKind) {
+        let db = Db::open_with(path, crate::Options::default().engine(kind)).unwrap();
+        db.create_table(
+            TableBuilder::new("t")
+                .column(("id", ColumnType::Int))
+                .primary_key("id"),
+        )
+        .unwrap();
+        for i in 0..rows {
+            db.insert("t", Row::new().with("id", i)).unwrap();
+        }
+        db.close().unwrap();
+    }
+
+    /// A complete copy the marker vouches for is swapped in at open, whichever rename the
+    /// interrupted compaction did last; a copy of another store beside the same marker is
+    /// refused and nothing moves.
+    #[test]
+    fn a_copy_the_marker_vouches_for_is_swapped_in_at_every_stage() {
+        for kind in [EngineKind::Fjall, EngineKind::Sled] {
+            for stage in 0..3 {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("s");
+                store(&path, 4, kind);
+                let copied = {
+                    let engine = open_engine(kind, &path.join(DATA)).unwrap();
+                    // more rows after the copy is made would be lost: the copy is what swaps in
+                    copy(engine.as_ref(), &path, &mut |_| {}).unwrap()
+                };
+                write_marker(&path, &copied.promise).unwrap();
+                match stage {
+                    0 => {}
+                    1 => rename(&path.join(DATA), &path.join(OLD_DATA)).unwrap(),
+                    _ => {
+                        rename(&path.join(DATA), &path.join(OLD_DATA)).unwrap();
+                        rename(&path.join(NEW_DATA), &path.join(DATA)).unwrap();
+                    }
+                }
+                let db = Db::open(&path).unwrap();
+                assert_eq!(db.count("t").unwrap(), 4, "{kind:?} stage {stage}");
+                for leftover in [OLD_DATA, NEW_DATA, COMPACTED] {
+                    assert!(!path.join(leftover).exists(), "stage {stage}: {leftover}");
+                }
+                assert!(db.verify().unwrap().is_ok());
+                db.close().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_copy_of_another_store_beside_a_marker_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        store(&a, 2, EngineKind::Fjall);
+        store(&b, 3, EngineKind::Fjall);
+        let copied = {
+            let engine = open_engine(EngineKind::Fjall, &a.join(DATA)).unwrap();
+            copy(engine.as_ref(), &a, &mut |_| {}).unwrap()
+        };
+        // b's own copy (another compaction id) beside a's marker
+        let other = {
+            let engine = open_engine(EngineKind::Fjall, &b.join(DATA)).unwrap();
+            copy(engine.as_ref(), &b, &mut |_| {}).unwrap()
+        };
+        assert_ne!(copied.promise, other.promise);
+        write_marker(&b, &copied.promise).unwrap();
+        let err = recover(&b, EngineKind::Fjall).unwrap_err();
+        assert!(err.to_string().contains("compaction id"), "{err}");
+        assert!(b.join(NEW_DATA).exists() && b.join(DATA).exists());
+        // a damaged marker: the same
+        let text = std::fs::read_to_string(b.join(COMPACTED)).unwrap();
+        std::fs::write(b.join(COMPACTED), text.replace("last_lsn", "last_lsm")).unwrap();
+        let err = recover(&b, EngineKind::Fjall).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+        assert!(b.join(NEW_DATA).exists() && b.join(DATA).exists());
+    }
 }

@@ -77,7 +77,8 @@ fn read_hwm(dir: &Path) -> Result<Option<u64>> {
     }
 }
 
-/// Writes the high-water mark durably (write a temporary file, fsync, rename).
+/// Writes the high-water mark durably (write a temporary file, fsync, rename, fsync the
+/// folder so that the rename itself survives a power loss).
 fn write_hwm(dir: &Path, lsn: u64) -> Result<()> {
     let tmp = dir.join(format!("{HWM}.tmp"));
     let mut body = lsn.to_be_bytes().to_vec();
@@ -85,7 +86,15 @@ fn write_hwm(dir: &Path, lsn: u64) -> Result<()> {
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(&body).map_err(|e| Error::io(&tmp, e))?;
     f.sync_data().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, dir.join(HWM)).map_err(|e| Error::io(dir.join(HWM), e))
+    std::fs::rename(&tmp, dir.join(HWM)).map_err(|e| Error::io(dir.join(HWM), e))?;
+    sync_dir(dir)
+}
+
+/// fsyncs a folder (its entries: a rename or a new file in it).
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 const MARKER_HEAD: &str = "lazarusdb store";
 
@@ -202,8 +211,11 @@ pub(crate) struct Inner {
     owner: Mutex<Option<ThreadId>>,
     pub(crate) options: Options,
     path: Option<PathBuf>,
-    /// When the high-water mark was last written, and the LSN written.
-    hwm: Mutex<(std::time::Instant, u64)>,
+    /// When the high-water mark was last written in this process (`None`: not yet, so the
+    /// first durable commit writes it), and the LSN it holds.
+    hwm: Mutex<(Option<std::time::Instant>, u64)>,
+    /// Set once the store was closed (by [`Db::close`], or by the drop that closes it).
+    closed: bool,
     _temp: Option<tempfile::TempDir>,
     /// The store folder's lock (an exclusive lock on its `LAZARUS` file), held while open.
     lock: Option<std::fs::File>,
@@ -222,14 +234,16 @@ impl Inner {
         *self.owner.lock() = None;
     }
 
-    /// Called after a commit up to `lsn` is durable: refreshes the high-water mark at most every
-    /// [`HWM_EVERY`], so that a later open can tell when the engine lost durable commits. Best
-    /// effort: the commit is already durable, so a failure here only weakens that detection.
+    /// Called after a commit up to `lsn` is durable: writes the high-water mark on the first
+    /// durable commit of the process and then at most every [`HWM_EVERY`], so that a later open
+    /// can tell when the engine lost durable commits. Best effort: the commit is already
+    /// durable, so a failure here only weakens that detection.
     pub(crate) fn durable_up_to(&self, lsn: u64) {
         let Some(dir) = &self.path else { return };
         let mut hwm = self.hwm.lock();
-        if lsn > hwm.1 && hwm.0.elapsed() >= HWM_EVERY && write_hwm(dir, lsn).is_ok() {
-            *hwm = (std::time::Instant::now(), lsn);
+        let due = hwm.0.is_none_or(|at| at.elapsed() >= HWM_EVERY);
+        if lsn > hwm.1 && due && write_hwm(dir, lsn).is_ok() {
+            *hwm = (Some(std::time::Instant::now()), lsn);
         }
     }
 }
@@ -372,7 +386,25 @@ pub struct Stats {
     pub reclaimable_bytes: u64,
 }
 
-fn read_marker(dir: &Path) -> Result<Option<(u32, EngineKind)>> {
+/// What a store's `LAZARUS` marker says.
+struct Marker {
+    /// The format version written in it (a newer one is refused while reading it).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "only the unit tests read it back")
+    )]
+    format: u32,
+    engine: EngineKind,
+    /// The store was created completely and keeps a durable high-water mark: a missing `HWM`
+    /// or a missing engine folder is damage. (A marker without it: a store being created, or
+    /// one written by a build from before the mark was kept.)
+    complete: bool,
+}
+
+/// The marker line of a complete store.
+const MARKER_COMPLETE: &str = "hwm kept";
+
+fn read_marker(dir: &Path) -> Result<Option<Marker>> {
     let marker = dir.join(MARKER);
     let text = match std::fs::read_to_string(&marker) {
         Ok(t) => t,
@@ -394,10 +426,12 @@ fn read_marker(dir: &Path) -> Result<Option<(u32, EngineKind)>> {
     }
     let mut format = None;
     let mut engine = None;
+    let mut complete = false;
     for line in lines {
         match line.split_once(' ') {
             Some(("format", v)) => format = v.trim().parse::<u32>().ok(),
             Some(("engine", v)) => engine = Some(v.trim().to_string()),
+            _ if line.trim() == MARKER_COMPLETE => complete = true,
             _ => {}
         }
     }
@@ -413,7 +447,11 @@ fn read_marker(dir: &Path) -> Result<Option<(u32, EngineKind)>> {
         .as_deref()
         .and_then(EngineKind::parse)
         .ok_or_else(|| Error::corrupted(marker.display().to_string(), "no known engine line"))?;
-    Ok(Some((format, engine)))
+    Ok(Some(Marker {
+        format,
+        engine,
+        complete,
+    }))
 }
 
 /// The format version a store records in its meta space (`None`: a new store).
@@ -423,6 +461,18 @@ fn read_format(view: &dyn crate::storage::ReadView) -> Result<Option<u32>> {
         Some(f) => <[u8; 4]>::try_from(f.as_slice())
             .map(|b| Some(u32::from_be_bytes(b)))
             .map_err(|_| Error::corrupted("meta", "format version is not 4 bytes")),
+    }
+}
+
+/// Which engine wrote the files in a data folder, by their names: fjall keeps `version` and
+/// `keyspaces`, sled `db` and `conf`. `None` when neither (a new or emptied folder).
+fn engine_of_files(data: &Path) -> Option<EngineKind> {
+    if data.join("version").exists() && data.join("keyspaces").exists() {
+        Some(EngineKind::Fjall)
+    } else if data.join("db").exists() && data.join("conf").exists() {
+        Some(EngineKind::Sled)
+    } else {
+        None
     }
 }
 
@@ -437,11 +487,16 @@ fn lock_store(dir: &Path) -> Result<std::fs::File> {
     }
 }
 
-fn write_marker(dir: &Path, engine: EngineKind) -> Result<()> {
+fn write_marker(dir: &Path, engine: EngineKind, complete: bool) -> Result<()> {
     let tmp = dir.join(format!("{MARKER}.tmp"));
     let body = format!(
-        "{MARKER_HEAD}\nformat {FORMAT_VERSION}\nengine {}\n",
-        engine.name()
+        "{MARKER_HEAD}\nformat {FORMAT_VERSION}\nengine {}\n{}",
+        engine.name(),
+        if complete {
+            format!("{MARKER_COMPLETE}\n")
+        } else {
+            String::new()
+        }
     );
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(body.as_bytes())
@@ -449,10 +504,7 @@ fn write_marker(dir: &Path, engine: EngineKind) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     let marker = dir.join(MARKER);
     std::fs::rename(&tmp, &marker).map_err(|e| Error::io(&marker, e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    sync_dir(dir)
 }
 
 impl Db {
@@ -474,7 +526,8 @@ impl Db {
                 "the memory engine keeps nothing on disk: use Db::memory() instead of a path",
             ));
         }
-        let engine_kind = match std::fs::metadata(dir) {
+        // (engine, complete): a complete store must have every file it keeps
+        let (engine_kind, complete) = match std::fs::metadata(dir) {
             Ok(m) if !m.is_dir() => {
                 return Err(Error::NotAStore {
                     path: dir.to_path_buf(),
@@ -482,7 +535,8 @@ impl Db {
                 })
             }
             Ok(_) => match read_marker(dir)? {
-                Some((_, found)) => {
+                Some(marker) => {
+                    let found = marker.engine;
                     if let Some(req) = options.engine {
                         if req != found {
                             return Err(Error::EngineMismatch {
@@ -491,7 +545,7 @@ impl Db {
                             });
                         }
                     }
-                    found
+                    (found, marker.complete)
                 }
                 None => {
                     let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -508,8 +562,8 @@ impl Db {
                         });
                     }
                     let e = options.engine.unwrap_or_default();
-                    write_marker(dir, e)?;
-                    e
+                    write_marker(dir, e, false)?;
+                    (e, false)
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -521,8 +575,8 @@ impl Db {
                 }
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
                 let e = options.engine.unwrap_or_default();
-                write_marker(dir, e)?;
-                e
+                write_marker(dir, e, false)?;
+                (e, false)
             }
             Err(e) => return Err(Error::io(dir, e)),
         };
@@ -532,19 +586,58 @@ impl Db {
             Some(f) => f,
             None => lock_store(dir)?,
         };
-        crate::compact::recover(dir)?;
-        let data = dir.join("data");
+        crate::compact::recover(dir, engine_kind)?;
+        let data = dir.join(crate::compact::DATA);
+        if let Some(found) = engine_of_files(&data) {
+            if found != engine_kind {
+                // Opening them with the other engine would write that engine's files among them.
+                return Err(Error::corrupted(
+                    dir.join(MARKER).display().to_string(),
+                    format!(
+                        "the marker says the store runs on {engine_kind}, but its data folder \
+                         holds {found}'s files: the marker is damaged; nothing was opened"
+                    ),
+                ));
+            }
+        }
+        if complete && read_hwm(dir)?.is_none() {
+            return Err(Error::corrupted(
+                dir.join(HWM).display().to_string(),
+                "the store's durable high-water mark is missing (the store keeps one from its \
+                 creation on): files of the store were lost; restore it from a backup",
+            ));
+        }
         let engine: Arc<dyn Engine> = match engine_kind {
-            EngineKind::Fjall => Arc::new(FjallEngine::open(&data)?),
-            EngineKind::Sled => Arc::new(SledEngine::open(&data)?),
+            EngineKind::Fjall => Arc::new(FjallEngine::open_existing(&data, complete)?),
+            EngineKind::Sled => Arc::new(SledEngine::open_existing(&data, complete)?),
             EngineKind::Memory => {
                 return Err(Error::invalid(
                     "the memory engine has no files: use Db::memory()",
                 ))
             }
         };
+        if engine
+            .read()?
+            .get(Space::Meta, codec::META_COMPACTION)?
+            .is_some()
+        {
+            // A compaction's copy, swapped in (its marker is gone): the id that tied it to the
+            // marker has done its job.
+            let mut b = Batch::default();
+            b.delete(Space::Meta, codec::META_COMPACTION.to_vec());
+            engine.write(&b)?;
+            engine.sync()?;
+        }
         let mut db = Db::start(engine, options, Some(dir.to_path_buf()), None)?;
         db.inner.lock = Some(lock);
+        if !complete {
+            // A new store (or one from a build that kept no mark) is complete from now on: the
+            // mark first, then the marker line that makes it required.
+            let lsn = db.inner.published.lsn();
+            write_hwm(dir, lsn)?;
+            *db.inner.hwm.lock() = (Some(std::time::Instant::now()), lsn);
+            write_marker(dir, engine_kind, true)?;
+        }
         db.drop_stale_checkpoint()?;
         Ok(db)
     }
@@ -610,7 +703,7 @@ impl Db {
             // The marker first: from then on an older build refuses the store, whose views
             // are half migrated until `meta/format` records the new format.
             if let Some(dir) = &path {
-                write_marker(dir, engine.kind())?;
+                write_marker(dir, engine.kind(), read_hwm(dir)?.is_some())?;
             }
             views::drop_live_insert_entries(engine.as_ref())?;
             let mut b = Batch::default();
@@ -655,7 +748,8 @@ impl Db {
                 owner: Mutex::new(None),
                 options,
                 path,
-                hwm: Mutex::new((std::time::Instant::now(), hwm)),
+                hwm: Mutex::new((None, hwm)),
+                closed: false,
                 _temp: temp,
                 lock: None,
             },
@@ -1288,7 +1382,12 @@ impl Db {
         )
     }
 
-    /// Compares every view with a rebuild from the log and reports each difference.
+    /// Checks the store and reports each problem: every view against a rebuild from the log,
+    /// the log against its transaction records (dense ids and LSNs, each event inside its
+    /// transaction's range), and every byte of the engine's files against the engine's own
+    /// checksums (parts a read may need that a scan never touches: filters, indexes). A store
+    /// is sound when the report lists no difference. Bytes that do not decode at all are an
+    /// error ([`Error::Corrupted`]).
     pub fn verify(&self) -> Result<VerifyReport> {
         self.verify_with_progress(|_| {})
     }
@@ -1296,7 +1395,13 @@ impl Db {
     /// [`Db::verify`], calling `progress` with the number of events replayed so far.
     pub fn verify_with_progress(&self, progress: impl FnMut(u64)) -> Result<VerifyReport> {
         let view = self.inner.engine.read()?;
-        views::verify(view.as_ref(), progress)
+        let mut report = views::verify(view.as_ref(), progress)?;
+        report
+            .differences
+            .extend(log::check_records(view.as_ref())?);
+        drop(view);
+        report.differences.extend(self.inner.engine.check_files()?);
+        Ok(report)
     }
 
     /// Recomputes every view from the log alone and replaces the stored views with the result
@@ -1435,15 +1540,17 @@ impl Db {
             self.inner.pipeline.drain().and_then(|()| {
                 crate::compact::copy(self.inner.engine.as_ref(), &dir, &mut progress)
             });
+        let kind = self.engine();
         let closed = self.close();
-        let (keys, bytes) = match (copied, closed) {
+        let copied = match (copied, closed) {
             (Ok(c), Ok(())) => c,
             (Err(e), _) | (Ok(_), Err(e)) => {
-                let _ = crate::compact::recover(&dir);
+                let _ = crate::compact::recover(&dir, kind);
                 return Err(e);
             }
         };
-        crate::compact::swap(&dir)?;
+        let (keys, bytes) = (copied.keys, copied.bytes);
+        crate::compact::swap(&dir, kind, &copied)?;
         let mut db = Db::open_locked(&dir, options, lock)?;
         // Measured after the reopen: a fresh fjall folder keeps its journal preallocated until
         // it is recovered once.
@@ -1468,12 +1575,31 @@ impl Db {
 
     /// Closes the store: waits for the commit pipeline to finish and syncs.
     pub fn close(mut self) -> Result<()> {
+        self.inner.closed = true;
+        self.finish()
+    }
+
+    /// Stops the commit pipeline, syncs, and records the last LSN as durable.
+    fn finish(&mut self) -> Result<()> {
         self.inner.pipeline.stop();
         self.inner.pipeline.sync()?;
         if let Some(dir) = &self.inner.path {
             write_hwm(dir, self.inner.published.lsn())?;
         }
         Ok(())
+    }
+}
+
+impl Drop for Db {
+    /// Dropping an open store closes it as [`Db::close`] does, ignoring errors (call `close`
+    /// to see them). Not while a panic unwinds: a panic is a crash, and the next open checks
+    /// what is on disk as after one.
+    fn drop(&mut self) {
+        if self.inner.closed || std::thread::panicking() {
+            return;
+        }
+        self.inner.closed = true;
+        let _ = self.finish();
     }
 }
 
@@ -1644,7 +1770,7 @@ mod tests {
             read_format(db.inner.engine.read().unwrap().as_ref()).unwrap(),
             Some(FORMAT_VERSION)
         );
-        assert_eq!(read_marker(&path).unwrap().unwrap().0, FORMAT_VERSION);
+        assert_eq!(read_marker(&path).unwrap().unwrap().format, FORMAT_VERSION);
         assert!(db.verify().unwrap().differences.is_empty());
         assert!(crate::compact::open_checkpoint(db.engine(), &path)
             .unwrap()
@@ -1665,7 +1791,7 @@ mod tests {
             matches!(e, Some(Error::DataLoss { durable: 1_000, .. })),
             "{e:?}"
         );
-        assert_eq!(read_marker(&path).unwrap().unwrap().0, 1);
+        assert_eq!(read_marker(&path).unwrap().unwrap().format, 1);
         let engine = FjallEngine::open(&path.join("data")).unwrap();
         let view = engine.read().unwrap();
         assert_eq!(read_format(view.as_ref()).unwrap(), Some(1));

@@ -40,6 +40,11 @@ use crate::read::Read;
 use crate::schema::{ColumnDef, ForeignKeyDef, IndexDef, OnDelete, TableDef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 
+/// The longest line import reads (and export writes): 128 MiB. A row image is at most 64 MiB
+/// encoded; its JSON (base64 bytes, escaped text) is usually well under this, and a row whose
+/// line would be longer is refused by export, naming its event, rather than written unimportable.
+pub const MAX_LINE_BYTES: usize = 128 << 20;
+
 fn column_json(c: &ColumnDef) -> Json {
     let mut o = Map::new();
     o.insert("name".into(), c.name.clone().into());
@@ -175,6 +180,14 @@ pub fn export(db: &Db, out: &mut dyn Write, mut progress: impl FnMut(u64)) -> Re
             crate::views::apply_to_catalog(&mut catalog, &ev.body)?;
             let line = serde_json::to_string(&Json::Object(o))
                 .map_err(|e| Error::invalid(format!("cannot write event {}: {e}", ev.lsn)))?;
+            if line.len() > MAX_LINE_BYTES {
+                return Err(Error::invalid(format!(
+                    "the event at lsn {} is {} bytes as JSON, more than an import reads in one \
+                     line ({MAX_LINE_BYTES} bytes): copy the store folder instead",
+                    ev.lsn,
+                    line.len()
+                )));
+            }
             writeln!(out, "{line}").map_err(|e| Error::io("export", e))?;
             n += 1;
             if n.is_multiple_of(1024) {
@@ -458,14 +471,27 @@ pub fn import(db: &Db, input: &mut dyn BufRead, mut progress: impl FnMut(u64)) -
     }
     let mut n = 0u64;
     let mut pending: Vec<Line> = Vec::new();
-    let mut text = String::new();
+    let mut bytes: Vec<u8> = Vec::new();
     let mut line_no = 0usize;
     loop {
-        text.clear();
-        let read = input
-            .read_line(&mut text)
-            .map_err(|e| Error::io("import", e))?;
+        bytes.clear();
         line_no += 1;
+        // At most one byte more than a line may hold: memory stays bounded whatever the input
+        // (a giant line, or an endless one such as /dev/zero).
+        let read = std::io::Read::take(&mut *input, MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| Error::io("import", e))?;
+        if bytes.len() > MAX_LINE_BYTES {
+            return Err(Error::invalid(format!(
+                "line {line_no} is longer than {MAX_LINE_BYTES} bytes, more than any event \
+                 export writes: this is not an exported log"
+            )));
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            Error::invalid(format!(
+                "line {line_no}: not UTF-8 text: this is not an exported log"
+            ))
+        })?;
         let done = read == 0;
         let parsed = if done || text.trim().is_empty() {
             None

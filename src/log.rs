@@ -450,6 +450,99 @@ pub fn read_tx(view: &dyn ReadView, tx: u64) -> Result<Option<TxRecord>> {
     }
 }
 
+/// Checks the log against its transaction records, as every commit writes them: LSNs dense
+/// from 1, transaction ids dense from 1, each record naming its own id, its range of LSNs
+/// following the previous one's, its time not before the previous one's, and every event
+/// carrying the id of the record whose range holds it. Returns each problem found (at most a
+/// hundred); a record or event that does not decode is an error.
+pub fn check_records(view: &dyn ReadView) -> Result<Vec<String>> {
+    const MAX: usize = 100;
+    let mut problems = Vec::new();
+    let mut note = |p: String| {
+        if problems.len() < MAX {
+            problems.push(p);
+        }
+    };
+    let mut ranges: Vec<(u64, u64, u64)> = Vec::new();
+    let (mut want_tx, mut want_first) = (1u64, 1u64);
+    let mut last_at: Option<Timestamp> = None;
+    for item in view.range(Space::Tx, Bound::Unbounded, Bound::Unbounded, false)? {
+        let (k, v) = item?;
+        let tx = codec::read_u64_key(&k)
+            .ok_or_else(|| Error::corrupted("tx", "a transaction key is not 8 bytes"))?;
+        let rec = TxRecord::decode(tx, &v)?;
+        if tx != want_tx {
+            note(format!(
+                "transaction records: {} follows {} (ids must be dense)",
+                tx,
+                want_tx - 1
+            ));
+        }
+        if rec.tx != tx {
+            note(format!(
+                "transaction record {tx} names transaction {}",
+                rec.tx
+            ));
+        }
+        if rec.first_lsn != want_first || rec.last_lsn < rec.first_lsn {
+            note(format!(
+                "transaction {tx} holds LSNs {}..={}, expected a range from {want_first}",
+                rec.first_lsn, rec.last_lsn
+            ));
+        }
+        if last_at.is_some_and(|a| rec.at < a) {
+            note(format!(
+                "transaction {tx} is dated before the one before it"
+            ));
+        }
+        last_at = Some(rec.at);
+        want_tx = tx + 1;
+        want_first = rec.last_lsn.saturating_add(1);
+        ranges.push((tx, rec.first_lsn, rec.last_lsn));
+    }
+    let mut want_lsn = 1u64;
+    let mut r = ranges.iter().peekable();
+    for item in view.range(Space::Log, Bound::Unbounded, Bound::Unbounded, false)? {
+        let (k, v) = item?;
+        let lsn = codec::read_u64_key(&k)
+            .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?;
+        if lsn != want_lsn {
+            note(format!(
+                "log: LSN {lsn} follows {} (LSNs must be dense)",
+                want_lsn - 1
+            ));
+        }
+        want_lsn = lsn + 1;
+        let ev = Event::decode(lsn, &v)?;
+        while r.peek().is_some_and(|(_, _, last)| *last < lsn) {
+            r.next();
+        }
+        match r.peek() {
+            Some((tx, first, _)) if *first <= lsn => {
+                if ev.tx != *tx {
+                    note(format!(
+                        "log: the event at LSN {lsn} names transaction {}, but transaction {tx} \
+                         holds it",
+                        ev.tx
+                    ));
+                }
+            }
+            _ => note(format!(
+                "log: the event at LSN {lsn} is in no transaction record"
+            )),
+        }
+    }
+    if let Some((tx, _, last)) = ranges.last() {
+        if *last >= want_lsn {
+            note(format!(
+                "transaction {tx} ends at LSN {last}, after the log's last event ({})",
+                want_lsn - 1
+            ));
+        }
+    }
+    Ok(problems)
+}
+
 /// The last LSN and the last transaction record, if any.
 pub fn last_positions(view: &dyn ReadView) -> Result<(u64, Option<TxRecord>)> {
     let last_lsn = match view

@@ -260,6 +260,8 @@ pub(crate) fn plan(
         events: Vec::new(),
     };
     let mut tombstones = Vec::new();
+    // unique index prefix → the first row of the plan that gets the value back
+    let mut claimed: HashMap<Vec<u8>, RowRef> = HashMap::new();
     for ((tid, enc), st) in &states {
         let t = catalog.by_id(*tid)?;
         let pk = decode_pk(enc)?;
@@ -301,13 +303,27 @@ pub(crate) fn plan(
                 out.tombstoned.push(me);
             }
             (Some(img), now) => {
-                // unique values: held by a live row that keeps them?
+                // unique values: held by a live row that keeps them, or given to another row
+                // of this plan (possible when the unique index was added after the target)?
                 for idx in t.indexes.iter().filter(|i| i.unique) {
                     let (vals, has_null) = views::index_vals(t, &idx.cols, img);
                     if has_null {
                         continue;
                     }
                     let prefix = codec::index_key(*tid, idx.id, &vals, &[]);
+                    match claimed.get(&prefix) {
+                        Some(first) => out.conflicts.push(Conflict {
+                            row: me.clone(),
+                            kind: ConflictKind::UniqueTaken,
+                            detail: format!(
+                                "its unique value is also given back to {first} by the same \
+                                 operation (the unique index is newer than the point)"
+                            ),
+                        }),
+                        None => {
+                            claimed.insert(prefix.clone(), me.clone());
+                        }
+                    }
                     for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
                         let (k, _) = item?;
                         let other = (*tid, k.get(prefix.len()..).unwrap_or_default().to_vec());

@@ -9,7 +9,9 @@
 //! and `--skip-conflicts` then exits 0; a plain file, a folder of unrelated files, a garbage or
 //! newer-format marker, and a store of the other engine are refused at open and left untouched;
 //! `export` then `import` reproduces the same scans and log, a failed import leaves no store; `demo`
-//! runs on a fresh temporary store that it removes. No invocation ever exits 101 (a panic).
+//! runs on a fresh temporary store that it removes; a closed standard output is not an error
+//! (exit 0). No invocation ever exits 101 (a panic). What happens when output cannot be written is
+//! pinned in `tests/cli_output.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -1155,6 +1157,9 @@ fn a_closed_standard_output_is_not_a_panic() {
         );
         assert_eq!(out.stdout, "");
         assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+        // a reader that went away is not the command's failure (see tests/cli_output.rs)
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        assert_eq!(out.stderr, "", "{args:?}");
     }
 }
 

@@ -29,6 +29,32 @@
 //! model while the store's reads still equal the committed one. At the end of each case
 //! `verify` reports no difference, the store reopens (fjall, sled) and `rebuild`s with the same
 //! reads, and the key sequences continue where they were.
+//!
+//! Then time travel and export, against the models recorded after every commit that moved the
+//! LSN (`time_travel`, `restore_and_undo`, `export_import`). Values are compared by identity
+//! (any NaN is NaN, -0.0 is not 0.0), as `Value`'s equality does; so that every case has such
+//! values, the random steps are followed by updates of two parents' `score` to its twin
+//! (0.0 and -0.0 swap, a NaN is given as a negative NaN and stays the one NaN). Pinned:
+//!
+//! - `restore_to_plan(Store, last_lsn)` is empty, NaN and -0.0 in rows included;
+//! - `as_of(lsn)` reads (every read path above) exactly like the model recorded then, in the
+//!   schema of then, at up to 6 points spread over the case plus the last;
+//! - `diff(lsn, lsn)` is empty; `diff(a, b)` of consecutive points (and of a random pair, both
+//!   ways) lists exactly the rows that differ, as inserted, deleted or changed, with both images
+//!   and exactly the columns that differ (models compared in today's columns: a column added
+//!   between the points reads its default at the earlier one);
+//! - `restore_store_to(p)`, for a point p after the last added column, reverts exactly the rows
+//!   changed since and tombstones exactly the rows inserted since (its dry run says the same),
+//!   after which every read equals the model of p in today's schema; undoing that transaction
+//!   brings the state before it back (an empty diff), and `verify` still passes;
+//! - `export_log` then `import_log` into a fresh store takes every event: the copy has the same
+//!   `last_lsn`, verifies, reads like the model (non-finite floats and -0.0 bit for bit), reads
+//!   like the model of then as of a past point, has nothing to restore at its last LSN, exports
+//!   the same bytes again, and continues the key sequences.
+//!
+//! A store bug this found is kept as a named regression at the end of the file (a restore to a
+//! point or an undo did not check unique indexes added since); a point whose rows clash under
+//! such an index must be refused with `unique_taken`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -42,8 +68,8 @@ use std::fmt::Display;
 use std::ops::Bound;
 
 use lazarusdb::{
-    ColumnDef, ColumnType, Constraint, Db, EngineKind, Error, IndexRange, OnDelete, Options, Read,
-    Row, Scan, TableBuilder, Timestamp, Transaction, Value,
+    ColumnDef, ColumnType, ConflictKind, Constraint, Db, DiffKind, EngineKind, Error, IndexRange,
+    OnDelete, Options, Read, Row, RowRef, Scan, Scope, TableBuilder, Timestamp, Transaction, Value,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -1888,12 +1914,24 @@ fn run_case(eng: Eng, steps: &[(Op, u64)]) -> Result<(), TestCaseError> {
     let mut m = Model::new();
     prop_assert_eq!(db.last_lsn(), m.lsn);
     check_reads(&db, &m, 0)?;
+    // (LSN, the model then) after the schema and after every commit that moved the LSN
+    let mut points: Vec<Point> = vec![(m.lsn, m.clone())];
     for (i, (op, seed)) in steps.iter().enumerate() {
         step(&db, &mut m, op, *seed).map_err(|e| TestCaseError::fail(format!("step {i}: {e}")))?;
         prop_assert_eq!(db.last_lsn(), m.lsn, "step {}: {:?}", i, op);
         check_reads(&db, &m, *seed)
             .map_err(|e| TestCaseError::fail(format!("reads after step {i} ({op:?}): {e}")))?;
+        record(&mut points, &m);
     }
+    // values that differ only by identity, for certain: the time-travel checks below must tell
+    // them apart
+    let mut w = &db;
+    for op in twin_updates(&m) {
+        // a failure the model expected (a unique index over `score`) is fine
+        let _ = exec(&mut w, &mut m, &op).map_err(fail_at("twin update"))?;
+        record(&mut points, &m);
+    }
+    prop_assert_eq!(db.last_lsn(), m.lsn);
     let report = got(db.verify(), "verify")?;
     prop_assert!(report.is_ok(), "verify: {:?}", report.differences);
     prop_assert_eq!(report.events, m.lsn);
@@ -1911,23 +1949,469 @@ fn run_case(eng: Eng, steps: &[(Op, u64)]) -> Result<(), TestCaseError> {
 
     // the int key sequences go on where they were, after reopen and rebuild
     let mut w = &db;
-    for op in [
+    for op in fresh_inserts("fresh") {
+        let res = exec(&mut w, &mut m, &op)
+            .map_err(|e| TestCaseError::fail(format!("after rebuild: {e}")))?;
+        prop_assert!(res.is_ok() || m.t[PARENT].seq == i64::MAX || m.t[NODE].seq == i64::MAX);
+        record(&mut points, &m);
+    }
+    prop_assert_eq!(db.last_lsn(), m.lsn);
+    check_reads(&db, &m, 3)?;
+
+    let seed = steps
+        .iter()
+        .fold(0x5eed, |a: u64, (_, s)| a.rotate_left(5) ^ s);
+    time_travel(&db, &m, &points, seed)?;
+    restore_and_undo(&db, &mut m, &mut points, seed)?;
+    export_import(&db, &m, &points, seed)?;
+    got(db.close(), "close")?;
+    Ok(())
+}
+
+/// Inserts without a key (in `node` and `parent`, with a new unique `name`): they take the next
+/// key of the sequence.
+fn fresh_inserts(name: &'static str) -> [Op; 2] {
+    [
         Op::Insert {
             t: NODE,
             cells: vec![],
         },
         Op::Insert {
             t: PARENT,
-            cells: vec![("name".into(), ok("fresh")), ("active".into(), ok(false))],
+            cells: vec![("name".into(), ok(name)), ("active".into(), ok(false))],
         },
-    ] {
-        let res = exec(&mut w, &mut m, &op)
-            .map_err(|e| TestCaseError::fail(format!("after rebuild: {e}")))?;
-        prop_assert!(res.is_ok() || m.t[PARENT].seq == i64::MAX || m.t[NODE].seq == i64::MAX);
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time travel and export, checked at the end of each case against the models recorded along it.
+
+/// Updates of the `score` of the first and the last parent to its twin: 0.0 and -0.0 swap (a
+/// change by identity, not by `==`), a NaN gets a negative NaN (stored as the one canonical
+/// NaN: no change by identity, though the update is an event), anything else gets -0.0.
+fn twin_updates(m: &Model) -> Vec<Op> {
+    let rows = &m.t[PARENT].rows;
+    let mut keys: Vec<&Pk> = rows
+        .keys()
+        .take(1)
+        .chain(rows.keys().skip(1).last())
+        .collect();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| {
+            let cell = match rows[k].get("score") {
+                Some(Value::Float(f)) if f.is_nan() => coerced(-f64::NAN, f64::NAN),
+                Some(Value::Float(f)) if *f == 0.0 && f.is_sign_negative() => ok(0.0),
+                _ => ok(-0.0),
+            };
+            Op::Update {
+                t: PARENT,
+                pk: ok(k.value()),
+                changes: vec![("score".into(), cell)],
+            }
+        })
+        .collect()
+}
+
+/// A committed point: its LSN and the model as it was then.
+type Point = (u64, Model);
+
+/// Records the model when the last commit moved the LSN.
+fn record(points: &mut Vec<Point>, m: &Model) {
+    if points.last().is_none_or(|(l, _)| *l != m.lsn) {
+        points.push((m.lsn, m.clone()));
     }
-    prop_assert_eq!(db.last_lsn(), m.lsn);
-    check_reads(&db, &m, 3)?;
-    got(db.close(), "close")?;
+}
+
+/// How many recorded points (besides the last) each case reads as of.
+const AS_OF_POINTS: usize = 6;
+
+/// At most [`AS_OF_POINTS`] indexes spread over `0..n - 1` (one at random in each of that many
+/// equal parts), plus the last (`n - 1`).
+fn spread(n: usize, rng: &mut Rng) -> Vec<usize> {
+    if n <= AS_OF_POINTS + 1 {
+        return (0..n).collect();
+    }
+    let stride = (n - 1) / AS_OF_POINTS;
+    let mut out: Vec<usize> = (0..AS_OF_POINTS)
+        .map(|i| i * stride + rng.below(stride))
+        .collect();
+    out.push(n - 1);
+    out.dedup();
+    out
+}
+
+/// A model row in today's columns: a column added since the row's point reads its default (or
+/// null), as the store reads (and diffs, and restores) an image written before the column.
+fn in_today(row: &Row, today: &TableM) -> Row {
+    today
+        .cols
+        .iter()
+        .map(|c| {
+            let v = row
+                .get(&c.name)
+                .cloned()
+                .unwrap_or_else(|| c.default.clone().unwrap_or(Value::Null));
+            (c.name.clone(), v)
+        })
+        .collect()
+}
+
+fn rows_eq_opt(a: Option<&Row>, b: Option<&Row>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => rows_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// A row of a diff as the model has it.
+#[derive(Debug)]
+struct ExpDiff {
+    t: usize,
+    pk: Pk,
+    kind: DiffKind,
+    before: Option<Row>,
+    after: Option<Row>,
+    /// The columns whose values differ (by identity: NaN is NaN, -0.0 is not 0.0).
+    changes: Vec<String>,
+}
+
+/// The rows that differ between models `a` and `b`, in (table, primary key) order, compared in
+/// `today`'s columns (see [`in_today`]).
+fn model_diff(a: &Model, b: &Model, today: &Model) -> Vec<ExpDiff> {
+    let mut out = Vec::new();
+    for (ti, tt) in today.t.iter().enumerate() {
+        let (ra, rb) = (&a.t[ti].rows, &b.t[ti].rows);
+        let mut keys: Vec<&Pk> = ra.keys().chain(rb.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let before = ra.get(k).map(|r| in_today(r, tt));
+            let after = rb.get(k).map(|r| in_today(r, tt));
+            let (kind, changes) = match (&before, &after) {
+                (None, None) => continue,
+                (None, Some(_)) => (DiffKind::Inserted, Vec::new()),
+                (Some(_), None) => (DiffKind::Deleted, Vec::new()),
+                (Some(x), Some(y)) => {
+                    let changes: Vec<String> = tt
+                        .cols
+                        .iter()
+                        .filter(|c| match (x.get(&c.name), y.get(&c.name)) {
+                            (Some(u), Some(v)) => !veq(u, v),
+                            _ => true,
+                        })
+                        .map(|c| c.name.clone())
+                        .collect();
+                    if changes.is_empty() {
+                        continue;
+                    }
+                    (DiffKind::Changed, changes)
+                }
+            };
+            out.push(ExpDiff {
+                t: ti,
+                pk: k.clone(),
+                kind,
+                before,
+                after,
+                changes,
+            });
+        }
+    }
+    out
+}
+
+/// `db.diff(a, b)` lists exactly the rows of `exp`, with their kinds, images and changed columns.
+fn same_diff(db: &Db, a: u64, b: u64, exp: &[ExpDiff], today: &Model) -> Result<(), TestCaseError> {
+    let d = got(db.diff(a, b, None), format!("diff {a} {b}"))?;
+    let same = d.len() == exp.len()
+        && d.iter().zip(exp).all(|(s, e)| {
+            let cell = |r: &Option<Row>, c: &str| r.as_ref().and_then(|r| r.get(c)).cloned();
+            s.row.table == today.t[e.t].name
+                && veq(&s.row.pk, &e.pk.value())
+                && s.kind == e.kind
+                && rows_eq_opt(s.before.as_ref(), e.before.as_ref())
+                && rows_eq_opt(s.after.as_ref(), e.after.as_ref())
+                && s.changes.len() == e.changes.len()
+                && s.changes.iter().zip(&e.changes).all(|(c, name)| {
+                    &c.column == name
+                        && cell(&e.before, name).is_some_and(|v| veq(&v, &c.before))
+                        && cell(&e.after, name).is_some_and(|v| veq(&v, &c.after))
+                })
+        });
+    prop_assert!(
+        same,
+        "diff {} {}:\n store: {:?}\n model: {:?}",
+        a,
+        b,
+        d,
+        exp
+    );
+    Ok(())
+}
+
+/// The rows of the model, as row references.
+fn refs(m: &Model, rows: &[(usize, Pk)]) -> Vec<RowRef> {
+    rows.iter()
+        .map(|(t, pk)| RowRef {
+            table: m.t[*t].name.to_string(),
+            pk: pk.value(),
+        })
+        .collect()
+}
+
+/// Whether two live rows of the model clash under one of its unique indexes.
+fn unique_clash(m: &Model) -> bool {
+    m.t.iter().any(|t| {
+        t.indexes.iter().filter(|i| i.unique).any(|i| {
+            t.entries(&i.cols)
+                .windows(2)
+                .any(|w| !w[0].0.iter().any(Value::is_null) && tuple_cmp(&w[0].0, &w[1].0).is_eq())
+        })
+    })
+}
+
+fn fail_at(what: impl Display) -> impl FnOnce(TestCaseError) -> TestCaseError {
+    move |e| TestCaseError::fail(format!("{what}: {e}"))
+}
+
+/// Pinned on the store as it is at the end of a case (`m`, with `points` recorded along it):
+///
+/// - a restore of the whole store to its last LSN has nothing to do, NaN and -0.0 included;
+/// - as of a spread of recorded points (and the last), every read path equals the model then
+///   (with the schema of then: a column or index added later does not exist yet);
+/// - a diff of a point with itself is empty; a diff of two consecutive points, and of a random
+///   pair both ways, lists exactly the rows whose values differ by identity, with the right kind,
+///   both images and exactly the columns that differ. Models are compared in today's columns
+///   (a column added between the points reads its default at the earlier one, as the store pads
+///   old images), so pairs that straddle an `add_column` are compared too, not skipped.
+fn time_travel(db: &Db, m: &Model, points: &[Point], seed: u64) -> Result<(), TestCaseError> {
+    let mut rng = Rng(seed);
+    let last = db.last_lsn();
+    prop_assert_eq!(points.last().map(|p| p.0), Some(last));
+    let plan = got(
+        db.restore_to_plan(&Scope::Store, last),
+        "restore_to_plan at the last lsn",
+    )?;
+    prop_assert!(
+        plan.is_empty()
+            && plan.reverted.is_empty()
+            && plan.restored.is_empty()
+            && plan.tombstoned.is_empty()
+            && plan.conflicts.is_empty(),
+        "a restore to the last lsn {} would do something: {:?}",
+        last,
+        plan
+    );
+
+    for i in spread(points.len(), &mut rng) {
+        let (lsn, pm) = &points[i];
+        let past = got(db.as_of(*lsn), format!("as_of {lsn}"))?;
+        prop_assert_eq!(past.lsn(), *lsn);
+        check_reads(&past, pm, seed ^ lsn).map_err(fail_at(format!("as of lsn {lsn}")))?;
+        prop_assert_eq!(got(db.diff(*lsn, *lsn, None), "diff")?, vec![]);
+    }
+
+    for w in points.windows(2) {
+        let ((a, ma), (b, mb)) = (&w[0], &w[1]);
+        same_diff(db, *a, *b, &model_diff(ma, mb, m), m)?;
+    }
+    let (i, j) = (rng.below(points.len()), rng.below(points.len()));
+    let ((a, ma), (b, mb)) = (&points[i], &points[j]);
+    same_diff(db, *a, *b, &model_diff(ma, mb, m), m)?;
+    same_diff(db, *b, *a, &model_diff(mb, ma, m), m)?;
+    Ok(())
+}
+
+/// Restores the whole store to a recorded point `p` taken after the last column was added (so
+/// that no image needs extending with a default), then undoes that restore.
+///
+/// Pinned: the plan (dry run and real) names exactly the rows that changed since `p` as
+/// reverted and the rows inserted since as tombstoned (the model never deletes, so nothing
+/// comes back from the trash), one event each; afterwards every read equals the model of `p`
+/// in today's schema (indexes added since included; the int key sequences do not go back);
+/// undoing the restore's transaction brings back exactly those rows and the state before it
+/// (a diff across restore and undo is empty). When the model of `p` clashes under a unique
+/// index added since, the restore must be refused with conflicts and write nothing (such points
+/// are chosen too).
+fn restore_and_undo(
+    db: &Db,
+    m: &mut Model,
+    points: &mut Vec<Point>,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let mut rng = Rng(seed.rotate_left(17));
+    let ncols = |m: &Model| m.t.iter().map(|t| t.cols.len()).sum::<usize>();
+    // the store as it should be after a restore to a point: the rows of then, in today's schema
+    let then_of = |pm: &Model| {
+        let mut then = pm.clone();
+        for (tt, tn) in then.t.iter_mut().zip(&m.t) {
+            tt.indexes = tn.indexes.clone();
+            tt.seq = tn.seq;
+        }
+        then
+    };
+    let cands: Vec<usize> = (0..points.len().saturating_sub(1))
+        .filter(|&i| ncols(&points[i].1) == ncols(m))
+        .collect();
+    if cands.is_empty() {
+        return Ok(());
+    }
+    let (p, pm) = &points[cands[rng.below(cands.len())]];
+    let (p, mut then) = (*p, then_of(pm));
+    let before = db.last_lsn();
+    if unique_clash(&then) {
+        let res = db.restore_store_to(p);
+        prop_assert!(
+            matches!(&res, Err(Error::RewindConflict { conflicts, .. })
+                if !conflicts.is_empty()
+                    && conflicts.iter().all(|c| c.kind == ConflictKind::UniqueTaken)),
+            "restore to {} with rows that clash under a unique index added since: {:?}",
+            p,
+            res
+        );
+        prop_assert_eq!(db.last_lsn(), before);
+        return Ok(());
+    }
+    let mut reverted = Vec::new();
+    let mut tombstoned = Vec::new();
+    for (ti, (tt, tn)) in then.t.iter().zip(&m.t).enumerate() {
+        for (k, row) in &tn.rows {
+            match tt.rows.get(k) {
+                None => tombstoned.push((ti, k.clone())),
+                Some(old) if !rows_eq(old, row) => reverted.push((ti, k.clone())),
+                Some(_) => {}
+            }
+        }
+        prop_assert!(
+            tt.rows.keys().all(|k| tn.rows.contains_key(k)),
+            "model: a row of then is gone (the model never deletes)"
+        );
+    }
+    let (reverted, tombstoned) = (refs(m, &reverted), refs(m, &tombstoned));
+    let n = (reverted.len() + tombstoned.len()) as u64;
+    let dry = got(
+        db.restore_to_plan(&Scope::Store, p),
+        format!("restore_to_plan {p}"),
+    )?;
+    for (what, plan) in [
+        ("dry run", dry),
+        (
+            "restore",
+            got(db.restore_store_to(p), format!("restore_store_to {p}"))?,
+        ),
+    ] {
+        prop_assert_eq!(plan.target_lsn, p, "{}", what);
+        prop_assert_eq!(&plan.reverted, &reverted, "{} to {}: reverted", what, p);
+        prop_assert_eq!(
+            &plan.tombstoned,
+            &tombstoned,
+            "{} to {}: tombstoned",
+            what,
+            p
+        );
+        prop_assert!(plan.restored.is_empty(), "{} to {}: {:?}", what, p, plan);
+        prop_assert!(plan.conflicts.is_empty(), "{} to {}: {:?}", what, p, plan);
+    }
+    prop_assert_eq!(db.last_lsn(), before + n, "restore to {}", p);
+    check_reads(db, &then, seed).map_err(fail_at(format!("after restore to lsn {p}")))?;
+    if n == 0 {
+        return Ok(());
+    }
+    let restored_at = db.last_lsn();
+    then.lsn = restored_at;
+    same_diff(db, before, restored_at, &model_diff(m, &then, m), m)?;
+    let events = got(db.events(before + 1, None), "events")?;
+    prop_assert_eq!(events.len() as u64, n);
+    let tx = events[0].tx;
+    prop_assert!(events.iter().all(|e| e.tx == tx), "one transaction");
+
+    let plan = got(db.undo(tx, false), format!("undo of the restore (tx {tx})"))?;
+    prop_assert_eq!(&plan.reverted, &reverted, "undo: reverted");
+    prop_assert_eq!(&plan.restored, &tombstoned, "undo: restored");
+    prop_assert!(plan.tombstoned.is_empty(), "undo: {:?}", plan);
+    prop_assert_eq!(db.last_lsn(), restored_at + n, "undo");
+    m.lsn = db.last_lsn();
+    check_reads(db, m, seed ^ 1).map_err(fail_at("after undoing the restore"))?;
+    prop_assert_eq!(got(db.diff(before, m.lsn, None), "diff")?, vec![]);
+    let plan = got(db.restore_to_plan(&Scope::Store, before), "restore_to_plan")?;
+    prop_assert!(plan.is_empty(), "{:?}", plan);
+    let report = got(db.verify(), "verify after restore and undo")?;
+    prop_assert!(report.is_ok(), "verify: {:?}", report.differences);
+    points.push((restored_at, then));
+    points.push((m.lsn, m.clone()));
+    Ok(())
+}
+
+/// Exports the log and imports it into a fresh store. Pinned: the import takes every event
+/// and ends at the same LSN; the copy verifies, reads like the model (NaN, infinities and
+/// -0.0 come back bit for bit: they travel as the strings "NaN", "Infinity", "-Infinity"),
+/// reads like the recorded model as of a point (LSNs are kept: the point before the last, the
+/// restore when there was one), has nothing to restore at its last LSN, exports the same bytes
+/// again, and continues the key sequences.
+fn export_import(db: &Db, m: &Model, points: &[Point], seed: u64) -> Result<(), TestCaseError> {
+    let mut bytes = Vec::new();
+    let n = got(db.export_log(&mut bytes), "export")?;
+    prop_assert_eq!(n, m.lsn);
+    let text = String::from_utf8_lossy(&bytes);
+    let spellings = [
+        (f64::NAN, "\"NaN\""),
+        (f64::INFINITY, "\"Infinity\""),
+        (f64::NEG_INFINITY, "\"-Infinity\""),
+    ];
+    for (f, s) in spellings {
+        let held = points.iter().any(|(_, pm)| {
+            pm.t.iter()
+                .flat_map(|t| t.rows.values())
+                .flat_map(|r| r.iter())
+                .any(|(_, v)| veq(v, &Value::Float(f)))
+        });
+        prop_assert!(!held || text.contains(s), "{} not exported as {}", f, s);
+    }
+
+    let copy = got(Db::memory(), "memory")?;
+    let imported = got(copy.import_log(&mut bytes.as_slice()), "import")?;
+    prop_assert_eq!(imported, n);
+    prop_assert_eq!(copy.last_lsn(), db.last_lsn());
+    let report = got(copy.verify(), "verify the import")?;
+    prop_assert!(
+        report.is_ok(),
+        "verify the import: {:?}",
+        report.differences
+    );
+    prop_assert_eq!(report.events, m.lsn);
+    check_reads(&copy, m, seed ^ 2).map_err(fail_at("the imported store"))?;
+    let plan = got(
+        copy.restore_to_plan(&Scope::Store, copy.last_lsn()),
+        "restore_to_plan",
+    )?;
+    prop_assert!(plan.is_empty(), "the imported store: {:?}", plan);
+    // as of one point (the restore, when there was one: the point before the last)
+    let (lsn, pm) = &points[points.len().saturating_sub(2)];
+    let past = got(copy.as_of(*lsn), format!("as_of {lsn}"))?;
+    check_reads(&past, pm, seed ^ lsn).map_err(fail_at(format!("imported, as of {lsn}")))?;
+    let mut again = Vec::new();
+    got(copy.export_log(&mut again), "export the import")?;
+    prop_assert!(
+        again == bytes,
+        "the imported store exports other bytes:\n{}\n---\n{}",
+        text,
+        String::from_utf8_lossy(&again)
+    );
+
+    let mut mc = m.clone();
+    let mut w = &copy;
+    for op in fresh_inserts("fresh in the copy") {
+        let res = exec(&mut w, &mut mc, &op).map_err(fail_at("the imported store"))?;
+        prop_assert!(
+            res.is_ok() || mc.t[PARENT].seq == i64::MAX || mc.t[NODE].seq == i64::MAX,
+            "{:?} {:?}",
+            op,
+            res
+        );
+    }
+    prop_assert_eq!(copy.last_lsn(), mc.lsn);
     Ok(())
 }
 
@@ -2014,4 +2498,50 @@ fn applying_an_unchanged_schema_keeps_the_store_writable() {
     db.apply_schema(std::slice::from_ref(&spec)).unwrap();
     let r = db.insert("t", Row::new());
     assert!(r.is_ok(), "insert after re-applying the schema: {r:?}");
+}
+
+/// A restore to a point (of the store or of a table) and an undo give rows back the values they
+/// had then without checking them against a unique index added since, when no live row holds the
+/// value now: two rows that shared a value at the point (legal then, no unique index) both get
+/// it back, the plan lists no conflict, and the store ends with two live rows holding one value
+/// under a unique index. `verify` does not notice (the index holds both entries), an insert of
+/// the value is refused as a duplicate, and the exported log no longer imports ("unique (s)
+/// violated by 5"). Found by `restore_and_undo` above: it expects the refusal that restoring
+/// from the trash gives (`UniqueTaken`, "also held by ..., restored in the same restore").
+#[test]
+fn restoring_to_a_point_checks_unique_indexes_added_since() {
+    for how in ["store", "table", "undo"] {
+        let db = Db::memory().unwrap();
+        db.create_table(
+            TableBuilder::new("t")
+                .column(("id", ColumnType::Int))
+                .column(("s", ColumnType::Int))
+                .primary_key("id"),
+        )
+        .unwrap();
+        db.insert("t", Row::new().with("s", 5)).unwrap();
+        db.insert("t", Row::new().with("s", 5)).unwrap();
+        let p = db.last_lsn();
+        let tx = db
+            .transaction(|tx| {
+                tx.update("t", 1, Row::new().with("s", 1))?;
+                tx.update("t", 2, Row::new().with("s", 2))?;
+                Ok::<_, Error>(tx.id())
+            })
+            .unwrap();
+        db.add_index("t", &["s"], true).unwrap();
+        let before = db.last_lsn();
+        let res = match how {
+            "store" => db.restore_store_to(p),
+            "table" => db.restore_table_to("t", p),
+            _ => db.undo(tx, false),
+        };
+        assert!(
+            matches!(&res, Err(Error::RewindConflict { conflicts, .. })
+                if conflicts.iter().any(|c| c.kind == ConflictKind::UniqueTaken)),
+            "{how}: {res:?}; rows now {:?}",
+            db.scan("t", Scan::all())
+        );
+        assert_eq!(db.last_lsn(), before, "{how}");
+    }
 }

@@ -219,10 +219,13 @@ fn an_empty_folder_becomes_a_store() {
         vec![
             "lazarusdb store".to_string(),
             format!("format {FORMAT_VERSION}"),
-            "engine fjall".to_string()
+            "engine fjall".to_string(),
+            // created completely: it keeps a durable high-water mark from now on
+            "hwm kept".to_string(),
         ]
     );
     assert!(root.join("data").is_dir());
+    assert!(root.join("HWM").is_file());
     let db = Db::open(&root).unwrap();
     has_note(&db);
 }

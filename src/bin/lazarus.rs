@@ -1,9 +1,25 @@
 //! The `lazarus` command-line tool: lazarusdb's capabilities over a store on disk, human-readable
 //! by default and `--json` for scripts.
 //!
-//! Errors print one line on standard error and exit non-zero (2 for bad input or a failed
-//! operation, 1 for a `get` of a missing row); nothing is written by a failed command. Every
-//! command that writes commits durably before it exits.
+//! The exit code is the command's verdict, whatever happens to its output:
+//!
+//! * 0: success.
+//! * 1: a `get` of a missing row, or a `verify` that found differences (its report is printed).
+//! * 2: bad input or a failed operation: one line on standard error, nothing on standard output,
+//!   nothing written to the store. Closing the store comes last (a sync and its durable
+//!   high-water mark `HWM`): when that fails, the command fails with 2, though what it committed
+//!   stays committed.
+//! * 3: the command did its work (what it wrote to the store is committed, the store closed) but
+//!   its output could not be written, as on a full disk or `/dev/full`; standard error says so.
+//!   A verdict of 1 or 2 stands when its output is lost too.
+//!
+//! A reader that goes away (a closed pipe, as in `lazarus log | head`) is not an error: printing
+//! stops, the command finishes its work and exits with its own code. Standard error that cannot
+//! be written is ignored; the exit code still says what happened. Nothing panics on either.
+//!
+//! Every command that opens a store closes it at the end, whether it succeeded or failed. Its
+//! output is gathered while it works and written once it has finished and closed the store (see
+//! [`output`]), except `export -`, which streams the log.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,27 +30,109 @@ use lazarusdb::{
     Scope, TableBuilder, TrashQuery, Value,
 };
 
-/// Prints a line on standard output. When the reader has gone away (a closed pipe, as in
-/// `lazarus log | head`), the process ends quietly instead of panicking; whatever the command
-/// wrote to the store was committed before it printed.
+/// Prints a line of the command's output (see [`output`]).
 macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            // the demo under --json prints one document at the end instead
-        } else {
-        let mut out = std::io::stdout().lock();
-        if let Err(e) = writeln!(out, $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-        }
-        }
-    }};
+    ($($arg:tt)*) => {
+        output::line(format_args!($($arg)*))
+    };
 }
 
-/// Set while the demo runs under `--json`: its narration is not printed.
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Standard output, in one place. A command's lines are gathered while it works and written by
+/// [`output::finish`] at the end of `main`: after the store is closed, and only when the command
+/// succeeded or its failure is a verdict with a report (`verify`), so that a failed command prints
+/// nothing on standard output. `export -` streams through [`output::Stream`] instead. The first
+/// error writing standard output is recorded; later writes are not attempted.
+mod output {
+    use std::io::{ErrorKind, Write};
+    use std::sync::{Mutex, MutexGuard};
+
+    struct State {
+        /// Lines printed and not yet written.
+        pending: Vec<u8>,
+        /// Set while the demo runs under `--json`: its narration is not printed.
+        quiet: bool,
+        /// The first error writing standard output.
+        error: Option<std::io::Error>,
+    }
+
+    static STATE: Mutex<State> = Mutex::new(State {
+        pending: Vec::new(),
+        quiet: false,
+        error: None,
+    });
+
+    fn state() -> MutexGuard<'static, State> {
+        STATE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a line to the output.
+    pub fn line(args: std::fmt::Arguments<'_>) {
+        let mut s = state();
+        if !s.quiet {
+            // writing into a Vec cannot fail
+            let _ = writeln!(s.pending, "{args}");
+        }
+    }
+
+    /// While set, lines are dropped (the demo's narration under `--json`).
+    pub fn set_quiet(quiet: bool) {
+        state().quiet = quiet;
+    }
+
+    /// True once a write to standard output failed.
+    pub fn failed() -> bool {
+        state().error.is_some()
+    }
+
+    /// Runs a write on standard output unless an earlier one failed; records the first error.
+    fn attempt(
+        s: &mut State,
+        write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        if let Some(e) = &s.error {
+            return Err(std::io::Error::from(e.kind()));
+        }
+        let result = write(&mut std::io::stdout().lock());
+        if let Err(e) = &result {
+            s.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        result
+    }
+
+    /// Standard output as a writer, for output streamed while the command works (`export -`).
+    pub struct Stream;
+
+    impl Write for Stream {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            attempt(&mut state(), |out| out.write_all(buf)).map(|()| buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            attempt(&mut state(), |out| out.flush())
+        }
+    }
+
+    /// Writes the gathered lines (when `keep`; otherwise drops them) and flushes standard output.
+    /// Returns the first write error, except a closed pipe: a reader that went away is not the
+    /// command's failure.
+    pub fn finish(keep: bool) -> Option<std::io::Error> {
+        let mut s = state();
+        let pending = std::mem::take(&mut s.pending);
+        let _ = attempt(&mut s, |out| {
+            if keep {
+                out.write_all(&pending)?;
+            }
+            out.flush()
+        });
+        s.error.take().filter(|e| e.kind() != ErrorKind::BrokenPipe)
+    }
+}
+
+/// Writes a line on standard error; a standard error that cannot be written is ignored.
+fn say_error(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "lazarus: {message}");
+}
 
 #[derive(Parser)]
 #[command(
@@ -242,14 +340,14 @@ enum SchemaAction {
 struct Failure {
     code: u8,
     message: String,
+    /// A verdict that comes with a report (`verify` with differences): what the command printed
+    /// is written; after any other failure it is dropped.
+    keeps_output: bool,
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
-        Failure {
-            code: 2,
-            message: e.to_string(),
-        }
+        fail(2, e.to_string())
     }
 }
 
@@ -257,17 +355,63 @@ fn fail(code: u8, message: impl Into<String>) -> Failure {
     Failure {
         code,
         message: message.into(),
+        keeps_output: false,
     }
 }
 
+/// The exit code of a command whose output could not be written (its work is done).
+const OUTPUT_LOST: u8 = 3;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("lazarus: {}", f.message);
-            ExitCode::from(f.code)
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
+    let (code, message, keep) = match run(&cli) {
+        Ok(()) => (0, None, true),
+        Err(f) => (f.code, Some(f.message), f.keeps_output),
+    };
+    let lost = output::finish(keep);
+    if let Some(message) = message {
+        say_error(&message);
+    }
+    match lost {
+        Some(e) => {
+            say_error(&format!(
+                "the output could not be written ({e}); the command's work is done"
+            ));
+            ExitCode::from(if code == 0 { OUTPUT_LOST } else { code })
         }
+        None => ExitCode::from(code),
+    }
+}
+
+/// A command line that does not parse (exit 2, on standard error), or `--help` and `--version`
+/// (exit 0, on standard output; 3 when that output could not be written).
+fn usage(e: &clap::Error) -> ExitCode {
+    use std::io::Write as _;
+    let printed = e.print().and_then(|()| std::io::stdout().flush());
+    if !e.use_stderr() {
+        if let Err(err) = printed {
+            if err.kind() != std::io::ErrorKind::BrokenPipe {
+                say_error(&format!("the output could not be written ({err})"));
+                return ExitCode::from(OUTPUT_LOST);
+            }
+        }
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// Runs a command's work on an open store, then closes the store (a sync and its durable
+/// high-water mark) whatever the work's outcome. A failed close fails the command with 2, unless
+/// the work already failed with 2.
+fn closing<T>(db: Db, work: impl FnOnce(&Db) -> Result<T, Failure>) -> Result<T, Failure> {
+    let result = work(&db);
+    let closed = db.close();
+    match (result, closed) {
+        (Err(f), _) if f.code == 2 => Err(f),
+        (_, Err(e)) => Err(fail(2, format!("cannot close the store: {e}"))),
+        (result, Ok(())) => result,
     }
 }
 
@@ -359,94 +503,108 @@ fn print_json(v: &serde_json::Value) {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Demo => demo(&cli),
-        Command::Schema { action } => {
-            // A schema file is read and parsed before the store is opened (or created), and a
-            // store this command created is removed again when the file does not apply.
-            let text = match action {
-                SchemaAction::Apply { file } => {
-                    let text = std::fs::read_to_string(file)
-                        .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
-                    lazarusdb::parse_schema_document(&text)?;
-                    Some(text)
-                }
-                SchemaAction::Show => None,
-            };
-            // Absent: the folder goes on failure; empty: its contents go.
-            let absent = !cli.db.exists();
-            let existed =
-                !absent && std::fs::read_dir(&cli.db).map_or(true, |mut d| d.next().is_some());
-            let db = open(&cli)?;
-            match action {
-                SchemaAction::Apply { .. } => {
-                    let text = text.unwrap_or_default();
-                    let doc = match db.apply_schema_file(&text) {
-                        Ok(doc) => doc,
-                        Err(e) => {
-                            if !existed {
-                                let _ = db.close();
-                                if absent {
-                                    let _ = std::fs::remove_dir_all(&cli.db);
-                                } else if let Ok(entries) = std::fs::read_dir(&cli.db) {
-                                    for e in entries.flatten() {
-                                        let p = e.path();
-                                        let _ = if p.is_dir() {
-                                            std::fs::remove_dir_all(&p)
-                                        } else {
-                                            std::fs::remove_file(&p)
-                                        };
-                                    }
-                                }
-                            }
-                            return Err(e.into());
-                        }
-                    };
-                    if cli.json {
-                        print_json(&schema_json(&db)?);
-                    } else {
-                        outln!("schema applied: {} table(s) in the file", doc.tables.len());
-                        for (table, policy) in &doc.retention {
-                            outln!(
-                                "retention of {}: {}",
-                                table.as_deref().unwrap_or("the store"),
-                                policy_text(policy)
-                            );
+        Command::Demo => demo(cli),
+        Command::Schema { action } => schema(cli, action),
+        Command::Import { file } => import(cli, file),
+        Command::Compact => compact(cli),
+        #[cfg(feature = "harness")]
+        Command::Bench { quick, out } => bench(cli, *quick, out.clone()),
+        command => closing(open(cli)?, |db| on_store(cli, db, command)),
+    }
+}
+
+/// `schema apply` and `schema show`.
+fn schema(cli: &Cli, action: &SchemaAction) -> Result<(), Failure> {
+    // A schema file is read and parsed before the store is opened (or created), and a store this
+    // command created is removed again when the file does not apply.
+    let text = match action {
+        SchemaAction::Apply { file } => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
+            lazarusdb::parse_schema_document(&text)?;
+            Some(text)
+        }
+        SchemaAction::Show => None,
+    };
+    // Absent: the folder goes on failure; empty: its contents go.
+    let absent = !cli.db.exists();
+    let existed = !absent && std::fs::read_dir(&cli.db).map_or(true, |mut d| d.next().is_some());
+    let db = open(cli)?;
+    let applied = match text {
+        None => None,
+        Some(text) => match db.apply_schema_file(&text) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                let _ = db.close();
+                if !existed {
+                    if absent {
+                        let _ = std::fs::remove_dir_all(&cli.db);
+                    } else if let Ok(entries) = std::fs::read_dir(&cli.db) {
+                        for e in entries.flatten() {
+                            let p = e.path();
+                            let _ = if p.is_dir() {
+                                std::fs::remove_dir_all(&p)
+                            } else {
+                                std::fs::remove_file(&p)
+                            };
                         }
                     }
                 }
-                SchemaAction::Show => {
-                    let json = schema_json(&db)?;
-                    if cli.json {
-                        print_json(&json);
-                    } else {
-                        print_schema(&db)?;
+                return Err(e.into());
+            }
+        },
+    };
+    closing(db, |db| {
+        match applied {
+            Some(doc) => {
+                if cli.json {
+                    print_json(&schema_json(db)?);
+                } else {
+                    outln!("schema applied: {} table(s) in the file", doc.tables.len());
+                    for (table, policy) in &doc.retention {
+                        outln!(
+                            "retention of {}: {}",
+                            table.as_deref().unwrap_or("the store"),
+                            policy_text(policy)
+                        );
                     }
                 }
             }
-            Ok(())
+            None => {
+                let json = schema_json(db)?;
+                if cli.json {
+                    print_json(&json);
+                } else {
+                    print_schema(db)?;
+                }
+            }
         }
+        Ok(())
+    })
+}
+
+/// The commands that work on an open store, which [`run`] opens before and closes after.
+fn on_store(cli: &Cli, db: &Db, command: &Command) -> Result<(), Failure> {
+    match command {
         Command::Insert { table, row } => {
-            let db = open(&cli)?;
             let row = db.insert(table, Row::from_json_str(row)?)?;
-            print_rows(&cli, &db, table, &[row], true)
+            print_rows(cli, db, table, &[row], true)
         }
         Command::Update { table, pk, row } => {
-            let db = open(&cli)?;
-            let row = db.update(table, pk_value(&db, table, pk), Row::from_json_str(row)?)?;
-            print_rows(&cli, &db, table, &[row], true)
+            let row = db.update(table, pk_value(db, table, pk), Row::from_json_str(row)?)?;
+            print_rows(cli, db, table, &[row], true)
         }
         Command::Get { table, pk, as_of } => {
-            let db = open(&cli)?;
             let found = match as_of {
                 Some(at) => db
                     .as_of(parse_at(at)?)?
-                    .get(table, pk_value(&db, table, pk))?,
-                None => db.get(table, pk_value(&db, table, pk))?,
+                    .get(table, pk_value(db, table, pk))?,
+                None => db.get(table, pk_value(db, table, pk))?,
             };
             match found {
-                Some(row) => print_rows(&cli, &db, table, &[row], true),
+                Some(row) => print_rows(cli, db, table, &[row], true),
                 None => Err(fail(
                     1,
                     format!("{table}: no live row with primary key {pk}"),
@@ -459,21 +617,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             limit,
             as_of,
         } => {
-            let db = open(&cli)?;
             let rows = match as_of {
                 Some(at) => scan_where(&db.as_of(parse_at(at)?)?, table, filters, *limit)?,
-                None => scan_where(&db, table, filters, *limit)?,
+                None => scan_where(db, table, filters, *limit)?,
             };
-            print_rows(&cli, &db, table, &rows, false)
+            print_rows(cli, db, table, &rows, false)
         }
         Command::RestoreTo { at, table, dry_run } => {
-            let db = open(&cli)?;
             let scope = match table {
                 Some(t) => Scope::Table(t.clone()),
                 None => Scope::Store,
             };
             let at = parse_at(at)?;
-            let bar = progress(&cli, if *dry_run { "planning" } else { "restoring" });
+            let bar = progress(cli, if *dry_run { "planning" } else { "restoring" });
             let plan = if *dry_run {
                 db.restore_to_plan(&scope, at)
             } else {
@@ -510,7 +666,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Undo { tx, force } => {
-            let db = open(&cli)?;
             let plan = db.undo(*tx, *force)?;
             if cli.json {
                 print_json(&serde_json::json!({
@@ -530,7 +685,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Diff { at1, at2, table } => {
-            let db = open(&cli)?;
             let diff = db.diff(parse_at(at1)?, parse_at(at2)?, table.as_deref())?;
             if cli.json {
                 let out: Vec<serde_json::Value> = diff
@@ -571,9 +725,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             pk,
             child_table,
         } => {
-            let db = open(&cli)?;
-            let rows = db.children(table, pk_value(&db, table, pk), child_table)?;
-            print_rows(&cli, &db, child_table, &rows, false)
+            let rows = db.children(table, pk_value(db, table, pk), child_table)?;
+            print_rows(cli, db, child_table, &rows, false)
         }
         Command::Delete {
             table,
@@ -581,12 +734,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             actor,
             reason,
         } => {
-            let db = open(&cli)?;
             let audit = Audit {
                 actor: actor.clone(),
                 reason: reason.clone(),
             };
-            let report = db.delete_with(table, pk_value(&db, table, pk), &audit)?;
+            let report = db.delete_with(table, pk_value(db, table, pk), &audit)?;
             if cli.json {
                 print_json(&serde_json::json!({
                     "deletion": report.deletion.to_string(),
@@ -605,7 +757,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Trash { table, limit } => {
-            let db = open(&cli)?;
             let mut q = TrashQuery::all();
             if let Some(t) = table {
                 q = q.table(t.clone());
@@ -627,7 +778,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 print_json(&serde_json::Value::Array(out));
             } else {
-                print_trash(&cli, &trash);
+                print_trash(cli, &trash);
             }
             Ok(())
         }
@@ -636,7 +787,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             dry_run,
             skip_conflicts,
         } => {
-            let db = open(&cli)?;
             let id = uuid::Uuid::parse_str(deletion)
                 .map_err(|_| fail(2, format!("`{deletion}` is not a deletion id (a uuid)")))?;
             let policy = if *skip_conflicts {
@@ -689,135 +839,50 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::History { table, pk } => {
-            let db = open(&cli)?;
-            let changes = db.history(table, pk_value(&db, table, pk))?;
-            print_changes(&cli, &changes);
+            let changes = db.history(table, pk_value(db, table, pk))?;
+            print_changes(cli, &changes);
             Ok(())
         }
         Command::Log { since, limit } => {
-            let db = open(&cli)?;
             let changes = db.changes(*since, *limit)?;
-            print_changes(&cli, &changes);
+            print_changes(cli, &changes);
             Ok(())
         }
         Command::Export { file } => {
-            let db = open(&cli)?;
-            let n = if file.as_os_str() == "-" {
-                let stdout = std::io::stdout();
-                let mut lock = stdout.lock();
-                db.export_log(&mut lock)?
-            } else {
-                let tmp = file.with_extension("partial");
-                let f = std::fs::File::create(&tmp)
-                    .map_err(|e| fail(2, format!("cannot create {}: {e}", tmp.display())))?;
-                let mut w = std::io::BufWriter::new(f);
-                let bar = progress(&cli, "exporting");
-                let n = db.export_log_with(&mut w, |n| {
-                    if let Some(b) = &bar {
-                        b.set_position(n);
-                    }
-                })?;
-                if let Some(b) = bar {
-                    b.finish_and_clear();
-                }
-                drop(w);
-                std::fs::rename(&tmp, file)
-                    .map_err(|e| fail(2, format!("cannot write {}: {e}", file.display())))?;
-                n
-            };
-            if file.as_os_str() != "-" {
-                if cli.json {
-                    print_json(
-                        &serde_json::json!({"events": n, "file": file.display().to_string()}),
-                    );
-                } else {
-                    outln!("exported {n} events to {}", file.display());
-                }
+            if file.as_os_str() == "-" {
+                // Streamed: the log can be larger than memory. When standard output fails (or
+                // its reader goes away), the export stops and `main` reports that.
+                let mut out = std::io::BufWriter::new(output::Stream);
+                return match db.export_log(&mut out) {
+                    Err(_) if output::failed() => Ok(()),
+                    result => result.map(|_| ()).map_err(Failure::from),
+                };
             }
-            Ok(())
-        }
-        Command::Import { file } => {
-            let f = std::fs::File::open(file)
-                .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
-            // A new store is built beside the target and renamed into place only when the whole
-            // file imported: a failed import leaves nothing behind.
-            if cli.db.exists() {
-                // only into an empty folder or an empty store, which is replaced on success
-                let empty_dir = std::fs::read_dir(&cli.db).is_ok_and(|mut d| d.next().is_none());
-                if !empty_dir {
-                    let db = open(&cli)?;
-                    if db.last_lsn() != 0 {
-                        return Err(fail(
-                            2,
-                            format!(
-                                "{} is not empty: import into a new store path",
-                                cli.db.display()
-                            ),
-                        ));
-                    }
+            let tmp = file.with_extension("partial");
+            let f = std::fs::File::create(&tmp)
+                .map_err(|e| fail(2, format!("cannot create {}: {e}", tmp.display())))?;
+            let mut w = std::io::BufWriter::new(f);
+            let bar = progress(cli, "exporting");
+            let n = db.export_log_with(&mut w, |n| {
+                if let Some(b) = &bar {
+                    b.set_position(n);
                 }
+            })?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
             }
-            let n = {
-                let mut tmp = cli.db.clone().into_os_string();
-                tmp.push(".importing");
-                let tmp = PathBuf::from(tmp);
-                if tmp.exists() {
-                    return Err(fail(
-                        2,
-                        format!(
-                            "{} exists (a failed import?): remove it first",
-                            tmp.display()
-                        ),
-                    ));
-                }
-                let result = (|| -> Result<u64, Failure> {
-                    let options = Options {
-                        engine: open_engine(&cli)?,
-                        ..Options::default()
-                    };
-                    let db = Db::open_with(&tmp, options)?;
-                    let bar = progress(&cli, "importing");
-                    let n = db.import_log_with(&mut std::io::BufReader::new(f), |n| {
-                        if let Some(b) = &bar {
-                            b.set_position(n);
-                        }
-                    })?;
-                    if let Some(b) = bar {
-                        b.finish_and_clear();
-                    }
-                    db.close()?;
-                    Ok(n)
-                })();
-                match result {
-                    Ok(n) => {
-                        if cli.db.exists() {
-                            std::fs::remove_dir_all(&cli.db).map_err(|e| {
-                                fail(2, format!("cannot replace {}: {e}", cli.db.display()))
-                            })?;
-                        }
-                        std::fs::rename(&tmp, &cli.db).map_err(|e| {
-                            fail(2, format!("cannot move the imported store into place: {e}"))
-                        })?;
-                        n
-                    }
-                    Err(e) => {
-                        let _ = std::fs::remove_dir_all(&tmp);
-                        return Err(e);
-                    }
-                }
-            };
+            drop(w);
+            std::fs::rename(&tmp, file)
+                .map_err(|e| fail(2, format!("cannot write {}: {e}", file.display())))?;
             if cli.json {
-                print_json(&serde_json::json!({"events": n}));
+                print_json(&serde_json::json!({"events": n, "file": file.display().to_string()}));
             } else {
-                outln!("imported {n} events");
+                outln!("exported {n} events to {}", file.display());
             }
             Ok(())
         }
-        #[cfg(feature = "harness")]
-        Command::Bench { quick, out } => bench(&cli, *quick, out.clone()),
         Command::Verify => {
-            let db = open(&cli)?;
-            let bar = progress(&cli, "verifying");
+            let bar = progress(cli, "verifying");
             let report = db.verify_with_progress(|n| {
                 if let Some(b) = &bar {
                     b.set_position(n);
@@ -847,17 +912,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if report.is_ok() {
                 Ok(())
             } else {
-                Err(fail(
-                    2,
-                    format!(
-                        "{} difference(s) between the views and the log",
-                        report.differences.len()
-                    ),
-                ))
+                Err(Failure {
+                    keeps_output: true,
+                    ..fail(
+                        1,
+                        format!(
+                            "{} difference(s) between the views and the log",
+                            report.differences.len()
+                        ),
+                    )
+                })
             }
         }
         Command::Stats => {
-            let db = open(&cli)?;
             let s = db.stats()?;
             if cli.json {
                 let tables: serde_json::Map<String, serde_json::Value> = s
@@ -876,7 +943,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "history_bytes": s.history_bytes,
                     "trash_bytes": s.trash_bytes,
                     "reclaimable_bytes": s.reclaimable_bytes,
-                    "retention": retention_json(&db)?,
+                    "retention": retention_json(db)?,
                 }));
             } else {
                 outln!("engine            {}", s.engine);
@@ -919,7 +986,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 actor: actor.clone(),
                 reason: reason.clone(),
             };
-            let db = open(&cli)?;
             let (purged, pruned) =
                 match (deletion, older_than, retention) {
                     (Some(d), None, false) => {
@@ -980,12 +1046,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             actor,
             reason,
         } => {
-            let db = open(&cli)?;
             let audit = Audit {
                 actor: actor.clone(),
                 reason: reason.clone(),
             };
-            let p = db.erase(table, pk_value(&db, table, pk), &audit)?;
+            let p = db.erase(table, pk_value(db, table, pk), &audit)?;
             if cli.json {
                 print_json(&purge_json(&p));
             } else {
@@ -1003,7 +1068,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Checkpoint => {
-            let db = open(&cli)?;
             let at = db.checkpoint()?;
             if cli.json {
                 print_json(&serde_json::json!({ "lsn": at }));
@@ -1012,40 +1076,125 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Compact => {
-            let db = open(&cli)?;
-            let bar = compact_bar(&cli);
-            let result = db.compact(|p| {
-                if let Some(b) = &bar {
-                    b.set_length(p.total_keys);
-                    b.set_position(p.keys);
-                }
-            });
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
-            let (_db, r) = result?;
-            if cli.json {
-                print_json(&serde_json::json!({
-                    "keys": r.keys,
-                    "bytes": r.bytes,
-                    "disk_bytes_before": r.disk_bytes_before,
-                    "disk_bytes_after": r.disk_bytes_after,
-                    "seconds": r.seconds,
-                }));
-            } else {
-                outln!(
-                    "compacted {} key(s), {} bytes, in {:.2} s: {} -> {} bytes on disk",
-                    r.keys,
-                    r.bytes,
-                    r.seconds,
-                    r.disk_bytes_before,
-                    r.disk_bytes_after
-                );
-            }
-            Ok(())
+        Command::Demo | Command::Schema { .. } | Command::Import { .. } | Command::Compact => {
+            Err(fail(2, "this command opens the store itself"))
+        }
+        #[cfg(feature = "harness")]
+        Command::Bench { .. } => Err(fail(2, "this command opens no store")),
+    }
+}
+
+/// `import FILE`: a new store built beside the target, moved into place when the whole file
+/// imported.
+fn import(cli: &Cli, file: &std::path::Path) -> Result<(), Failure> {
+    let f = std::fs::File::open(file)
+        .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
+    // A new store is built beside the target and renamed into place only when the whole
+    // file imported: a failed import leaves nothing behind.
+    if cli.db.exists() {
+        // only into an empty folder or an empty store, which is replaced on success
+        let empty_dir = std::fs::read_dir(&cli.db).is_ok_and(|mut d| d.next().is_none());
+        if !empty_dir && closing(open(cli)?, |db| Ok(db.last_lsn()))? != 0 {
+            return Err(fail(
+                2,
+                format!(
+                    "{} is not empty: import into a new store path",
+                    cli.db.display()
+                ),
+            ));
         }
     }
+    let n = {
+        let mut tmp = cli.db.clone().into_os_string();
+        tmp.push(".importing");
+        let tmp = PathBuf::from(tmp);
+        if tmp.exists() {
+            return Err(fail(
+                2,
+                format!(
+                    "{} exists (a failed import?): remove it first",
+                    tmp.display()
+                ),
+            ));
+        }
+        let result = (|| -> Result<u64, Failure> {
+            let options = Options {
+                engine: open_engine(cli)?,
+                ..Options::default()
+            };
+            let db = Db::open_with(&tmp, options)?;
+            let bar = progress(cli, "importing");
+            let n = db.import_log_with(&mut std::io::BufReader::new(f), |n| {
+                if let Some(b) = &bar {
+                    b.set_position(n);
+                }
+            })?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            db.close()?;
+            Ok(n)
+        })();
+        match result {
+            Ok(n) => {
+                if cli.db.exists() {
+                    std::fs::remove_dir_all(&cli.db).map_err(|e| {
+                        fail(2, format!("cannot replace {}: {e}", cli.db.display()))
+                    })?;
+                }
+                std::fs::rename(&tmp, &cli.db).map_err(|e| {
+                    fail(2, format!("cannot move the imported store into place: {e}"))
+                })?;
+                n
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        }
+    };
+    if cli.json {
+        print_json(&serde_json::json!({"events": n}));
+    } else {
+        outln!("imported {n} events");
+    }
+    Ok(())
+}
+
+/// `compact`: the store is rewritten and reopened; the reopened store is closed at the end.
+fn compact(cli: &Cli) -> Result<(), Failure> {
+    let db = open(cli)?;
+    let bar = compact_bar(cli);
+    let result = db.compact(|p| {
+        if let Some(b) = &bar {
+            b.set_length(p.total_keys);
+            b.set_position(p.keys);
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let (db, r) = result?;
+    closing(db, |_| Ok(()))?;
+    if cli.json {
+        print_json(&serde_json::json!({
+            "keys": r.keys,
+            "bytes": r.bytes,
+            "disk_bytes_before": r.disk_bytes_before,
+            "disk_bytes_after": r.disk_bytes_after,
+            "seconds": r.seconds,
+        }));
+    } else {
+        outln!(
+            "compacted {} key(s), {} bytes, in {:.2} s: {} -> {} bytes on disk",
+            r.keys,
+            r.bytes,
+            r.seconds,
+            r.disk_bytes_before,
+            r.disk_bytes_after
+        );
+    }
+    Ok(())
 }
 
 fn schema_json(db: &Db) -> Result<serde_json::Value, Failure> {
@@ -1490,7 +1639,7 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
     // A fresh temporary store unless --db was given explicitly.
     let explicit_db = std::env::args().any(|a| a == "--db" || a.starts_with("--db="));
     // Under --json the narration is not printed; one summary document is, at the end.
-    QUIET.store(cli.json, std::sync::atomic::Ordering::Relaxed);
+    output::set_quiet(cli.json);
     let db = if explicit_db {
         let options = Options {
             engine: open_engine(cli)?,
@@ -1507,6 +1656,11 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
         };
         Db::temporary_with(options)?
     };
+    closing(db, |db| story(cli, db))
+}
+
+/// The demo's story, told on an open store.
+fn story(cli: &Cli, db: &Db) -> Result<(), Failure> {
     let where_ = db
         .path()
         .map(|p| p.display().to_string())
@@ -1536,7 +1690,7 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
             .primary_key("id")
             .foreign_key("a_id", "a", lazarusdb::OnDelete::Cascade),
     )?;
-    print_schema(&db)?;
+    print_schema(db)?;
 
     say("2. Four a rows and four b rows, in one transaction (all of it lands, or none).\n   Integer keys are assigned by the store: increasing, never reused.");
     db.transaction(|tx| {
@@ -1558,8 +1712,8 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
         }
         Ok::<_, Error>(())
     })?;
-    print_rows(cli, &db, "a", &db.scan("a", Scan::all())?, false)?;
-    print_rows(cli, &db, "b", &db.scan("b", Scan::all())?, false)?;
+    print_rows(cli, db, "a", &db.scan("a", Scan::all())?, false)?;
+    print_rows(cli, db, "b", &db.scan("b", Scan::all())?, false)?;
 
     say("3. A dangling reference is refused before anything is written:");
     match db.insert("b", Row::new().with("data1", "orphan").with("a_id", 99)) {
@@ -1572,7 +1726,7 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
     print_changes(cli, &db.history("a", 1)?);
 
     say("5. Relations are live views: the children of a1 through the foreign key, no join, no filter.");
-    print_rows(cli, &db, "b", &db.children("a", 1, "b")?, false)?;
+    print_rows(cli, db, "b", &db.children("a", 1, "b")?, false)?;
 
     say("6. Everything is in the append-only log, each event with its LSN and transaction:");
     print_changes(cli, &db.changes(1, None)?);
@@ -1589,8 +1743,8 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
     );
 
     say("8. Live reads never see deleted rows — and no query says `is_deleted`. A scan of a, of b,\n   and the children of a1 (gone with it):");
-    print_rows(cli, &db, "a", &db.scan("a", Scan::all())?, false)?;
-    print_rows(cli, &db, "b", &db.scan("b", Scan::all())?, false)?;
+    print_rows(cli, db, "a", &db.scan("a", Scan::all())?, false)?;
+    print_rows(cli, db, "b", &db.scan("b", Scan::all())?, false)?;
     outln!(
         "   children of a1: {} row(s)",
         db.children("a", 1, "b")?.len()
@@ -1607,8 +1761,8 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
     db.restore(d_a3.deletion, RestorePolicy::Refuse)?;
     outln!(
         "   live a: {}   live b: {}",
-        ids(&db, "a")?.join(", "),
-        ids(&db, "b")?.join(", ")
+        ids(db, "a")?.join(", "),
+        ids(db, "b")?.join(", ")
     );
 
     say("11. Restore a1's deletion: a1, b1 and b2 come back together, atomically, as compensating\n    events. Then b3's.");
@@ -1623,8 +1777,8 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
     db.restore(d_b3.deletion, RestorePolicy::Refuse)?;
     outln!(
         "   live a: {}   live b: {}",
-        ids(&db, "a")?.join(", "),
-        ids(&db, "b")?.join(", ")
+        ids(db, "a")?.join(", "),
+        ids(db, "b")?.join(", ")
     );
     match db.restore(d_a1.deletion, RestorePolicy::Refuse) {
         Err(e) => outln!("   restoring twice: {e}"),
@@ -1641,13 +1795,13 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
         report.keys,
         report.differences.len()
     ));
-    QUIET.store(false, std::sync::atomic::Ordering::Relaxed);
+    output::set_quiet(false);
     if cli.json {
         print_json(&serde_json::json!({
             "store": where_,
             "engine": db.engine().name(),
             "last_lsn": db.last_lsn(),
-            "tables": {"a": ids(&db, "a")?, "b": ids(&db, "b")?},
+            "tables": {"a": ids(db, "a")?, "b": ids(db, "b")?},
             "verify": {"ok": report.is_ok(), "events": report.events, "differences": report.differences},
         }));
     }

@@ -201,6 +201,9 @@ pub fn seq_key(table: u32) -> [u8; 8] {
 /// Meta key of the LSN of the last event that rewrote history (a purge or a pruning): a
 /// checkpoint made before it may hold what was purged.
 pub const META_LAST_PURGE: &[u8] = b"last_purge";
+/// Meta key, in a compaction's copy of the store, of the compaction's id (16 bytes): the
+/// `COMPACTED` marker names it, so that an open swaps in only the copy the marker vouches for.
+pub const META_COMPACTION: &[u8] = b"compaction";
 /// Meta key, in a checkpoint's own copy of the meta space, of the LSN it was made at.
 pub const META_CHECKPOINT_LSN: &[u8] = b"checkpoint_lsn";
 

@@ -28,6 +28,16 @@ pub struct FjallEngine {
 impl FjallEngine {
     /// Opens (or creates) the engine's files in `path`.
     pub fn open(path: &Path) -> Result<FjallEngine> {
+        FjallEngine::open_existing(path, false)
+    }
+
+    /// Opens the engine's files in `path`; with `existing`, they must all be there (a store
+    /// that was created completely): a missing folder, version file, `current` pointer or
+    /// keyspace is `Corrupted` before fjall touches anything, where fjall would otherwise start
+    /// empty, or delete a keyspace folder whose `current` is gone. Without it, what is missing
+    /// is created (a new store, or one whose creation was interrupted).
+    pub fn open_existing(path: &Path, existing: bool) -> Result<FjallEngine> {
+        check_layout(path, existing)?;
         check_version_files(path)?;
         let p = path.to_path_buf();
         let opened = std::panic::catch_unwind(|| -> Result<(Database, Vec<Keyspace>)> {
@@ -39,6 +49,12 @@ impl FjallEngine {
                 .map_err(|e| map_err(&p, e))?;
             let mut spaces = Vec::with_capacity(Space::ALL.len());
             for s in Space::ALL {
+                if existing && !db.keyspace_exists(s.name()) {
+                    return Err(damaged(
+                        &p.join("keyspaces"),
+                        format!("the `{}` keyspace is missing", s.name()),
+                    ));
+                }
                 let ks = db
                     .keyspace(s.name(), || {
                         KeyspaceCreateOptions::default()
@@ -71,6 +87,130 @@ impl FjallEngine {
             .get(space as usize)
             .ok_or_else(|| Error::Storage(format!("keyspace {} missing", space.name())))
     }
+}
+
+/// The error for engine files that are damaged or missing, with what to do.
+fn damaged(place: &Path, why: String) -> Error {
+    Error::corrupted(
+        place.display().to_string(),
+        format!(
+            "{why}; the engine's files are damaged: restore the store from a backup or from an \
+             earlier export (`lazarus import` into a new store)"
+        ),
+    )
+}
+
+/// The error for something in the engine's folders that fjall would choke on (a panic inside
+/// fjall or lsm-tree aborts the process) or misread, put there by something else.
+fn stray(place: &Path, what: &str) -> Error {
+    Error::corrupted(
+        place.display().to_string(),
+        format!(
+            "{what} does not belong in the engine's files (a tool, a copy or a file system \
+             check put it there?): move it out of the store folder and open the store again"
+        ),
+    )
+}
+
+fn is_number(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The entries of a folder: (name, path, is a folder). Names that are not UTF-8 are refused.
+fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let is_dir = entry.file_type().map_err(|e| Error::io(&path, e))?.is_dir();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            return Err(stray(&path, "a file whose name is not UTF-8"));
+        };
+        out.push((name, path, is_dir));
+    }
+    Ok(out)
+}
+
+/// Checks the shape of fjall's folder before fjall reads it (fjall 3.1 / lsm-tree 3.1):
+///
+/// ```text
+/// version, lock, <n>.jnl          files of the database
+/// keyspaces/<n>/                  one folder per keyspace, named by its id (0: fjall's meta)
+/// keyspaces/<n>/current           the version pointer (checked by check_version_files)
+/// keyspaces/<n>/v<id>             version files
+/// keyspaces/<n>/tables/<id>       table files
+/// keyspaces/<n>/blobs/<id>        blob files (not used by our keyspaces)
+/// .tmp*                           an interrupted atomic rewrite (fjall's temporary files)
+/// ```
+///
+/// fjall panics (and the process aborts) on a folder where a table file belongs or a keyspace
+/// folder not named by a number; it deletes a keyspace folder that has no `current` and table
+/// files it does not know. A stray file it would only skip is left alone; anything that would
+/// make it abort, delete or start empty is `Corrupted`, naming the path.
+fn check_layout(path: &Path, existing: bool) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(stray(path, "a file where the engine's folder belongs")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !existing => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(damaged(path, "the engine's folder is missing".into()))
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    let keyspaces = path.join("keyspaces");
+    if existing {
+        for must in ["version", "keyspaces"] {
+            if !path.join(must).exists() {
+                return Err(damaged(&path.join(must), format!("`{must}` is missing")));
+            }
+        }
+    }
+    for (name, p, is_dir) in entries(path)? {
+        if is_dir && name != "keyspaces" && !name.starts_with(".tmp") {
+            return Err(stray(&p, "a folder"));
+        }
+        if !is_dir && name == "keyspaces" {
+            return Err(stray(&p, "a file where the keyspaces folder belongs"));
+        }
+    }
+    if !keyspaces.exists() {
+        return Ok(());
+    }
+    for (name, ks, is_dir) in entries(&keyspaces)? {
+        if !is_dir {
+            continue; // fjall skips stray files here
+        }
+        if !is_number(&name) {
+            return Err(stray(&ks, "a folder not named by a keyspace id"));
+        }
+        if existing && !ks.join("current").is_file() {
+            // fjall would delete the whole keyspace folder as never initialized
+            return Err(damaged(
+                &ks,
+                "a keyspace folder has no `current` version pointer".into(),
+            ));
+        }
+        for (name, p, is_dir) in entries(&ks)? {
+            match (name.as_str(), is_dir) {
+                ("tables" | "blobs", true) => {
+                    for (name, file, is_dir) in entries(&p)? {
+                        if is_dir {
+                            return Err(stray(&file, "a folder"));
+                        }
+                        if !is_number(&name) && name != ".DS_Store" && !name.starts_with("._") {
+                            return Err(stray(&file, "a file not named by a table id"));
+                        }
+                    }
+                }
+                (_, true) => return Err(stray(&p, "a folder")),
+                ("tables" | "blobs", false) => {
+                    return Err(stray(&p, "a file where a folder belongs"))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks every keyspace's current version file against the checksum its `current` file holds,
@@ -112,15 +252,7 @@ fn check_version_files(path: &Path) -> Result<()> {
             }
             Err(e) => return Err(Error::io(&current, e)),
         };
-        let damaged = |why: String| {
-            Err(Error::corrupted(
-                current.display().to_string(),
-                format!(
-                    "{why}; the engine's files are damaged: restore the store from a backup or \
-                     from an earlier export (`lazarus import` into a new store)"
-                ),
-            ))
-        };
+        let damaged = |why: String| Err(damaged(&current, why));
         let (Some(id), Some(sum), Some(&kind)) = (
             bytes.get(0..8).and_then(|b| <[u8; 8]>::try_from(b).ok()),
             bytes.get(8..24).and_then(|b| <[u8; 16]>::try_from(b).ok()),
@@ -153,6 +285,115 @@ fn check_version_files(path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The xxh3-128 of a file, read in pieces.
+fn file_xxh3(path: &Path) -> std::io::Result<u128> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.digest128());
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+    }
+}
+
+/// The tables a version file lists: (table id, xxh3-128 of the table file). The `tables`
+/// section (lsm-tree 3.1, `version/mod.rs`): level count (u8); per level a run count (u8); per
+/// run a table count (u32 LE); per table its id (u64 LE), checksum type (u8, 0 = xxh3),
+/// checksum (u128 LE) and global seqno (u64 LE).
+fn listed_tables(version: &Path) -> std::result::Result<Vec<(u64, u128)>, String> {
+    let data = std::fs::read(version).map_err(|e| e.to_string())?;
+    let reader = sfa::Reader::new(version).map_err(|e| format!("{e:?}"))?;
+    let section = reader
+        .toc()
+        .section(b"tables")
+        .ok_or("it has no table list")?;
+    let start = usize::try_from(section.pos()).map_err(|e| e.to_string())?;
+    let len = usize::try_from(section.len()).map_err(|e| e.to_string())?;
+    let mut rest = data
+        .get(start..start.saturating_add(len))
+        .ok_or("its table list lies outside the file")?;
+    let mut take = |n: usize| -> std::result::Result<&[u8], String> {
+        if rest.len() < n {
+            return Err("its table list is cut short".into());
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    let mut out = Vec::new();
+    let levels = *take(1)?.first().unwrap_or(&0);
+    for _ in 0..levels {
+        let runs = *take(1)?.first().unwrap_or(&0);
+        for _ in 0..runs {
+            let n = u32::from_le_bytes(take(4)?.try_into().map_err(|_| "short")?);
+            for _ in 0..n {
+                let id = u64::from_le_bytes(take(8)?.try_into().map_err(|_| "short")?);
+                if take(1)? != [0] {
+                    return Err("a table checksum is not xxh3".into());
+                }
+                let sum = u128::from_le_bytes(take(16)?.try_into().map_err(|_| "short")?);
+                take(8)?;
+                out.push((id, sum));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// See [`Engine::check_files`]: every table file of every keyspace against its recorded
+/// checksum. A compaction running meanwhile may replace a keyspace's tables: a keyspace whose
+/// `current` pointer changed during its check is checked again.
+fn check_table_files(path: &Path) -> Result<Vec<String>> {
+    let keyspaces = path.join("keyspaces");
+    let mut problems = Vec::new();
+    for (name, ks, is_dir) in entries(&keyspaces)? {
+        if !is_dir || !is_number(&name) {
+            continue;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = std::fs::read(ks.join("current")).map_err(|e| Error::io(&ks, e))?;
+            let Some(id) = current
+                .get(0..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_le_bytes)
+            else {
+                problems.push(format!("{}: the version pointer is short", ks.display()));
+                break;
+            };
+            let version = ks.join(format!("v{id}"));
+            let mut found = Vec::new();
+            match listed_tables(&version) {
+                Err(why) => found.push(format!("{}: {why}", version.display())),
+                Ok(tables) => {
+                    for (table, sum) in tables {
+                        let file = ks.join("tables").join(table.to_string());
+                        match file_xxh3(&file) {
+                            Ok(got) if got == sum => {}
+                            Ok(_) => found.push(format!(
+                                "{}: the table file does not match its checksum",
+                                file.display()
+                            )),
+                            Err(e) => found.push(format!("{}: {e}", file.display())),
+                        }
+                    }
+                }
+            }
+            let moved = std::fs::read(ks.join("current")).ok() != Some(current);
+            if found.is_empty() || !moved || attempt >= 5 {
+                problems.extend(found);
+                break;
+            }
+        }
+    }
+    Ok(problems)
 }
 
 fn map_err(path: &Path, e: fjall::Error) -> Error {
@@ -268,6 +509,13 @@ impl Engine for FjallEngine {
         self.db.disk_space().map_err(|e| map_err(&self.path, e))
     }
 
+    /// Reads every table file of every keyspace and compares its xxh3-128 with the checksum
+    /// the keyspace's version file records for it (lsm-tree checks it at no other time: a
+    /// damaged filter or index block is found only by the point read that needs it).
+    fn check_files(&self) -> Result<Vec<String>> {
+        check_table_files(&self.path)
+    }
+
     /// fjall's ingestion writes the pairs straight into table files, bypassing the journal, so
     /// a compacted store holds each key once (through the journal it would hold them twice
     /// until the memtables were flushed). Ingestion asserts the key order; it is checked here
@@ -304,6 +552,56 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = super::FjallEngine::open(dir.path()).unwrap();
         super::super::conformance::run(&e);
+    }
+
+    #[test]
+    fn check_files_reads_every_table_file_against_its_checksum() {
+        use crate::storage::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let e = super::FjallEngine::open(dir.path()).unwrap();
+            let mut items = (0..2_000u32).map(|i| Ok((i.to_be_bytes().to_vec(), vec![7u8; 100])));
+            e.load_sorted(crate::codec::Space::Rows, &mut items)
+                .unwrap();
+            e.sync().unwrap();
+            assert_eq!(e.check_files().unwrap(), Vec::<String>::new());
+        }
+        // the table file the rows went to
+        let mut tables = Vec::new();
+        for ks in std::fs::read_dir(dir.path().join("keyspaces")).unwrap() {
+            let t = ks.unwrap().path().join("tables");
+            for f in std::fs::read_dir(&t).into_iter().flatten() {
+                tables.push(f.unwrap().path());
+            }
+        }
+        assert!(!tables.is_empty());
+        let mut listed = 0;
+        for t in &tables {
+            let ks = t.parent().unwrap().parent().unwrap();
+            let current = std::fs::read(ks.join("current")).unwrap();
+            let id = u64::from_le_bytes(current[0..8].try_into().unwrap());
+            let list = super::listed_tables(&ks.join(format!("v{id}"))).unwrap();
+            let tid: u64 = t.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            let (_, sum) = list.iter().find(|(i, _)| *i == tid).unwrap();
+            assert_eq!(super::file_xxh3(t).unwrap(), *sum, "{}", t.display());
+            listed += 1;
+        }
+        assert!(listed > 0);
+        let table = tables
+            .iter()
+            .max_by_key(|t| t.metadata().unwrap().len())
+            .unwrap();
+        let mut bytes = std::fs::read(table).unwrap();
+        let at = bytes.len() / 3;
+        bytes[at] ^= 0x01;
+        std::fs::write(table, &bytes).unwrap();
+        let e = super::FjallEngine::open(dir.path()).unwrap();
+        let problems = e.check_files().unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("does not match its checksum"),
+            "{problems:?}"
+        );
     }
 
     #[test]

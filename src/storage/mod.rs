@@ -206,6 +206,15 @@ pub trait Engine: Send + Sync {
     /// Bytes the engine's files take on disk (0 in memory).
     fn disk_bytes(&self) -> Result<u64>;
 
+    /// Checks every byte of the engine's files against the checksums the engine records for
+    /// them, including the parts a range scan never reads (filters, indexes); returns a
+    /// description of each problem found. `verify` calls it besides comparing the views with
+    /// the log. The default, for an engine whose reads check everything they touch, finds
+    /// none.
+    fn check_files(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Loads `items` — pairs in strictly increasing key order — into `space` of a store that
     /// nothing else writes to (a compaction's fresh copy). Durable only after [`Engine::sync`]
     /// (and, for files written outside the engine's journal, an fsync of its folder: see

@@ -30,27 +30,93 @@ pub struct SledEngine {
 impl SledEngine {
     /// Opens (or creates) the engine's files in `path`.
     pub fn open(path: &Path) -> Result<SledEngine> {
+        SledEngine::open_existing(path, false)
+    }
+
+    /// Opens the engine's files in `path`; with `existing`, sled's folder and its `db` and
+    /// `conf` files must be there (sled would otherwise start an empty database).
+    ///
+    /// A partly written snapshot (`snap.<lsn>.generating`, which sled 0.34.7 writes before
+    /// renaming it to `snap.<lsn>`) is removed first: sled takes the newest snapshot file by
+    /// name, and that name sorts after the complete snapshot it replaces, so a crash while it
+    /// was written made the store unopenable ("corruption at None", sled #1527 / #1533). The
+    /// complete snapshot before it is still there (sled deletes old snapshots only after the
+    /// rename), and nothing in the partial file is data that is not also in sled's log.
+    pub fn open_existing(path: &Path, existing: bool) -> Result<SledEngine> {
+        if existing {
+            for must in ["db", "conf"] {
+                let p = path.join(must);
+                if !p.is_file() {
+                    return Err(Error::corrupted(
+                        p.display().to_string(),
+                        format!(
+                            "sled's `{must}` file is missing; the engine's files are damaged: \
+                             restore the store from a backup or from an earlier export"
+                        ),
+                    ));
+                }
+            }
+        }
+        remove_partial_snapshots(path)?;
         let p = path.to_path_buf();
-        let opened = std::panic::catch_unwind(|| {
-            sled::Config::new()
-                .path(&p)
-                .cache_capacity(64 << 20)
-                .flush_every_ms(Some(500))
-                .open()
-        });
-        match opened {
-            Ok(Ok(db)) => Ok(SledEngine {
-                path: path.to_path_buf(),
-                db,
-                apply: RwLock::new(()),
-            }),
-            Ok(Err(e)) => Err(map_err(path, e)),
-            Err(_) => Err(Error::corrupted(
-                path.display().to_string(),
-                "the sled engine could not open its files (it panicked while reading them)",
-            )),
+        // sled's own file lock outlives a closed handle by up to one flush period (its flusher
+        // thread holds the file until it wakes up). The store's folder lock, taken before the
+        // engine is opened, already keeps every other opener out; a sled lock still held is
+        // this process's closed handle, so the open waits for it a little.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let opened = std::panic::catch_unwind(|| {
+                sled::Config::new()
+                    .path(&p)
+                    .cache_capacity(64 << 20)
+                    .flush_every_ms(Some(500))
+                    .open()
+            });
+            return match opened {
+                Ok(Ok(db)) => Ok(SledEngine {
+                    path: path.to_path_buf(),
+                    db,
+                    apply: RwLock::new(()),
+                }),
+                Ok(Err(e)) => match map_err(path, e) {
+                    Error::Locked(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        continue;
+                    }
+                    other => Err(other),
+                },
+                Err(_) => Err(Error::corrupted(
+                    path.display().to_string(),
+                    "the sled engine could not open its files (it panicked while reading them)",
+                )),
+            };
         }
     }
+}
+
+/// Removes `snap.*.generating` files (see [`SledEngine::open_existing`]).
+fn remove_partial_snapshots(path: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut removed = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(path, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            removed = true;
+        }
+    }
+    if removed {
+        std::fs::File::open(path)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
 }
 
 fn map_err(path: &Path, e: sled::Error) -> Error {
