@@ -635,7 +635,8 @@ impl Db {
             // mark first, then the marker line that makes it required.
             let lsn = db.inner.published.lsn();
             write_hwm(dir, lsn)?;
-            *db.inner.hwm.lock() = (Some(std::time::Instant::now()), lsn);
+            // (the first durable commit still writes it: `None`)
+            *db.inner.hwm.lock() = (None, lsn);
             write_marker(dir, engine_kind, true)?;
         }
         db.drop_stale_checkpoint()?;

@@ -17,12 +17,14 @@
 //!   child has a live parent, and unique columns hold distinct values.
 //!
 //! The store is kept between rounds, so state accumulates. Runs on fjall (the default) and on
-//! sled (the store remembers its engine: children and reopens name none). The number of kills
-//! is `LAZARUS_CRASH_KILLS` (default 20 on fjall, 8 on sled; sled takes 2/5 of a value given);
-//! the seed is `LAZARUS_CRASH_SEED`. A long run:
+//! sled (the store remembers its engine: children and reopens name none). Each seed runs on a
+//! store of its own: `LAZARUS_CRASH_SEEDS` seeds (default 1 on fjall, 3 on sled) from
+//! `LAZARUS_CRASH_SEED`, with `LAZARUS_CRASH_KILLS` kills each (default 20 on fjall, 4 on sled;
+//! without `LAZARUS_CRASH_SEEDS`, sled takes 2/5 of a value given). Long runs:
 //!
 //! ```text
 //! LAZARUS_CRASH_KILLS=500 cargo test --release --test crash -- --nocapture
+//! LAZARUS_CRASH_SEEDS=20 LAZARUS_CRASH_KILLS=300 cargo test --release --test crash sled
 //! ```
 //!
 //! A child that prints nothing for 20 s is killed and the test fails (fjall write halts can
@@ -50,6 +52,7 @@ const CHILD_ENV: &str = "LAZARUS_CRASH_CHILD";
 const CHILD_SEED_ENV: &str = "LAZARUS_CRASH_CHILD_SEED";
 const KILLS_ENV: &str = "LAZARUS_CRASH_KILLS";
 const SEED_ENV: &str = "LAZARUS_CRASH_SEED";
+const SEEDS_ENV: &str = "LAZARUS_CRASH_SEEDS";
 /// A child silent this long is presumed hung.
 const SILENCE: Duration = Duration::from_secs(20);
 /// The parent's reopen and checks of one round may take this long.
@@ -689,18 +692,28 @@ fn with_watchdog<T: Send + 'static>(
     }
 }
 
-fn crash_loop(test_name: &str, engine: EngineKind, default_kills: u64) {
+fn crash_loop(test_name: &str, engine: EngineKind, default_kills: u64, default_seeds: u64) {
     if let Some(store) = std::env::var_os(CHILD_ENV) {
         let seed = env_u64(CHILD_SEED_ENV).unwrap_or(1);
         child_main(Path::new(&store), seed);
         return;
     }
+    let seeds = env_u64(SEEDS_ENV);
     let kills = match env_u64(KILLS_ENV) {
-        Some(k) if engine == EngineKind::Sled => (k * 2 / 5).max(1),
+        // with an explicit number of seeds, the number of kills is per seed, for both engines
+        Some(k) if engine == EngineKind::Sled && seeds.is_none() => (k * 2 / 5).max(1),
         Some(k) => k,
         None => default_kills,
     };
-    let base_seed = env_u64(SEED_ENV).unwrap_or(0x1A2A_2005);
+    let first = env_u64(SEED_ENV).unwrap_or(0x1A2A_2005);
+    for i in 0..seeds.unwrap_or(default_seeds).max(1) {
+        // each seed on a store of its own
+        let base_seed = first.wrapping_add(i.wrapping_mul(0x9E37_79B9));
+        crash_loop_seed(test_name, engine, kills, base_seed);
+    }
+}
+
+fn crash_loop_seed(test_name: &str, engine: EngineKind, kills: u64, base_seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let store: PathBuf = dir.path().join("store");
     {
@@ -756,6 +769,7 @@ fn kill_during_random_transactions_loses_nothing_acknowledged_fjall() {
         "kill_during_random_transactions_loses_nothing_acknowledged_fjall",
         EngineKind::Fjall,
         20,
+        1,
     );
 }
 
@@ -764,6 +778,7 @@ fn kill_during_random_transactions_loses_nothing_acknowledged_sled() {
     crash_loop(
         "kill_during_random_transactions_loses_nothing_acknowledged_sled",
         EngineKind::Sled,
-        8,
+        4,
+        3,
     );
 }

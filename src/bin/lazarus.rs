@@ -871,9 +871,14 @@ fn on_store(cli: &Cli, db: &Db, command: &Command) -> Result<(), Failure> {
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            drop(w);
+            let f = w
+                .into_inner()
+                .map_err(|e| fail(2, format!("cannot write {}: {e}", tmp.display())))?;
+            f.sync_all()
+                .map_err(|e| fail(2, format!("cannot write {}: {e}", tmp.display())))?;
             std::fs::rename(&tmp, file)
                 .map_err(|e| fail(2, format!("cannot write {}: {e}", file.display())))?;
+            sync_parent(file)?;
             if cli.json {
                 print_json(&serde_json::json!({"events": n, "file": file.display().to_string()}));
             } else {
@@ -1086,6 +1091,17 @@ fn on_store(cli: &Cli, db: &Db, command: &Command) -> Result<(), Failure> {
 
 /// `import FILE`: a new store built beside the target, moved into place when the whole file
 /// imported.
+/// fsyncs the folder holding `path`, so that a rename into it is durable.
+fn sync_parent(path: &std::path::Path) -> Result<(), Failure> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| fail(2, format!("cannot sync {}: {e}", parent.display())))
+}
+
 fn import(cli: &Cli, file: &std::path::Path) -> Result<(), Failure> {
     let f = std::fs::File::open(file)
         .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
@@ -1145,6 +1161,8 @@ fn import(cli: &Cli, file: &std::path::Path) -> Result<(), Failure> {
                 std::fs::rename(&tmp, &cli.db).map_err(|e| {
                     fail(2, format!("cannot move the imported store into place: {e}"))
                 })?;
+                // the rename itself must survive a power loss
+                sync_parent(&cli.db)?;
                 n
             }
             Err(e) => {
