@@ -176,7 +176,12 @@ pub(crate) fn open_checkpoint(
     if !exists(&path)? {
         return Ok(None);
     }
-    let engine = open_engine(kind, &path)?;
+    // A checkpoint in place was written completely: every file of it must be there.
+    let engine: Box<dyn Engine> = match kind {
+        EngineKind::Fjall => Box::new(FjallEngine::open_existing(&path, true)?),
+        EngineKind::Sled => Box::new(SledEngine::open_existing(&path, true)?),
+        EngineKind::Memory => return Err(Error::invalid("a memory store has no checkpoint")),
+    };
     let at = {
         let view = engine.read()?;
         match view.get(Space::Meta, crate::codec::META_CHECKPOINT_LSN)? {
@@ -288,6 +293,26 @@ fn check_copy(kind: EngineKind, new: &Path, promise: &Promise, marker: &Path) ->
 /// Finishes or rolls back a compaction interrupted by a crash. Runs at every open, before the
 /// engine is opened.
 pub fn recover(dir: &Path, kind: EngineKind) -> Result<()> {
+    // The names the store keeps for its folders hold folders: anything else there was put
+    // there by someone else, and is neither removed nor taken for the store's.
+    for name in [
+        NEW_DATA,
+        OLD_DATA,
+        CHECKPOINT,
+        CHECKPOINT_NEW,
+        CHECKPOINT_OLD,
+    ] {
+        let p = dir.join(name);
+        if exists(&p)? && !p.is_dir() {
+            return Err(Error::corrupted(
+                p.display().to_string(),
+                format!(
+                    "the store keeps a folder named `{name}` only while it works; this is a file \
+                     put there by something else: move it out of the store folder"
+                ),
+            ));
+        }
+    }
     // Temporary files of an interrupted atomic write (marker, high-water mark): the real file
     // is either in place or was never written.
     for tmp in [format!("{COMPACTED}.tmp"), "HWM.tmp".to_string()] {

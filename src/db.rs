@@ -1416,11 +1416,21 @@ impl Db {
         self.inner.pipeline.drain()?;
         let mut n = None;
         if let Some(dir) = &self.inner.path {
-            if let Some((cp, at)) = crate::compact::open_checkpoint(self.engine(), dir)? {
-                if at <= self.inner.published.lsn() {
-                    let cp_view = cp.read()?;
-                    n = views::rebuild_from(self.inner.engine.as_ref(), cp_view.as_ref(), at)?;
+            // A checkpoint that cannot be read (damaged since it was made) is only a shortcut:
+            // it is dropped and the whole log replayed. (Nothing is written before the rebuilt
+            // views are complete, so a failure part way through leaves the views as they were.)
+            let from_checkpoint = || -> Result<Option<u64>> {
+                match crate::compact::open_checkpoint(self.engine(), dir)? {
+                    Some((cp, at)) if at <= self.inner.published.lsn() => {
+                        let cp_view = cp.read()?;
+                        views::rebuild_from(self.inner.engine.as_ref(), cp_view.as_ref(), at)
+                    }
+                    _ => Ok(None),
                 }
+            };
+            match from_checkpoint() {
+                Ok(done) => n = done,
+                Err(_) => crate::compact::drop_checkpoint(dir)?,
             }
         }
         let n = match n {

@@ -1,29 +1,69 @@
-//! Hostile files: what opening and reading a damaged store does, on fjall and on sled. The
-//! property pinned is that damage ends in a typed [`Error`] or in correct data — never in a
-//! panic (each attempt runs inside `catch_unwind`, and a panic hook sees the engines' background
-//! threads), never in a dead or hung process, and never in silently wrong data.
+//! Hostile files: a store either answers right or says it is damaged. After any damage to any
+//! file of a store, opening and reading it gives the right answer or a typed [`Error`] — never
+//! a wrong answer, never a panic (each attempt runs inside `catch_unwind`, and a panic hook
+//! sees the engines' background threads), never a dead or hung process.
 //!
-//! * Every file under `<store>/data/`, one at a time in a fresh copy of a closed store holding
-//!   rows, deletions and restores: truncated to half its size, or with bits flipped in its
-//!   middle; files over 4 KiB of data and files whose zero tail is longer than their data
-//!   (fjall's preallocated journal) also at ¼, ½ and ¾ of their data. Then the store is opened
-//!   and everything read: each table's scan, the trash, the whole log, `Db::verify`. These
-//!   cases run in a child process (this binary, re-run), so that an abort or a hang is the
-//!   outcome of its case rather than the end of the test run.
-//! * Known store bugs, kept as ignored tests: damage to the engine's log (fjall's journal,
-//!   sled's `db` file) can reopen the store silently at an older state — acknowledged commits
-//!   vanish with no error — so the non-ignored tests let log damage read back wrong data
-//!   (their tables show it) and `a_*_log_is_detected` demand it be detected; a bit flip in a
-//!   count of fjall's current version file aborts the process (`bit_flipped_fjall_version_*`).
-//! * A `LAZARUS` marker of garbage (binary, text, empty) → `Error::NotAStore`; a marker saying
-//!   `format 99` → `Error::NewerFormat`; a marker naming the other engine shows an empty store
-//!   or an error, and harms none of the store's files.
-//! * A sled database written by another program (random keys; text keys) under a valid marker
-//!   saying `engine sled` → a typed error or an empty-looking store.
-//! * A plain file of random bytes as the store path → `Error::NotAStore`, the file untouched.
+//! **The damage matrix** (`damage_matrix_*`, one test per store kind): a closed store holding
+//! rows, updates, cascading deletions in the trash and restored ones, built through the public
+//! API, in six kinds — fjall; sled; each with a checkpoint (`Db::checkpoint`, in
+//! `<store>/checkpoint/`, taken before the last writes); each compacted (`Db::compact`, before
+//! the last writes). Every file of the store folder, recursively (`LAZARUS`, `HWM`, the engine's
+//! files, the checkpoint's), is damaged in turn in a fresh copy of the store:
 //!
-//! Run with `-- --nocapture` to see the outcome of every case, and with `--ignored` for the
-//! store bugs.
+//! * a byte inverted at the start, the middle and the end of the file (and of its data, when a
+//!   preallocated zero tail is longer: fjall's journal); truncated to half (and to half its
+//!   data); deleted; zero-filled over its whole length;
+//! * on the plain stores, the engine's log (fjall's journal, sled's `db`) and every file over
+//!   4 KiB also flipped and cut at ¼, ½ and ¾ of its data, and fjall's current version files
+//!   flipped there (where a flip in a count once aborted the process);
+//! * in fjall's table and version files (sfa archives), the high byte of the entry count of
+//!   their table of contents inverted (read, and allocated for, before its checksum is);
+//! * every folder (the store's own too) gets a stray file and, separately, a stray folder: a
+//!   name of no meaning (`stray`, `lost+found`) and one the engine or the store expects nearby
+//!   (the next of a numbered series: `14` among table files, `v16`, `1.jnl`, `11` among
+//!   keyspaces; in the store's folder `COMPACTED`, `HWM.tmp`, `data.compact`, `data.old`,
+//!   `checkpoint`, `checkpoint.tmp`, `checkpoint.old`, ...).
+//!
+//! Then the store is opened and read: the tables, `get` of live, updated, trashed, restored and
+//! deleted rows, a scan of each table, `trash(&TrashQuery::all())`, `deletion_rows` of a
+//! deletion in the trash, a row's history, the whole log, the last LSN, `verify`; on a store
+//! with a checkpoint also `rebuild` (which starts from the checkpoint), the scans, the trash
+//! and `verify` again; then `close`. Each read is judged against the same read of the undamaged
+//! store: it must be equal, or an error that says the store is damaged (`DataLoss`,
+//! `Corrupted`, `NotAStore`, `NewerFormat`, `Storage`, `Io`, ...; an error that answers
+//! instead, like `UnknownTable` or `UnknownDeletion` where the row or the deletion exists, is a
+//! wrong answer). A `verify` with no differences vouches for the reads before it: they must all
+//! have been right. Damage to the checkpoint must change no answer at all (the store may drop
+//! the checkpoint, never fail because of it). A cut of the log of a store that was not
+//! compacted, inside its data, loses acknowledged commits, and so does a flip at ¼, ½ or ¾ of
+//! it: the open must fail (the durable high-water mark `HWM` says how far the log went).
+//!
+//! The cases run in child processes (this binary, re-run), one child per core at a time, each
+//! running its share of the cases one after the other and printing each case's start and
+//! verdict, so that an abort or a signal is the outcome of the case that was running (a new
+//! child takes the next case) and a case that prints nothing for `CASE_LIMIT` is a hang. The
+//! copies live in `/dev/shm` when there is one.
+//!
+//! **Bounded by default:** `cargo test --test corruption` runs about 1,050 cases in about 45 s
+//! of wall time on 2 cores (debug build). It samples deterministically: the offsets above; fjall's older
+//! version files (which fjall no longer reads) get one damage each, the four modes in turn; in
+//! other folders than the store's own, one stray file and one stray folder, the meaningless and
+//! the expected name taking turns; a store with a checkpoint is damaged in its checkpoint and
+//! its own folder only (its data folder is the plain store's column). **Long mode**,
+//! `LAZARUS_DAMAGE_LONG=1 cargo test --test corruption -- --nocapture`, runs every offset:
+//! also ¼, ¾ and pseudo-random offsets of each file and of its data, every byte of files up to
+//! 64 bytes, every byte of an sfa count and of its trailer's TOC position, cuts to 0, ¼, ¾ and
+//! all but the last byte, every file of every kind in every mode, every stray name in every
+//! folder (about 7,300 cases, about 4 minutes on 2 cores).
+//!
+//! **Foreign files and markers** (one test each): a `LAZARUS` marker of garbage (binary, text,
+//! empty) → `Error::NotAStore`; a marker saying `format 99` → `Error::NewerFormat`; a marker
+//! naming the other engine shows an empty store or an error, and harms none of the store's
+//! files; a sled database written by another program (random keys; text keys) under a valid
+//! marker saying `engine sled` → a typed error or an empty-looking store; a plain file of random
+//! bytes as the store path → `Error::NotAStore`, the file untouched.
+//!
+//! Run with `-- --nocapture` to see the outcome of every case and the tally of each kind.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -31,14 +71,14 @@
     clippy::panic
 )]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::io::{Read as _, Seek, SeekFrom, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Mutex, MutexGuard, Once};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lazarusdb::{
     ColumnType, Db, EngineKind, Error, OnDelete, Options, Read, RestorePolicy, Row, Scan,
@@ -135,20 +175,83 @@ impl Rng {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The template store and what reading it must give.
+// The store kinds of the matrix, built through the public API.
 
-/// Everything a full read of a store returns.
-#[derive(Debug, PartialEq)]
-struct Contents {
-    tables: Vec<String>,
-    parent: Vec<Row>,
-    child: Vec<Row>,
-    trash: Vec<uuid::Uuid>,
-    events: usize,
-    last_lsn: u64,
+/// A closed store holding rows, updates, cascading deletions in the trash and restored ones
+/// (see [`fill_head`] and [`fill_tail`]), on one engine, in one of three shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Fjall,
+    Sled,
+    /// With a checkpoint (`<store>/checkpoint/`) taken before the last writes.
+    FjallCheckpoint,
+    SledCheckpoint,
+    /// Compacted (`Db::compact`) before the last writes.
+    FjallCompacted,
+    SledCompacted,
 }
 
-fn fill(db: &Db) {
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Fjall,
+        Kind::Sled,
+        Kind::FjallCheckpoint,
+        Kind::SledCheckpoint,
+        Kind::FjallCompacted,
+        Kind::SledCompacted,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Fjall => "fjall",
+            Kind::Sled => "sled",
+            Kind::FjallCheckpoint => "fjall+checkpoint",
+            Kind::SledCheckpoint => "sled+checkpoint",
+            Kind::FjallCompacted => "fjall+compacted",
+            Kind::SledCompacted => "sled+compacted",
+        }
+    }
+
+    fn parse(s: &str) -> Kind {
+        Kind::ALL.into_iter().find(|k| k.name() == s).unwrap()
+    }
+
+    fn engine(self) -> EngineKind {
+        match self {
+            Kind::Fjall | Kind::FjallCheckpoint | Kind::FjallCompacted => EngineKind::Fjall,
+            Kind::Sled | Kind::SledCheckpoint | Kind::SledCompacted => EngineKind::Sled,
+        }
+    }
+
+    fn has_checkpoint(self) -> bool {
+        matches!(self, Kind::FjallCheckpoint | Kind::SledCheckpoint)
+    }
+
+    fn compacted(self) -> bool {
+        matches!(self, Kind::FjallCompacted | Kind::SledCompacted)
+    }
+
+    /// Builds the store at `<dir>/store` and closes it.
+    fn build(self, dir: &Path) -> PathBuf {
+        let store = dir.join("store");
+        let mut db = Db::open_with(&store, Options::default().engine(self.engine())).unwrap();
+        let deletions = fill_head(&db);
+        if self.has_checkpoint() {
+            db.checkpoint().unwrap();
+        }
+        if self.compacted() {
+            db = db.compact(|_| {}).unwrap().0;
+        }
+        fill_tail(&db, &deletions);
+        db.close().unwrap();
+        assert_eq!(store.join("checkpoint").is_dir(), self.has_checkpoint());
+        store
+    }
+}
+
+/// Two related tables, 60 parents with 3 children each in 6 transactions, 20 updates, 5
+/// cascading deletions of parents (3, 11, 17, 29, 42); returns the deletions.
+fn fill_head(db: &Db) -> Vec<uuid::Uuid> {
     db.create_table(
         TableBuilder::new("parent")
             .column(("id", ColumnType::Int))
@@ -200,49 +303,117 @@ fn fill(db: &Db) {
         )
         .unwrap();
     }
-    let mut deletions = Vec::new();
-    for p in [3i64, 11, 17, 29, 42] {
-        deletions.push(db.delete("parent", p).unwrap().deletion);
-    }
+    [3i64, 11, 17, 29, 42]
+        .into_iter()
+        .map(|p| db.delete("parent", p).unwrap().deletion)
+        .collect()
+}
+
+/// The last writes (after the checkpoint or the compaction): a child deleted on its own, two of
+/// the deletions restored, one more update. The trash keeps parents 3, 17, 42 and child 100.
+fn fill_tail(db: &Db, deletions: &[uuid::Uuid]) {
     db.delete("child", 100).unwrap();
     db.restore(deletions[1], RestorePolicy::Refuse).unwrap();
     db.restore(deletions[3], RestorePolicy::Refuse).unwrap();
+    db.update("parent", 1, Row::new().with("n", -1)).unwrap();
 }
 
-/// Opens the store at `path` and reads everything; the error says at which step.
-fn read_all(path: &Path) -> Result<(Contents, Vec<String>), String> {
-    let step = |what: &'static str| move |e: Error| format!("{} at {what}: {e}", variant(&e));
-    let db = Db::open_with(
+// ---------------------------------------------------------------------------------------------
+// Reading a store: every read the matrix judges, with its answer.
+
+/// What one read answered: its debug text, or the error (`Variant: message`).
+type Answer = Result<String, String>;
+
+/// The answer of a `verify` that found nothing.
+const CLEAN: &str = "clean";
+
+/// The rows `get` reads: live, live and updated, in the trash by a cascade, restored with
+/// their deletion, deleted on their own.
+const GETS: [(&str, i64); 7] = [
+    ("parent", 1),
+    ("parent", 3),
+    ("parent", 11),
+    ("parent", 60),
+    ("child", 3),
+    ("child", 10),
+    ("child", 100),
+];
+
+/// Opens the store at `path` (it must exist) and reads it: the tables, `get` of [`GETS`], a
+/// scan of each table, the trash, the rows of `deletion`, a row's history, the whole log, the
+/// last LSN, then `verify`; with `rebuild`, then `rebuild` (which starts from the checkpoint)
+/// and the scans, the trash and `verify` again; then `close`. Each read is tried even when an
+/// earlier one failed; only a failed open ends the list.
+fn read_store(path: &Path, deletion: uuid::Uuid, rebuild: bool) -> Vec<(String, Answer)> {
+    let mut out = Vec::new();
+    let opened = Db::open_with(
         path,
         Options {
             must_exist: true,
             ..Options::default()
         },
-    )
-    .map_err(step("open"))?;
-    let tables = db.tables().map_err(step("tables"))?;
-    let parent = db
-        .scan("parent", Scan::all())
-        .map_err(step("scan parent"))?;
-    let child = db.scan("child", Scan::all()).map_err(step("scan child"))?;
-    let trash = db
-        .trash(&TrashQuery::all())
-        .map_err(step("trash"))?
-        .iter()
-        .map(|d| d.id)
-        .collect();
-    let events = db.events(1, None).map_err(step("events"))?.len();
-    let report = db.verify().map_err(step("verify"))?;
-    let contents = Contents {
-        tables,
-        parent,
-        child,
-        trash,
-        events,
-        last_lsn: db.last_lsn(),
+    );
+    let db = match opened {
+        Ok(db) => db,
+        Err(e) => {
+            out.push(("open".to_string(), Err(error_text(&e))));
+            return out;
+        }
     };
-    db.close().map_err(step("close"))?;
-    Ok((contents, report.differences))
+    out.push(("open".to_string(), Ok(String::new())));
+    let mut step = |name: &str, r: Result<String, Error>| {
+        out.push((name.to_string(), r.map_err(|e| error_text(&e))));
+    };
+    let verdict = |r: lazarusdb::VerifyReport| {
+        if r.is_ok() {
+            CLEAN.to_string()
+        } else {
+            format!("{} differences: {:?}", r.differences.len(), r.differences)
+        }
+    };
+    step("tables", db.tables().map(|v| format!("{v:?}")));
+    for (table, pk) in GETS {
+        step(
+            &format!("get {table} {pk}"),
+            db.get(table, pk).map(|v| format!("{v:?}")),
+        );
+    }
+    let scans = |step: &mut dyn FnMut(&str, Result<String, Error>), after: &str| {
+        for table in ["parent", "child"] {
+            step(
+                &format!("scan {table}{after}"),
+                db.scan(table, Scan::all()).map(|v| format!("{v:?}")),
+            );
+        }
+        step(
+            &format!("trash{after}"),
+            db.trash(&TrashQuery::all()).map(|v| format!("{v:?}")),
+        );
+    };
+    scans(&mut step, "");
+    step(
+        "deletion_rows",
+        db.deletion_rows(deletion).map(|v| format!("{v:?}")),
+    );
+    step(
+        "history child 3",
+        db.history("child", 3).map(|v| format!("{v:?}")),
+    );
+    step("events", db.events(1, None).map(|v| format!("{v:?}")));
+    step("last_lsn", Ok(db.last_lsn().to_string()));
+    step("verify", db.verify().map(verdict));
+    if rebuild {
+        step("rebuild", db.rebuild().map(|n| n.to_string()));
+        scans(&mut step, " after rebuild");
+        step("verify after rebuild", db.verify().map(verdict));
+    }
+    step("close", db.close().map(|()| String::new()));
+    out
+}
+
+/// `Variant: message` (`Corrupted: corrupted store data (...)`).
+fn error_text(e: &Error) -> String {
+    format!("{}: {e}", variant(e))
 }
 
 /// The name of an error's variant (`Corrupted`, `Io`, ...).
@@ -253,23 +424,61 @@ fn variant(e: &Error) -> String {
         .collect()
 }
 
-/// A store's files kept in memory: relative path → (bytes up to the last non-zero byte, length).
-/// Writing them back keeps a preallocated tail sparse (fjall's journal is 64 MiB of mostly zeros).
+/// Errors that do not say the store is damaged but answer the question ("no such table", "no
+/// such row", "no such deletion"): where the undamaged store answered, they are wrong answers.
+const ANSWERING_ERRORS: [&str; 8] = [
+    "UnknownTable",
+    "UnknownColumn",
+    "UnknownIndex",
+    "NotFound",
+    "UnknownDeletion",
+    "Purged",
+    "HistoryExpired",
+    "AlreadyDeleted",
+];
+
+fn answers(error: &str) -> bool {
+    let v = error.split(':').next().unwrap_or("");
+    ANSWERING_ERRORS.contains(&v)
+}
+
+/// The deletion of parent 3 (in the trash), read from the undamaged store at `path`, whose
+/// content is checked on the way.
+fn trashed_deletion(path: &Path) -> uuid::Uuid {
+    let db = Db::open(path).unwrap();
+    assert_eq!(db.count("parent").unwrap(), 57);
+    assert_eq!(db.count("child").unwrap(), 170);
+    assert_eq!(db.trash(&TrashQuery::all()).unwrap().len(), 4);
+    let id = db.find_deletion("parent", 3).unwrap().unwrap();
+    db.close().unwrap();
+    id
+}
+
+/// A fresh folder for one case's copy of a store: in `/dev/shm` when there is one (a memory
+/// file system: the copies, opens and closes of thousands of cases cost no disk writes), else
+/// in the temporary folder.
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::tempdir_in(shm) {
+            return d;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A store's files kept in memory.
+
+/// A store's files: relative path → (bytes up to the last non-zero byte, length), and its
+/// folders. Writing them back keeps a preallocated tail sparse (fjall's journal is 64 MiB of
+/// mostly zeros).
 struct Template {
     files: BTreeMap<PathBuf, (Vec<u8>, u64)>,
     dirs: Vec<PathBuf>,
 }
 
 impl Template {
-    /// A closed store holding rows, deletions and restores, at `<dir>/store`.
-    fn create(engine: EngineKind, dir: &Path) -> PathBuf {
-        let store = dir.join("store");
-        let db = Db::open_with(&store, Options::default().engine(engine)).unwrap();
-        fill(&db);
-        db.close().unwrap();
-        store
-    }
-
     /// The files of the store at `store` (read without opening it).
     fn load(store: &Path) -> Template {
         let mut t = Template {
@@ -277,6 +486,7 @@ impl Template {
             dirs: Vec::new(),
         };
         t.walk(store, store);
+        t.dirs.sort();
         t
     }
 
@@ -315,55 +525,51 @@ impl Template {
         }
     }
 
-    /// The damage cases of `set`, each a file under `data/` and where to damage it.
-    fn cases(&self, set: Set, truncate: bool) -> Vec<(PathBuf, Damage)> {
-        let mut out = Vec::new();
-        for (rel, (bytes, len)) in &self.files {
-            if !rel.starts_with("data") || *len == 0 {
-                continue; // nothing to damage in an empty file (fjall's lock)
-            }
-            let data = bytes.len() as u64;
-            let mut at = Vec::new();
-            if set != Set::NewestVersions {
-                at.push(len / 2);
-            }
-            let quarters = match set {
-                Set::All => data > 4096 || len - data > data,
-                Set::Log => true,
-                Set::NewestVersions => self.is_newest_version(rel),
-            };
-            if quarters {
-                for q in [1, 2, 3] {
-                    if !at.contains(&(data * q / 4)) {
-                        at.push(data * q / 4);
-                    }
-                }
-            }
-            if set == Set::Log && !is_log(rel) {
-                at.clear();
-            }
-            for a in at {
-                let damage = if truncate {
-                    Damage::Truncate(a)
-                } else {
-                    Damage::Flip(a.min(len - 1))
-                };
-                out.push((rel.clone(), damage));
-            }
-        }
-        out
+    /// The names directly inside the folder `dir` ("" is the store's own folder).
+    fn names_in(&self, dir: &Path) -> Vec<String> {
+        self.files
+            .keys()
+            .chain(&self.dirs)
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+            .collect()
     }
 
     /// True for the version file fjall reads: the `v<N>` of highest N in its folder.
     fn is_newest_version(&self, rel: &Path) -> bool {
-        let number =
-            |p: &Path| -> Option<u64> { p.file_name()?.to_str()?.strip_prefix('v')?.parse().ok() };
-        let Some(n) = number(rel) else { return false };
+        let Some(n) = version_number(rel) else {
+            return false;
+        };
         !self
             .files
             .keys()
-            .any(|o| o.parent() == rel.parent() && number(o).is_some_and(|m| m > n))
+            .any(|o| o.parent() == rel.parent() && version_number(o).is_some_and(|m| m > n))
     }
+
+    /// True for a version file fjall has moved past: a `v<N>` with a higher one beside it.
+    fn is_stale_version(&self, rel: &Path) -> bool {
+        version_number(rel).is_some() && !self.is_newest_version(rel)
+    }
+}
+
+/// Where the entry count (u32, little-endian) of an sfa archive's table of contents is, if the
+/// file is one (fjall's table and version files): its trailer, the last 38 bytes, is `SFA!`,
+/// version, checksum type, the TOC's checksum (u128), position (u64) and length (u64); the TOC
+/// starts with `TOC!` and the count. `bytes` is the file up to its last non-zero byte.
+fn sfa_toc_count(bytes: &[u8], len: u64) -> Option<u64> {
+    let byte = |i: u64| usize::try_from(i).map_or(0, |i| bytes.get(i).copied().unwrap_or(0));
+    let trailer: Vec<u8> = (len.checked_sub(38)?..len).map(byte).collect();
+    if !trailer.starts_with(b"SFA!") {
+        return None;
+    }
+    let toc = u64::from_le_bytes(trailer.get(22..30)?.try_into().ok()?);
+    let magic: Vec<u8> = (toc..toc.checked_add(4)?).map(byte).collect();
+    (magic == b"TOC!" && toc + 8 <= len).then_some(toc + 4)
+}
+
+/// N for fjall's version file `v<N>`.
+fn version_number(rel: &Path) -> Option<u64> {
+    rel.file_name()?.to_str()?.strip_prefix('v')?.parse().ok()
 }
 
 /// The engine's log of commits: fjall's journal, sled's `db` file.
@@ -372,525 +578,872 @@ fn is_log(rel: &Path) -> bool {
     name.ends_with(".jnl") || name == "db"
 }
 
-/// Which damage cases a test runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Set {
-    /// Every file at its middle; files over 4 KiB of data or with a zero tail longer than their
-    /// data (fjall's preallocated journal) also at ¼, ½ and ¾ of their data.
-    All,
-    /// The engine's log file (see [`is_log`]) at its middle and ¼, ½, ¾ of its data.
-    Log,
-    /// fjall's current version files (see [`Template::is_newest_version`]) at ¼, ½, ¾.
-    NewestVersions,
-}
-
-impl Set {
-    fn name(self) -> &'static str {
-        match self {
-            Set::All => "all",
-            Set::Log => "log",
-            Set::NewestVersions => "versions",
+/// A name the engine could expect among `names`: the next of a numbered series (`14` after
+/// `13`, `v16` after `v15`, `1.jnl` after `0.jnl`, sled's `snap.<hex>`), else `1`.
+fn next_name(names: &[String]) -> String {
+    type Series = (&'static str, &'static str, u32);
+    // (prefix, suffix, radix)
+    const SERIES: [Series; 4] = [
+        ("", "", 10),
+        ("v", "", 10),
+        ("", ".jnl", 10),
+        ("snap.", "", 16),
+    ];
+    for (prefix, suffix, radix) in SERIES {
+        let mut best: Option<(u64, usize)> = None;
+        for name in names {
+            let Some(mid) = name
+                .strip_prefix(prefix)
+                .and_then(|n| n.strip_suffix(suffix))
+            else {
+                continue;
+            };
+            if mid.is_empty() || !mid.chars().all(|c| c.is_digit(radix)) {
+                continue;
+            }
+            if let Ok(n) = u64::from_str_radix(mid, radix) {
+                if best.is_none_or(|(b, _)| n > b) {
+                    best = Some((n, mid.len()));
+                }
+            }
+        }
+        if let Some((n, width)) = best {
+            let next = if radix == 16 {
+                format!("{:0width$X}", n + 1)
+            } else {
+                (n + 1).to_string()
+            };
+            return format!("{prefix}{next}{suffix}");
         }
     }
-
-    fn parse(s: &str) -> Set {
-        match s {
-            "log" => Set::Log,
-            "versions" => Set::NewestVersions,
-            _ => Set::All,
-        }
-    }
+    "1".to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
 // Damage cases.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Damage {
-    /// Cut the file at this offset.
-    Truncate(u64),
-    /// Flip bits in 4 bytes from this offset.
+    /// Invert the byte at this offset.
     Flip(u64),
+    /// Cut the file at this length.
+    Truncate(u64),
+    /// Delete the file.
+    Delete,
+    /// Overwrite the whole file with zeros (same length).
+    Zero,
+    /// Add a file of this name holding random bytes to the folder.
+    StrayFile(String),
+    /// Add an empty folder of this name to the folder.
+    StrayDir(String),
 }
 
 impl Damage {
-    fn apply(self, file: &Path) {
-        match self {
-            Damage::Truncate(at) => std::fs::OpenOptions::new()
+    fn apply(&self, at: &Path) {
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
                 .write(true)
-                .open(file)
+                .open(at)
                 .unwrap()
-                .set_len(at)
-                .unwrap(),
-            Damage::Flip(at) => {
+        };
+        match self {
+            Damage::Truncate(len) => open().set_len(*len).unwrap(),
+            Damage::Flip(offset) => {
                 // in place: fjall's journal is 64 MiB long, mostly a sparse tail
-                let mut f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(file)
-                    .unwrap();
-                let mut buf = [0u8; 4];
-                f.seek(SeekFrom::Start(at)).unwrap();
-                let n = f.read(&mut buf).unwrap();
-                for (k, b) in buf.iter_mut().take(n).enumerate() {
-                    *b ^= 0x10 << k;
+                let mut f = open();
+                let mut buf = [0u8; 1];
+                f.seek(SeekFrom::Start(*offset)).unwrap();
+                f.read_exact(&mut buf).unwrap();
+                buf[0] = !buf[0];
+                f.seek(SeekFrom::Start(*offset)).unwrap();
+                f.write_all(&buf).unwrap();
+            }
+            Damage::Delete => std::fs::remove_file(at).unwrap(),
+            Damage::Zero => {
+                let f = open();
+                let len = f.metadata().unwrap().len();
+                // a hole reads as zeros: cut to nothing, then extend again
+                f.set_len(0).unwrap();
+                f.set_len(len).unwrap();
+            }
+            Damage::StrayFile(name) => {
+                let seed = name
+                    .bytes()
+                    .fold(0x5757_AA11u64, |h, b| h.rotate_left(7) ^ u64::from(b));
+                std::fs::write(at.join(name), Rng(seed | 1).bytes(100)).unwrap();
+            }
+            Damage::StrayDir(name) => std::fs::create_dir(at.join(name)).unwrap(),
+        }
+    }
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::Flip(at) => write!(f, "flip byte {at}"),
+            Damage::Truncate(len) => write!(f, "truncate to {len}"),
+            Damage::Delete => write!(f, "delete"),
+            Damage::Zero => write!(f, "zero-fill"),
+            Damage::StrayFile(name) => write!(f, "stray file {name:?}"),
+            Damage::StrayDir(name) => write!(f, "stray folder {name:?}"),
+        }
+    }
+}
+
+/// What a case must end in, beyond the rule of every case (each read right or an error, and
+/// `verify` vouching only for right reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// The rule alone.
+    RightOrError,
+    /// Damage to the checkpoint: every read right, `verify` clean (the store may drop it).
+    Right,
+    /// The log of a store that was not compacted cut inside its data (acknowledged commits
+    /// lost), or flipped at ¼, ½ or ¾ of it: the open fails (the high-water mark, checksums).
+    OpenError,
+}
+
+/// One damage case: a file (or, for strays, a folder; "" is the store's folder) and what is
+/// done to it.
+#[derive(Clone, Debug)]
+struct Case {
+    rel: PathBuf,
+    damage: Damage,
+    expect: Expect,
+}
+
+impl std::fmt::Display for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = if self.rel.as_os_str().is_empty() {
+            "<store>/".to_string()
+        } else {
+            self.rel.display().to_string()
+        };
+        write!(f, "{place}: {}", self.damage)
+    }
+}
+
+/// Runs every offset, not the sample (see the module docs).
+const LONG: &str = "LAZARUS_DAMAGE_LONG";
+
+fn long_mode() -> bool {
+    std::env::var(LONG).is_ok_and(|v| v == "1")
+}
+
+/// The damage cases of a store of `kind` whose files are `t` (see the module docs for what the
+/// default run samples and what `long` adds).
+fn cases(t: &Template, kind: Kind, long: bool) -> Vec<Case> {
+    // The old single-engine tests' extra offsets (¼, ½, ¾ of the log, of files over 4 KiB, of
+    // fjall's current version files) on the plain stores; on every store in the long run.
+    let extras = long || matches!(kind, Kind::Fjall | Kind::Sled);
+    // By default a store with a checkpoint is damaged in its checkpoint and its own folder only:
+    // the rest is the plain store's (same engine, same history), damaged in its own column.
+    let sampled = |rel: &Path| {
+        long || !kind.has_checkpoint()
+            || rel.starts_with("checkpoint")
+            || rel.parent() == Some(Path::new(""))
+    };
+    let mut out = Vec::new();
+    let mut stale_versions = 0usize;
+    for (rel, (bytes, len)) in &t.files {
+        if !sampled(rel) {
+            continue;
+        }
+        let (len, data) = (*len, bytes.len() as u64);
+        let expect = if rel.starts_with("checkpoint") {
+            Expect::Right
+        } else {
+            Expect::RightOrError
+        };
+        if !long && t.is_stale_version(rel) && len > 0 {
+            // fjall's older version files (it reads the newest): one damage each by default,
+            // the four taking turns
+            let damage = match stale_versions % 4 {
+                0 => Damage::Flip(len / 2),
+                1 => Damage::Truncate(len / 2),
+                2 => Damage::Delete,
+                _ => Damage::Zero,
+            };
+            stale_versions += 1;
+            out.push(Case {
+                rel: rel.clone(),
+                damage,
+                expect,
+            });
+            continue;
+        }
+        let log = rel.starts_with("data") && is_log(rel);
+        let mut flips = BTreeSet::new();
+        let mut cuts = BTreeSet::new();
+        // flips that must be detected at open (the old `a_bit_flipped_*_log_is_detected`)
+        let mut detected = BTreeSet::new();
+        if len > 0 {
+            flips.extend([0, len / 2, len - 1]);
+            cuts.insert(len / 2);
+            if data > 0 && data < len / 2 {
+                // a preallocated zero tail: the middle and the end of the data too
+                flips.extend([data / 2, data - 1]);
+                cuts.insert(data / 2);
+            }
+            // big files and the log: cut there too
+            let big = log || data > 4096 || len - data > data;
+            let newest_version = kind.engine() == EngineKind::Fjall && t.is_newest_version(rel);
+            if extras && (big || newest_version) {
+                for q in 1..=3 {
+                    flips.insert(data * q / 4);
+                    if big {
+                        cuts.insert(data * q / 4);
+                    }
+                    if log && !kind.compacted() {
+                        detected.insert(data * q / 4);
+                    }
                 }
-                f.seek(SeekFrom::Start(at)).unwrap();
-                f.write_all(&buf[..n]).unwrap();
+            }
+            if let Some(count) = sfa_toc_count(bytes, len) {
+                // fjall's table and version files end in an sfa table of contents whose entry
+                // count is read (and allocated for) before its checksum is checked: its high
+                // byte inverted asks for some 170 GB
+                flips.insert(count + 3);
+                if long {
+                    flips.extend(count..count + 4);
+                    flips.extend(len - 16..len - 8); // the trailer's TOC position
+                }
+            }
+            if long {
+                let mut rng = Rng(rel
+                    .to_string_lossy()
+                    .bytes()
+                    .fold(0xDA3A_6E00u64, |h, b| h.rotate_left(5) ^ u64::from(b))
+                    | 1);
+                flips.extend([len / 4, len * 3 / 4]);
+                cuts.extend([0, len / 4, len * 3 / 4, len - 1]);
+                if data > 0 {
+                    flips.extend([data / 4, data * 3 / 4]);
+                    cuts.extend([data / 4, data * 3 / 4, data - 1]);
+                    flips.extend((0..4).map(|_| rng.next() % data));
+                }
+                flips.extend((0..2).map(|_| rng.next() % len));
+                if len <= 64 {
+                    flips.extend(0..len);
+                }
             }
         }
-    }
-}
-
-/// How one attempt ended.
-#[derive(Debug)]
-enum Outcome {
-    /// Everything read back equal to what was written, verify clean.
-    Intact,
-    /// A typed error.
-    Err(String),
-    /// Reads succeeded but verify reported differences (reads may or may not have been right).
-    VerifyFlagged {
-        differences: usize,
-        reads_right: bool,
-    },
-    /// Reads succeeded with other data than written, and verify said nothing.
-    SilentlyWrong(String),
-    /// A panic escaped (or one happened on another thread).
-    Panicked(Vec<String>),
-}
-
-impl Outcome {
-    /// The short label of the outcome table.
-    fn label(&self) -> String {
-        match self {
-            Outcome::Intact => "Ok (intact)".into(),
-            Outcome::Err(e) => e.split(':').next().unwrap_or(e).to_string(),
-            Outcome::VerifyFlagged { reads_right, .. } => format!(
-                "Ok, verify flags differences (reads {})",
-                if *reads_right { "right" } else { "wrong" }
-            ),
-            Outcome::SilentlyWrong(_) => "SILENTLY WRONG".into(),
-            Outcome::Panicked(_) => "PANIC".into(),
+        for at in flips {
+            out.push(Case {
+                rel: rel.clone(),
+                damage: Damage::Flip(at.min(len - 1)),
+                expect: if detected.contains(&at) {
+                    Expect::OpenError
+                } else {
+                    expect
+                },
+            });
+        }
+        for at in cuts {
+            // Cutting the log inside its data loses acknowledged commits: the high-water mark
+            // must catch it (a compacted store may hold them in table files).
+            let expect = if log && at < data && !kind.compacted() {
+                Expect::OpenError
+            } else {
+                expect
+            };
+            out.push(Case {
+                rel: rel.clone(),
+                damage: Damage::Truncate(at),
+                expect,
+            });
+        }
+        out.push(Case {
+            rel: rel.clone(),
+            damage: Damage::Delete,
+            expect,
+        });
+        if len > 0 {
+            out.push(Case {
+                rel: rel.clone(),
+                damage: Damage::Zero,
+                expect,
+            });
         }
     }
-
-    fn detail(&self) -> String {
-        match self {
-            Outcome::Err(e) => e.clone(),
-            Outcome::SilentlyWrong(d) => d.clone(),
-            Outcome::Panicked(p) => p.join(" | "),
-            Outcome::VerifyFlagged { differences, .. } => format!("{differences} differences"),
-            Outcome::Intact => String::new(),
+    let own = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let folders = std::iter::once(PathBuf::new()).chain(t.dirs.iter().cloned());
+    for (i, dir) in folders.enumerate() {
+        if !dir.as_os_str().is_empty() && !sampled(&dir.join("x")) {
+            continue;
+        }
+        let (files, dirs) = if dir.as_os_str().is_empty() {
+            // what the store itself keeps or leaves beside its data (docs/design.md §2, §11)
+            let checkpoint = if kind.has_checkpoint() {
+                "checkpoint.old"
+            } else {
+                "checkpoint"
+            };
+            (
+                own(&[
+                    "stray",
+                    "COMPACTED",
+                    "HWM.tmp",
+                    "LAZARUS.tmp",
+                    "data.compact",
+                    "checkpoint.tmp",
+                ]),
+                own(&[
+                    "lost+found",
+                    "data.compact",
+                    "data.old",
+                    "checkpoint.tmp",
+                    checkpoint,
+                ]),
+            )
+        } else {
+            let next = next_name(&t.names_in(&dir));
+            let (files, dirs) = (
+                vec!["stray".to_string(), next.clone()],
+                vec!["lost+found".to_string(), next],
+            );
+            if long {
+                (files, dirs)
+            } else {
+                // by default one name of each, the two taking turns from folder to folder
+                (vec![files[i % 2].clone()], vec![dirs[(i + 1) % 2].clone()])
+            }
+        };
+        let expect = if dir.starts_with("checkpoint") {
+            Expect::Right
+        } else {
+            Expect::RightOrError
+        };
+        for name in files {
+            out.push(Case {
+                rel: dir.clone(),
+                damage: Damage::StrayFile(name),
+                expect,
+            });
+        }
+        for name in dirs {
+            out.push(Case {
+                rel: dir.clone(),
+                damage: Damage::StrayDir(name),
+                expect,
+            });
         }
     }
-
-    /// `F`: fine (correct data or a typed error); `W`: wrong data came back without an
-    /// error; `X`: a panic.
-    fn class(&self) -> char {
-        match self {
-            Outcome::Intact
-            | Outcome::Err(_)
-            | Outcome::VerifyFlagged {
-                reads_right: true, ..
-            } => 'F',
-            Outcome::SilentlyWrong(_)
-            | Outcome::VerifyFlagged {
-                reads_right: false, ..
-            } => 'W',
-            Outcome::Panicked(_) => 'X',
-        }
-    }
+    out
 }
 
-fn describe_difference(want: &Contents, got: &Contents) -> String {
+// ---------------------------------------------------------------------------------------------
+// Judging one case.
+
+/// How one case ended.
+struct Verdict {
+    /// `F` fine; `W` a wrong answer without an error (or an error that answers, like
+    /// `UnknownTable`); `V` `verify` vouched for a store whose reads failed; `C` damage to the
+    /// checkpoint changed an answer; `L` lost commits went unnoticed at open; `X` a panic, a
+    /// dead or a hung process.
+    class: char,
+    /// Short, for the tally.
+    label: String,
+    /// What happened, on one line.
+    detail: String,
+}
+
+/// `got` and `want` side by side, shortened around where they first differ.
+fn show_difference(want: &str, got: &str) -> String {
+    let at = want
+        .bytes()
+        .zip(got.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(want.len().min(got.len()));
+    let around = |s: &str| -> String {
+        let (from, to) = (at.saturating_sub(60), at + 100);
+        s.char_indices()
+            .filter(|(i, _)| (from..to).contains(i))
+            .map(|(_, c)| c)
+            .collect()
+    };
     format!(
-        "tables {:?} (want {:?}), {} parents (want {}), {} children (want {}), {} deletions \
-         (want {}), {} events (want {}), last lsn {} (want {})",
-        got.tables,
-        want.tables,
-        got.parent.len(),
-        want.parent.len(),
-        got.child.len(),
-        want.child.len(),
-        got.trash.len(),
-        want.trash.len(),
-        got.events,
-        want.events,
-        got.last_lsn,
-        want.last_lsn
+        "got {} bytes, want {}; from byte {at}: got `{}` want `{}`",
+        got.len(),
+        want.len(),
+        around(got),
+        around(want)
     )
 }
 
-/// Opens and reads the store at `path` inside `catch_unwind`, judged against `want` (`None`:
-/// any data is fine, only panics are not).
-fn attempt(path: &Path, want: Option<&Contents>) -> Outcome {
-    take_panics();
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| read_all(path)));
-    // an engine's background thread may panic as the store closes
-    std::thread::sleep(Duration::from_millis(5));
-    let panics = take_panics();
-    let outcome = match result {
-        Err(_) => return Outcome::Panicked(panics),
-        Ok(Err(e)) => Outcome::Err(e),
-        Ok(Ok((got, differences))) => {
-            let reads_right = want.is_none_or(|w| *w == got);
-            if !differences.is_empty() {
-                Outcome::VerifyFlagged {
-                    differences: differences.len(),
-                    reads_right,
+fn judge(case: &Case, truth: &[(String, Answer)], got: &[(String, Answer)]) -> Verdict {
+    let want: BTreeMap<&str, &Answer> = truth.iter().map(|(n, a)| (n.as_str(), a)).collect();
+    let mut wrong = Vec::new();
+    let mut errors = Vec::new();
+    let mut vouched = Vec::new();
+    let mut flagged = false;
+    // the reads a `verify` vouches for: those since the previous `verify` or `rebuild`
+    let mut since: Vec<&str> = Vec::new();
+    let mut failed: BTreeSet<&str> = BTreeSet::new();
+    for (name, answer) in got {
+        let name = name.as_str();
+        let Some(Ok(w)) = want.get(name).copied() else {
+            panic!(
+                "the undamaged store did not answer {name}: {:?}",
+                want.get(name)
+            );
+        };
+        match answer {
+            Err(e) => {
+                if answers(e) && name != "close" {
+                    wrong.push(format!("{name}: {e}"));
+                } else {
+                    errors.push(format!("{name}: {e}"));
                 }
-            } else if reads_right {
-                Outcome::Intact
-            } else {
-                Outcome::SilentlyWrong(describe_difference(want.unwrap(), &got))
+                failed.insert(name);
+            }
+            Ok(g) if name.starts_with("verify") => {
+                if g == CLEAN {
+                    let bad: Vec<&str> = since
+                        .iter()
+                        .copied()
+                        .filter(|s| failed.contains(s))
+                        .collect();
+                    if !bad.is_empty() {
+                        vouched.push(format!("{name} clean after failed reads {bad:?}"));
+                    }
+                } else {
+                    flagged = true;
+                    errors.push(format!(
+                        "{name}: {}",
+                        g.chars().take(300).collect::<String>()
+                    ));
+                }
+                since.clear();
+            }
+            Ok(_) if name == "rebuild" || name == "close" => since.clear(),
+            Ok(g) if g == w => {}
+            Ok(g) => {
+                wrong.push(format!("{name}: {}", show_difference(w, g)));
+                failed.insert(name);
             }
         }
+        if !name.starts_with("verify") && name != "rebuild" && name != "close" {
+            since.push(name);
+        }
+    }
+    let first_error = errors.first().cloned().unwrap_or_default();
+    let error_label = || {
+        let (step, e) = first_error.split_once(": ").unwrap_or(("", ""));
+        let v = e.split(':').next().unwrap_or("");
+        if step.starts_with("verify") && !e.starts_with(|c: char| c.is_ascii_uppercase()) {
+            "verify flags differences".to_string()
+        } else {
+            format!("{v} at {step}")
+        }
     };
-    // Panics the store caught itself (it turns an engine's panic at open into `Corrupted`)
-    // happen on this thread; any other thread's panic escaped everyone.
-    let me = thread_name();
-    let escaped: Vec<String> = panics
-        .into_iter()
-        .filter(|p| !p.starts_with(&format!("thread {me}:")))
-        .collect();
-    if escaped.is_empty() {
-        outcome
+    if !wrong.is_empty() {
+        let label = if wrong.iter().all(|w| {
+            w.split_once(": ")
+                .is_some_and(|(_, e)| answers(e) && !e.starts_with("got "))
+        }) {
+            "WRONG ANSWER (an error that answers)"
+        } else {
+            "WRONG ANSWER"
+        };
+        return Verdict {
+            class: 'W',
+            label: format!(
+                "{label}{}",
+                if flagged {
+                    " (verify flags differences)"
+                } else {
+                    " (verify says nothing)"
+                }
+            ),
+            detail: wrong.join(" | "),
+        };
+    }
+    if !vouched.is_empty() {
+        return Verdict {
+            class: 'V',
+            label: "VERIFY VOUCHES FOR FAILED READS".into(),
+            detail: format!("{} | {}", vouched.join(" | "), errors.join(" | ")),
+        };
+    }
+    if case.expect == Expect::Right && !errors.is_empty() {
+        return Verdict {
+            class: 'C',
+            label: format!("CHECKPOINT DAMAGE CHANGED AN ANSWER ({})", error_label()),
+            detail: errors.join(" | "),
+        };
+    }
+    let opened = got.first().is_some_and(|(_, a)| a.is_ok());
+    if case.expect == Expect::OpenError && opened {
+        return Verdict {
+            class: 'L',
+            label: "LOST COMMITS NOT DETECTED AT OPEN".into(),
+            detail: errors.join(" | "),
+        };
+    }
+    if errors.is_empty() {
+        Verdict {
+            class: 'F',
+            label: "Ok (right)".into(),
+            detail: String::new(),
+        }
     } else {
-        Outcome::Panicked(escaped)
+        Verdict {
+            class: 'F',
+            label: error_label(),
+            detail: first_error,
+        }
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Running the cases in child processes.
+//
 // The damage cases run in a child process (this test binary, re-run with CASES_CHILD set), so
 // that an abort (a failed huge allocation from a damaged length) or a hang is reported as the
 // outcome of its case instead of ending the whole test run. The child runs the cases from a
-// given index and prints `@@start <i>` before each and `@@done <i> <class>\t<label>\t<detail>`
-// after it; when it dies, the parent records the started case as ended by the signal and runs a
+// given index, one after the other, and prints `@@start <i>` before each and
+// `@@done <i> <class>\t<label>\t<detail>` after it; when it dies (or prints nothing for
+// CASE_LIMIT), the parent records the started case as ended by the signal (or hung) and runs a
 // new child from the next case.
 
 const CASES_CHILD: &str = "LAZARUS_CORRUPTION_CHILD";
 /// A case that prints nothing for this long is presumed hung.
-const CASE_LIMIT: Duration = Duration::from_secs(20);
+const CASE_LIMIT: Duration = Duration::from_secs(30);
 
-/// The child: `spec` is `<template store>|<set>|<truncate 0|1>|<first case>`.
+/// The child: `spec` is `<template store>|<kind>|<long 0|1>|<first case>|<lane>/<lanes>`; it
+/// runs the cases from the first on whose index is the lane modulo the lanes.
 fn cases_child(spec: &str) {
     let mut parts = spec.split('|');
     let template = PathBuf::from(parts.next().unwrap());
-    let set = Set::parse(parts.next().unwrap());
-    let truncate = parts.next().unwrap() == "1";
+    let kind = Kind::parse(parts.next().unwrap());
+    let long = parts.next().unwrap() == "1";
     let first: usize = parts.next().unwrap().parse().unwrap();
+    let (lane, lanes) = parts.next().unwrap().split_once('/').unwrap();
+    let (lane, lanes): (usize, usize) = (lane.parse().unwrap(), lanes.parse().unwrap());
     let template = Template::load(&template);
-    let want = {
-        let dir = tempfile::tempdir().unwrap();
+    let (deletion, truth) = {
+        let dir = scratch_dir();
         let store = dir.path().join("store");
         template.materialize(&store);
-        let (want, differences) = read_all(&store).unwrap();
-        assert!(differences.is_empty(), "{differences:?}");
-        assert_eq!((want.parent.len(), want.child.len()), (57, 170));
-        assert_eq!(want.trash.len(), 4);
-        want
+        let deletion = trashed_deletion(&store);
+        let truth = read_store(&store, deletion, kind.has_checkpoint());
+        let answer = |step: &str| -> String {
+            let (_, a) = truth.iter().find(|(n, _)| n == step).unwrap();
+            a.clone().unwrap()
+        };
+        for (name, answer) in &truth {
+            assert!(answer.is_ok(), "the undamaged store: {name}: {answer:?}");
+            if name.starts_with("verify") {
+                assert_eq!(answer.as_deref(), Ok(CLEAN), "the undamaged store: {name}");
+            }
+        }
+        if kind.has_checkpoint() {
+            // the rebuild started from the checkpoint: it replayed only the last writes
+            let replayed: u64 = answer("rebuild").parse().unwrap();
+            let last: u64 = answer("last_lsn").parse().unwrap();
+            assert!(replayed < last / 4, "replayed {replayed} of {last} events");
+        }
+        (deletion, truth)
     };
     let mut out = std::io::stdout();
-    for (i, (rel, damage)) in template.cases(set, truncate).into_iter().enumerate() {
-        if i < first {
+    for (i, case) in cases(&template, kind, long).into_iter().enumerate() {
+        if i < first || i % lanes != lane {
             continue;
         }
         writeln!(out, "@@start {i}").unwrap();
         out.flush().unwrap();
-        let dir = tempfile::tempdir().unwrap();
+        // on stderr too, where the parent finds what the case printed if it dies
+        eprintln!("@@start {i}");
+        let dir = scratch_dir();
         let store = dir.path().join("store");
         template.materialize(&store);
-        damage.apply(&store.join(&rel));
-        let outcome = {
+        case.damage.apply(&store.join(&case.rel));
+        let verdict = {
             let _one = one_case_at_a_time();
-            attempt(&store, Some(&want))
+            take_panics();
+            let got = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                read_store(&store, deletion, kind.has_checkpoint())
+            }));
+            // an engine's background thread may panic as the store closes
+            std::thread::sleep(Duration::from_millis(5));
+            let panics = take_panics();
+            // Panics the store caught itself (it turns an engine's panic at open into
+            // `Corrupted`) happen on this thread; any other thread's panic escaped everyone.
+            let me = format!("thread {}:", thread_name());
+            let escaped: Vec<String> = panics
+                .iter()
+                .filter(|p| !p.starts_with(&me))
+                .cloned()
+                .collect();
+            match got {
+                Err(_) => Verdict {
+                    class: 'X',
+                    label: "PANIC".into(),
+                    detail: panics.join(" | "),
+                },
+                Ok(_) if !escaped.is_empty() => Verdict {
+                    class: 'X',
+                    label: "PANIC (another thread)".into(),
+                    detail: escaped.join(" | "),
+                },
+                Ok(got) => judge(&case, &truth, &got),
+            }
         };
-        let detail = outcome.detail().replace(['\n', '\t'], " ");
+        let detail = verdict.detail.replace(['\n', '\t'], " ");
         writeln!(
             out,
             "@@done {i} {}\t{}\t{detail}",
-            outcome.class(),
-            outcome.label()
+            verdict.class, verdict.label
         )
         .unwrap();
         out.flush().unwrap();
     }
 }
 
-/// What the parent learnt of one case.
-struct CaseResult {
-    file: PathBuf,
-    damage: Damage,
-    /// See [`Outcome::class`]; a dead or hung child is `X` too.
-    class: char,
-    label: String,
-    detail: String,
+/// Damages a store of `kind` in every way of [`cases`] (each time in a fresh copy of it) and
+/// reads it back, in child processes running the test `test_name`: [`lanes`] children at a
+/// time, each running every `lanes`-th case.
+fn run_cases(test_name: &str, kind: Kind, long: bool) -> (Vec<Case>, Vec<Verdict>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = kind.build(dir.path());
+    let cases = cases(&Template::load(&store), kind, long);
+    let verdicts: Mutex<Vec<Option<Verdict>>> = Mutex::new(cases.iter().map(|_| None).collect());
+    let lanes = lanes();
+    let column = Column {
+        test_name,
+        kind,
+        long,
+        store: &store,
+        n: cases.len(),
+        verdicts: &verdicts,
+    };
+    std::thread::scope(|scope| {
+        for lane in 0..lanes {
+            let stderr_file = dir.path().join(format!("child{lane}.stderr"));
+            let column = &column;
+            scope.spawn(move || column.run_lane(lane, lanes, &stderr_file));
+        }
+    });
+    let verdicts = verdicts.into_inner().unwrap();
+    (cases, verdicts.into_iter().map(Option::unwrap).collect())
 }
 
-/// Damages files of a closed store in turn (each in a fresh copy of it) and opens and reads
-/// the store back, in child processes.
-fn damage_files(test_name: &str, engine: EngineKind, set: Set, truncate: bool) -> Vec<CaseResult> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Template::create(engine, dir.path());
-    let cases = Template::load(&store).cases(set, truncate);
-    let mut results: Vec<Option<CaseResult>> = cases.iter().map(|_| None).collect();
-    let mut next = 0;
-    while next < cases.len() {
-        let spec = format!(
-            "{}|{}|{}|{next}",
-            store.display(),
-            set.name(),
-            u8::from(truncate)
-        );
-        let stderr_file = dir.path().join("child.stderr");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                test_name,
-                "--exact",
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CASES_CHILD, spec)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&stderr_file).unwrap()))
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut started: Option<usize> = None;
-        let mut hung = false;
-        loop {
-            match rx.recv_timeout(CASE_LIMIT) {
-                Ok(line) => {
-                    // the harness may print `test <name> ... ` before the child's first line
-                    let line = line.find("@@").map_or("", |at| &line[at + 2..]);
-                    if let Some(i) = line.strip_prefix("start ") {
-                        started = Some(i.parse().unwrap());
-                    } else if let Some(rest) = line.strip_prefix("done ") {
-                        let (head, tail) = rest.split_once('\t').unwrap();
-                        let (i, class) = head.split_once(' ').unwrap();
-                        let i: usize = i.parse().unwrap();
-                        let (label, detail) = tail.split_once('\t').unwrap();
-                        let (file, damage) = cases[i].clone();
-                        results[i] = Some(CaseResult {
-                            file,
-                            damage,
-                            class: class.chars().next().unwrap(),
-                            label: label.to_string(),
-                            detail: detail.to_string(),
-                        });
-                        started = None;
-                        next = i + 1;
+/// How many children run a column's cases at once: one per core, at most 4.
+fn lanes() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// The cases of one store kind, run by [`Column::run_lane`]s.
+struct Column<'a> {
+    test_name: &'a str,
+    kind: Kind,
+    long: bool,
+    /// The undamaged store the children copy.
+    store: &'a Path,
+    /// How many cases.
+    n: usize,
+    verdicts: &'a Mutex<Vec<Option<Verdict>>>,
+}
+
+impl Column<'_> {
+    /// Runs the cases `i` with `i % lanes == lane` in children, one after the other, a new child
+    /// from the next case whenever one dies or hangs; records each case's verdict.
+    fn run_lane(&self, lane: usize, lanes: usize, stderr_file: &Path) {
+        let Column {
+            test_name,
+            kind,
+            long,
+            store,
+            n,
+            verdicts,
+        } = *self;
+        let set = |i: usize, v: Verdict| verdicts.lock().unwrap()[i] = Some(v);
+        let mut next = lane;
+        while next < n {
+            let spec = format!(
+                "{}|{}|{}|{next}|{lane}/{lanes}",
+                store.display(),
+                kind.name(),
+                u8::from(long)
+            );
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    test_name,
+                    "--exact",
+                    "--include-ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CASES_CHILD, spec)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::from(std::fs::File::create(stderr_file).unwrap()))
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            let (tx, rx) = mpsc::channel::<String>();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
                     }
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    hung = true;
-                    let _ = child.kill();
-                    break;
+            });
+            let mut started: Option<usize> = None;
+            let mut last_done: Option<usize> = None;
+            let mut hung = false;
+            loop {
+                match rx.recv_timeout(CASE_LIMIT) {
+                    Ok(line) => {
+                        // the harness may print `test <name> ... ` before the child's first line
+                        let line = line.find("@@").map_or("", |at| &line[at + 2..]);
+                        if let Some(i) = line.strip_prefix("start ") {
+                            started = Some(i.parse().unwrap());
+                        } else if let Some(rest) = line.strip_prefix("done ") {
+                            let (head, tail) = rest.split_once('\t').unwrap();
+                            let (i, class) = head.split_once(' ').unwrap();
+                            let i: usize = i.parse().unwrap();
+                            let (label, detail) = tail.split_once('\t').unwrap();
+                            set(
+                                i,
+                                Verdict {
+                                    class: class.chars().next().unwrap(),
+                                    label: label.to_string(),
+                                    detail: detail.to_string(),
+                                },
+                            );
+                            started = None;
+                            last_done = Some(i);
+                            next = i + lanes;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        hung = true;
+                        let _ = child.kill();
+                        break;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-        }
-        let status = child.wait().unwrap();
-        if next >= cases.len() {
-            break;
-        }
-        let stderr = std::fs::read_to_string(&stderr_file).unwrap_or_default();
-        let Some(i) = started else {
-            panic!("the case child ended outside a case ({status}):\n{stderr}");
-        };
-        let label = if hung {
-            format!("HANG (no answer in {CASE_LIMIT:?})")
-        } else {
-            format!("PROCESS DIED ({status})")
-        };
-        // the first lines of its stderr usually say why (an allocation failure, a panic)
-        let detail = stderr
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("at "))
-            .take(16)
-            .collect::<Vec<_>>()
-            .join(" / ");
-        let (file, damage) = cases[i].clone();
-        results[i] = Some(CaseResult {
-            file,
-            damage,
-            class: 'X',
-            label,
-            detail,
-        });
-        next = i + 1;
-    }
-    results.into_iter().map(Option::unwrap).collect()
-}
-
-/// Prints the outcome table; fails on a panic, a dead or hung process, and on wrong data read
-/// back without an error — except, when `log_may_be_wrong`, from damage to the engine's log
-/// (see the ignored `..._log_...` tests).
-fn judge(engine: EngineKind, what: &str, results: &[CaseResult], log_may_be_wrong: bool) {
-    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
-    let mut bad = Vec::new();
-    for r in results {
-        println!(
-            "{engine:?} {what} {} {:?}: {} | {}",
-            r.file.display(),
-            r.damage,
-            r.label,
-            r.detail
-        );
-        *tally.entry(r.label.clone()).or_default() += 1;
-        let fails = match r.class {
-            'F' => false,
-            'W' => !(log_may_be_wrong && is_log(&r.file)),
-            _ => true,
-        };
-        if fails {
-            bad.push(format!(
-                "{} {:?}: {} | {}",
-                r.file.display(),
-                r.damage,
-                r.label,
-                r.detail
-            ));
+            let status = child.wait().unwrap();
+            if next >= n && status.success() {
+                break;
+            }
+            let stderr = std::fs::read_to_string(stderr_file).unwrap_or_default();
+            // the case that was running, or else the last one (an engine's thread outliving it)
+            let (i, after) = match (started, last_done) {
+                (Some(i), _) => (i, ""),
+                (None, Some(i)) => (i, " after the case ended"),
+                (None, None) => {
+                    panic!("the case child ended before its first case ({status}):\n{stderr}")
+                }
+            };
+            let label = if hung {
+                format!("HANG (no answer in {CASE_LIMIT:?}){after}")
+            } else {
+                format!("PROCESS DIED ({status}){after}")
+            };
+            // the first lines the case printed usually say why (an allocation failure, a panic)
+            let printed = stderr
+                .rsplit_once(&format!("@@start {i}\n"))
+                .map_or(stderr.as_str(), |(_, after)| after);
+            let detail = printed
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with("at ") && *l != "stack backtrace:")
+                // of a backtrace, the frames past the standard library's
+                .filter(|l| {
+                    let frame = l.split_once(": ").filter(|(n, _)| n.parse::<u32>().is_ok());
+                    frame.is_none_or(|(_, f)| {
+                        !["std::", "core::", "alloc::", "__rustc::", "<alloc::"]
+                            .iter()
+                            .any(|p| f.starts_with(p))
+                    })
+                })
+                .take(8)
+                .collect::<Vec<_>>()
+                .join(" / ");
+            set(
+                i,
+                Verdict {
+                    class: 'X',
+                    label,
+                    detail,
+                },
+            );
+            next = i + lanes;
         }
     }
-    println!("{engine:?} {what}: {} cases: {tally:?}", results.len());
-    assert!(!results.is_empty());
-    assert!(
-        bad.is_empty(),
-        "{engine:?} {what}: {} of {} cases did not end in a typed error or the right data:\n{}",
-        bad.len(),
-        results.len(),
-        bad.join("\n")
-    );
 }
 
-fn damage_test(test_name: &str, engine: EngineKind, set: Set, truncate: bool) {
+/// One column of the matrix: every damage case of a store of `kind`. Prints every case's
+/// outcome (`-- --nocapture`) and a tally, and fails listing every case that ended otherwise
+/// than in the right answers or a typed error (see [`Verdict::class`]).
+fn damage_matrix(test_name: &str, kind: Kind) {
     begin_test();
     if let Ok(spec) = std::env::var(CASES_CHILD) {
         cases_child(&spec);
         return;
     }
-    let results = damage_files(test_name, engine, set, truncate);
-    let what = format!(
-        "{} ({} files)",
-        if truncate { "truncate" } else { "flip" },
-        set.name()
+    let start = Instant::now();
+    let long = long_mode();
+    let (cases, verdicts) = run_cases(test_name, kind, long);
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut bad = Vec::new();
+    for (case, v) in cases.iter().zip(&verdicts) {
+        println!("{} {case}: {} | {}", kind.name(), v.label, v.detail);
+        *tally.entry(v.label.as_str()).or_default() += 1;
+        if v.class != 'F' {
+            bad.push(format!("{case}: {} | {}", v.label, v.detail));
+        }
+    }
+    println!(
+        "{}: {} cases{} in {:.1?}: {tally:?}",
+        kind.name(),
+        cases.len(),
+        if long { " (long)" } else { "" },
+        start.elapsed()
     );
-    judge(engine, &what, &results, set == Set::All);
-}
-
-#[test]
-fn truncated_fjall_files_give_an_error_or_the_right_data() {
-    damage_test(
-        "truncated_fjall_files_give_an_error_or_the_right_data",
-        EngineKind::Fjall,
-        Set::All,
-        true,
-    );
-}
-
-#[test]
-fn truncated_sled_files_give_an_error_or_the_right_data() {
-    damage_test(
-        "truncated_sled_files_give_an_error_or_the_right_data",
-        EngineKind::Sled,
-        Set::All,
-        true,
-    );
-}
-
-#[test]
-fn bit_flipped_fjall_files_give_an_error_or_the_right_data() {
-    damage_test(
-        "bit_flipped_fjall_files_give_an_error_or_the_right_data",
-        EngineKind::Fjall,
-        Set::All,
-        false,
+    assert!(
+        bad.is_empty(),
+        "{}: {} of {} damage cases did not end in the right answers or a typed error:\n{}",
+        kind.name(),
+        bad.len(),
+        cases.len(),
+        bad.join("\n")
     );
 }
 
 #[test]
-fn bit_flipped_sled_files_give_an_error_or_the_right_data() {
-    damage_test(
-        "bit_flipped_sled_files_give_an_error_or_the_right_data",
-        EngineKind::Sled,
-        Set::All,
-        false,
-    );
+fn damage_matrix_fjall() {
+    damage_matrix("damage_matrix_fjall", Kind::Fjall);
 }
 
-/// A fjall journal cut at ¼, ½ or ¾ of its data: fjall by itself reopens at the state of the last
-/// whole batch before the cut, with no error; the store's durable high-water mark makes the open
-/// fail (`Error::DataLoss`) instead of losing acknowledged commits silently.
 #[test]
-fn a_truncated_fjall_log_is_detected() {
-    damage_test(
-        "a_truncated_fjall_log_is_detected",
-        EngineKind::Fjall,
-        Set::Log,
-        true,
-    );
+fn damage_matrix_sled() {
+    damage_matrix("damage_matrix_sled", Kind::Sled);
 }
 
-/// Bits flipped at ¼ of the fjall journal's data: fjall by itself reopens at the state before the
-/// damaged batch with no error (fjall#311), which the high-water mark turns into an error; flips
-/// at ½ and ¾ give `Error::Storage` (`JournalRecovery(ChecksumMismatch)`).
 #[test]
-fn a_bit_flipped_fjall_log_is_detected() {
-    damage_test(
-        "a_bit_flipped_fjall_log_is_detected",
-        EngineKind::Fjall,
-        Set::Log,
-        false,
-    );
+fn damage_matrix_fjall_checkpoint() {
+    damage_matrix("damage_matrix_fjall_checkpoint", Kind::FjallCheckpoint);
 }
 
-/// sled's `db` file cut at ¼, ½ or ¾: sled reopens at an older state with no error, which the
-/// high-water mark turns into an error.
 #[test]
-fn a_truncated_sled_log_is_detected() {
-    damage_test(
-        "a_truncated_sled_log_is_detected",
-        EngineKind::Sled,
-        Set::Log,
-        true,
-    );
+fn damage_matrix_sled_checkpoint() {
+    damage_matrix("damage_matrix_sled_checkpoint", Kind::SledCheckpoint);
 }
 
-/// Bits flipped in sled's `db` file at ¼, ½ or ¾: sled reopens at an older state with no error,
-/// which the high-water mark turns into an error.
 #[test]
-fn a_bit_flipped_sled_log_is_detected() {
-    damage_test(
-        "a_bit_flipped_sled_log_is_detected",
-        EngineKind::Sled,
-        Set::Log,
-        false,
-    );
+fn damage_matrix_fjall_compacted() {
+    damage_matrix("damage_matrix_fjall_compacted", Kind::FjallCompacted);
 }
 
-/// Bits flipped at ¼, ½ and ¾ of every keyspace's current version file (`data/keyspaces/<n>/v<N>`).
-/// lsm-tree 3.1.10 decodes it without its checksum, and a flip in the blob file count made it
-/// allocate ~34 GB and abort the process (SIGABRT), which no `catch_unwind` can catch; the
-/// engine now checks each version file against the checksum in `current` before fjall opens.
 #[test]
-fn bit_flipped_fjall_version_files_give_an_error() {
-    damage_test(
-        "bit_flipped_fjall_version_files_give_an_error",
-        EngineKind::Fjall,
-        Set::NewestVersions,
-        false,
-    );
+fn damage_matrix_sled_compacted() {
+    damage_matrix("damage_matrix_sled_compacted", Kind::SledCompacted);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -52,8 +52,11 @@ fn store(engine: EngineKind, n: i64) -> (tempfile::TempDir, PathBuf) {
     let db = Db::open_with(&path, Options::default().engine(engine)).unwrap();
     schema(&db);
     for i in 1..=n {
-        db.insert("author", Row::new().with("id", i).with("name", format!("a{i}")))
-            .unwrap();
+        db.insert(
+            "author",
+            Row::new().with("id", i).with("name", format!("a{i}")),
+        )
+        .unwrap();
         db.insert("book", Row::new().with("id", i).with("author_id", i))
             .unwrap();
     }
@@ -207,7 +210,11 @@ fn stray_folders_in_the_engine_files_are_corrupted_not_an_abort() {
     ] {
         std::fs::create_dir(&stray).unwrap();
         let e = Db::open(&path).err().unwrap();
-        assert!(is_corrupted(&e, "does not belong"), "{}: {e}", stray.display());
+        assert!(
+            is_corrupted(&e, "does not belong"),
+            "{}: {e}",
+            stray.display()
+        );
         assert!(e.to_string().contains(&stray.display().to_string()), "{e}");
         std::fs::remove_dir(&stray).unwrap();
     }
@@ -220,17 +227,17 @@ fn stray_folders_in_the_engine_files_are_corrupted_not_an_abort() {
 
 #[test]
 fn a_marker_naming_the_other_engine_opens_nothing_and_writes_nothing() {
-    for (engine, other) in [
-        (EngineKind::Fjall, "sled"),
-        (EngineKind::Sled, "fjall"),
-    ] {
+    for (engine, other) in [(EngineKind::Fjall, "sled"), (EngineKind::Sled, "fjall")] {
         let (_dir, path) = store(engine, 2);
         let before = files_under(&path.join("data"));
         let marker = path.join("LAZARUS");
         let right = std::fs::read_to_string(&marker).unwrap();
         std::fs::write(
             &marker,
-            right.replace(&format!("engine {}", engine.name()), &format!("engine {other}")),
+            right.replace(
+                &format!("engine {}", engine.name()),
+                &format!("engine {other}"),
+            ),
         )
         .unwrap();
         let e = Db::open(&path).err().unwrap();
@@ -326,7 +333,10 @@ fn verify_reads_every_byte_of_the_table_files() {
             std::fs::write(t, &original).unwrap();
         }
     }
-    assert!(vouched_wrongly.is_empty(), "verify said ok: {vouched_wrongly:?}");
+    assert!(
+        vouched_wrongly.is_empty(),
+        "verify said ok: {vouched_wrongly:?}"
+    );
     let db = Db::open(&path).unwrap();
     assert!(db.verify().unwrap().is_ok());
     assert_eq!(db.scan("author", Scan::all()).unwrap().len(), 199);

@@ -164,6 +164,12 @@ fn check_layout(path: &Path, existing: bool) -> Result<()> {
                 return Err(damaged(&path.join(must), format!("`{must}` is missing")));
             }
         }
+        // fjall's lock file holds nothing; it is only opened to be locked, and fjall does not
+        // make it again when it is gone
+        let lock = path.join("lock");
+        if !lock.exists() {
+            std::fs::File::create(&lock).map_err(|e| Error::io(&lock, e))?;
+        }
     }
     for (name, p, is_dir) in entries(path)? {
         if is_dir && name != "keyspaces" && !name.starts_with(".tmp") {
@@ -283,6 +289,61 @@ fn check_version_files(path: &Path) -> Result<()> {
                 version.display()
             ));
         }
+        // The tables the version lists (a file it does not list is an orphan of an interrupted
+        // flush or compaction, which fjall deletes unread).
+        let listed = match listed_tables(&version) {
+            Ok(l) => l,
+            Err(why) => return damaged(why),
+        };
+        for (table, _) in listed {
+            let file = folder.join("tables").join(table.to_string());
+            if file.is_file() {
+                check_table_toc(&file)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The size of an sfa archive's trailer: magic `SFA!`, version (1), checksum type (0), the
+/// table of contents' xxh3-128, its position and its length (u64 LE each).
+const SFA_TRAILER: u64 = 4 + 1 + 1 + 16 + 8 + 8;
+
+/// Checks a table file's table of contents against the checksum in its trailer before fjall
+/// reads it: sfa 1.0 allocates room for the entry count it reads before it checks that
+/// checksum, so a damaged count aborts the process. Reads only the trailer and the table of
+/// contents (a few hundred bytes), not the file.
+fn check_table_toc(file: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |why: &str| Err(damaged(file, format!("the table file's {why}")));
+    let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    let len = f.metadata().map_err(|e| Error::io(file, e))?.len();
+    if len < SFA_TRAILER {
+        return bad("trailer is missing (the file is cut short)");
+    }
+    let mut trailer = [0u8; SFA_TRAILER as usize];
+    f.seek(SeekFrom::Start(len - SFA_TRAILER))
+        .and_then(|_| f.read_exact(&mut trailer))
+        .map_err(|e| Error::io(file, e))?;
+    let field = |at: usize, n: usize| trailer.get(at..at + n).unwrap_or_default();
+    if field(0, 4) != b"SFA!" || field(4, 1) != [1] || field(5, 1) != [0] {
+        return bad("trailer is not one fjall writes");
+    }
+    let sum = <[u8; 16]>::try_from(field(6, 16)).map(u128::from_le_bytes);
+    let pos = <[u8; 8]>::try_from(field(22, 8)).map(u64::from_le_bytes);
+    let (Ok(sum), Ok(pos)) = (sum, pos) else {
+        return bad("trailer is not one fjall writes");
+    };
+    let toc_end = len - SFA_TRAILER;
+    if pos > toc_end || toc_end - pos > 64 << 20 {
+        return bad("table of contents lies outside the file");
+    }
+    let mut toc = vec![0u8; (toc_end - pos) as usize];
+    f.seek(SeekFrom::Start(pos))
+        .and_then(|_| f.read_exact(&mut toc))
+        .map_err(|e| Error::io(file, e))?;
+    if xxhash_rust::xxh3::xxh3_128(&toc) != sum {
+        return bad("table of contents does not match its checksum");
     }
     Ok(())
 }
