@@ -41,7 +41,7 @@ pub enum Durability {
     #[default]
     Immediate,
     /// The commit returns once applied; the pipeline syncs in the background within
-    /// [`EVENTUAL_WINDOW`]. A process crash loses nothing on fjall (its journal reaches the OS
+    /// 200 ms. A process crash loses nothing on fjall (its journal reaches the OS
     /// at once); a power loss can lose the last window of commits.
     Eventual,
 }

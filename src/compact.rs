@@ -16,8 +16,6 @@ use std::time::Instant;
 
 use crate::codec::Space;
 use crate::error::{Error, Result};
-use crate::storage::fjall_engine::FjallEngine;
-use crate::storage::sled_engine::SledEngine;
 use crate::storage::{Engine, EngineKind};
 
 /// Marker written once the copy is complete and durable.
@@ -177,11 +175,7 @@ pub(crate) fn open_checkpoint(
         return Ok(None);
     }
     // A checkpoint in place was written completely: every file of it must be there.
-    let engine: Box<dyn Engine> = match kind {
-        EngineKind::Fjall => Box::new(FjallEngine::open_existing(&path, true)?),
-        EngineKind::Sled => Box::new(SledEngine::open_existing(&path, true)?),
-        EngineKind::Memory => return Err(Error::invalid("a memory store has no checkpoint")),
-    };
+    let engine = crate::storage::open_engine(kind, &path, true)?;
     let at = {
         let view = engine.read()?;
         match view.get(Space::Meta, crate::codec::META_CHECKPOINT_LSN)? {
@@ -261,16 +255,8 @@ fn check_copy(kind: EngineKind, new: &Path, promise: &Promise, marker: &Path) ->
             ),
         )
     };
-    let engine = match kind {
-        EngineKind::Fjall => {
-            FjallEngine::open_existing(new, true).map(|e| Box::new(e) as Box<dyn Engine>)
-        }
-        EngineKind::Sled => {
-            SledEngine::open_existing(new, true).map(|e| Box::new(e) as Box<dyn Engine>)
-        }
-        EngineKind::Memory => return Err(Error::invalid("a memory store has no files")),
-    }
-    .map_err(|e| mismatch(format!("the copy does not open ({e})")))?;
+    let engine = crate::storage::open_engine(kind, new, true)
+        .map_err(|e| mismatch(format!("the copy does not open ({e})")))?;
     let view = engine.read()?;
     let id = view.get(Space::Meta, crate::codec::META_COMPACTION)?;
     if id.as_deref() != Some(promise.id.as_bytes().as_slice()) {
@@ -394,11 +380,7 @@ fn write_marker(dir: &Path, promise: &Promise) -> Result<()> {
 
 /// Opens a fresh engine of `kind` at `path`.
 pub(crate) fn open_engine(kind: EngineKind, path: &Path) -> Result<Box<dyn Engine>> {
-    Ok(match kind {
-        EngineKind::Fjall => Box::new(FjallEngine::open(path)?),
-        EngineKind::Sled => Box::new(SledEngine::open(path)?),
-        EngineKind::Memory => return Err(Error::invalid("a memory store has no files to compact")),
-    })
+    crate::storage::open_engine(kind, path, false)
 }
 
 /// What [`copy`] made: keys and bytes copied, and what the marker will promise about it.

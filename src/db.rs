@@ -32,10 +32,8 @@ use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
 use crate::retention::{PurgeReport, Retention, RetentionReport};
 use crate::rewind::{self, RewindPlan, RowDiff, Scope};
 use crate::schema::{Catalog, ColumnDef, TableSpec};
-use crate::storage::fjall_engine::FjallEngine;
 use crate::storage::memory::MemoryEngine;
 use crate::storage::overlay::{LayeredView, Overlay};
-use crate::storage::sled_engine::SledEngine;
 use crate::storage::{Batch, Engine, EngineKind};
 use crate::time::{self, AsOf, At};
 use crate::trash::{RestorePlan, RestorePolicy};
@@ -607,15 +605,8 @@ impl Db {
                  creation on): files of the store were lost; restore it from a backup",
             ));
         }
-        let engine: Arc<dyn Engine> = match engine_kind {
-            EngineKind::Fjall => Arc::new(FjallEngine::open_existing(&data, complete)?),
-            EngineKind::Sled => Arc::new(SledEngine::open_existing(&data, complete)?),
-            EngineKind::Memory => {
-                return Err(Error::invalid(
-                    "the memory engine has no files: use Db::memory()",
-                ))
-            }
-        };
+        let engine: Arc<dyn Engine> =
+            Arc::from(crate::storage::open_engine(engine_kind, &data, complete)?);
         if engine
             .read()?
             .get(Space::Meta, codec::META_COMPACTION)?
@@ -1273,7 +1264,7 @@ impl Db {
     }
 
     /// A read-only view of the store as it was at `at` (an LSN, or a time): see
-    /// [`crate::time`]. An LSN inside a transaction means the whole of that transaction.
+    /// [`AsOf`]. An LSN inside a transaction means the whole of that transaction.
     pub fn as_of(&self, at: impl Into<At>) -> Result<AsOf<'_>> {
         let view = self.inner.engine.read()?;
         let lsn = time::resolve(
@@ -1803,7 +1794,7 @@ mod tests {
             "{e:?}"
         );
         assert_eq!(read_marker(&path).unwrap().unwrap().format, 1);
-        let engine = FjallEngine::open(&path.join("data")).unwrap();
+        let engine = crate::storage::fjall_engine::FjallEngine::open(&path.join("data")).unwrap();
         let view = engine.read().unwrap();
         assert_eq!(read_format(view.as_ref()).unwrap(), Some(1));
     }
@@ -1814,7 +1805,8 @@ mod tests {
         let path = dir.path().join("s");
         format_1_store(&path);
         {
-            let engine = FjallEngine::open(&path.join("data")).unwrap();
+            let engine =
+                crate::storage::fjall_engine::FjallEngine::open(&path.join("data")).unwrap();
             let (k, mut v) = {
                 let view = engine.read().unwrap();
                 let first = view

@@ -675,12 +675,16 @@ impl Db {
         Ok(())
     }
 
-    /// Writes the event log as JSON lines (see [`crate::export`]).
+    /// Writes the event log as JSON lines, one event a line in LSN order (the format is in
+    /// `docs/semantics.md`; purge events cannot be exported).
     pub fn export_log(&self, out: &mut dyn Write) -> Result<u64> {
         export(self, out, |_| {})
     }
 
-    /// Imports a JSON-lines event log into this empty store (see [`crate::export`]).
+    /// Imports a JSON-lines event log into this empty store, keeping LSNs, transaction ids,
+    /// times, actors, reasons and deletion ids, checking every event and every transaction as
+    /// the store checks its own writes; a bad line is [`Error::InvalidInput`] naming it, and the
+    /// transactions before it stay committed.
     pub fn import_log(&self, input: &mut dyn BufRead) -> Result<u64> {
         import(self, input, |_| {})
     }

@@ -29,9 +29,7 @@
 //! # Ok::<(), lazarusdb::Error>(())
 //! ```
 //!
-//! Layers, bottom up (each only looks down): [`value`] and [`storage`] → [`codec`] →
-//! [`schema`] → [`log`] and [`views`] → [`commit`] → [`txn`] and [`read`] → [`db`] (this
-//! facade) → the `lazarus` binary. See `docs/design.md`.
+//! Layers, bottom up (each only looks down): see `docs/design.md` §1.
 
 #![cfg_attr(
     test,
@@ -43,46 +41,64 @@
     )
 )]
 
-pub mod codec;
-pub mod commit;
-pub mod compact;
-pub mod db;
-pub mod error;
-pub mod export;
-#[cfg(feature = "harness")]
-pub mod harness;
-pub mod log;
-pub mod read;
-pub mod retention;
-pub mod rewind;
-pub mod schema;
-pub mod storage;
-pub mod time;
-pub mod trash;
-pub mod txn;
-pub mod value;
-pub mod views;
+mod codec;
+mod commit;
+mod compact;
+mod db;
+mod error;
+mod export;
+mod log;
+mod read;
+mod retention;
+mod rewind;
+mod schema;
+mod storage;
+mod time;
+mod trash;
+mod txn;
+mod value;
+mod views;
 
 pub use commit::Durability;
 pub use compact::{CompactProgress, CompactReport};
 pub use db::{Audit, Change, ChangeKind, Clock, Db, Options, Snapshot, Stats, FORMAT_VERSION};
 pub use error::{Constraint, Error, Result};
+pub use log::{Event, EventBody, TxRecord};
 pub use read::{IndexRange, Read, Scan};
-pub use retention::{PurgeReport, Retention, RetentionReport};
+pub use retention::{format_duration, parse_duration, PurgeReport, Retention, RetentionReport};
 pub use rewind::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
 pub use schema::{
-    parse_schema_document, parse_schema_file, ColumnDef, OnDelete, SchemaFile, TableBuilder,
-    TableDef, TableSpec,
+    parse_schema_document, parse_schema_file, schema_to_json, ColumnDef, ForeignKeyDef, IndexDef,
+    OnDelete, SchemaFile, TableBuilder, TableDef, TableSpec,
 };
 pub use storage::EngineKind;
 pub use time::{AsOf, At};
 pub use trash::{
     Conflict, ConflictKind, DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef,
-    Skipped, TrashQuery,
+    Skipped, TrashQuery, MAX_LISTED_ROOTS,
 };
-pub use txn::{CommitInfo, DeleteReport, Transaction};
+pub use txn::{CommitInfo, DeleteReport, Transaction, MAX_KEY_BYTES, MAX_PK_BYTES};
 pub use value::{ColumnType, Row, Timestamp, Value};
 pub use views::VerifyReport;
+
+/// The layers below the facade, for the fuzz targets and the benches (feature `internals`).
+/// Not public API: its contents may change in any release.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::codec::{keys, record, Space};
+    pub use crate::log::{Event, EventBody, TxRecord};
+    pub use crate::storage::fjall_engine::FjallEngine;
+    pub use crate::storage::{Batch, Engine, ReadView};
+
+    /// The view records' encodings.
+    pub mod views {
+        pub use crate::views::{
+            decode_deletion, decode_member, decode_reserved, decode_retention, decode_row,
+            encode_row, row_lsn, DeletionRecord, Member, StoredRow,
+        };
+    }
+}
 
 /// The README's quickstart, compiled and run as a doctest.
 #[cfg(doctest)]

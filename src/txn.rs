@@ -667,7 +667,7 @@ impl<'db> Transaction<'db> {
     }
 
     /// Deletes a row and every row reached from it through `on_delete = cascade`, as one
-    /// deletion (see [`crate::trash`]); rows referencing a deleted row through `set_null` get
+    /// deletion (see [`crate::Deletion`]); rows referencing a deleted row through `set_null` get
     /// their reference set to null inside the same deletion. Refused, with every blocking row
     /// named, when a live row references a deleted row through `restrict`. Returns the deletion
     /// id and its rows, the deleted row first.
@@ -994,7 +994,7 @@ impl<'db> Transaction<'db> {
     }
 
     /// Restores a scope (a row, a table, the store) to its state at LSN `target` by
-    /// compensating events (see [`crate::rewind`]): rows deleted since come back, rows created
+    /// compensating events (see [`RewindPlan`]): rows deleted since come back, rows created
     /// since are tombstoned as one new deletion, changed rows get their old image back. Refused
     /// with [`Error::RewindConflict`], writing nothing, when it conflicts with rows outside the
     /// scope.

@@ -1036,7 +1036,7 @@ fn actual(view: &dyn ReadView) -> Result<ViewKeys> {
     Ok(out)
 }
 
-/// What [`verify`] found.
+/// What [`crate::Db::verify`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Events replayed from the log.

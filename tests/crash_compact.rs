@@ -64,7 +64,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use lazarusdb::log::Event;
+use lazarusdb::Event;
 use lazarusdb::{
     Audit, Change, ColumnType, Db, Deletion, EngineKind, Error, OnDelete, Options, Read, Row, Scan,
     TableBuilder, TableDef, TrashQuery,

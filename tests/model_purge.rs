@@ -87,7 +87,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 
-use lazarusdb::log::EventBody;
+use lazarusdb::EventBody;
 use lazarusdb::{
     AsOf, Audit, ColumnDef, ColumnType, Constraint, Db, Error, MemberKind, OnDelete, Options, Read,
     RestorePolicy, Row, RowRef, Scan, TableBuilder, TrashQuery, Value,

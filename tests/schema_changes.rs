@@ -12,7 +12,7 @@
     clippy::panic
 )]
 
-use lazarusdb::schema::schema_to_json;
+use lazarusdb::schema_to_json;
 use lazarusdb::{
     parse_schema_file, ChangeKind, ColumnDef, ColumnType, Constraint, Db, Error, OnDelete, Read,
     Row, Scan, TableDef, Value,

@@ -6,9 +6,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use lazarusdb::codec::keys::encode_values;
-use lazarusdb::codec::record::{self, kind};
-use lazarusdb::views::{self, DeletionRecord};
+use lazarusdb::internals::keys::encode_values;
+use lazarusdb::internals::record::{self, kind};
+use lazarusdb::internals::views::{self, DeletionRecord};
 use lazarusdb::{
     Audit, ColumnDef, ColumnType, Db, OnDelete, RestorePolicy, Retention, Row, TableBuilder,
     Timestamp, Value,
@@ -277,7 +277,7 @@ fn main() {
     write(
         "schema_file",
         "busy.json",
-        lazarusdb::schema::schema_to_json(&refs)
+        lazarusdb::schema_to_json(&refs)
             .to_string()
             .as_bytes(),
     );

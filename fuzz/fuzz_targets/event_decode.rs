@@ -15,9 +15,9 @@
 
 mod common;
 
-use lazarusdb::codec::record::{self, kind};
-use lazarusdb::log::{Event, TxRecord};
-use lazarusdb::views;
+use lazarusdb::internals::record::{self, kind};
+use lazarusdb::internals::{Event, TxRecord};
+use lazarusdb::internals::views;
 use libfuzzer_sys::fuzz_target;
 
 const KINDS: [u8; 21] = [

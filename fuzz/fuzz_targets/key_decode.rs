@@ -8,7 +8,7 @@
 
 mod common;
 
-use lazarusdb::codec::keys::{decode_value, decode_values, encode_one, encode_values};
+use lazarusdb::internals::keys::{decode_value, decode_values, encode_one, encode_values};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

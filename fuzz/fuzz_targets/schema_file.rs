@@ -18,8 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use lazarusdb::retention::{format_duration, parse_duration};
-use lazarusdb::schema::{schema_to_json, TableDef};
+use lazarusdb::{format_duration, parse_duration};
+use lazarusdb::{schema_to_json, TableDef};
 use lazarusdb::{parse_schema_document, parse_schema_file, Db, Read, Retention};
 use libfuzzer_sys::fuzz_target;
 

@@ -27,6 +27,10 @@ pub struct FjallEngine {
 
 impl FjallEngine {
     /// Opens (or creates) the engine's files in `path`.
+    #[cfg_attr(
+        not(any(test, feature = "internals")),
+        allow(dead_code, reason = "the tests and the benches open engines directly")
+    )]
     pub fn open(path: &Path) -> Result<FjallEngine> {
         FjallEngine::open_existing(path, false)
     }

@@ -17,6 +17,7 @@
 pub mod fjall_engine;
 pub mod memory;
 pub mod overlay;
+#[cfg(feature = "sled")]
 pub mod sled_engine;
 
 use std::ops::Bound;
@@ -160,6 +161,31 @@ impl EngineKind {
 impl std::fmt::Display for EngineKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Opens the files of an engine of `kind` at `path` (see `FjallEngine::open_existing`): with
+/// `existing`, everything a complete store holds must be there.
+pub fn open_engine(
+    kind: EngineKind,
+    path: &std::path::Path,
+    existing: bool,
+) -> Result<Box<dyn Engine>> {
+    match kind {
+        EngineKind::Fjall => Ok(Box::new(fjall_engine::FjallEngine::open_existing(
+            path, existing,
+        )?)),
+        #[cfg(feature = "sled")]
+        EngineKind::Sled => Ok(Box::new(sled_engine::SledEngine::open_existing(
+            path, existing,
+        )?)),
+        #[cfg(not(feature = "sled"))]
+        EngineKind::Sled => Err(crate::error::Error::invalid(
+            "this build of lazarusdb has no sled engine: build it with the `sled` feature",
+        )),
+        EngineKind::Memory => Err(crate::error::Error::invalid(
+            "the memory engine keeps no files: use Db::memory()",
+        )),
     }
 }
 

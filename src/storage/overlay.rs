@@ -84,16 +84,6 @@ impl<'a> Overlay<'a> {
         self.changes.delete(space, key);
     }
 
-    /// Number of staged changes.
-    pub fn len(&self) -> usize {
-        self.changes.len()
-    }
-
-    /// True when nothing is staged.
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-    }
-
     /// The staged changes of one space, in key order (`None` = delete).
     pub fn staged(&self, space: Space) -> impl Iterator<Item = (&Vec<u8>, &Option<Vec<u8>>)> {
         self.changes.space(space).into_iter().flatten()

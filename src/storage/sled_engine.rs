@@ -29,6 +29,10 @@ pub struct SledEngine {
 
 impl SledEngine {
     /// Opens (or creates) the engine's files in `path`.
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the unit tests open engines directly")
+    )]
     pub fn open(path: &Path) -> Result<SledEngine> {
         SledEngine::open_existing(path, false)
     }

@@ -520,7 +520,7 @@ fn tempdir() -> tempfile::TempDir {
     // Next to the crate's target folder rather than a tmpfs /tmp, so that fsync reaches a disk.
     let base = std::env::var_os("LAZARUS_BENCH_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     std::fs::create_dir_all(&base).unwrap();
     tempfile::Builder::new()
         .prefix("bench-")

@@ -43,9 +43,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use lazarusdb::codec::Space;
-use lazarusdb::storage::fjall_engine::FjallEngine;
-use lazarusdb::storage::Engine;
+use lazarusdb::internals::{Engine, FjallEngine, Space};
 use lazarusdb::{
     Audit, ColumnType, CompactReport, Db, EngineKind, OnDelete, Options, Read, Row, Stats,
     TableBuilder, Value,
@@ -514,7 +512,7 @@ fn bench_base() -> PathBuf {
     // Next to the crate's target folder rather than a tmpfs /tmp, so that fsync reaches a disk.
     let base = std::env::var_os("LAZARUS_BENCH_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     std::fs::create_dir_all(&base).unwrap();
     base
 }

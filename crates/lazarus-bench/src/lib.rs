@@ -14,11 +14,18 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::{
-    ColumnType, Db, EngineKind, IndexRange, OnDelete, Options, Read, RestorePolicy, Row, Scan,
-    TableBuilder,
+use lazarusdb::{
+    ColumnType, Db, EngineKind, Error, IndexRange, OnDelete, Options, Read, RestorePolicy, Result,
+    Row, Scan, TableBuilder,
 };
+
+/// An I/O error with its path, as the store reports them.
+fn io_error(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.into(),
+        source,
+    }
+}
 
 /// The systems measured, in report order.
 pub const SYSTEMS: [&str; 6] = [
@@ -432,7 +439,7 @@ impl Kv for SledKv {
         self.db.flush().map_err(err)?;
         std::fs::File::open(self.path.join("db"))
             .and_then(|f| f.sync_data())
-            .map_err(|e| Error::io(&self.path, e))
+            .map_err(|e| io_error(&self.path, e))
     }
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get(key).map_err(err)?.map(|v| v.to_vec()))
@@ -574,7 +581,7 @@ fn rate(n: usize, d: Duration) -> f64 {
 /// Runs one repetition of every workload on one system; results by workload name.
 fn run_system(system: &str, s: Sizes) -> Result<Vec<(String, f64, &'static str)>> {
     let mut out: Vec<(String, f64, &'static str)> = Vec::new();
-    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let dir = tempfile::tempdir().map_err(|e| io_error(std::env::temp_dir(), e))?;
     let mut t = open(system, dir.path())?;
     let took = fill(t.as_mut(), 0, s.ingest_txs)?;
     out.push(("ingest".into(), rate(s.ingest_txs * 1000, took), "rows/s"));
@@ -639,7 +646,7 @@ fn run_system(system: &str, s: Sizes) -> Result<Vec<(String, f64, &'static str)>
 
     // live scans and index lookups after 0 %, 50 %, 90 % deletions, per live row
     for pct in [0i64, 50, 90] {
-        let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let dir = tempfile::tempdir().map_err(|e| io_error(std::env::temp_dir(), e))?;
         let mut t = open(system, dir.path())?;
         let txs = (s.scan_rows as usize).div_ceil(900);
         fill(t.as_mut(), 0, txs)?;

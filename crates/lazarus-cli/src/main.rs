@@ -278,7 +278,6 @@ enum Command {
     Verify,
     /// The comparison harness: the same workloads on lazarusdb, SQLite (flag and shadow tables),
     /// raw sled and raw fjall, in one run.
-    #[cfg(feature = "harness")]
     Bench {
         /// A short run (well under a minute on 2 cores).
         #[arg(long)]
@@ -509,7 +508,6 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Schema { action } => schema(cli, action),
         Command::Import { file } => import(cli, file),
         Command::Compact => compact(cli),
-        #[cfg(feature = "harness")]
         Command::Bench { quick, out } => bench(cli, *quick, out.clone()),
         command => closing(open(cli)?, |db| on_store(cli, db, command)),
     }
@@ -1003,7 +1001,7 @@ fn on_store(cli: &Cli, db: &Db, command: &Command) -> Result<(), Failure> {
                         (vec![db.purge(id, &audit)?], Vec::new())
                     }
                     (None, Some(text), false) => {
-                        let secs = lazarusdb::retention::parse_duration(text)?;
+                        let secs = lazarusdb::parse_duration(text)?;
                         (db.purge_older_than(secs, &audit)?, Vec::new())
                     }
                     (None, None, true) => {
@@ -1084,7 +1082,6 @@ fn on_store(cli: &Cli, db: &Db, command: &Command) -> Result<(), Failure> {
         Command::Demo | Command::Schema { .. } | Command::Import { .. } | Command::Compact => {
             Err(fail(2, "this command opens the store itself"))
         }
-        #[cfg(feature = "harness")]
         Command::Bench { .. } => Err(fail(2, "this command opens no store")),
     }
 }
@@ -1222,7 +1219,7 @@ fn schema_json(db: &Db) -> Result<serde_json::Value, Failure> {
         .map(|t| db.table_def(t))
         .collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&lazarusdb::TableDef> = defs.iter().collect();
-    let mut json = lazarusdb::schema::schema_to_json(&refs);
+    let mut json = lazarusdb::schema_to_json(&refs);
     // Retention settings, in the schema-file format (only where one is set).
     let store = db.retention(None)?;
     if let Some(obj) = json.as_object_mut() {
@@ -1258,13 +1255,13 @@ fn purge_json(p: &lazarusdb::PurgeReport) -> serde_json::Value {
 }
 
 fn policy_json(p: &lazarusdb::Retention) -> serde_json::Value {
-    let f = |v: Option<u64>| v.map(lazarusdb::retention::format_duration);
+    let f = |v: Option<u64>| v.map(lazarusdb::format_duration);
     serde_json::json!({"deletions": f(p.deletions), "history": f(p.history)})
 }
 
 fn policy_text(p: &lazarusdb::Retention) -> String {
     let f = |v: Option<u64>| {
-        v.map(lazarusdb::retention::format_duration)
+        v.map(lazarusdb::format_duration)
             .unwrap_or_else(|| "for ever".into())
     };
     format!(
@@ -1395,10 +1392,12 @@ fn scan_where(
         Err(e) => return Err(e.into()),
     };
     let pk = def.primary_key.clone();
-    rows.sort_by(|a, b| {
-        let ka = a.get(&pk).map(lazarusdb::codec::keys::encode_one);
-        let kb = b.get(&pk).map(lazarusdb::codec::keys::encode_one);
-        ka.cmp(&kb)
+    // the store's primary-key order: integers by value, text by its bytes, uuids by theirs
+    rows.sort_by(|a, b| match (a.get(&pk), b.get(&pk)) {
+        (Some(Value::Int(x)), Some(Value::Int(y))) => x.cmp(y),
+        (Some(Value::Text(x)), Some(Value::Text(y))) => x.as_bytes().cmp(y.as_bytes()),
+        (Some(Value::Uuid(x)), Some(Value::Uuid(y))) => x.cmp(y),
+        _ => std::cmp::Ordering::Equal,
     });
     if let Some(n) = limit {
         rows.truncate(n);
@@ -1583,9 +1582,8 @@ fn print_trash(cli: &Cli, trash: &[Deletion]) {
     print_table(&headers, &rows);
 }
 
-#[cfg(feature = "harness")]
 fn bench(cli: &Cli, quick: bool, out: Option<PathBuf>) -> Result<(), Failure> {
-    use lazarusdb::harness;
+    use lazarus_bench as harness;
     let out = out.unwrap_or_else(|| {
         PathBuf::from(format!(
             "bench-{}",
