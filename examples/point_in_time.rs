@@ -3,9 +3,9 @@
 //!
 //! Run: `cargo run --example point_in_time`
 
-use lazarusdb::{ColumnType, Db, Error, Read, Row, Scan, TableBuilder};
+use lazarusdb::{ColumnType, Db, Error, Readable, Row, Scan, TableBuilder};
 
-fn show(db: &impl Read) -> Result<String, Error> {
+fn show(db: &impl Readable) -> Result<String, Error> {
     Ok(db
         .scan("price", Scan::all())?
         .iter()

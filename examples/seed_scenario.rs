@@ -4,7 +4,7 @@
 //! Run: `cargo run --example seed_scenario`
 
 use lazarusdb::{
-    Audit, ColumnType, Db, Error, OnDelete, Read, RestorePolicy, Row, Scan, TableBuilder,
+    Audit, ColumnType, Db, Error, OnDelete, Readable, RestorePolicy, Row, Scan, TableBuilder,
     TrashQuery,
 };
 

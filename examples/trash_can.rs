@@ -6,7 +6,8 @@
 //! Run: `cargo run --example trash_can`
 
 use lazarusdb::{
-    ColumnDef, ColumnType, Db, Error, OnDelete, Read, RestorePolicy, Row, TableBuilder, TrashQuery,
+    ColumnDef, ColumnType, Db, Error, OnDelete, Readable, RestorePolicy, Row, TableBuilder,
+    TrashQuery,
 };
 
 fn main() -> Result<(), Error> {

@@ -496,7 +496,7 @@ pub(crate) fn elapsed(start: Instant) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::Read;
+    use crate::read::Readable;
     use crate::{ColumnType, Db, Row, TableBuilder};
 
     fn store(path: &Path, rows: i64, kind: EngineKind) {

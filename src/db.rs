@@ -28,7 +28,7 @@ use crate::commit::{Durability, Pipeline};
 use crate::compact::{CompactProgress, CompactReport};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody, TxRecord};
-use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
+use crate::read::{pk_enc, ReadCtx, Readable, ViewRef};
 use crate::retention::{PurgeReport, Retention, RetentionReport};
 use crate::rewind::{self, RewindPlan, RowDiff, Scope};
 use crate::schema::{Catalog, ColumnDef, TableSpec};
@@ -249,7 +249,7 @@ impl Inner {
 /// An open store.
 ///
 /// ```
-/// use lazarusdb::{ColumnType, Db, Read, Row, TableBuilder};
+/// use lazarusdb::{ColumnType, Db, Readable, Row, TableBuilder};
 /// let db = Db::memory()?;
 /// db.create_table(TableBuilder::new("note").column(("id", ColumnType::Int))
 ///     .column(("text", ColumnType::Text)).primary_key("id"))?;
@@ -799,7 +799,7 @@ impl Db {
     /// nothing is written and the error is returned.
     ///
     /// ```
-    /// # use lazarusdb::{ColumnType, Db, Read, Row, TableBuilder};
+    /// # use lazarusdb::{ColumnType, Db, Readable, Row, TableBuilder};
     /// # let db = Db::memory()?;
     /// # db.create_table(TableBuilder::new("t").column(("id", ColumnType::Int)).primary_key("id"))?;
     /// db.transaction(|tx| {
@@ -1611,7 +1611,7 @@ pub struct Snapshot<'db> {
     catalog: Arc<Catalog>,
 }
 
-impl Read for Snapshot<'_> {
+impl Readable for Snapshot<'_> {
     fn read_ctx(&self) -> Result<ReadCtx<'_>> {
         Ok(ReadCtx {
             view: ViewRef::Borrowed(self.view.as_ref()),
@@ -1620,7 +1620,7 @@ impl Read for Snapshot<'_> {
     }
 }
 
-impl Read for Db {
+impl Readable for Db {
     fn read_ctx(&self) -> Result<ReadCtx<'_>> {
         let catalog = self.inner.catalog.read().clone();
         Ok(ReadCtx {
@@ -1633,7 +1633,7 @@ impl Read for Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::{Read, Scan};
+    use crate::read::{Readable, Scan};
     use crate::schema::TableBuilder;
     use crate::value::ColumnType;
 

@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::log::{Event, EventBody};
-use crate::read::Read;
+use crate::read::Readable;
 use crate::schema::{ColumnDef, ForeignKeyDef, IndexDef, OnDelete, TableDef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 

@@ -7,7 +7,7 @@
 //! materialized from the log and only ever hold live rows, so no read needs a filter.
 //!
 //! ```
-//! use lazarusdb::{ColumnType, Db, OnDelete, Read, Row, TableBuilder};
+//! use lazarusdb::{ColumnType, Db, OnDelete, Readable, Row, TableBuilder};
 //!
 //! let db = Db::temporary()?;
 //! db.create_table(TableBuilder::new("author")
@@ -64,7 +64,7 @@ pub use compact::{CompactProgress, CompactReport};
 pub use db::{Audit, Change, ChangeKind, Clock, Db, Options, Snapshot, Stats, FORMAT_VERSION};
 pub use error::{Constraint, Error, Result};
 pub use log::{Event, EventBody, TxRecord};
-pub use read::{IndexRange, Read, Scan};
+pub use read::{IndexRange, Readable, Scan};
 pub use retention::{format_duration, parse_duration, PurgeReport, Retention, RetentionReport};
 pub use rewind::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
 pub use schema::{

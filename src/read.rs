@@ -19,7 +19,7 @@ use crate::value::{Row, Value};
 use crate::views;
 use uuid::Uuid;
 
-/// A primary-key range for [`Read::scan`].
+/// A primary-key range for [`Readable::scan`].
 ///
 /// ```
 /// use lazarusdb::Scan;
@@ -69,7 +69,7 @@ impl Scan {
     }
 }
 
-/// A range over an index's values for [`Read::lookup_range`]. Bounds are lists of values for
+/// A range over an index's values for [`Readable::lookup_range`]. Bounds are lists of values for
 /// the index's leading columns; a bound with fewer values than the index has columns covers
 /// every entry that starts with them.
 #[derive(Debug, Clone)]
@@ -216,7 +216,7 @@ fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 
 /// Reads over a consistent view of the store. Implemented by [`crate::Db`] (live rows) and
 /// [`crate::Transaction`] (live rows plus the transaction's own writes).
-pub trait Read {
+pub trait Readable {
     /// The view and catalog to read from (one per call).
     #[doc(hidden)]
     fn read_ctx(&self) -> Result<ReadCtx<'_>>;
@@ -265,7 +265,7 @@ pub trait Read {
         Ok(out)
     }
 
-    /// [`Read::scan`], deserialized into `T`.
+    /// [`Readable::scan`], deserialized into `T`.
     fn scan_as<T: DeserializeOwned>(&self, table: &str, scan: Scan) -> Result<Vec<T>> {
         self.scan(table, scan)?.iter().map(row_into).collect()
     }
@@ -327,7 +327,7 @@ pub trait Read {
     }
 
     /// The live rows of `child_table` that reference this row of `table` through a foreign key.
-    /// When `child_table` has several foreign keys to `table`, use [`Read::children_via`].
+    /// When `child_table` has several foreign keys to `table`, use [`Readable::children_via`].
     fn children(&self, table: &str, pk: impl Into<Value>, child_table: &str) -> Result<Vec<Row>> {
         let column = {
             let ctx = self.read_ctx()?;

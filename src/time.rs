@@ -1,6 +1,6 @@
 //! Point in time: mapping times to LSNs, and read views "as of" a past LSN.
 //!
-//! An as-of view answers every read of the [`Read`] trait exactly as a live read answered it
+//! An as-of view answers every read of the [`Readable`] trait exactly as a live read answered it
 //! just after the commit that wrote its LSN. It reads the version index (`hist`: the events of a
 //! row by (table, pk, lsn), all but a live Insert, which only the rows view records), the live
 //! rows and the log, never a replay:
@@ -39,7 +39,7 @@ use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody};
-use crate::read::{Read, ReadCtx, ViewRef};
+use crate::read::{ReadCtx, Readable, ViewRef};
 use crate::schema::Catalog;
 use crate::storage::{Engine, KvIter, ReadView};
 use crate::trash::{
@@ -627,11 +627,11 @@ impl ReadView for AsOfView<'_> {
     }
 }
 
-/// A read-only view of the store as it was at a past point. Every [`Read`] method answers
+/// A read-only view of the store as it was at a past point. Every [`Readable`] method answers
 /// exactly what the live store answered just after the commit of that point; the trash too.
 ///
 /// ```
-/// # use lazarusdb::{ColumnType, Db, Read, Row, TableBuilder};
+/// # use lazarusdb::{ColumnType, Db, Readable, Row, TableBuilder};
 /// let db = Db::memory()?;
 /// db.create_table(TableBuilder::new("t").column(("id", ColumnType::Int))
 ///     .column(("v", ColumnType::Text)).primary_key("id"))?;
@@ -830,7 +830,7 @@ impl AsOf<'_> {
     }
 }
 
-impl Read for AsOf<'_> {
+impl Readable for AsOf<'_> {
     fn read_ctx(&self) -> Result<ReadCtx<'_>> {
         Ok(ReadCtx {
             view: ViewRef::Owned(Box::new(self.view()?)),

@@ -7,7 +7,7 @@
 //!   parent live) runs before the operation stages anything; an operation that fails leaves the
 //!   transaction as it was, and a dropped or failed transaction writes nothing (the LSN does not
 //!   move).
-//! - Reads through the transaction (it implements [`Read`]) see its own writes.
+//! - Reads through the transaction (it implements [`Readable`]) see its own writes.
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use crate::commit::Durability;
 use crate::db::{Inner, WriterState};
 use crate::error::{Constraint, Error, Result};
 use crate::log::{Event, EventBody, TxRecord};
-use crate::read::{pk_enc, Read, ReadCtx, ViewRef};
+use crate::read::{pk_enc, ReadCtx, Readable, ViewRef};
 use crate::retention::{self, PurgeReport, Retention};
 use crate::rewind::{self, RewindPlan, Scope, Staged};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
@@ -1409,7 +1409,7 @@ pub struct CommitInfo {
     pub last_lsn: u64,
 }
 
-impl Read for Transaction<'_> {
+impl Readable for Transaction<'_> {
     fn read_ctx(&self) -> Result<ReadCtx<'_>> {
         Ok(ReadCtx {
             view: ViewRef::Borrowed(&self.overlay),

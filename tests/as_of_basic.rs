@@ -8,11 +8,11 @@
 )]
 
 use lazarusdb::{
-    At, ColumnDef, ColumnType, Db, OnDelete, Read, RestorePolicy, Row, Scan, TableBuilder,
+    At, ColumnDef, ColumnType, Db, OnDelete, Readable, RestorePolicy, Row, Scan, TableBuilder,
     Timestamp, TrashQuery, Value,
 };
 
-fn snapshot(r: &impl Read) -> (Vec<Row>, Vec<Row>, Vec<Row>, usize, u64) {
+fn snapshot(r: &impl Readable) -> (Vec<Row>, Vec<Row>, Vec<Row>, usize, u64) {
     (
         r.scan("p", Scan::all()).unwrap(),
         r.scan("c", Scan::all()).unwrap(),

@@ -12,7 +12,7 @@
 )]
 
 use lazarusdb::{
-    parse_schema_file, ColumnDef, ColumnType, Constraint, Db, Error, OnDelete, Read, Row, Scan,
+    parse_schema_file, ColumnDef, ColumnType, Constraint, Db, Error, OnDelete, Readable, Row, Scan,
     TableBuilder, TableSpec, Value,
 };
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use lazarusdb::{
-    Audit, ColumnType, Db, EngineKind, Error, OnDelete, Options, Read, RestorePolicy, Row,
+    Audit, ColumnType, Db, EngineKind, Error, OnDelete, Options, Readable, RestorePolicy, Row,
     TableBuilder,
 };
 

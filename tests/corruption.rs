@@ -81,7 +81,7 @@ use std::sync::{mpsc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use lazarusdb::{
-    ColumnType, Db, EngineKind, Error, OnDelete, Options, Read, RestorePolicy, Row, Scan,
+    ColumnType, Db, EngineKind, Error, OnDelete, Options, Readable, RestorePolicy, Row, Scan,
     TableBuilder, TrashQuery, FORMAT_VERSION,
 };
 

@@ -44,7 +44,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use lazarusdb::{
-    ColumnType, Db, Durability, EngineKind, Error, OnDelete, Options, Read, RestorePolicy, Row,
+    ColumnType, Db, Durability, EngineKind, Error, OnDelete, Options, Readable, RestorePolicy, Row,
     Scan, TableBuilder, TrashQuery, Value,
 };
 

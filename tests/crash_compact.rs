@@ -66,8 +66,8 @@ use std::time::{Duration, Instant};
 
 use lazarusdb::Event;
 use lazarusdb::{
-    Audit, Change, ColumnType, Db, Deletion, EngineKind, Error, OnDelete, Options, Read, Row, Scan,
-    TableBuilder, TableDef, TrashQuery,
+    Audit, Change, ColumnType, Db, Deletion, EngineKind, Error, OnDelete, Options, Readable, Row,
+    Scan, TableBuilder, TableDef, TrashQuery,
 };
 
 const TEST_NAME: &str = "kill_during_compaction_leaves_the_old_or_the_new_store";

@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 
 use lazarusdb::{
-    ColumnType, Db, EngineKind, Error, OnDelete, Options, Read, Row, Scan, TableBuilder,
+    ColumnType, Db, EngineKind, Error, OnDelete, Options, Readable, Row, Scan, TableBuilder,
 };
 
 fn schema(db: &Db) {

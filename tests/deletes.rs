@@ -18,7 +18,7 @@
 )]
 
 use lazarusdb::{
-    ChangeKind, ColumnDef, ColumnType, Constraint, Db, Error, IndexRange, OnDelete, Read,
+    ChangeKind, ColumnDef, ColumnType, Constraint, Db, Error, IndexRange, OnDelete, Readable,
     RestorePolicy, Row, Scan, TableBuilder, TrashQuery, Value,
 };
 

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use lazarusdb::{
-    ChangeKind, ColumnDef, ColumnType, Db, EngineKind, IndexRange, OnDelete, Options, Read, Row,
-    Scan, TableBuilder, Value,
+    ChangeKind, ColumnDef, ColumnType, Db, EngineKind, IndexRange, OnDelete, Options, Readable,
+    Row, Scan, TableBuilder, Value,
 };
 
 fn schema(db: &Db) {

@@ -9,7 +9,7 @@
 )]
 
 use lazarusdb::{
-    Audit, ColumnDef, ColumnType, Db, Error, OnDelete, Read, RestorePolicy, Row, TableBuilder,
+    Audit, ColumnDef, ColumnType, Db, Error, OnDelete, Readable, RestorePolicy, Row, TableBuilder,
     TrashQuery,
 };
 

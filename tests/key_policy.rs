@@ -16,8 +16,8 @@
 )]
 
 use lazarusdb::{
-    parse_schema_file, Audit, ConflictKind, Constraint, Db, Error, Options, Read, RestorePolicy,
-    Row, RowRef, Scan, TableBuilder, TrashQuery, Value,
+    parse_schema_file, Audit, ConflictKind, Constraint, Db, Error, Options, Readable,
+    RestorePolicy, Row, RowRef, Scan, TableBuilder, TrashQuery, Value,
 };
 use lazarusdb::{ColumnType, OnDelete};
 use uuid::Uuid;

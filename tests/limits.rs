@@ -9,7 +9,7 @@
 )]
 
 use lazarusdb::{
-    ColumnDef, ColumnType, Db, Error, OnDelete, Read, RestorePolicy, Row, TableBuilder, Value,
+    ColumnDef, ColumnType, Db, Error, OnDelete, Readable, RestorePolicy, Row, TableBuilder, Value,
 };
 
 fn notes(db: &Db) {

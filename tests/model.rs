@@ -69,7 +69,8 @@ use std::ops::Bound;
 
 use lazarusdb::{
     ColumnDef, ColumnType, ConflictKind, Constraint, Db, DiffKind, EngineKind, Error, IndexRange,
-    OnDelete, Options, Read, Row, RowRef, Scan, Scope, TableBuilder, Timestamp, Transaction, Value,
+    OnDelete, Options, Readable, Row, RowRef, Scan, Scope, TableBuilder, Timestamp, Transaction,
+    Value,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -1581,7 +1582,7 @@ fn same_opt(
     Ok(())
 }
 
-fn check_def<R: Read>(r: &R, m: &Model, t: &TableM) -> Result<(), TestCaseError> {
+fn check_def<R: Readable>(r: &R, m: &Model, t: &TableM) -> Result<(), TestCaseError> {
     let def = got(r.table_def(t.name), "table_def")?;
     prop_assert_eq!(&def.primary_key, t.pk);
     let cols_same = def.columns.len() == t.cols.len()
@@ -1629,7 +1630,12 @@ fn check_def<R: Read>(r: &R, m: &Model, t: &TableM) -> Result<(), TestCaseError>
     Ok(())
 }
 
-fn check_index<R: Read>(r: &R, t: &TableM, i: &IdxM, rng: &mut Rng) -> Result<(), TestCaseError> {
+fn check_index<R: Readable>(
+    r: &R,
+    t: &TableM,
+    i: &IdxM,
+    rng: &mut Rng,
+) -> Result<(), TestCaseError> {
     let cols: Vec<&str> = i.cols.iter().map(String::as_str).collect();
     let entries = t.entries(&i.cols);
     // every distinct value tuple present, and each of its leading prefixes
@@ -1704,7 +1710,7 @@ fn check_index<R: Read>(r: &R, t: &TableM, i: &IdxM, rng: &mut Rng) -> Result<()
     Ok(())
 }
 
-fn check_reads<R: Read>(r: &R, m: &Model, seed: u64) -> Result<(), TestCaseError> {
+fn check_reads<R: Readable>(r: &R, m: &Model, seed: u64) -> Result<(), TestCaseError> {
     let mut rng = Rng(seed);
     let names = got(r.tables(), "tables")?;
     prop_assert_eq!(

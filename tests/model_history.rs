@@ -61,7 +61,7 @@ use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use lazarusdb::{
-    Clock, ColumnDef, ColumnType, Constraint, Db, Error, MemberKind, OnDelete, Options, Read,
+    Clock, ColumnDef, ColumnType, Constraint, Db, Error, MemberKind, OnDelete, Options, Readable,
     RestorePolicy, Retention, Row, RowRef, Scan, Scope, TableBuilder, Timestamp, TrashQuery, Value,
 };
 use proptest::prelude::*;
@@ -2247,13 +2247,13 @@ fn same<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: impl Display) -> 
 }
 
 /// Every read path of `r` against `live` (keys probed: every key up to `max_pk` + 1).
-fn check_reads<R: Read>(r: &R, tables: &[TableM], live: &Snap, max_pk: &[i64]) -> Step {
+fn check_reads<R: Readable>(r: &R, tables: &[TableM], live: &Snap, max_pk: &[i64]) -> Step {
     check_reads_but(r, tables, live, max_pk, &BTreeSet::new())
 }
 
 /// [`check_reads`] of a past point: the tables in `expired` are before their history window
 /// there, and every read of them is `HistoryExpired`.
-fn check_reads_but<R: Read>(
+fn check_reads_but<R: Readable>(
     r: &R,
     tables: &[TableM],
     live: &Snap,
@@ -2518,7 +2518,7 @@ fn check_trash(db: &Db, m: &Model) -> Step {
 
 /// `find_deletion` of every key: the deletion holding the latest life of the key still in a
 /// trash, live key or not.
-fn check_holders<R: Read>(r: &R, m: &Model, want: &BTreeMap<Key, Option<Uuid>>) -> Step {
+fn check_holders<R: Readable>(r: &R, m: &Model, want: &BTreeMap<Key, Option<Uuid>>) -> Step {
     for (k, d) in want {
         same(
             got(r.find_deletion(m.name(k.0), k.1), "find_deletion")?,

@@ -89,8 +89,8 @@ use std::fmt::Display;
 
 use lazarusdb::EventBody;
 use lazarusdb::{
-    AsOf, Audit, ColumnDef, ColumnType, Constraint, Db, Error, MemberKind, OnDelete, Options, Read,
-    RestorePolicy, Row, RowRef, Scan, TableBuilder, TrashQuery, Value,
+    AsOf, Audit, ColumnDef, ColumnType, Constraint, Db, Error, MemberKind, OnDelete, Options,
+    Readable, RestorePolicy, Row, RowRef, Scan, TableBuilder, TrashQuery, Value,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;

@@ -14,7 +14,7 @@
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use lazarusdb::{
-    ColumnDef, ColumnType, Db, IndexRange, Read, Row, Scan, TableBuilder, Timestamp, Value,
+    ColumnDef, ColumnType, Db, IndexRange, Readable, Row, Scan, TableBuilder, Timestamp, Value,
 };
 use uuid::Uuid;
 

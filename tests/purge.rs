@@ -8,8 +8,8 @@ mod common;
 use common::*;
 
 use lazarusdb::{
-    Audit, ChangeKind, ColumnType, Db, Error, OnDelete, Read, RestorePolicy, Retention, Row, Scan,
-    TableBuilder, Timestamp, Value,
+    Audit, ChangeKind, ColumnType, Db, Error, OnDelete, Readable, RestorePolicy, Retention, Row,
+    Scan, TableBuilder, Timestamp, Value,
 };
 
 fn schema(db: &Db) {

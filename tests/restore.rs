@@ -19,7 +19,8 @@
 
 use lazarusdb::{
     Audit, ChangeKind, ColumnDef, ColumnType, Conflict, ConflictKind, Constraint, Db, Error,
-    MemberKind, OnDelete, Read, RestorePolicy, Row, RowRef, Scan, TableBuilder, TrashQuery, Value,
+    MemberKind, OnDelete, Readable, RestorePolicy, Row, RowRef, Scan, TableBuilder, TrashQuery,
+    Value,
 };
 use uuid::Uuid;
 

@@ -8,7 +8,8 @@
 )]
 
 use lazarusdb::{
-    ColumnType, ConflictKind, Db, DiffKind, Error, OnDelete, Read, Row, Scan, TableBuilder, Value,
+    ColumnType, ConflictKind, Db, DiffKind, Error, OnDelete, Readable, Row, Scan, TableBuilder,
+    Value,
 };
 
 fn setup() -> Db {
@@ -50,7 +51,7 @@ fn setup() -> Db {
     db
 }
 
-fn rows(db: &impl Read, t: &str) -> Vec<Row> {
+fn rows(db: &impl Readable, t: &str) -> Vec<Row> {
     db.scan(t, Scan::all()).unwrap()
 }
 

@@ -14,8 +14,8 @@
 
 use lazarusdb::schema_to_json;
 use lazarusdb::{
-    parse_schema_file, ChangeKind, ColumnDef, ColumnType, Constraint, Db, Error, OnDelete, Read,
-    Row, Scan, TableDef, Value,
+    parse_schema_file, ChangeKind, ColumnDef, ColumnType, Constraint, Db, Error, OnDelete,
+    Readable, Row, Scan, TableDef, Value,
 };
 
 const SCHEMA: &str = r#"{"tables": [

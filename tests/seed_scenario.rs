@@ -11,7 +11,7 @@
 )]
 
 use lazarusdb::{
-    ChangeKind, ColumnType, Db, EngineKind, Error, OnDelete, Options, Read, RestorePolicy, Row,
+    ChangeKind, ColumnType, Db, EngineKind, Error, OnDelete, Options, Readable, RestorePolicy, Row,
     Scan, TableBuilder, TrashQuery, Value,
 };
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use lazarusdb::{
-    ColumnType, Db, EngineKind, Error, Options, Read, Row, TableBuilder, Value, FORMAT_VERSION,
+    ColumnType, Db, EngineKind, Error, Options, Readable, Row, TableBuilder, Value, FORMAT_VERSION,
 };
 
 /// Every file under `dir` (relative path → bytes; folders map to `None`).

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lazarusdb::{
-    ColumnType, Db, EngineKind, Error, OnDelete, Options, Read, RestorePolicy, Row, Scan,
+    ColumnType, Db, EngineKind, Error, OnDelete, Options, Readable, RestorePolicy, Row, Scan,
     TableBuilder, Value,
 };
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use lazarusdb::{
     ChangeKind, ColumnDef, ColumnType, Db, Durability, EngineKind, Error, IndexRange, OnDelete,
-    Options, Read, Row, Scan, TableBuilder, Timestamp, Value,
+    Options, Readable, Row, Scan, TableBuilder, Timestamp, Value,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use lazarusdb::{
     Audit, ChangeKind, ColumnDef, ColumnType, Db, Deletion, Error, MemberKind, OnDelete, Options,
-    Read, RestorePolicy, Row, RowRef, Scan, TableBuilder, Timestamp, TrashQuery, Value,
+    Readable, RestorePolicy, Row, RowRef, Scan, TableBuilder, Timestamp, TrashQuery, Value,
 };
 use uuid::Uuid;
 

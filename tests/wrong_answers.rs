@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 
 use lazarusdb::{
     Audit, Clock, ColumnDef, ColumnType, ConflictKind, Db, EngineKind, Error, OnDelete, Options,
-    Read, RestorePolicy, Retention, Row, Scan, Scope, TableBuilder, Timestamp, Value,
+    Readable, RestorePolicy, Retention, Row, Scan, Scope, TableBuilder, Timestamp, Value,
 };
 
 const ENGINES: [Option<EngineKind>; 3] = [None, Some(EngineKind::Fjall), Some(EngineKind::Sled)];

@@ -130,7 +130,7 @@ fn busy_store() -> Db {
 fn purge_some(db: &Db) {
     // Purge of a deletion still in the trash (a 3 with its cascade to c, and a set-null of b,
     // whose live row keeps its images): Purge, ImagePurged, PurgeDeletion.
-    let d3 = lazarusdb::Read::find_deletion(db, "a", 3)
+    let d3 = lazarusdb::Readable::find_deletion(db, "a", 3)
         .expect("find")
         .expect("a 3 is in the trash");
     db.purge(d3, &Audit::by("me").because("gdpr"))
@@ -271,7 +271,7 @@ fn main() {
     let tables = ["a", "b", "c"];
     let defs: Vec<lazarusdb::TableDef> = tables
         .iter()
-        .map(|t| lazarusdb::Read::table_def(&db, t).expect("def"))
+        .map(|t| lazarusdb::Readable::table_def(&db, t).expect("def"))
         .collect();
     let refs: Vec<&lazarusdb::TableDef> = defs.iter().collect();
     write(

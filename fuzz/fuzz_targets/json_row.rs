@@ -10,7 +10,7 @@
 
 mod common;
 
-use lazarusdb::{ColumnDef, ColumnType, Db, Read, RestorePolicy, Row, TableBuilder, Value};
+use lazarusdb::{ColumnDef, ColumnType, Db, Readable, RestorePolicy, Row, TableBuilder, Value};
 use libfuzzer_sys::fuzz_target;
 
 fn store() -> Db {

@@ -56,7 +56,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use lazarusdb::{
-    Audit, Clock, ColumnDef, ColumnType, Db, Error, OnDelete, Options, Read, RestorePolicy,
+    Audit, Clock, ColumnDef, ColumnType, Db, Error, OnDelete, Options, Readable, RestorePolicy,
     Retention, Row, Scan, TableBuilder, Timestamp, TrashQuery, Value,
 };
 use libfuzzer_sys::fuzz_target;

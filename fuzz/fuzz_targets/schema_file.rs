@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lazarusdb::{format_duration, parse_duration};
 use lazarusdb::{schema_to_json, TableDef};
-use lazarusdb::{parse_schema_document, parse_schema_file, Db, Read, Retention};
+use lazarusdb::{parse_schema_document, parse_schema_file, Db, Readable, Retention};
 use libfuzzer_sys::fuzz_target;
 
 /// A table definition with index ids replaced by the indexed columns.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lazarusdb::{
-    ColumnType, Db, EngineKind, Error, IndexRange, OnDelete, Options, Read, RestorePolicy, Row,
+    ColumnType, Db, EngineKind, Error, IndexRange, OnDelete, Options, Readable, RestorePolicy, Row,
     Scan, TableBuilder,
 };
 use rusqlite::{params, Connection};

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
-use lazarusdb::{ColumnType, Db, EngineKind, OnDelete, Options, Read, Row, TableBuilder};
+use lazarusdb::{ColumnType, Db, EngineKind, OnDelete, Options, Readable, Row, TableBuilder};
 
 /// Rows per transaction.
 const TX_ROWS: u64 = 1_000;

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use lazarusdb::internals::{Engine, FjallEngine, Space};
 use lazarusdb::{
-    Audit, ColumnType, CompactReport, Db, EngineKind, OnDelete, Options, Read, Row, Stats,
+    Audit, ColumnType, CompactReport, Db, EngineKind, OnDelete, Options, Readable, Row, Stats,
     TableBuilder, Value,
 };
 use rusqlite::{params, Connection};

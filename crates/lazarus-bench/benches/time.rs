@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lazarusdb::{ColumnType, Db, EngineKind, Error, Options, Read, Row, TableBuilder};
+use lazarusdb::{ColumnType, Db, EngineKind, Error, Options, Readable, Row, TableBuilder};
 use rusqlite::{params, Connection};
 
 const ROWS: i64 = 2_000;

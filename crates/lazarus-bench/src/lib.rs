@@ -15,8 +15,8 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use lazarusdb::{
-    ColumnType, Db, EngineKind, Error, IndexRange, OnDelete, Options, Read, RestorePolicy, Result,
-    Row, Scan, TableBuilder,
+    ColumnType, Db, EngineKind, Error, IndexRange, OnDelete, Options, Readable, RestorePolicy,
+    Result, Row, Scan, TableBuilder,
 };
 
 /// An I/O error with its path, as the store reports them.

@@ -26,8 +26,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lazarusdb::{
-    At, Audit, Change, Db, Deletion, EngineKind, Error, Options, Read, RestorePolicy, Row, Scan,
-    Scope, TableBuilder, TrashQuery, Value,
+    At, Audit, Change, Db, Deletion, EngineKind, Error, Options, Readable, RestorePolicy, Row,
+    Scan, Scope, TableBuilder, TrashQuery, Value,
 };
 
 /// Prints a line of the command's output (see [`output`]).
@@ -1345,7 +1345,7 @@ fn conflicts_json(conflicts: &[lazarusdb::Conflict]) -> serde_json::Value {
 }
 
 fn scan_where(
-    db: &impl Read,
+    db: &impl Readable,
     table: &str,
     filters: &[String],
     limit: Option<usize>,
