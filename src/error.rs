@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use crate::value::RowRef;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -38,6 +40,66 @@ impl std::fmt::Display for Constraint {
             }
             Constraint::NotNull(c) => write!(f, "not null ({c})"),
         }
+    }
+}
+
+/// Why a row cannot be restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// A live row now has the row's primary key.
+    PrimaryKeyTaken,
+    /// A live row now has one of the row's unique values.
+    UniqueTaken,
+    /// The row's parent is not live and not part of this restore.
+    ParentNotLive,
+    /// The row is not in this deletion's trash (already restored, or never part of it).
+    NotInTrash,
+    /// A set-null member is no longer live, so its reference cannot be put back.
+    RowNotLive,
+    /// A restore to a point would tombstone a row that a live row outside the scope references.
+    ReferencedOutsideScope,
+    /// An undo would overwrite a change made by a later transaction.
+    ChangedLater,
+    /// An undo met a schema change (schema changes are not undone).
+    SchemaChange,
+    /// A restore to a point (or an undo) would give a row a primary-key or unique value that
+    /// the trash keeps reserved for a deleted row (a table with `trash_keeps_keys`).
+    KeyReserved,
+}
+
+impl ConflictKind {
+    /// A short name: `primary_key_taken`, `unique_taken`, `parent_not_live`, `not_in_trash`,
+    /// `row_not_live`, `referenced_outside_scope`, `changed_later`, `schema_change`,
+    /// `key_reserved`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConflictKind::PrimaryKeyTaken => "primary_key_taken",
+            ConflictKind::UniqueTaken => "unique_taken",
+            ConflictKind::ParentNotLive => "parent_not_live",
+            ConflictKind::NotInTrash => "not_in_trash",
+            ConflictKind::RowNotLive => "row_not_live",
+            ConflictKind::ReferencedOutsideScope => "referenced_outside_scope",
+            ConflictKind::ChangedLater => "changed_later",
+            ConflictKind::SchemaChange => "schema_change",
+            ConflictKind::KeyReserved => "key_reserved",
+        }
+    }
+}
+
+/// One restore conflict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// The row that cannot come back as it was.
+    pub row: RowRef,
+    /// Why.
+    pub kind: ConflictKind,
+    /// Details (the clashing value, the missing parent).
+    pub detail: String,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} ({})", self.row, self.kind.name(), self.detail)
     }
 }
 
@@ -233,7 +295,7 @@ pub enum Error {
         /// The deletion.
         deletion: uuid::Uuid,
         /// Every conflict found.
-        conflicts: Vec<crate::trash::Conflict>,
+        conflicts: Vec<Conflict>,
     },
 
     /// A restore to a point, or an undo, was refused because of conflicts; every one is listed.
@@ -243,7 +305,7 @@ pub enum Error {
         /// What was refused (`restore to lsn N`, `undo of transaction T`).
         what: String,
         /// Every conflict found.
-        conflicts: Vec<crate::trash::Conflict>,
+        conflicts: Vec<Conflict>,
     },
 
     /// The value is kept reserved by a trashed row of a table whose trash keeps its keys.

@@ -340,7 +340,7 @@ pub(crate) enum ImportBody {
     },
     Retention {
         table: Option<String>,
-        policy: crate::log::Retention,
+        policy: crate::schema::Retention,
     },
     Row(RowLine),
 }
@@ -412,7 +412,7 @@ fn parse_line(text: &str, line: usize) -> Result<Line> {
             };
             ImportBody::Retention {
                 table,
-                policy: crate::log::Retention {
+                policy: crate::schema::Retention {
                     deletions: secs("deletions")?,
                     history: secs("history")?,
                 },

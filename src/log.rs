@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::codec::record::{self, kind};
 use crate::codec::{self, Space};
 use crate::error::{Error, Result};
-use crate::schema::{ColumnDef, IndexDef, TableDef};
+use crate::schema::{ColumnDef, IndexDef, Retention, TableDef};
 use crate::storage::ReadView;
 use crate::value::{Timestamp, Value};
 
@@ -133,23 +133,6 @@ pub enum EventBody {
         /// As-of reads of the table before this LSN are refused from now on.
         horizon: u64,
     },
-}
-
-/// A retention policy: how long deletions and old versions are kept (seconds; `None` = for
-/// ever).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Retention {
-    /// Deletions older than this are purged by `apply_retention`.
-    pub deletions: Option<u64>,
-    /// Versions older than this that are not a row's latest image are dropped.
-    pub history: Option<u64>,
-}
-
-impl Retention {
-    /// True when the policy keeps everything.
-    pub fn is_empty(&self) -> bool {
-        self.deletions.is_none() && self.history.is_none()
-    }
 }
 
 impl EventBody {

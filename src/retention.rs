@@ -17,7 +17,7 @@ use crate::trash::RowRef;
 use crate::views;
 
 /// Re-exported policy type.
-pub use crate::log::Retention;
+pub use crate::schema::{format_duration, parse_duration, Retention};
 
 /// What a purge or an erase removed.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,44 +40,6 @@ pub struct RetentionReport {
     pub purged: Vec<PurgeReport>,
     /// Tables whose old versions were dropped: (table, new horizon LSN, images removed).
     pub pruned: Vec<(String, u64, u64)>,
-}
-
-/// Parses a duration such as `30d`, `12h`, `90m`, `45s`, `2w` (or a plain number of seconds)
-/// into seconds.
-pub fn parse_duration(text: &str) -> Result<u64> {
-    let t = text.trim();
-    let bad = || {
-        Error::invalid(format!(
-            "`{text}` is not a duration: write a whole number and a unit, e.g. 30d, 12h, 90m, 45s, 2w"
-        ))
-    };
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let mult: u64 = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    let secs = n.checked_mul(mult).ok_or_else(bad)?;
-    // Windows are applied to microsecond timestamps: keep them within i64 microseconds.
-    if secs > (i64::MAX / 1_000_000) as u64 {
-        return Err(Error::invalid(format!("`{text}` is too long a duration")));
-    }
-    Ok(secs)
-}
-
-/// Writes seconds back in the largest unit that divides them (`86400` → `1d`).
-pub fn format_duration(secs: u64) -> String {
-    for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs != 0 && secs.is_multiple_of(size) {
-            return format!("{}{unit}", secs / size);
-        }
-    }
-    format!("{secs}s")
 }
 
 fn is_image_tag(tag: u8) -> bool {
@@ -648,22 +610,4 @@ pub(crate) fn rows_with_history(view: &dyn ReadView, table: u32) -> Result<Vec<V
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_and_print() {
-        assert_eq!(parse_duration("30d").unwrap(), 30 * 86_400);
-        assert_eq!(parse_duration("12h").unwrap(), 12 * 3_600);
-        assert_eq!(parse_duration(" 90m ").unwrap(), 5_400);
-        assert_eq!(parse_duration("45s").unwrap(), 45);
-        assert_eq!(parse_duration("2w").unwrap(), 14 * 86_400);
-        assert_eq!(parse_duration("7").unwrap(), 7);
-        for bad in ["", "d", "3x", "-1d", "1.5d", "99999999999999999999d", "1 d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(format_duration(86_400), "1d");
-        assert_eq!(format_duration(14 * 86_400), "2w");
-        assert_eq!(format_duration(5_400), "90m");
-        assert_eq!(format_duration(61), "61s");
-        assert_eq!(format_duration(0), "0s");
-    }
 }

@@ -322,16 +322,16 @@ struct FileRetention {
 }
 
 impl FileRetention {
-    fn parse(&self, whose: &str) -> Result<crate::log::Retention> {
+    fn parse(&self, whose: &str) -> Result<Retention> {
         let one = |field: &str, v: &Option<String>| -> Result<Option<u64>> {
             match v {
                 None => Ok(None),
-                Some(text) => crate::retention::parse_duration(text)
+                Some(text) => parse_duration(text)
                     .map(Some)
                     .map_err(|e| Error::schema(format!("{whose} retention, `{field}`: {e}"))),
             }
         };
-        let policy = crate::log::Retention {
+        let policy = Retention {
             deletions: one("deletions", &self.deletions)?,
             history: one("history", &self.history)?,
         };
@@ -351,7 +351,7 @@ pub struct SchemaFile {
     pub tables: Vec<TableSpec>,
     /// Retention policies: (table, or `None` for the store's default; the policy). A policy
     /// given in the file replaces the one in force (missing fields mean "keep for ever").
-    pub retention: Vec<(Option<String>, crate::log::Retention)>,
+    pub retention: Vec<(Option<String>, Retention)>,
 }
 
 #[derive(Deserialize)]
@@ -1008,8 +1008,81 @@ pub fn validate_new_index(table: &Table, columns: &[String], unique: bool) -> Re
     })
 }
 
+/// A retention policy: how long deletions and old versions are kept (seconds; `None` = for
+/// ever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Retention {
+    /// Deletions older than this are purged by `apply_retention`.
+    pub deletions: Option<u64>,
+    /// Versions older than this that are not a row's latest image are dropped.
+    pub history: Option<u64>,
+}
+
+impl Retention {
+    /// True when the policy keeps everything.
+    pub fn is_empty(&self) -> bool {
+        self.deletions.is_none() && self.history.is_none()
+    }
+}
+
+/// Parses a duration such as `30d`, `12h`, `90m`, `45s`, `2w` (or a plain number of seconds)
+/// into seconds.
+pub fn parse_duration(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let bad = || {
+        Error::invalid(format!(
+            "`{text}` is not a duration: write a whole number and a unit, e.g. 30d, 12h, 90m, 45s, 2w"
+        ))
+    };
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    let secs = n.checked_mul(mult).ok_or_else(bad)?;
+    // Windows are applied to microsecond timestamps: keep them within i64 microseconds.
+    if secs > (i64::MAX / 1_000_000) as u64 {
+        return Err(Error::invalid(format!("`{text}` is too long a duration")));
+    }
+    Ok(secs)
+}
+
+/// Writes seconds back in the largest unit that divides them (`86400` → `1d`).
+pub fn format_duration(secs: u64) -> String {
+    for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs != 0 && secs.is_multiple_of(size) {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(parse_duration("30d").unwrap(), 30 * 86_400);
+        assert_eq!(parse_duration("12h").unwrap(), 12 * 3_600);
+        assert_eq!(parse_duration(" 90m ").unwrap(), 5_400);
+        assert_eq!(parse_duration("45s").unwrap(), 45);
+        assert_eq!(parse_duration("2w").unwrap(), 14 * 86_400);
+        assert_eq!(parse_duration("7").unwrap(), 7);
+        for bad in ["", "d", "3x", "-1d", "1.5d", "99999999999999999999d", "1 d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(86_400), "1d");
+        assert_eq!(format_duration(14 * 86_400), "2w");
+        assert_eq!(format_duration(5_400), "90m");
+        assert_eq!(format_duration(61), "61s");
+        assert_eq!(format_duration(0), "0s");
+    }
+
     use super::*;
 
     fn cat(specs: &[TableSpec]) -> Result<Catalog> {

@@ -41,25 +41,12 @@ use crate::storage::ReadView;
 use crate::value::{Row, Timestamp, Value};
 use crate::views::{self, DeletionRecord, MEMBER_TOMBSTONE, MEMBER_UNLINK};
 
+pub use crate::error::{Conflict, ConflictKind};
+pub use crate::value::RowRef;
 pub use crate::views::MAX_LISTED_ROOTS;
 
 /// (table id, encoded primary key): a row's identity inside the store.
 type RowKey = (u32, Vec<u8>);
-
-/// A row named by table and primary key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RowRef {
-    /// The table.
-    pub table: String,
-    /// The primary key.
-    pub pk: Value,
-}
-
-impl std::fmt::Display for RowRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.table, self.pk)
-    }
-}
 
 /// A deletion in the trash (or restored).
 #[derive(Debug, Clone, PartialEq)]
@@ -181,66 +168,6 @@ impl TrashQuery {
 
     pub(crate) fn until_at(&self) -> Option<Timestamp> {
         self.until
-    }
-}
-
-/// Why a row cannot be restored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictKind {
-    /// A live row now has the row's primary key.
-    PrimaryKeyTaken,
-    /// A live row now has one of the row's unique values.
-    UniqueTaken,
-    /// The row's parent is not live and not part of this restore.
-    ParentNotLive,
-    /// The row is not in this deletion's trash (already restored, or never part of it).
-    NotInTrash,
-    /// A set-null member is no longer live, so its reference cannot be put back.
-    RowNotLive,
-    /// A restore to a point would tombstone a row that a live row outside the scope references.
-    ReferencedOutsideScope,
-    /// An undo would overwrite a change made by a later transaction.
-    ChangedLater,
-    /// An undo met a schema change (schema changes are not undone).
-    SchemaChange,
-    /// A restore to a point (or an undo) would give a row a primary-key or unique value that
-    /// the trash keeps reserved for a deleted row (a table with `trash_keeps_keys`).
-    KeyReserved,
-}
-
-impl ConflictKind {
-    /// A short name: `primary_key_taken`, `unique_taken`, `parent_not_live`, `not_in_trash`,
-    /// `row_not_live`, `referenced_outside_scope`, `changed_later`, `schema_change`,
-    /// `key_reserved`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConflictKind::PrimaryKeyTaken => "primary_key_taken",
-            ConflictKind::UniqueTaken => "unique_taken",
-            ConflictKind::ParentNotLive => "parent_not_live",
-            ConflictKind::NotInTrash => "not_in_trash",
-            ConflictKind::RowNotLive => "row_not_live",
-            ConflictKind::ReferencedOutsideScope => "referenced_outside_scope",
-            ConflictKind::ChangedLater => "changed_later",
-            ConflictKind::SchemaChange => "schema_change",
-            ConflictKind::KeyReserved => "key_reserved",
-        }
-    }
-}
-
-/// One restore conflict.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Conflict {
-    /// The row that cannot come back as it was.
-    pub row: RowRef,
-    /// Why.
-    pub kind: ConflictKind,
-    /// Details (the clashing value, the missing parent).
-    pub detail: String,
-}
-
-impl std::fmt::Display for Conflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} ({})", self.row, self.kind.name(), self.detail)
     }
 }
 

@@ -712,3 +712,18 @@ mod tests {
         assert!(Row::from_json_str("{").is_err());
     }
 }
+
+/// A row named by table and primary key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowRef {
+    /// The table.
+    pub table: String,
+    /// The primary key.
+    pub pk: Value,
+}
+
+impl std::fmt::Display for RowRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.table, self.pk)
+    }
+}

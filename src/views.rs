@@ -941,7 +941,7 @@ pub fn read_horizon(view: &dyn ReadView, table: u32) -> Result<u64> {
 pub fn read_retention(
     view: &dyn ReadView,
     table: Option<u32>,
-) -> Result<Option<crate::log::Retention>> {
+) -> Result<Option<crate::schema::Retention>> {
     match view.get(Space::Meta, &codec::retention_key(table))? {
         None => Ok(None),
         Some(b) => decode_retention(&b).map(Some),
@@ -949,10 +949,10 @@ pub fn read_retention(
 }
 
 /// Decodes a retention record (meta `retention/…`).
-pub fn decode_retention(bytes: &[u8]) -> Result<crate::log::Retention> {
+pub fn decode_retention(bytes: &[u8]) -> Result<crate::schema::Retention> {
     let (deletions, history): (Option<u64>, Option<u64>) =
         record::decode(bytes, kind::RETENTION, &|| "retention policy".to_string())?;
-    Ok(crate::log::Retention { deletions, history })
+    Ok(crate::schema::Retention { deletions, history })
 }
 
 /// Loads the catalog from its view in the meta space.

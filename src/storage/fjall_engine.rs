@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use fjall::config::CompressionPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
+use super::Space;
 use super::{empty_range, owned_bound, Batch, Engine, EngineKind, KvIter, ReadView};
-use crate::codec::Space;
 use crate::error::{Error, Result};
 
 /// The fjall-backed engine.
@@ -626,7 +626,7 @@ mod tests {
         {
             let e = super::FjallEngine::open(dir.path()).unwrap();
             let mut items = (0..2_000u32).map(|i| Ok((i.to_be_bytes().to_vec(), vec![7u8; 100])));
-            e.load_sorted(crate::codec::Space::Rows, &mut items)
+            e.load_sorted(crate::storage::Space::Rows, &mut items)
                 .unwrap();
             e.sync().unwrap();
             assert_eq!(e.check_files().unwrap(), Vec::<String>::new());
@@ -684,7 +684,7 @@ mod tests {
         {
             let e = super::FjallEngine::open(dir.path()).unwrap();
             let mut b = Batch::default();
-            b.put(crate::codec::Space::Rows, vec![1], vec![2]);
+            b.put(crate::storage::Space::Rows, vec![1], vec![2]);
             e.write(&b).unwrap();
             e.sync().unwrap();
         }

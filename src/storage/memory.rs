@@ -6,10 +6,10 @@ use std::ops::Bound;
 
 use parking_lot::{RwLock, RwLockReadGuard};
 
+use super::Space;
 use super::{
     empty_range, prefixed_bounds, prefixed_key, Batch, Engine, EngineKind, KvIter, ReadView,
 };
-use crate::codec::Space;
 use crate::error::Result;
 
 /// An engine that keeps everything in memory.

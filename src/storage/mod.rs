@@ -19,10 +19,12 @@ pub mod memory;
 pub mod overlay;
 #[cfg(feature = "sled")]
 pub mod sled_engine;
+mod space;
+
+pub use space::Space;
 
 use std::ops::Bound;
 
-use crate::codec::Space;
 use crate::error::Result;
 
 /// One key-value pair read from a range.

@@ -8,8 +8,8 @@ use std::ops::Bound;
 
 use std::sync::Arc;
 
+use super::Space;
 use super::{Batch, KvIter, ReadView, SpaceMap};
-use crate::codec::Space;
 use crate::error::Result;
 
 type Staged = (Vec<u8>, Option<Vec<u8>>);

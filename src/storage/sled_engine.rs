@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::{RwLock, RwLockReadGuard};
 
+use super::Space;
 use super::{
     empty_range, prefixed_bounds, prefixed_key, Batch, Engine, EngineKind, KvIter, ReadView,
 };
-use crate::codec::Space;
 use crate::error::{Error, Result};
 
 /// The sled-backed engine.
