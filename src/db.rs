@@ -678,7 +678,7 @@ impl Db {
                 });
             }
         }
-        let catalog = views::load_catalog(view.as_ref())?;
+        let catalog = crate::records::load_catalog(view.as_ref())?;
         let (last_lsn, last_tx) = log::last_positions(view.as_ref())?;
         drop(view);
         let hwm = match &path {
@@ -953,12 +953,12 @@ impl Db {
     pub fn retention(&self, table: Option<&str>) -> Result<Option<Retention>> {
         let catalog = self.inner.catalog.read().clone();
         let view = self.inner.engine.read()?;
-        let store = views::read_retention(view.as_ref(), None)?;
+        let store = crate::records::read_retention(view.as_ref(), None)?;
         match table {
             None => Ok(store),
             Some(name) => {
                 let t = catalog.table(name)?;
-                Ok(views::read_retention(view.as_ref(), Some(t.id()))?.or(store))
+                Ok(crate::records::read_retention(view.as_ref(), Some(t.id()))?.or(store))
             }
         }
     }
@@ -976,7 +976,7 @@ impl Db {
             let view = self.inner.engine.read()?;
             for item in view.range(Space::Del, Bound::Unbounded, Bound::Unbounded, false)? {
                 let (_, v) = item?;
-                let rec = views::decode_deletion(&v)?;
+                let rec = crate::records::decode_deletion(&v)?;
                 if rec.remaining == 0 {
                     continue;
                 }
@@ -1000,10 +1000,10 @@ impl Db {
         let catalog = self.inner.catalog.read().clone();
         let (due, prunes) = {
             let view = self.inner.engine.read()?;
-            let store = views::read_retention(view.as_ref(), None)?;
+            let store = crate::records::read_retention(view.as_ref(), None)?;
             let mut policies = BTreeMap::new();
             for t in catalog.tables() {
-                let p = views::read_retention(view.as_ref(), Some(t.id()))?.or(store);
+                let p = crate::records::read_retention(view.as_ref(), Some(t.id()))?.or(store);
                 policies.insert(t.id(), p.unwrap_or_default());
             }
             let cutoff = |secs: u64| {
@@ -1015,7 +1015,7 @@ impl Db {
             let mut due = Vec::new();
             for item in view.range(Space::Del, Bound::Unbounded, Bound::Unbounded, false)? {
                 let (_, v) = item?;
-                let rec = views::decode_deletion(&v)?;
+                let rec = crate::records::decode_deletion(&v)?;
                 if rec.remaining == 0 {
                     continue;
                 }
@@ -1044,7 +1044,7 @@ impl Db {
                     self.inner.published.tx(),
                 )?;
                 let horizon = last + 1;
-                if last > 0 && horizon > views::read_horizon(view.as_ref(), t.id())? {
+                if last > 0 && horizon > crate::records::read_horizon(view.as_ref(), t.id())? {
                     prunes.push((t.name().to_string(), horizon));
                 }
             }
@@ -1081,8 +1081,12 @@ impl Db {
             })?,
         };
         let name = |id: u32| catalog.by_id(id).map(|t| t.name().to_string()).ok();
-        let row_of =
-            |id: u32, image: &[Value]| catalog.by_id(id).ok().map(|t| views::to_row(t, image));
+        let row_of = |id: u32, image: &[Value]| {
+            catalog
+                .by_id(id)
+                .ok()
+                .map(|t| crate::records::to_row(t, image))
+        };
         let (kind, table, pk, row, deletion) = match ev.body {
             EventBody::CreateTables(defs) => (
                 ChangeKind::Schema,
@@ -1196,7 +1200,7 @@ impl Db {
         let view = self.inner.engine.read()?;
         let prefix = codec::row_key(t.id(), &enc);
         let mut lsns = Vec::new();
-        for item in views::scan_prefix(view.as_ref(), Space::Hist, &prefix, false)? {
+        for item in crate::records::scan_prefix(view.as_ref(), Space::Hist, &prefix, false)? {
             let (k, _) = item?;
             // the primary key is self-delimiting: exactly 8 bytes of LSN follow it
             if k.len() == prefix.len() + 8 {
@@ -1207,7 +1211,7 @@ impl Db {
         }
         // The live version may be an Insert without its own entry (design §4). A later entry
         // can only be the Purge of an earlier life.
-        if let Some(live) = views::live_lsn(view.as_ref(), t.id(), &enc)? {
+        if let Some(live) = crate::records::live_lsn(view.as_ref(), t.id(), &enc)? {
             if let Err(at) = lsns.binary_search(&live) {
                 lsns.insert(at, live);
             }
@@ -1273,7 +1277,7 @@ impl Db {
             self.inner.published.lsn(),
             self.inner.published.tx(),
         )?;
-        let catalog = views::catalog_at(view.as_ref(), lsn)?;
+        let catalog = crate::records::catalog_at(view.as_ref(), lsn)?;
         let expired =
             time::expired_tables(view.as_ref(), &catalog, lsn, self.inner.options.clock.now())?;
         Ok(AsOf {
@@ -1428,7 +1432,7 @@ impl Db {
             Some(n) => n,
             None => views::rebuild(self.inner.engine.as_ref(), |_| {})?,
         };
-        let catalog = views::load_catalog(self.inner.engine.read()?.as_ref())?;
+        let catalog = crate::records::load_catalog(self.inner.engine.read()?.as_ref())?;
         *self.inner.catalog.write() = Arc::new(catalog);
         Ok(n)
     }
@@ -1465,7 +1469,7 @@ impl Db {
                 !matches!(
                     cp.read().and_then(|v| read_format(v.as_ref())),
                     Ok(Some(FORMAT_VERSION))
-                ) || at < views::read_last_purge(self.inner.engine.read()?.as_ref())?
+                ) || at < crate::records::read_last_purge(self.inner.engine.read()?.as_ref())?
                     || at > self.inner.published.lsn()
             }
             Ok(None) => false,
@@ -1729,7 +1733,7 @@ mod tests {
             .unwrap()
         {
             let (rk, v) = item.unwrap();
-            let lsn = views::decode_row(&rk, &v).unwrap().lsn;
+            let lsn = crate::records::decode_row(&rk, &v).unwrap().lsn;
             let hk = codec::row_hist_key(&rk, lsn);
             if view.get(Space::Hist, &hk).unwrap().is_none() {
                 b.put(Space::Hist, hk, vec![crate::codec::record::kind::INSERT]);

@@ -92,7 +92,7 @@ pub fn export(db: &Db, out: &mut dyn Write, mut progress: impl FnMut(u64)) -> Re
             let row_json =
                 |catalog: &crate::schema::Catalog, table: u32, image: &[Value]| -> Result<Json> {
                     let t = catalog.by_id(table)?;
-                    Ok(crate::views::to_row(t, image).to_json())
+                    Ok(crate::records::to_row(t, image).to_json())
                 };
             let name = |catalog: &crate::schema::Catalog, table: u32| -> Result<Json> {
                 Ok(catalog.by_id(table)?.name().into())
@@ -177,7 +177,7 @@ pub fn export(db: &Db, out: &mut dyn Write, mut progress: impl FnMut(u64)) -> Re
                     o.insert("root".into(), (*root).into());
                 }
             }
-            crate::views::apply_to_catalog(&mut catalog, &ev.body)?;
+            crate::records::apply_to_catalog(&mut catalog, &ev.body)?;
             let line = serde_json::to_string(&Json::Object(o))
                 .map_err(|e| Error::invalid(format!("cannot write event {}: {e}", ev.lsn)))?;
             if line.len() > MAX_LINE_BYTES {
@@ -594,7 +594,7 @@ pub(crate) fn row_event(
 
 /// Checks that an imported event's row is the one its image names.
 pub(crate) fn check_image_pk(t: &crate::schema::Table, ev: &EventBody) -> Result<()> {
-    if let Some(image) = crate::views::event_image(ev) {
+    if let Some(image) = crate::records::event_image(ev) {
         if let Some((_, pk)) = ev.row() {
             if image.get(t.pk) != Some(pk) {
                 return Err(Error::invalid(

@@ -49,6 +49,7 @@ mod error;
 mod export;
 mod log;
 mod read;
+mod records;
 mod retention;
 mod rewind;
 mod schema;
@@ -93,7 +94,7 @@ pub mod internals {
 
     /// The view records' encodings.
     pub mod views {
-        pub use crate::views::{
+        pub use crate::records::{
             decode_deletion, decode_member, decode_reserved, decode_retention, decode_row,
             encode_row, row_lsn, DeletionRecord, Member, StoredRow,
         };

@@ -16,7 +16,6 @@ use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
 use crate::trash::{self, DeletedRow, Deletion, RestorePlan, RestorePolicy, TrashQuery};
 use crate::value::{Row, Value};
-use crate::views;
 use uuid::Uuid;
 
 /// A primary-key range for [`Readable::scan`].
@@ -226,7 +225,8 @@ pub trait Readable {
         let ctx = self.read_ctx()?;
         let t = ctx.catalog.table(table)?;
         let (_, enc) = pk_enc(t, pk.into())?;
-        Ok(views::get_row(ctx.view(), t.id(), &enc)?.map(|r| views::into_row(t, r.image)))
+        Ok(crate::records::get_row(ctx.view(), t.id(), &enc)?
+            .map(|r| crate::records::into_row(t, r.image)))
     }
 
     /// The live row with this primary key, deserialized into `T`.
@@ -259,8 +259,8 @@ pub trait Readable {
                 break;
             }
             let (k, v) = item?;
-            let row = views::decode_row(&k, &v)?;
-            out.push(views::into_row(t, row.image));
+            let row = crate::records::decode_row(&k, &v)?;
+            out.push(crate::records::into_row(t, row.image));
         }
         Ok(out)
     }
@@ -313,8 +313,8 @@ pub trait Readable {
             }
             let (k, _) = item?;
             let pk = index_entry_pk(&k, idx.cols.len())?;
-            match views::get_row(view, t.id(), pk)? {
-                Some(r) => out.push(views::into_row(t, r.image)),
+            match crate::records::get_row(view, t.id(), pk)? {
+                Some(r) => out.push(crate::records::into_row(t, r.image)),
                 None => {
                     return Err(Error::corrupted(
                         format!("index {} of {}", idx.id, t.name()),
@@ -382,10 +382,10 @@ pub trait Readable {
                     Error::invalid(format!("`{table}.{fk_column}` is not a foreign key"))
                 })?;
             let (_, enc) = pk_enc(t, pk.into())?;
-            let Some(row) = views::get_row(ctx.view(), t.id(), &enc)? else {
+            let Some(row) = crate::records::get_row(ctx.view(), t.id(), &enc)? else {
                 return Ok(None);
             };
-            let v = views::cell(t, &row.image, t.column(fk_column)?);
+            let v = crate::records::cell(t, &row.image, t.column(fk_column)?);
             if v.is_null() {
                 return Ok(None);
             }
@@ -400,7 +400,7 @@ pub trait Readable {
         let t = ctx.catalog.table(table)?;
         let prefix = codec::table_prefix(t.id());
         let mut n = 0u64;
-        for item in views::scan_prefix(ctx.view(), Space::Rows, &prefix, false)? {
+        for item in crate::records::scan_prefix(ctx.view(), Space::Rows, &prefix, false)? {
             item?;
             n += 1;
         }
@@ -416,7 +416,7 @@ pub trait Readable {
     /// One deletion (in the trash or restored).
     fn deletion(&self, id: Uuid) -> Result<Deletion> {
         let ctx = self.read_ctx()?;
-        let rec = views::need_deletion(ctx.view(), &id)?;
+        let rec = crate::records::need_deletion(ctx.view(), &id)?;
         trash::deletion_of(ctx.view(), &ctx.catalog, &rec)
     }
 
@@ -432,7 +432,7 @@ pub trait Readable {
         let ctx = self.read_ctx()?;
         let t = ctx.catalog.table(table)?;
         let (_, enc) = pk_enc(t, pk.into())?;
-        Ok(views::get_dead(ctx.view(), t.id(), &enc)?.map(|(d, _)| d))
+        Ok(crate::records::get_dead(ctx.view(), t.id(), &enc)?.map(|(d, _)| d))
     }
 
     /// What restoring a deletion would do, without doing it: the rows that would come back

@@ -14,7 +14,6 @@ use crate::log::{self, Event, EventBody};
 use crate::storage::overlay::Overlay;
 use crate::storage::ReadView;
 use crate::trash::RowRef;
-use crate::views;
 
 /// Re-exported policy type.
 pub use crate::schema::{format_duration, parse_duration, Retention};
@@ -53,7 +52,7 @@ fn is_image_tag(tag: u8) -> bool {
 pub(crate) fn image_versions(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Vec<u64>> {
     let prefix = codec::row_key(table, pk_enc);
     let mut out = Vec::new();
-    for item in views::scan_prefix(view, Space::Hist, &prefix, false)? {
+    for item in crate::records::scan_prefix(view, Space::Hist, &prefix, false)? {
         let (k, v) = item?;
         // the primary key is self-delimiting: exactly 8 bytes of LSN follow it
         if k.len() != prefix.len() + 8 {
@@ -65,7 +64,7 @@ pub(crate) fn image_versions(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> 
         }
     }
     // The live version, an Insert without its own entry (design §4), is the newest.
-    if let Some(live) = views::live_lsn(view, table, pk_enc)? {
+    if let Some(live) = crate::records::live_lsn(view, table, pk_enc)? {
         if out.last().is_none_or(|&last| last < live) {
             out.push(live);
         }
@@ -156,7 +155,7 @@ fn hist_entries(
         out.push(entry);
     }
     // The live version, an Insert without its own entry (design §4), is the newest.
-    if let Some(live) = views::live_lsn(view, table, pk_enc)? {
+    if let Some(live) = crate::records::live_lsn(view, table, pk_enc)? {
         if live <= end && out.last().is_none_or(|e| e.lsn < live) {
             out.push(HistEntry {
                 lsn: live,
@@ -318,7 +317,7 @@ pub(crate) fn lives(view: &dyn ReadView, table: u32, pk_enc: &[u8], end: u64) ->
     }
     // The live version, an Insert without its own entry (design §4), is the newest.
     // (A Purge entry of an earlier life may lie after it.)
-    if let Some(live) = views::live_lsn(view, table, pk_enc)? {
+    if let Some(live) = crate::records::live_lsn(view, table, pk_enc)? {
         let listed = seen.iter().any(|&(l, tag)| l >= live && tag != kind::PURGE);
         if live <= end && !listed {
             let at = seen.partition_point(|&(l, _)| l < live);
@@ -462,10 +461,10 @@ pub(crate) fn trashed_members(
     deletion: &uuid::Uuid,
 ) -> Result<Vec<TrashedMember>> {
     let mut out = Vec::new();
-    for item in views::scan_prefix(view, Space::DelRows, deletion.as_bytes(), false)? {
+    for item in crate::records::scan_prefix(view, Space::DelRows, deletion.as_bytes(), false)? {
         let (k, v) = item?;
-        let m = views::decode_member(&v)?;
-        if m.kind != views::MEMBER_TOMBSTONE {
+        let m = crate::records::decode_member(&v)?;
+        if m.kind != crate::records::MEMBER_TOMBSTONE {
             continue;
         }
         let rest = k
@@ -492,7 +491,7 @@ pub(crate) fn deletion_holding_a_life(
     pk_enc: &[u8],
 ) -> Result<Option<(uuid::Uuid, u64)>> {
     let prefix = codec::row_key(table, pk_enc);
-    for item in views::scan_prefix(view, Space::Hist, &prefix, true)? {
+    for item in crate::records::scan_prefix(view, Space::Hist, &prefix, true)? {
         let (k, v) = item?;
         if k.len() != prefix.len() + 8 || v.first() != Some(&kind::TOMBSTONE) {
             continue;
@@ -505,7 +504,10 @@ pub(crate) fn deletion_holding_a_life(
         {
             let member = codec::delrow_key(&deletion, table, pk_enc);
             if let Some(b) = view.get(Space::DelRows, &member)? {
-                return Ok(Some((deletion, views::decode_member(&b)?.last_lsn)));
+                return Ok(Some((
+                    deletion,
+                    crate::records::decode_member(&b)?.last_lsn,
+                )));
             }
         }
     }
@@ -516,9 +518,12 @@ pub(crate) fn deletion_holding_a_life(
 /// every set-null member of a deletion in the trash, and the image each set-null update wrote.
 pub(crate) fn images_in_use(view: &dyn ReadView, table: u32) -> Result<HashSet<u64>> {
     let mut keep = HashSet::new();
-    for item in views::scan_prefix(view, Space::Dead, &codec::table_prefix(table), false)? {
+    for item in crate::records::scan_prefix(view, Space::Dead, &codec::table_prefix(table), false)?
+    {
         let (k, _) = item?;
-        if let Some((_, last)) = views::get_dead(view, table, k.get(4..).unwrap_or_default())? {
+        if let Some((_, last)) =
+            crate::records::get_dead(view, table, k.get(4..).unwrap_or_default())?
+        {
             keep.insert(last);
         }
     }
@@ -534,9 +539,9 @@ pub(crate) fn images_in_use(view: &dyn ReadView, table: u32) -> Result<HashSet<u
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map(u32::from_be_bytes);
         if t == Some(table) {
-            let m = views::decode_member(&v)?;
+            let m = crate::records::decode_member(&v)?;
             keep.insert(m.last_lsn);
-            if m.kind == views::MEMBER_UNLINK {
+            if m.kind == crate::records::MEMBER_UNLINK {
                 // a restore reads which references the set-null update cleared from its image
                 keep.insert(m.lsn);
             }
@@ -593,7 +598,7 @@ pub(crate) fn images_read_after(
 pub(crate) fn rows_with_history(view: &dyn ReadView, table: u32) -> Result<Vec<Vec<u8>>> {
     let prefix = codec::table_prefix(table);
     let mut out: Vec<Vec<u8>> = Vec::new();
-    for item in views::scan_prefix(view, Space::Hist, &prefix, false)? {
+    for item in crate::records::scan_prefix(view, Space::Hist, &prefix, false)? {
         let (k, _) = item?;
         let pk_enc = k
             .len()
@@ -605,9 +610,4 @@ pub(crate) fn rows_with_history(view: &dyn ReadView, table: u32) -> Result<Vec<V
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 }

@@ -34,7 +34,6 @@ use crate::storage::ReadView;
 use crate::time::{self, AsOfView};
 use crate::trash::{Conflict, ConflictKind, RowRef};
 use crate::value::{Row, Timestamp, Value};
-use crate::views;
 
 /// What a restore to a point covers.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,16 +139,16 @@ struct RowStates {
 
 fn pad(t: &Table, image: &[Value]) -> Vec<Value> {
     (0..t.def.columns.len())
-        .map(|i| views::cell(t, image, i))
+        .map(|i| crate::records::cell(t, image, i))
         .collect()
 }
 
 fn live_rows_of(view: &dyn ReadView, t: &Table) -> Result<BTreeMap<Vec<u8>, Vec<Value>>> {
     let prefix = codec::table_prefix(t.id());
     let mut out = BTreeMap::new();
-    for item in views::scan_prefix(view, Space::Rows, &prefix, false)? {
+    for item in crate::records::scan_prefix(view, Space::Rows, &prefix, false)? {
         let (k, v) = item?;
-        let row = views::decode_row(&k, &v)?;
+        let row = crate::records::decode_row(&k, &v)?;
         out.insert(k.get(4..).unwrap_or_default().to_vec(), pad(t, &row.image));
     }
     Ok(out)
@@ -194,7 +193,7 @@ pub(crate) fn plan(
     rows: Option<Vec<RowKey>>,
     now: Timestamp,
 ) -> Result<RewindPlan> {
-    let then_catalog = Arc::new(views::catalog_at(view, target)?);
+    let then_catalog = Arc::new(crate::records::catalog_at(view, target)?);
     let expired = time::expired_tables(view, catalog, target, now)?;
     match scope {
         Scope::Row { table, .. } | Scope::Table(table) => {
@@ -219,7 +218,7 @@ pub(crate) fn plan(
     if let Some(rows) = rows {
         for (tid, enc) in rows {
             let t = catalog.by_id(tid)?;
-            let now = views::get_row(view, tid, &enc)?.map(|r| pad(t, &r.image));
+            let now = crate::records::get_row(view, tid, &enc)?.map(|r| pad(t, &r.image));
             let then = state_at(view, t, &enc, target)?;
             states.insert((tid, enc), RowStates { then, now });
         }
@@ -276,7 +275,7 @@ pub(crate) fn plan(
                 // tombstoned: every live row referencing it must go too (in scope, absent then)
                 for (child, fk) in catalog.children_of(*tid) {
                     let prefix = codec::index_key(child.id(), fk.index, enc, &[]);
-                    for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
+                    for item in crate::records::scan_prefix(view, Space::Index, &prefix, false)? {
                         let (k, _) = item?;
                         let ck = (
                             child.id(),
@@ -306,7 +305,7 @@ pub(crate) fn plan(
                 // unique values: held by a live row that keeps them, or given to another row
                 // of this plan (possible when the unique index was added after the target)?
                 for idx in t.indexes.iter().filter(|i| i.unique) {
-                    let (vals, has_null) = views::index_vals(t, &idx.cols, img);
+                    let (vals, has_null) = crate::records::index_vals(t, &idx.cols, img);
                     if has_null {
                         continue;
                     }
@@ -324,17 +323,16 @@ pub(crate) fn plan(
                             claimed.insert(prefix.clone(), me.clone());
                         }
                     }
-                    for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
+                    for item in crate::records::scan_prefix(view, Space::Index, &prefix, false)? {
                         let (k, _) = item?;
                         let other = (*tid, k.get(prefix.len()..).unwrap_or_default().to_vec());
                         if other.1 == *enc {
                             continue;
                         }
                         let keeps = match states.get(&other) {
-                            Some(s) => s
-                                .then
-                                .as_ref()
-                                .is_some_and(|o| views::index_vals(t, &idx.cols, o).0 == vals),
+                            Some(s) => s.then.as_ref().is_some_and(|o| {
+                                crate::records::index_vals(t, &idx.cols, o).0 == vals
+                            }),
                             None => true,
                         };
                         if keeps {
@@ -354,7 +352,8 @@ pub(crate) fn plan(
                     }
                     // A value the trash keeps for a deleted row stays taken unless that row
                     // comes back (with its image of the target) in the same plan.
-                    for item in views::scan_prefix(view, Space::Reserved, &prefix, false)? {
+                    for item in crate::records::scan_prefix(view, Space::Reserved, &prefix, false)?
+                    {
                         let (k, v) = item?;
                         let other = (*tid, k.get(prefix.len()..).unwrap_or_default().to_vec());
                         if other.1 == *enc {
@@ -369,7 +368,7 @@ pub(crate) fn plan(
                                     "its unique value is kept by trashed row {} {} (deletion {}; the table keeps trashed keys)",
                                     t.name(),
                                     decode_pk(&other.1)?,
-                                    views::decode_reserved(&v)?
+                                    crate::records::decode_reserved(&v)?
                                 ),
                             });
                         }
@@ -377,7 +376,7 @@ pub(crate) fn plan(
                 }
                 // parents: live after the plan?
                 for fk in &t.fks {
-                    let v = views::cell(t, img, fk.col);
+                    let v = crate::records::cell(t, img, fk.col);
                     if v.is_null() {
                         continue;
                     }
@@ -388,7 +387,7 @@ pub(crate) fn plan(
                     }
                     let live_after = match states.get(&pk_) {
                         Some(s) => s.then.is_some(),
-                        None => views::get_row(view, fk.parent, &penc)?.is_some(),
+                        None => crate::records::get_row(view, fk.parent, &penc)?.is_some(),
                     };
                     if !live_after {
                         let parent = catalog.by_id(fk.parent)?;
@@ -646,8 +645,8 @@ pub(crate) fn diff(
         out.push(RowDiff {
             row,
             kind,
-            before: before.map(|i| views::to_row(&t, &i)),
-            after: after.map(|i| views::to_row(&t, &i)),
+            before: before.map(|i| crate::records::to_row(&t, &i)),
+            after: after.map(|i| crate::records::to_row(&t, &i)),
             changes,
         });
     }

@@ -13,7 +13,7 @@
 //!   of that table in the range;
 //! - **index lookup and range, children**: the index as of n is computed from the table's rows as
 //!   of n (cost: the versions of that table), then read like the live one;
-//! - **the catalog** is the one at n (`views::catalog_at`): a column added later is absent.
+//! - **the catalog** is the one at n (`crate::records::catalog_at`): a column added later is absent.
 //!
 //! Around a tombstone and a restore (`r` inserted at 10, updated at 12, deleted at 15, restored
 //! at 20):
@@ -46,7 +46,6 @@ use crate::trash::{
     DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef, TrashQuery,
 };
 use crate::value::{Timestamp, Value};
-use crate::views;
 
 /// A point in the store's history: an LSN or a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +150,7 @@ pub(crate) fn version_at(
 ) -> Result<Option<Version>> {
     // The live version is a row's newest event (a later Purge entry belongs to an earlier
     // life), so when it is ≤ `lsn` it is the answer.
-    match views::live_lsn(view, table, pk_enc)? {
+    match crate::records::live_lsn(view, table, pk_enc)? {
         Some(live) if live <= lsn => Ok(Some(Version {
             lsn: live,
             tag: kind::ROW,
@@ -167,12 +166,12 @@ fn live_row_at(
     table: u32,
     pk_enc: &[u8],
     lsn: u64,
-) -> Result<Option<(Vec<u8>, views::StoredRow)>> {
+) -> Result<Option<(Vec<u8>, crate::records::StoredRow)>> {
     let key = codec::row_key(table, pk_enc);
     match view.get(Space::Rows, &key)? {
         // The LSN alone first: a row changed since needs no image decoded.
-        Some(bytes) if views::row_lsn(&key, &bytes)? <= lsn => {
-            let row = views::decode_row(&key, &bytes)?;
+        Some(bytes) if crate::records::row_lsn(&key, &bytes)? <= lsn => {
+            let row = crate::records::decode_row(&key, &bytes)?;
             Ok(Some((bytes, row)))
         }
         _ => Ok(None),
@@ -217,9 +216,11 @@ pub(crate) fn image_of(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
             "the version of row {pk} written at lsn {lsn}"
         )));
     }
-    views::event_image(&ev.body).cloned().ok_or_else(|| {
-        Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
-    })
+    crate::records::event_image(&ev.body)
+        .cloned()
+        .ok_or_else(|| {
+            Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
+        })
 }
 
 /// A read view of the store as of an LSN: the rows and index spaces are computed from the
@@ -244,12 +245,12 @@ pub(crate) fn expired_tables(
     now: Timestamp,
 ) -> Result<Expired> {
     let mut out = BTreeMap::new();
-    let store = views::read_retention(view, None)?;
+    let store = crate::records::read_retention(view, None)?;
     let mut at: Option<Timestamp> = None;
     for t in catalog.tables() {
-        let policy = views::read_retention(view, Some(t.id()))?.or(store);
+        let policy = crate::records::read_retention(view, Some(t.id()))?.or(store);
         let window = policy.and_then(|p| p.history);
-        let horizon = views::read_horizon(view, t.id())?;
+        let horizon = crate::records::read_horizon(view, t.id())?;
         let name_window = || {
             window
                 .map(crate::retention::format_duration)
@@ -419,7 +420,7 @@ impl<'a> AsOfView<'a> {
             .range(Space::Rows, borrow(&start), borrow(&end), false)?
         {
             let (rk, v) = item?;
-            let lsn = views::row_lsn(&rk, &v)?;
+            let lsn = crate::records::row_lsn(&rk, &v)?;
             if lsn <= self.lsn {
                 live.push((rk, lsn));
             }
@@ -483,7 +484,7 @@ impl<'a> AsOfView<'a> {
             let image = image_of(self.base.as_ref(), v.lsn)?;
             let pk_enc = rk.get(4..).unwrap_or_default();
             for idx in &t.indexes {
-                let (vals, _) = views::index_vals(t, &idx.cols, &image);
+                let (vals, _) = crate::records::index_vals(t, &idx.cols, &image);
                 out.insert(codec::index_key(table, idx.id, &vals, pk_enc), Vec::new());
             }
         }
@@ -528,7 +529,7 @@ impl ReadView for AsOfView<'_> {
                     }
                     Some(v) if v.is_live() => {
                         let image = image_of(self.base.as_ref(), v.lsn)?;
-                        views::encode_row(v.lsn, &image).map(Some)
+                        crate::records::encode_row(v.lsn, &image).map(Some)
                     }
                     _ => Ok(None),
                 }
@@ -576,7 +577,7 @@ impl ReadView for AsOfView<'_> {
                 let base = self.base.as_ref();
                 Ok(Box::new(rows.into_iter().map(move |(rk, v)| {
                     let image = image_of(base, v.lsn)?;
-                    Ok((rk, views::encode_row(v.lsn, &image)?))
+                    Ok((rk, crate::records::encode_row(v.lsn, &image)?))
                 })))
             }
             Space::Index => {
@@ -668,7 +669,7 @@ impl AsOf<'_> {
     fn deletion_members(
         &self,
         base: &dyn ReadView,
-        rec: &views::DeletionRecord,
+        rec: &crate::records::DeletionRecord,
     ) -> Result<Vec<MemberAt>> {
         let id = Uuid::from_u128(rec.id);
         let txr = log::read_tx(base, rec.tx)?.ok_or_else(|| {
@@ -801,7 +802,7 @@ impl AsOf<'_> {
     fn deletion_at(
         &self,
         base: &dyn ReadView,
-        rec: &views::DeletionRecord,
+        rec: &crate::records::DeletionRecord,
     ) -> Result<Option<(Deletion, Vec<MemberAt>)>> {
         if rec.first_lsn > self.lsn {
             return Ok(None);
@@ -846,7 +847,7 @@ impl Readable for AsOf<'_> {
         refuse_expired(&self.expired, Some(t.id()))?;
         let base = self.engine.read()?;
         if let Some((_, row)) = live_row_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
-            return Ok(Some(views::to_row(t, &row.image)));
+            return Ok(Some(crate::records::to_row(t, &row.image)));
         }
         match listed_version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
             Some(v) if v.tag == kind::IMAGE_PURGED => {
@@ -854,7 +855,7 @@ impl Readable for AsOf<'_> {
             }
             Some(v) if v.is_live() => {
                 let image = image_of(base.as_ref(), v.lsn)?;
-                Ok(Some(views::to_row(t, &image)))
+                Ok(Some(crate::records::to_row(t, &image)))
             }
             _ => Ok(None),
         }
@@ -874,7 +875,7 @@ impl Readable for AsOf<'_> {
                 break;
             }
             let (_, v) = item?;
-            let rec = views::decode_deletion(&v)?;
+            let rec = crate::records::decode_deletion(&v)?;
             let Some((d, _)) = self.deletion_at(base.as_ref(), &rec)? else {
                 continue;
             };
@@ -901,7 +902,7 @@ impl Readable for AsOf<'_> {
 
     fn deletion(&self, id: Uuid) -> Result<Deletion> {
         let base = self.engine.read()?;
-        let rec = views::need_deletion(base.as_ref(), &id)?;
+        let rec = crate::records::need_deletion(base.as_ref(), &id)?;
         self.deletion_at(base.as_ref(), &rec)?
             .map(|(d, _)| d)
             .ok_or(Error::UnknownDeletion(id))
@@ -909,7 +910,7 @@ impl Readable for AsOf<'_> {
 
     fn deletion_rows(&self, id: Uuid) -> Result<Vec<DeletedRow>> {
         let base = self.engine.read()?;
-        let rec = views::need_deletion(base.as_ref(), &id)?;
+        let rec = crate::records::need_deletion(base.as_ref(), &id)?;
         let Some((_, members)) = self.deletion_at(base.as_ref(), &rec)? else {
             return Err(Error::UnknownDeletion(id));
         };
@@ -927,7 +928,7 @@ impl Readable for AsOf<'_> {
                     pk,
                 },
                 kind,
-                row: views::to_row(t, &image),
+                row: crate::records::to_row(t, &image),
                 lsn,
             });
         }

@@ -36,14 +36,14 @@ use uuid::Uuid;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody};
+use crate::records::{self, DeletionRecord, MEMBER_TOMBSTONE, MEMBER_UNLINK};
 use crate::schema::{Catalog, OnDelete, Table};
 use crate::storage::ReadView;
 use crate::value::{Row, Timestamp, Value};
-use crate::views::{self, DeletionRecord, MEMBER_TOMBSTONE, MEMBER_UNLINK};
 
 pub use crate::error::{Conflict, ConflictKind};
+pub use crate::records::MAX_LISTED_ROOTS;
 pub use crate::value::RowRef;
-pub use crate::views::MAX_LISTED_ROOTS;
 
 /// (table id, encoded primary key): a row's identity inside the store.
 type RowKey = (u32, Vec<u8>);
@@ -233,7 +233,7 @@ fn live_children(
 ) -> Result<Vec<Vec<u8>>> {
     let prefix = codec::index_key(child.id(), index, parent_pk_enc, &[]);
     let mut out = Vec::new();
-    for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
+    for item in records::scan_prefix(view, Space::Index, &prefix, false)? {
         let (k, _) = item?;
         out.push(k.get(prefix.len()..).unwrap_or_default().to_vec());
     }
@@ -264,8 +264,8 @@ pub(crate) fn plan_delete(
     let mut queue: VecDeque<(Arc<Table>, Vec<u8>)> = VecDeque::new();
     for (t, pk) in roots {
         let enc = keys::encode_one(pk);
-        if views::get_row(view, t.id(), &enc)?.is_none() {
-            return Err(match views::get_dead(view, t.id(), &enc)? {
+        if records::get_row(view, t.id(), &enc)?.is_none() {
+            return Err(match records::get_dead(view, t.id(), &enc)? {
                 Some((deletion, _)) => Error::AlreadyDeleted {
                     table: t.name().to_string(),
                     pk: pk.to_string(),
@@ -336,11 +336,11 @@ pub(crate) fn plan_delete(
         let Some((t, cols)) = unlinks.remove(&key) else {
             continue;
         };
-        let row = views::get_row(view, t.id(), &key.1)?.ok_or_else(|| {
+        let row = records::get_row(view, t.id(), &key.1)?.ok_or_else(|| {
             Error::corrupted("index", "a foreign-key index entry points at no live row")
         })?;
         let mut image: Vec<Value> = (0..t.def.columns.len())
-            .map(|i| views::cell(&t, &row.image, i))
+            .map(|i| records::cell(&t, &row.image, i))
             .collect();
         for c in cols {
             if let Some(slot) = image.get_mut(c) {
@@ -408,7 +408,7 @@ pub(crate) fn list(
             break;
         }
         let (_, v) = item?;
-        let rec = views::decode_deletion(&v)?;
+        let rec = records::decode_deletion(&v)?;
         if rec.remaining == 0 {
             continue;
         }
@@ -436,13 +436,13 @@ struct RawMember {
     table: Arc<Table>,
     pk_enc: Vec<u8>,
     pk: Value,
-    m: views::Member,
+    m: records::Member,
 }
 
 fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Result<Vec<RawMember>> {
     let prefix = codec::del_key(id);
     let mut out = Vec::new();
-    for item in views::scan_prefix(view, Space::DelRows, &prefix, false)? {
+    for item in records::scan_prefix(view, Space::DelRows, &prefix, false)? {
         let (k, v) = item?;
         let rest = k
             .get(16..)
@@ -455,7 +455,7 @@ fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Result<Vec<RawM
             table: catalog.by_id(tid)?.clone(),
             pk_enc: pk_enc.to_vec(),
             pk: decode_pk(pk_enc)?,
-            m: views::decode_member(&v)?,
+            m: records::decode_member(&v)?,
         });
     }
     out.sort_by_key(|r| r.m.lsn);
@@ -465,7 +465,7 @@ fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Result<Vec<RawM
 fn image_at(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
     let ev = log::read_event(view, lsn)?
         .ok_or_else(|| Error::corrupted("log", format!("missing event at lsn {lsn}")))?;
-    views::event_image(&ev.body).cloned().ok_or_else(|| {
+    records::event_image(&ev.body).cloned().ok_or_else(|| {
         Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
     })
 }
@@ -476,7 +476,7 @@ pub(crate) fn rows_of(
     catalog: &Catalog,
     id: &Uuid,
 ) -> Result<Vec<DeletedRow>> {
-    views::need_deletion(view, id)?;
+    records::need_deletion(view, id)?;
     let all = members(view, catalog, id)?;
     let member_keys: HashSet<(u32, Vec<u8>)> = all
         .iter()
@@ -490,7 +490,7 @@ pub(crate) fn rows_of(
             .fks
             .iter()
             .filter_map(|fk| {
-                let v = views::cell(&r.table, &image, fk.col);
+                let v = records::cell(&r.table, &image, fk.col);
                 (!v.is_null()).then(|| (fk.parent, keys::encode_one(&v)))
             })
             .filter(|k| member_keys.contains(k))
@@ -508,7 +508,7 @@ pub(crate) fn rows_of(
                 } else {
                     MemberKind::Tombstoned
                 },
-                row: views::to_row(&r.table, &image),
+                row: records::to_row(&r.table, &image),
                 lsn: r.m.lsn,
             })
         })
@@ -600,7 +600,7 @@ pub(crate) fn plan_restore(
     only: Option<(&Arc<Table>, &Value)>,
     policy: RestorePolicy,
 ) -> Result<RestorePlan> {
-    let rec = views::need_deletion(view, id)?;
+    let rec = records::need_deletion(view, id)?;
     if rec.remaining == 0 {
         return Err(Error::AlreadyRestored(*id));
     }
@@ -639,7 +639,7 @@ pub(crate) fn plan_restore(
         let mut needs = Vec::new();
         let last = image_at(view, r.m.last_lsn)?;
         let image: Vec<Value> = if r.m.kind == MEMBER_TOMBSTONE {
-            if views::get_row(view, t.id(), &r.pk_enc)?.is_some() {
+            if records::get_row(view, t.id(), &r.pk_enc)?.is_some() {
                 conflict = true;
                 conflicts.push(Conflict {
                     row: me.clone(),
@@ -648,10 +648,10 @@ pub(crate) fn plan_restore(
                 });
             }
             let image: Vec<Value> = (0..t.def.columns.len())
-                .map(|i| views::cell(t, &last, i))
+                .map(|i| records::cell(t, &last, i))
                 .collect();
             for idx in t.indexes.iter().filter(|i| i.unique) {
-                let (vals, has_null) = views::index_vals(t, &idx.cols, &image);
+                let (vals, has_null) = records::index_vals(t, &idx.cols, &image);
                 if has_null {
                     continue;
                 }
@@ -668,7 +668,8 @@ pub(crate) fn plan_restore(
                 } else {
                     restoring_unique.insert(prefix.clone(), me.clone());
                 }
-                if let Some(hit) = views::scan_prefix(view, Space::Index, &prefix, false)?.next() {
+                if let Some(hit) = records::scan_prefix(view, Space::Index, &prefix, false)?.next()
+                {
                     let (k, _) = hit?;
                     let other = decode_pk(k.get(prefix.len()..).unwrap_or_default())?;
                     let cols: Vec<String> = idx
@@ -679,7 +680,7 @@ pub(crate) fn plan_restore(
                     let shown: Vec<String> = idx
                         .cols
                         .iter()
-                        .map(|&c| views::cell(t, &image, c).to_string())
+                        .map(|&c| records::cell(t, &image, c).to_string())
                         .collect();
                     conflict = true;
                     conflicts.push(Conflict {
@@ -697,7 +698,7 @@ pub(crate) fn plan_restore(
             image
         } else {
             // set-null member: put back the references the deletion cleared
-            let Some(live) = views::get_row(view, t.id(), &r.pk_enc)? else {
+            let Some(live) = records::get_row(view, t.id(), &r.pk_enc)? else {
                 conflicts.push(Conflict {
                     row: me.clone(),
                     kind: ConflictKind::RowNotLive,
@@ -713,12 +714,12 @@ pub(crate) fn plan_restore(
             };
             let unlinked = image_at(view, r.m.lsn)?;
             let mut image: Vec<Value> = (0..t.def.columns.len())
-                .map(|i| views::cell(t, &live.image, i))
+                .map(|i| records::cell(t, &live.image, i))
                 .collect();
             for fk in &t.fks {
-                let before = views::cell(t, &last, fk.col);
-                let cleared = views::cell(t, &unlinked, fk.col);
-                let now = views::cell(t, &live.image, fk.col);
+                let before = records::cell(t, &last, fk.col);
+                let cleared = records::cell(t, &unlinked, fk.col);
+                let now = records::cell(t, &live.image, fk.col);
                 if !before.is_null() && cleared.is_null() && now.is_null() {
                     if let Some(slot) = image.get_mut(fk.col) {
                         *slot = before;
@@ -728,8 +729,8 @@ pub(crate) fn plan_restore(
             // A reference put back is a value written like any other: a unique constraint
             // over it must still hold, among the live rows and the rows of this restore.
             for idx in t.indexes.iter().filter(|i| i.unique) {
-                let (vals, has_null) = views::index_vals(t, &idx.cols, &image);
-                if has_null || views::index_vals(t, &idx.cols, &live.image).0 == vals {
+                let (vals, has_null) = records::index_vals(t, &idx.cols, &image);
+                if has_null || records::index_vals(t, &idx.cols, &live.image).0 == vals {
                     continue;
                 }
                 let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
@@ -742,7 +743,7 @@ pub(crate) fn plan_restore(
                     let vals: Vec<String> = idx
                         .cols
                         .iter()
-                        .map(|&c| views::cell(t, &image, c).to_string())
+                        .map(|&c| records::cell(t, &image, c).to_string())
                         .collect();
                     format!("unique ({}) = {}", cols.join(", "), vals.join(", "))
                 };
@@ -759,7 +760,7 @@ pub(crate) fn plan_restore(
                 } else {
                     restoring_unique.insert(prefix.clone(), me.clone());
                 }
-                for item in views::scan_prefix(view, Space::Index, &prefix, false)? {
+                for item in records::scan_prefix(view, Space::Index, &prefix, false)? {
                     let (k, _) = item?;
                     let other = k.get(prefix.len()..).unwrap_or_default();
                     if other == r.pk_enc.as_slice() {
@@ -779,7 +780,7 @@ pub(crate) fn plan_restore(
                     break;
                 }
                 if t.def.trash_keeps_keys {
-                    for item in views::scan_prefix(view, Space::Reserved, &prefix, false)? {
+                    for item in records::scan_prefix(view, Space::Reserved, &prefix, false)? {
                         let (k, v) = item?;
                         let other = k.get(prefix.len()..).unwrap_or_default();
                         if other == r.pk_enc.as_slice() {
@@ -794,7 +795,7 @@ pub(crate) fn plan_restore(
                                 shown(),
                                 t.name(),
                                 decode_pk(other)?,
-                                views::decode_reserved(&v)?
+                                records::decode_reserved(&v)?
                             ),
                         });
                         break;
@@ -804,7 +805,7 @@ pub(crate) fn plan_restore(
             image
         };
         for fk in &t.fks {
-            let v = views::cell(t, &image, fk.col);
+            let v = records::cell(t, &image, fk.col);
             if v.is_null() {
                 continue;
             }
@@ -815,8 +816,8 @@ pub(crate) fn plan_restore(
             }
             if coming.contains(&(parent.id(), penc.clone())) {
                 needs.push((parent.id(), penc));
-            } else if views::get_row(view, parent.id(), &penc)?.is_none() {
-                let why = match views::get_dead(view, parent.id(), &penc)? {
+            } else if records::get_row(view, parent.id(), &penc)?.is_none() {
+                let why = match records::get_dead(view, parent.id(), &penc)? {
                     Some((d, _)) => format!("in the trash, deletion {d}"),
                     None => "missing".to_string(),
                 };

@@ -225,10 +225,10 @@ impl<'db> Transaction<'db> {
         let pos: Vec<usize> = cols.iter().map(|c| t.column(c)).collect::<Result<_>>()?;
         let prefix = codec::table_prefix(t.id());
         let mut seen = std::collections::HashSet::new();
-        for item in views::scan_prefix(&self.overlay, Space::Rows, &prefix, false)? {
+        for item in crate::records::scan_prefix(&self.overlay, Space::Rows, &prefix, false)? {
             let (k, v) = item?;
-            let row = views::decode_row(&k, &v)?;
-            let (vals, has_null) = views::index_vals(t, &pos, &row.image);
+            let row = crate::records::decode_row(&k, &v)?;
+            let (vals, has_null) = crate::records::index_vals(t, &pos, &row.image);
             if !has_null && !seen.insert(vals.clone()) {
                 let shown: Vec<String> = keys::decode_values(&vals)?
                     .iter()
@@ -243,14 +243,14 @@ impl<'db> Transaction<'db> {
         }
         if t.def.trash_keeps_keys {
             // trashed rows keep their values: they count as taken
-            for item in views::scan_prefix(&self.overlay, Space::Dead, &prefix, false)? {
+            for item in crate::records::scan_prefix(&self.overlay, Space::Dead, &prefix, false)? {
                 let (_, v) = item?;
                 let (_, last): (u128, u64) =
                     crate::codec::record::decode(&v, crate::codec::record::kind::DEAD, &|| {
                         "trashed row".to_string()
                     })?;
                 let image = crate::time::image_of(&self.overlay, last)?;
-                let (vals, has_null) = views::index_vals(t, &pos, &image);
+                let (vals, has_null) = crate::records::index_vals(t, &pos, &image);
                 if !has_null && !seen.insert(vals.clone()) {
                     let shown: Vec<String> = keys::decode_values(&vals)?
                         .iter()
@@ -407,7 +407,7 @@ impl<'db> Transaction<'db> {
             )));
         }
         for idx in &t.indexes {
-            let (vals, _) = views::index_vals(t, &idx.cols, image);
+            let (vals, _) = crate::records::index_vals(t, &idx.cols, image);
             let len = 8 + vals.len() + pk_enc.len();
             if len > MAX_KEY_BYTES {
                 let cols: Vec<&str> = idx
@@ -433,34 +433,35 @@ impl<'db> Transaction<'db> {
         only_changed_from: Option<&[Value]>,
     ) -> Result<()> {
         for idx in t.indexes.iter().filter(|i| i.unique) {
-            let (vals, has_null) = views::index_vals(t, &idx.cols, image);
+            let (vals, has_null) = crate::records::index_vals(t, &idx.cols, image);
             if has_null {
                 continue;
             }
             if let Some(old) = only_changed_from {
-                if views::index_vals(t, &idx.cols, old).0 == vals {
+                if crate::records::index_vals(t, &idx.cols, old).0 == vals {
                     continue;
                 }
             }
             let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
-            let hit = views::scan_prefix(&self.overlay, Space::Index, &prefix, false)?
+            let hit = crate::records::scan_prefix(&self.overlay, Space::Index, &prefix, false)?
                 .next()
                 .transpose()?;
             if t.def.trash_keeps_keys {
-                let reserved = views::scan_prefix(&self.overlay, Space::Reserved, &prefix, false)?
-                    .next()
-                    .transpose()?;
+                let reserved =
+                    crate::records::scan_prefix(&self.overlay, Space::Reserved, &prefix, false)?
+                        .next()
+                        .transpose()?;
                 if let Some((k, v)) = reserved {
                     if k.get(prefix.len()..).unwrap_or_default() != pk_enc {
                         let shown: Vec<String> = idx
                             .cols
                             .iter()
-                            .map(|&c| views::cell(t, image, c).to_string())
+                            .map(|&c| crate::records::cell(t, image, c).to_string())
                             .collect();
                         return Err(Error::KeyReserved {
                             table: t.name().to_string(),
                             value: shown.join(", "),
-                            deletion: views::decode_reserved(&v)?,
+                            deletion: crate::records::decode_reserved(&v)?,
                         });
                     }
                 }
@@ -476,7 +477,7 @@ impl<'db> Transaction<'db> {
                     let shown: Vec<String> = idx
                         .cols
                         .iter()
-                        .map(|&c| views::cell(t, image, c).to_string())
+                        .map(|&c| crate::records::cell(t, image, c).to_string())
                         .collect();
                     return Err(Error::ConstraintViolation {
                         table: t.name().to_string(),
@@ -496,23 +497,24 @@ impl<'db> Transaction<'db> {
         only_changed_from: Option<&[Value]>,
     ) -> Result<()> {
         for fk in &t.fks {
-            let v = views::cell(t, image, fk.col);
+            let v = crate::records::cell(t, image, fk.col);
             if v.is_null() {
                 continue;
             }
             if let Some(old) = only_changed_from {
-                if views::cell(t, old, fk.col) == v {
+                if crate::records::cell(t, old, fk.col) == v {
                     continue;
                 }
             }
             let parent = self.catalog.by_id(fk.parent)?;
             let enc = keys::encode_one(&v);
-            let live =
-                if parent.id() == t.id() && enc == keys::encode_one(&views::cell(t, image, t.pk)) {
-                    true // a row may reference itself
-                } else {
-                    views::row_exists(&self.overlay, parent.id(), &enc)?
-                };
+            let live = if parent.id() == t.id()
+                && enc == keys::encode_one(&crate::records::cell(t, image, t.pk))
+            {
+                true // a row may reference itself
+            } else {
+                crate::records::row_exists(&self.overlay, parent.id(), &enc)?
+            };
             if !live {
                 let column = t
                     .def
@@ -550,7 +552,7 @@ impl<'db> Transaction<'db> {
             let v = match given {
                 Some(v) if !v.is_null() => v,
                 _ if i == t.pk => match c.ty {
-                    ColumnType::Int => match views::read_seq(&self.overlay, t.id())? {
+                    ColumnType::Int => match crate::records::read_seq(&self.overlay, t.id())? {
                         // i64::MAX itself is never a key: the sequence is used up.
                         i64::MAX => {
                             return Err(Error::KeysExhausted {
@@ -587,7 +589,7 @@ impl<'db> Transaction<'db> {
         }
         let pk_enc = keys::encode_one(&pk);
         if t.def.trash_keeps_keys {
-            if let Some((deletion, _)) = views::get_dead(&self.overlay, t.id(), &pk_enc)? {
+            if let Some((deletion, _)) = crate::records::get_dead(&self.overlay, t.id(), &pk_enc)? {
                 return Err(Error::KeyReserved {
                     table: t.name().to_string(),
                     value: pk.to_string(),
@@ -596,7 +598,7 @@ impl<'db> Transaction<'db> {
             }
         }
         Self::check_key_sizes(&t, &image, &pk_enc)?;
-        if views::row_exists(&self.overlay, t.id(), &pk_enc)? {
+        if crate::records::row_exists(&self.overlay, t.id(), &pk_enc)? {
             return Err(Error::ConstraintViolation {
                 table: t.name().to_string(),
                 constraint: Constraint::PrimaryKey,
@@ -605,7 +607,7 @@ impl<'db> Transaction<'db> {
         }
         self.check_unique(&t, &image, &pk_enc, None)?;
         self.check_parents(&t, &image, None)?;
-        let out = views::to_row(&t, &image);
+        let out = crate::records::to_row(&t, &image);
         self.stage(EventBody::Insert {
             table: t.id(),
             pk,
@@ -626,12 +628,14 @@ impl<'db> Transaction<'db> {
         self.check_usable()?;
         let t = self.catalog.table(table)?.clone();
         let (pk, enc) = pk_enc(&t, pk.into())?;
-        let old = views::get_row(&self.overlay, t.id(), &enc)?.ok_or_else(|| Error::NotFound {
-            table: t.name().to_string(),
-            pk: pk.to_string(),
+        let old = crate::records::get_row(&self.overlay, t.id(), &enc)?.ok_or_else(|| {
+            Error::NotFound {
+                table: t.name().to_string(),
+                pk: pk.to_string(),
+            }
         })?;
         let mut image: Vec<Value> = (0..t.def.columns.len())
-            .map(|i| views::cell(&t, &old.image, i))
+            .map(|i| crate::records::cell(&t, &old.image, i))
             .collect();
         for (name, v) in changes.iter() {
             let pos = t.column(name)?;
@@ -657,7 +661,7 @@ impl<'db> Transaction<'db> {
         Self::check_key_sizes(&t, &image, &enc)?;
         self.check_unique(&t, &image, &enc, Some(&old.image))?;
         self.check_parents(&t, &image, Some(&old.image))?;
-        let out = views::to_row(&t, &image);
+        let out = crate::records::to_row(&t, &image);
         self.stage(EventBody::Update {
             table: t.id(),
             pk,
@@ -806,7 +810,7 @@ impl<'db> Transaction<'db> {
     /// §11.
     pub fn purge(&mut self, deletion: uuid::Uuid) -> Result<PurgeReport> {
         self.check_usable()?;
-        let rec = views::need_deletion(&self.overlay, &deletion)?;
+        let rec = crate::records::need_deletion(&self.overlay, &deletion)?;
         if rec.remaining == 0 {
             return Err(Error::invalid(format!(
                 "deletion {deletion} has been restored: nothing of it is in the trash to purge \
@@ -873,9 +877,9 @@ impl<'db> Transaction<'db> {
         self.check_usable()?;
         let t = self.catalog.table(table)?.clone();
         let (pk, enc) = pk_enc(&t, pk.into())?;
-        let deletion = if views::row_exists(&self.overlay, t.id(), &enc)? {
+        let deletion = if crate::records::row_exists(&self.overlay, t.id(), &enc)? {
             self.delete_roots(&[(t.clone(), pk.clone())])?.deletion
-        } else if let Some((d, _)) = views::get_dead(&self.overlay, t.id(), &enc)? {
+        } else if let Some((d, _)) = crate::records::get_dead(&self.overlay, t.id(), &enc)? {
             d
         } else if let Some((d, _)) =
             retention::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
@@ -924,7 +928,7 @@ impl<'db> Transaction<'db> {
                 Some(name) => Some(self.catalog.table(name)?.id()),
                 None => None,
             };
-            let current = views::read_retention(&self.overlay, id)?.unwrap_or_default();
+            let current = crate::records::read_retention(&self.overlay, id)?.unwrap_or_default();
             if current != *policy {
                 self.set_retention(table.as_deref(), *policy)?;
             }
@@ -1144,7 +1148,7 @@ impl<'db> Transaction<'db> {
                     )));
                 }
                 let enc = keys::encode_one(pk);
-                let live = views::row_exists(&self.overlay, t.id(), &enc)?;
+                let live = crate::records::row_exists(&self.overlay, t.id(), &enc)?;
                 match &body {
                     EventBody::Update { .. } | EventBody::Unlink { .. } if !live => {
                         return Err(Error::NotFound {
@@ -1160,7 +1164,9 @@ impl<'db> Transaction<'db> {
                         })
                     }
                     EventBody::Insert { .. } if t.def.trash_keeps_keys => {
-                        if let Some((deletion, _)) = views::get_dead(&self.overlay, t.id(), &enc)? {
+                        if let Some((deletion, _)) =
+                            crate::records::get_dead(&self.overlay, t.id(), &enc)?
+                        {
                             return Err(Error::KeyReserved {
                                 table: t.name().to_string(),
                                 value: pk.to_string(),
@@ -1176,12 +1182,12 @@ impl<'db> Transaction<'db> {
                             Space::DelRows,
                             &codec::delrow_key(deletion, t.id(), &enc),
                         )?
-                        .map(|b| views::decode_member(&b))
+                        .map(|b| crate::records::decode_member(&b))
                         .transpose()?;
                         let expected = if live {
-                            views::MEMBER_UNLINK
+                            crate::records::MEMBER_UNLINK
                         } else {
-                            views::MEMBER_TOMBSTONE
+                            crate::records::MEMBER_TOMBSTONE
                         };
                         if member.map(|m| m.kind) != Some(expected) {
                             return Err(Error::invalid(format!(
@@ -1223,7 +1229,8 @@ impl<'db> Transaction<'db> {
                 ..
             } => {
                 let t = self.catalog.by_id(*table)?.clone();
-                if views::get_row(&self.overlay, t.id(), &keys::encode_one(pk))?.is_none() {
+                if crate::records::get_row(&self.overlay, t.id(), &keys::encode_one(pk))?.is_none()
+                {
                     return Err(Error::NotFound {
                         table: t.name().to_string(),
                         pk: pk.to_string(),
@@ -1239,7 +1246,7 @@ impl<'db> Transaction<'db> {
     /// Refuses a tombstone or set-null update joining a deletion made by an earlier transaction
     /// (a deletion is made by one transaction).
     fn check_new_deletion(&self, deletion: &uuid::Uuid) -> Result<()> {
-        match views::get_deletion(&self.overlay, deletion)? {
+        match crate::records::get_deletion(&self.overlay, deletion)? {
             Some(rec) if rec.tx != self.tx => Err(Error::invalid(format!(
                 "deletion {deletion} was made by transaction {}; a later transaction cannot add \
                  rows to it",
@@ -1263,7 +1270,7 @@ impl<'db> Transaction<'db> {
                 continue;
             }
             let t = self.catalog.by_id(*table)?.clone();
-            match views::get_row(&self.overlay, t.id(), &enc)? {
+            match crate::records::get_row(&self.overlay, t.id(), &enc)? {
                 Some(row) => {
                     self.check_unique(&t, &row.image, &enc, None)?;
                     self.check_parents(&t, &row.image, None)?;
@@ -1271,8 +1278,13 @@ impl<'db> Transaction<'db> {
                 None => {
                     for (child, fk) in self.catalog.children_of(*table) {
                         let prefix = codec::index_key(child.id(), fk.index, &enc, &[]);
-                        if let Some(hit) =
-                            views::scan_prefix(&self.overlay, Space::Index, &prefix, false)?.next()
+                        if let Some(hit) = crate::records::scan_prefix(
+                            &self.overlay,
+                            Space::Index,
+                            &prefix,
+                            false,
+                        )?
+                        .next()
                         {
                             hit?;
                             return Err(Error::invalid(format!(

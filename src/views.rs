@@ -15,122 +15,13 @@ use crate::codec::record::{self, kind};
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{Event, EventBody};
+use crate::records;
 use crate::schema::{Catalog, Table, TableDef};
 use crate::storage::overlay::{LogOnlyView, Overlay};
 use crate::storage::{Engine, ReadView};
-use crate::value::{Row, Value};
+use crate::value::Value;
 
-/// A deletion as the deletions view keeps it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DeletionRecord {
-    /// The deletion id (a v7 uuid, as u128).
-    pub id: u128,
-    /// The transaction that wrote it.
-    pub tx: u64,
-    /// LSN of its first event.
-    pub first_lsn: u64,
-    /// The rows the delete named (table id, primary key).
-    pub roots: Vec<(u32, Value)>,
-    /// Tombstoned rows per table id.
-    pub rows: Vec<(u32, u64)>,
-    /// Rows whose foreign key was set to null.
-    pub unlinked: u64,
-    /// Members still in the trash (tombstones not restored, set-null updates not reverted).
-    pub remaining: u64,
-    /// Members restored so far.
-    pub restored: u64,
-}
-
-/// Most roots a deletion record lists by value (a bulk delete may name many more; all of them
-/// are members).
-pub const MAX_LISTED_ROOTS: usize = 16;
-
-/// What a member of a deletion is: a tombstoned row.
-pub const MEMBER_TOMBSTONE: u8 = 0;
-/// A member whose foreign key was set to null.
-pub const MEMBER_UNLINK: u8 = 1;
-
-/// A member of a deletion, as the delrows view keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Member {
-    /// [`MEMBER_TOMBSTONE`] or [`MEMBER_UNLINK`].
-    pub kind: u8,
-    /// LSN of the row's last image before the deletion.
-    pub last_lsn: u64,
-    /// LSN of the deletion's event for this row.
-    pub lsn: u64,
-}
-
-/// Reads a deletion record.
-pub fn get_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Result<Option<DeletionRecord>> {
-    match view.get(Space::Del, &codec::del_key(id))? {
-        Some(b) => record::decode(&b, kind::DELETION, &|| format!("deletion {id}")).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// The error for a deletion id that has no record: [`Error::Purged`] when it was purged,
-/// [`Error::UnknownDeletion`] otherwise.
-pub fn missing_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Error {
-    match view.get(Space::Meta, &codec::purged_key(id)) {
-        Ok(Some(b)) => {
-            let at = <[u8; 8]>::try_from(b.as_slice())
-                .map(u64::from_be_bytes)
-                .unwrap_or_default();
-            Error::Purged(format!("deletion {id} (purged at lsn {at})"))
-        }
-        Ok(None) => Error::UnknownDeletion(*id),
-        Err(e) => e,
-    }
-}
-
-/// Reads a deletion record, or the error [`missing_deletion`] gives.
-pub fn need_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Result<DeletionRecord> {
-    match get_deletion(view, id)? {
-        Some(r) => Ok(r),
-        None => Err(missing_deletion(view, id)),
-    }
-}
-
-/// Decodes a deletion record read from the del space.
-pub fn decode_deletion(bytes: &[u8]) -> Result<DeletionRecord> {
-    record::decode(bytes, kind::DELETION, &|| "deletion record".to_string())
-}
-
-/// Decodes a delrows value.
-pub fn decode_member(bytes: &[u8]) -> Result<Member> {
-    let (kind, last_lsn, lsn): (u8, u64, u64) =
-        record::decode(bytes, kind::DEL_ROW, &|| "deletion member".to_string())?;
-    Ok(Member {
-        kind,
-        last_lsn,
-        lsn,
-    })
-}
-
-/// The deletion holding a trashed row, and the LSN of the row's last live image.
-pub fn get_dead(
-    view: &dyn ReadView,
-    table: u32,
-    pk_enc: &[u8],
-) -> Result<Option<(uuid::Uuid, u64)>> {
-    match view.get(Space::Dead, &codec::row_key(table, pk_enc))? {
-        Some(b) => {
-            let (d, lsn): (u128, u64) =
-                record::decode(&b, kind::DEAD, &|| "trashed row".to_string())?;
-            Ok(Some((uuid::Uuid::from_u128(d), lsn)))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Decodes a reserved-value entry: the deletion keeping it.
-pub fn decode_reserved(bytes: &[u8]) -> Result<uuid::Uuid> {
-    let d: u128 = record::decode(bytes, kind::RESERVED, &|| "reserved value".to_string())?;
-    Ok(uuid::Uuid::from_u128(d))
-}
-
-fn put_deletion(o: &mut Overlay, rec: &DeletionRecord) -> Result<()> {
+fn put_deletion(o: &mut Overlay, rec: &records::DeletionRecord) -> Result<()> {
     let id = uuid::Uuid::from_u128(rec.id);
     o.put(
         Space::Del,
@@ -140,44 +31,34 @@ fn put_deletion(o: &mut Overlay, rec: &DeletionRecord) -> Result<()> {
     Ok(())
 }
 
-fn deletion_or_new(o: &Overlay, id: &uuid::Uuid, ev: &Event) -> Result<DeletionRecord> {
-    Ok(get_deletion(o, id)?.unwrap_or(DeletionRecord {
-        id: id.as_u128(),
-        tx: ev.tx,
-        first_lsn: ev.lsn,
-        roots: Vec::new(),
-        rows: Vec::new(),
-        unlinked: 0,
-        remaining: 0,
-        restored: 0,
-    }))
-}
-
-/// The reserved-value keys of a trashed row (unique indexes, values without null).
-pub fn reserved_keys(t: &Table, pk_enc: &[u8], image: &[Value]) -> Vec<Vec<u8>> {
-    t.indexes
-        .iter()
-        .filter(|i| i.unique)
-        .filter_map(|idx| {
-            let (vals, has_null) = index_vals(t, &idx.cols, image);
-            (!has_null).then(|| codec::index_key(t.id(), idx.id, &vals, pk_enc))
-        })
-        .collect()
+fn deletion_or_new(o: &Overlay, id: &uuid::Uuid, ev: &Event) -> Result<records::DeletionRecord> {
+    Ok(
+        records::get_deletion(o, id)?.unwrap_or(records::DeletionRecord {
+            id: id.as_u128(),
+            tx: ev.tx,
+            first_lsn: ev.lsn,
+            roots: Vec::new(),
+            rows: Vec::new(),
+            unlinked: 0,
+            remaining: 0,
+            restored: 0,
+        }),
+    )
 }
 
 /// Writes the new image of a row that may or may not be live, keeping its index entries right.
 /// An empty image is the placeholder of a purged one (see `docs/design.md` §11): it has no index
 /// entries.
 fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value]) -> Result<()> {
-    let old = get_row(o, t.id(), pk_enc)?;
+    let old = records::get_row(o, t.id(), pk_enc)?;
     if let Some(old) = &old {
         keep_version(o, t.id(), pk_enc, old.lsn)?;
     }
     match old {
         Some(old) if !old.image.is_empty() && !image.is_empty() => {
             for idx in &t.indexes {
-                let (ov, _) = index_vals(t, &idx.cols, &old.image);
-                let (nv, _) = index_vals(t, &idx.cols, image);
+                let (ov, _) = records::index_vals(t, &idx.cols, &old.image);
+                let (nv, _) = records::index_vals(t, &idx.cols, image);
                 if ov != nv {
                     o.delete(Space::Index, codec::index_key(t.id(), idx.id, &ov, pk_enc));
                     o.put(
@@ -195,7 +76,7 @@ fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value
     o.put(
         Space::Rows,
         codec::row_key(t.id(), pk_enc),
-        encode_row(lsn, image)?,
+        records::encode_row(lsn, image)?,
     );
     Ok(())
 }
@@ -232,7 +113,7 @@ pub(crate) fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> R
             let mut last = None;
             for item in view.range(Space::Rows, start, Bound::Unbounded, false)? {
                 let (rk, v) = item?;
-                if let Ok(lsn) = row_lsn(&rk, &v) {
+                if let Ok(lsn) = records::row_lsn(&rk, &v) {
                     let hk = codec::row_hist_key(&rk, lsn);
                     if view.get(Space::Hist, &hk)?.as_deref() == Some(&[kind::INSERT][..]) {
                         batch.delete(Space::Hist, hk);
@@ -256,149 +137,9 @@ pub(crate) fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> R
     }
 }
 
-/// The LSN of a row's live version (the one version that may have no hist entry: an Insert
-/// not changed since, design §4), if the row is live.
-pub(crate) fn live_lsn(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<u64>> {
-    let key = codec::row_key(table, pk_enc);
-    match view.get(Space::Rows, &key)? {
-        Some(bytes) => row_lsn(&key, &bytes).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// The row image an event wrote, if it wrote one.
-pub fn event_image(body: &EventBody) -> Option<&Vec<Value>> {
-    match body {
-        EventBody::Insert { image, .. }
-        | EventBody::Update { image, .. }
-        | EventBody::Unlink { image, .. }
-        | EventBody::Restore { image, .. } => Some(image),
-        _ => None,
-    }
-}
-
-/// A live row as stored in the rows view.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredRow {
-    /// LSN of the event that wrote this version.
-    pub lsn: u64,
-    /// The image, in column order (may be shorter than today's columns).
-    pub image: Vec<Value>,
-}
-
-/// Encodes a rows-view record.
-pub fn encode_row(lsn: u64, image: &[Value]) -> Result<Vec<u8>> {
-    record::encode(kind::ROW, &(lsn, image))
-}
-
-/// The LSN of a rows-view record, without decoding its image.
-pub fn row_lsn(key: &[u8], bytes: &[u8]) -> Result<u64> {
-    record::decode_leading(bytes, kind::ROW, &|| {
-        format!("row record at key {key:02x?}")
-    })
-}
-
-/// Decodes a rows-view record.
-pub fn decode_row(key: &[u8], bytes: &[u8]) -> Result<StoredRow> {
-    let (lsn, image): (u64, Vec<Value>) = record::decode(bytes, kind::ROW, &|| {
-        format!("row record at key {key:02x?}")
-    })?;
-    Ok(StoredRow { lsn, image })
-}
-
-/// The value of column `pos` in an image, padding with the column default for images written
-/// before the column existed.
-pub fn cell(table: &Table, image: &[Value], pos: usize) -> Value {
-    match image.get(pos) {
-        Some(v) => v.clone(),
-        None => table
-            .def
-            .columns
-            .get(pos)
-            .map(|c| c.fill())
-            .unwrap_or(Value::Null),
-    }
-}
-
-/// The public row of an image: every column of today's schema, by name.
-pub fn to_row(table: &Table, image: &[Value]) -> Row {
-    Row::from_parts(
-        table
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (name.clone(), cell(table, image, i)))
-            .collect(),
-    )
-}
-
-/// [`to_row`] for an image the caller owns: the values move into the row.
-pub fn into_row(table: &Table, image: Vec<Value>) -> Row {
-    let n = table.names.len();
-    let mut cells = Vec::with_capacity(n);
-    let mut values = image.into_iter();
-    for (i, name) in table.names.iter().enumerate() {
-        let v = match values.next() {
-            Some(v) => v,
-            None => table
-                .def
-                .columns
-                .get(i)
-                .map(|c| c.fill())
-                .unwrap_or(Value::Null),
-        };
-        cells.push((name.clone(), v));
-    }
-    Row::from_parts(cells)
-}
-
-/// The encoded values of an index's columns in an image.
-pub fn index_vals(table: &Table, cols: &[usize], image: &[Value]) -> (Vec<u8>, bool) {
-    let mut out = Vec::with_capacity(cols.len() * 9);
-    let mut has_null = false;
-    for &c in cols {
-        let v = cell(table, image, c);
-        has_null |= v.is_null();
-        keys::encode_value(&mut out, &v);
-    }
-    (out, has_null)
-}
-
-/// The pairs of `space` whose keys start with `prefix`, in key order (or reverse).
-pub fn scan_prefix<'a>(
-    view: &'a dyn ReadView,
-    space: Space,
-    prefix: &[u8],
-    reverse: bool,
-) -> Result<crate::storage::KvIter<'a>> {
-    let end = keys::prefix_end(prefix);
-    view.range(
-        space,
-        Bound::Included(prefix),
-        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-        reverse,
-    )
-}
-
-/// True when a live row has this encoded primary key (no decoding).
-pub fn row_exists(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<bool> {
-    Ok(view
-        .get(Space::Rows, &codec::row_key(table, pk_enc))?
-        .is_some())
-}
-
-/// Reads a live row by encoded primary key.
-pub fn get_row(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<StoredRow>> {
-    let key = codec::row_key(table, pk_enc);
-    match view.get(Space::Rows, &key)? {
-        Some(bytes) => decode_row(&key, &bytes).map(Some),
-        None => Ok(None),
-    }
-}
-
 fn put_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value]) {
     for idx in &t.indexes {
-        let (vals, _) = index_vals(t, &idx.cols, image);
+        let (vals, _) = records::index_vals(t, &idx.cols, image);
         o.put(
             Space::Index,
             codec::index_key(t.id(), idx.id, &vals, pk_enc),
@@ -412,7 +153,7 @@ fn remove_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Valu
         return; // a purged image has no index entries
     }
     for idx in &t.indexes {
-        let (vals, _) = index_vals(t, &idx.cols, image);
+        let (vals, _) = records::index_vals(t, &idx.cols, image);
         o.delete(
             Space::Index,
             codec::index_key(t.id(), idx.id, &vals, pk_enc),
@@ -429,23 +170,10 @@ fn put_table_def(o: &mut Overlay, def: &TableDef) -> Result<()> {
     Ok(())
 }
 
-/// Reads the next integer primary key of a table from the sequence view.
-pub fn read_seq(view: &dyn ReadView, table: u32) -> Result<i64> {
-    match view.get(Space::Meta, &codec::seq_key(table))? {
-        None => Ok(1),
-        Some(b) => {
-            let arr: [u8; 8] = b.as_slice().try_into().map_err(|_| {
-                Error::corrupted("meta", format!("sequence of table {table} is not 8 bytes"))
-            })?;
-            Ok(i64::from_be_bytes(arr))
-        }
-    }
-}
-
 fn bump_seq(o: &mut Overlay, table: u32, pk: &Value) -> Result<()> {
     if let Value::Int(i) = pk {
         let next = i.saturating_add(1);
-        if next > read_seq(o, table)? {
+        if next > records::read_seq(o, table)? {
             o.put(
                 Space::Meta,
                 codec::seq_key(table).to_vec(),
@@ -456,64 +184,18 @@ fn bump_seq(o: &mut Overlay, table: u32, pk: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Applies a schema event to a catalog and returns the definitions it changed (none for a row
-/// event).
-pub fn apply_to_catalog(catalog: &mut Catalog, body: &EventBody) -> Result<Vec<TableDef>> {
-    let defs = match body {
-        EventBody::CreateTables(defs) => defs.clone(),
-        EventBody::AddColumn { table, column } => {
-            let mut def = catalog.by_id(*table)?.def.clone();
-            def.columns.push(column.clone());
-            vec![def]
-        }
-        EventBody::AddIndex { table, index } => {
-            let mut def = catalog.by_id(*table)?.def.clone();
-            def.indexes.push(index.clone());
-            vec![def]
-        }
-        _ => return Ok(Vec::new()),
-    };
-    catalog.put(defs.clone())?;
-    Ok(defs)
-}
-
-/// The catalog as it was at `lsn`: every schema event up to it, replayed (schema events are few;
-/// their LSNs are indexed under `meta/schema/`).
-pub fn catalog_at(view: &dyn ReadView, lsn: u64) -> Result<Catalog> {
-    let prefix = codec::META_SCHEMA_PREFIX;
-    let end = codec::schema_key(lsn.saturating_add(1));
-    let mut catalog = Catalog::default();
-    for item in view.range(
-        Space::Meta,
-        Bound::Included(prefix),
-        Bound::Excluded(&end),
-        false,
-    )? {
-        let (k, _) = item?;
-        let at = k
-            .get(prefix.len()..)
-            .and_then(codec::read_u64_key)
-            .ok_or_else(|| Error::corrupted("meta", "bad schema index key"))?;
-        let ev = crate::log::read_event(view, at)?.ok_or_else(|| {
-            Error::corrupted("meta", format!("schema index points at missing lsn {at}"))
-        })?;
-        apply_to_catalog(&mut catalog, &ev.body)?;
-    }
-    Ok(catalog)
-}
-
 /// Applies one event to the views (and to `catalog` for schema events), staging every change
 /// in `o`. Does not write the event itself.
 pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
     match &ev.body {
         EventBody::CreateTables(_) | EventBody::AddColumn { .. } => {
-            for d in apply_to_catalog(catalog, &ev.body)? {
+            for d in records::apply_to_catalog(catalog, &ev.body)? {
                 put_table_def(o, &d)?;
             }
             o.put(Space::Meta, codec::schema_key(ev.lsn), Vec::new());
         }
         EventBody::AddIndex { table, index } => {
-            for d in apply_to_catalog(catalog, &ev.body)? {
+            for d in records::apply_to_catalog(catalog, &ev.body)? {
                 put_table_def(o, &d)?;
             }
             o.put(Space::Meta, codec::schema_key(ev.lsn), Vec::new());
@@ -526,14 +208,14 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 .clone();
             let prefix = codec::table_prefix(t.id());
             let mut entries = Vec::new();
-            for item in scan_prefix(&*o, Space::Rows, &prefix, false)? {
+            for item in records::scan_prefix(&*o, Space::Rows, &prefix, false)? {
                 let (k, v) = item?;
-                let row = decode_row(&k, &v)?;
+                let row = records::decode_row(&k, &v)?;
                 if row.image.is_empty() {
                     continue; // a purged image: no index entries
                 }
                 let pk_enc = k.get(4..).unwrap_or_default().to_vec();
-                let (vals, _) = index_vals(&t, &idx.cols, &row.image);
+                let (vals, _) = records::index_vals(&t, &idx.cols, &row.image);
                 entries.push(codec::index_key(t.id(), idx.id, &vals, &pk_enc));
             }
             for k in entries {
@@ -542,7 +224,7 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             if t.def.trash_keeps_keys && idx.unique {
                 // trashed rows keep this new unique value reserved too
                 let mut reserved = Vec::new();
-                for item in scan_prefix(&*o, Space::Dead, &prefix, false)? {
+                for item in records::scan_prefix(&*o, Space::Dead, &prefix, false)? {
                     let (k, v) = item?;
                     let (d, last): (u128, u64) =
                         record::decode(&v, kind::DEAD, &|| "trashed row".to_string())?;
@@ -553,10 +235,10 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                     if matches!(ev.body, EventBody::ImagePurged { .. }) {
                         continue; // a purged image reserves nothing
                     }
-                    let image = event_image(&ev.body).cloned().ok_or_else(|| {
+                    let image = records::event_image(&ev.body).cloned().ok_or_else(|| {
                         Error::corrupted("log", format!("no row image at lsn {last}"))
                     })?;
-                    let (vals, has_null) = index_vals(&t, &idx.cols, &image);
+                    let (vals, has_null) = records::index_vals(&t, &idx.cols, &image);
                     if !has_null {
                         reserved.push((
                             codec::index_key(t.id(), idx.id, &vals, &pk_enc),
@@ -593,7 +275,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             o.put(
                 Space::Rows,
                 codec::row_key(t.id(), &pk_enc),
-                encode_row(ev.lsn, image)?,
+                records::encode_row(ev.lsn, image)?,
             );
             put_index_entries(o, &t, &pk_enc, image);
             // No hist entry: the live version of a row inserted and not changed since has none
@@ -618,7 +300,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
         } => {
             let t = catalog.by_id(*table)?.clone();
             let pk_enc = keys::encode_one(pk);
-            let old = get_row(o, t.id(), &pk_enc)?.ok_or_else(|| {
+            let old = records::get_row(o, t.id(), &pk_enc)?.ok_or_else(|| {
                 Error::corrupted(
                     format!("log event at lsn {}", ev.lsn),
                     "tombstone of a row that is not live",
@@ -628,7 +310,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             remove_index_entries(o, &t, &pk_enc, &old.image);
             if t.def.trash_keeps_keys && !old.image.is_empty() {
                 let value = record::encode(kind::RESERVED, &deletion.as_u128())?;
-                for k in reserved_keys(&t, &pk_enc, &old.image) {
+                for k in records::reserved_keys(&t, &pk_enc, &old.image) {
                     o.put(Space::Reserved, k, value.clone());
                 }
             }
@@ -646,10 +328,10 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             o.put(
                 Space::DelRows,
                 codec::delrow_key(deletion, t.id(), &pk_enc),
-                record::encode(kind::DEL_ROW, &(MEMBER_TOMBSTONE, old.lsn, ev.lsn))?,
+                record::encode(kind::DEL_ROW, &(records::MEMBER_TOMBSTONE, old.lsn, ev.lsn))?,
             );
             let mut rec = deletion_or_new(o, deletion, ev)?;
-            if *root && rec.roots.len() < MAX_LISTED_ROOTS {
+            if *root && rec.roots.len() < records::MAX_LISTED_ROOTS {
                 rec.roots.push((t.id(), pk.clone()));
             }
             match rec.rows.iter_mut().find(|(id, _)| *id == t.id()) {
@@ -718,7 +400,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             let pk_enc = keys::encode_one(pk);
             let member_key = codec::delrow_key(deletion, t.id(), &pk_enc);
             let member = match o.get(Space::DelRows, &member_key)? {
-                Some(b) => decode_member(&b)?,
+                Some(b) => records::decode_member(&b)?,
                 None => {
                     return Err(Error::corrupted(
                         format!("log event at lsn {}", ev.lsn),
@@ -727,7 +409,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 }
             };
             o.delete(Space::DelRows, member_key);
-            if let Some((held_by, last)) = get_dead(o, t.id(), &pk_enc)? {
+            if let Some((held_by, last)) = records::get_dead(o, t.id(), &pk_enc)? {
                 // A later life of the key may be in the trash of another deletion: only this
                 // deletion's hold goes.
                 if held_by == *deletion {
@@ -737,9 +419,9 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                         // placeholder that reserved nothing.
                         if let Some(img) = crate::log::read_event(o, last)?
                             .as_ref()
-                            .and_then(|e| event_image(&e.body))
+                            .and_then(|e| records::event_image(&e.body))
                         {
-                            for k in reserved_keys(&t, &pk_enc, img) {
+                            for k in records::reserved_keys(&t, &pk_enc, img) {
                                 o.delete(Space::Reserved, k);
                             }
                         }
@@ -765,7 +447,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 let key = codec::delrow_key(&other, t.id(), &pk_enc);
                 if other != *deletion && o.get(Space::DelRows, &key)?.is_some() {
                     o.delete(Space::DelRows, key);
-                    if let Some(mut rec) = get_deletion(o, &other)? {
+                    if let Some(mut rec) = records::get_deletion(o, &other)? {
                         rec.remaining = rec.remaining.saturating_sub(1);
                         put_deletion(o, &rec)?;
                     }
@@ -777,7 +459,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
         EventBody::PurgeDeletion { deletion } => {
             o.delete(Space::Del, codec::del_key(deletion).to_vec());
             let members: Vec<Vec<u8>> =
-                scan_prefix(&*o, Space::DelRows, deletion.as_bytes(), false)?
+                records::scan_prefix(&*o, Space::DelRows, deletion.as_bytes(), false)?
                     .map(|item| item.map(|(k, _)| k))
                     .collect::<Result<_>>()?;
             for k in members {
@@ -808,7 +490,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             catalog.by_id(*table)?;
             mark_purge(o, ev.lsn);
             let key = codec::horizon_key(*table);
-            if read_horizon(o, *table)? < *horizon {
+            if records::read_horizon(o, *table)? < *horizon {
                 o.put(Space::Meta, key, horizon.to_be_bytes().to_vec());
             }
         }
@@ -822,16 +504,6 @@ fn mark_purge(o: &mut Overlay, lsn: u64) {
         codec::META_LAST_PURGE.to_vec(),
         lsn.to_be_bytes().to_vec(),
     );
-}
-
-/// The LSN of the last event that rewrote history (0: none).
-pub fn read_last_purge(view: &dyn ReadView) -> Result<u64> {
-    match view.get(Space::Meta, codec::META_LAST_PURGE)? {
-        None => Ok(0),
-        Some(b) => <[u8; 8]>::try_from(b.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| Error::corrupted("meta", "the last-purge mark is not 8 bytes")),
-    }
 }
 
 fn put_hist(o: &mut Overlay, t: &Table, pk_enc: &[u8], ev: &Event) {
@@ -854,7 +526,7 @@ fn apply_unlink(
 ) -> Result<()> {
     let t = catalog.by_id(table)?.clone();
     let pk_enc = keys::encode_one(pk);
-    let old = get_row(o, t.id(), &pk_enc)?.ok_or_else(|| {
+    let old = records::get_row(o, t.id(), &pk_enc)?.ok_or_else(|| {
         Error::corrupted(
             format!("log event at lsn {}", ev.lsn),
             "set-null update of a row that is not live",
@@ -865,7 +537,7 @@ fn apply_unlink(
     o.put(
         Space::DelRows,
         codec::delrow_key(deletion, t.id(), &pk_enc),
-        record::encode(kind::DEL_ROW, &(MEMBER_UNLINK, old.lsn, ev.lsn))?,
+        record::encode(kind::DEL_ROW, &(records::MEMBER_UNLINK, old.lsn, ev.lsn))?,
     );
     let mut rec = deletion_or_new(o, deletion, ev)?;
     rec.unlinked += 1;
@@ -890,9 +562,9 @@ fn apply_restore(
     bump_seq(o, t.id(), pk)?;
     let member_key = codec::delrow_key(deletion, t.id(), &pk_enc);
     if let Some(b) = o.get(Space::DelRows, &member_key)? {
-        let m = decode_member(&b)?;
+        let m = records::decode_member(&b)?;
         o.delete(Space::DelRows, member_key);
-        if m.kind == MEMBER_TOMBSTONE {
+        if m.kind == records::MEMBER_TOMBSTONE {
             // `dead` names the deletion holding the latest life of the key still in a trash:
             // an earlier life may be in another deletion's trash (a table whose trash frees
             // keys), which then holds the key again.
@@ -906,68 +578,20 @@ fn apply_restore(
             }
             if t.def.trash_keeps_keys {
                 let last = crate::log::read_event(o, m.last_lsn)?;
-                if let Some(img) = last.as_ref().and_then(|e| event_image(&e.body)) {
-                    for k in reserved_keys(&t, &pk_enc, img) {
+                if let Some(img) = last.as_ref().and_then(|e| records::event_image(&e.body)) {
+                    for k in records::reserved_keys(&t, &pk_enc, img) {
                         o.delete(Space::Reserved, k);
                     }
                 }
             }
         }
-        if let Some(mut rec) = get_deletion(o, deletion)? {
+        if let Some(mut rec) = records::get_deletion(o, deletion)? {
             rec.remaining = rec.remaining.saturating_sub(1);
             rec.restored += 1;
             put_deletion(o, &rec)?;
         }
     }
     Ok(())
-}
-
-/// The LSN before which as-of reads of a table are refused (0: none).
-pub fn read_horizon(view: &dyn ReadView, table: u32) -> Result<u64> {
-    match view.get(Space::Meta, &codec::horizon_key(table))? {
-        None => Ok(0),
-        Some(b) => <[u8; 8]>::try_from(b.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| {
-                Error::corrupted(
-                    "meta",
-                    format!("history horizon of table {table} is not 8 bytes"),
-                )
-            }),
-    }
-}
-
-/// The retention policy of a table (`Some`) or of the store (`None`), if one is set.
-pub fn read_retention(
-    view: &dyn ReadView,
-    table: Option<u32>,
-) -> Result<Option<crate::schema::Retention>> {
-    match view.get(Space::Meta, &codec::retention_key(table))? {
-        None => Ok(None),
-        Some(b) => decode_retention(&b).map(Some),
-    }
-}
-
-/// Decodes a retention record (meta `retention/…`).
-pub fn decode_retention(bytes: &[u8]) -> Result<crate::schema::Retention> {
-    let (deletions, history): (Option<u64>, Option<u64>) =
-        record::decode(bytes, kind::RETENTION, &|| "retention policy".to_string())?;
-    Ok(crate::schema::Retention { deletions, history })
-}
-
-/// Loads the catalog from its view in the meta space.
-pub fn load_catalog(view: &dyn ReadView) -> Result<Catalog> {
-    let prefix = codec::META_TABLE_PREFIX;
-    let mut defs = Vec::new();
-    for item in scan_prefix(view, Space::Meta, prefix, false)? {
-        let (k, v) = item?;
-        let def: TableDef =
-            record::decode(&v, kind::TABLE_DEF, &|| format!("catalog entry {k:02x?}"))?;
-        defs.push(def);
-    }
-    let mut c = Catalog::default();
-    c.put(defs)?;
-    Ok(c)
 }
 
 /// Every key of the view spaces, with its value.
@@ -1028,7 +652,7 @@ fn actual(view: &dyn ReadView) -> Result<ViewKeys> {
         codec::META_HORIZON_PREFIX,
         codec::META_LAST_PURGE,
     ] {
-        for item in scan_prefix(view, Space::Meta, prefix, false)? {
+        for item in records::scan_prefix(view, Space::Meta, prefix, false)? {
             let (k, v) = item?;
             out.insert((Space::Meta, k), v);
         }
@@ -1162,7 +786,7 @@ pub fn rebuild_from(
         views: checkpoint,
         live: view.as_ref(),
     };
-    let mut catalog = load_catalog(&base)?;
+    let mut catalog = records::load_catalog(&base)?;
     let mut o = Overlay::new(Box::new(CheckpointBase {
         views: checkpoint,
         live: view.as_ref(),

@@ -1,0 +1,395 @@
+//! The record formats of the views, and the reads every layer above makes of them: a row's
+//! stored version and image, a deletion, a member of a deletion, the trashed-row holder, a
+//! reserved value, the catalog, the sequences, the retention policies and horizons.
+//!
+//! This layer only reads (and encodes); the view changes an event causes are `views`' work.
+
+use std::ops::Bound;
+
+use crate::codec::record::{self, kind};
+use crate::codec::{self, keys, Space};
+use crate::error::{Error, Result};
+use crate::log::EventBody;
+use crate::schema::{Catalog, Table, TableDef};
+use crate::storage::ReadView;
+use crate::value::{Row, Value};
+
+/// A deletion as the deletions view keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeletionRecord {
+    /// The deletion id (a v7 uuid, as u128).
+    pub id: u128,
+    /// The transaction that wrote it.
+    pub tx: u64,
+    /// LSN of its first event.
+    pub first_lsn: u64,
+    /// The rows the delete named (table id, primary key).
+    pub roots: Vec<(u32, Value)>,
+    /// Tombstoned rows per table id.
+    pub rows: Vec<(u32, u64)>,
+    /// Rows whose foreign key was set to null.
+    pub unlinked: u64,
+    /// Members still in the trash (tombstones not restored, set-null updates not reverted).
+    pub remaining: u64,
+    /// Members restored so far.
+    pub restored: u64,
+}
+
+/// Most roots a deletion record lists by value (a bulk delete may name many more; all of them
+/// are members).
+pub const MAX_LISTED_ROOTS: usize = 16;
+
+/// What a member of a deletion is: a tombstoned row.
+pub const MEMBER_TOMBSTONE: u8 = 0;
+
+/// A member whose foreign key was set to null.
+pub const MEMBER_UNLINK: u8 = 1;
+
+/// A member of a deletion, as the delrows view keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// [`MEMBER_TOMBSTONE`] or [`MEMBER_UNLINK`].
+    pub kind: u8,
+    /// LSN of the row's last image before the deletion.
+    pub last_lsn: u64,
+    /// LSN of the deletion's event for this row.
+    pub lsn: u64,
+}
+
+/// Reads a deletion record.
+pub fn get_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Result<Option<DeletionRecord>> {
+    match view.get(Space::Del, &codec::del_key(id))? {
+        Some(b) => record::decode(&b, kind::DELETION, &|| format!("deletion {id}")).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The error for a deletion id that has no record: [`Error::Purged`] when it was purged,
+/// [`Error::UnknownDeletion`] otherwise.
+pub fn missing_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Error {
+    match view.get(Space::Meta, &codec::purged_key(id)) {
+        Ok(Some(b)) => {
+            let at = <[u8; 8]>::try_from(b.as_slice())
+                .map(u64::from_be_bytes)
+                .unwrap_or_default();
+            Error::Purged(format!("deletion {id} (purged at lsn {at})"))
+        }
+        Ok(None) => Error::UnknownDeletion(*id),
+        Err(e) => e,
+    }
+}
+
+/// Reads a deletion record, or the error [`missing_deletion`] gives.
+pub fn need_deletion(view: &dyn ReadView, id: &uuid::Uuid) -> Result<DeletionRecord> {
+    match get_deletion(view, id)? {
+        Some(r) => Ok(r),
+        None => Err(missing_deletion(view, id)),
+    }
+}
+
+/// Decodes a deletion record read from the del space.
+pub fn decode_deletion(bytes: &[u8]) -> Result<DeletionRecord> {
+    record::decode(bytes, kind::DELETION, &|| "deletion record".to_string())
+}
+
+/// Decodes a delrows value.
+pub fn decode_member(bytes: &[u8]) -> Result<Member> {
+    let (kind, last_lsn, lsn): (u8, u64, u64) =
+        record::decode(bytes, kind::DEL_ROW, &|| "deletion member".to_string())?;
+    Ok(Member {
+        kind,
+        last_lsn,
+        lsn,
+    })
+}
+
+/// The deletion holding a trashed row, and the LSN of the row's last live image.
+pub fn get_dead(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+) -> Result<Option<(uuid::Uuid, u64)>> {
+    match view.get(Space::Dead, &codec::row_key(table, pk_enc))? {
+        Some(b) => {
+            let (d, lsn): (u128, u64) =
+                record::decode(&b, kind::DEAD, &|| "trashed row".to_string())?;
+            Ok(Some((uuid::Uuid::from_u128(d), lsn)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Decodes a reserved-value entry: the deletion keeping it.
+pub fn decode_reserved(bytes: &[u8]) -> Result<uuid::Uuid> {
+    let d: u128 = record::decode(bytes, kind::RESERVED, &|| "reserved value".to_string())?;
+    Ok(uuid::Uuid::from_u128(d))
+}
+
+/// The reserved-value keys of a trashed row (unique indexes, values without null).
+pub fn reserved_keys(t: &Table, pk_enc: &[u8], image: &[Value]) -> Vec<Vec<u8>> {
+    t.indexes
+        .iter()
+        .filter(|i| i.unique)
+        .filter_map(|idx| {
+            let (vals, has_null) = index_vals(t, &idx.cols, image);
+            (!has_null).then(|| codec::index_key(t.id(), idx.id, &vals, pk_enc))
+        })
+        .collect()
+}
+
+/// The LSN of a row's live version (the one version that may have no hist entry: an Insert
+/// not changed since, design §4), if the row is live.
+pub(crate) fn live_lsn(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<u64>> {
+    let key = codec::row_key(table, pk_enc);
+    match view.get(Space::Rows, &key)? {
+        Some(bytes) => row_lsn(&key, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The row image an event wrote, if it wrote one.
+pub fn event_image(body: &EventBody) -> Option<&Vec<Value>> {
+    match body {
+        EventBody::Insert { image, .. }
+        | EventBody::Update { image, .. }
+        | EventBody::Unlink { image, .. }
+        | EventBody::Restore { image, .. } => Some(image),
+        _ => None,
+    }
+}
+
+/// A live row as stored in the rows view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    /// LSN of the event that wrote this version.
+    pub lsn: u64,
+    /// The image, in column order (may be shorter than today's columns).
+    pub image: Vec<Value>,
+}
+
+/// Encodes a rows-view record.
+pub fn encode_row(lsn: u64, image: &[Value]) -> Result<Vec<u8>> {
+    record::encode(kind::ROW, &(lsn, image))
+}
+
+/// The LSN of a rows-view record, without decoding its image.
+pub fn row_lsn(key: &[u8], bytes: &[u8]) -> Result<u64> {
+    record::decode_leading(bytes, kind::ROW, &|| {
+        format!("row record at key {key:02x?}")
+    })
+}
+
+/// Decodes a rows-view record.
+pub fn decode_row(key: &[u8], bytes: &[u8]) -> Result<StoredRow> {
+    let (lsn, image): (u64, Vec<Value>) = record::decode(bytes, kind::ROW, &|| {
+        format!("row record at key {key:02x?}")
+    })?;
+    Ok(StoredRow { lsn, image })
+}
+
+/// The value of column `pos` in an image, padding with the column default for images written
+/// before the column existed.
+pub fn cell(table: &Table, image: &[Value], pos: usize) -> Value {
+    match image.get(pos) {
+        Some(v) => v.clone(),
+        None => table
+            .def
+            .columns
+            .get(pos)
+            .map(|c| c.fill())
+            .unwrap_or(Value::Null),
+    }
+}
+
+/// The public row of an image: every column of today's schema, by name.
+pub fn to_row(table: &Table, image: &[Value]) -> Row {
+    Row::from_parts(
+        table
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.clone(), cell(table, image, i)))
+            .collect(),
+    )
+}
+
+/// [`to_row`] for an image the caller owns: the values move into the row.
+pub fn into_row(table: &Table, image: Vec<Value>) -> Row {
+    let n = table.names.len();
+    let mut cells = Vec::with_capacity(n);
+    let mut values = image.into_iter();
+    for (i, name) in table.names.iter().enumerate() {
+        let v = match values.next() {
+            Some(v) => v,
+            None => table
+                .def
+                .columns
+                .get(i)
+                .map(|c| c.fill())
+                .unwrap_or(Value::Null),
+        };
+        cells.push((name.clone(), v));
+    }
+    Row::from_parts(cells)
+}
+
+/// The encoded values of an index's columns in an image.
+pub fn index_vals(table: &Table, cols: &[usize], image: &[Value]) -> (Vec<u8>, bool) {
+    let mut out = Vec::with_capacity(cols.len() * 9);
+    let mut has_null = false;
+    for &c in cols {
+        let v = cell(table, image, c);
+        has_null |= v.is_null();
+        keys::encode_value(&mut out, &v);
+    }
+    (out, has_null)
+}
+
+/// The pairs of `space` whose keys start with `prefix`, in key order (or reverse).
+pub fn scan_prefix<'a>(
+    view: &'a dyn ReadView,
+    space: Space,
+    prefix: &[u8],
+    reverse: bool,
+) -> Result<crate::storage::KvIter<'a>> {
+    let end = keys::prefix_end(prefix);
+    view.range(
+        space,
+        Bound::Included(prefix),
+        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        reverse,
+    )
+}
+
+/// True when a live row has this encoded primary key (no decoding).
+pub fn row_exists(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<bool> {
+    Ok(view
+        .get(Space::Rows, &codec::row_key(table, pk_enc))?
+        .is_some())
+}
+
+/// Reads a live row by encoded primary key.
+pub fn get_row(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<StoredRow>> {
+    let key = codec::row_key(table, pk_enc);
+    match view.get(Space::Rows, &key)? {
+        Some(bytes) => decode_row(&key, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads the next integer primary key of a table from the sequence view.
+pub fn read_seq(view: &dyn ReadView, table: u32) -> Result<i64> {
+    match view.get(Space::Meta, &codec::seq_key(table))? {
+        None => Ok(1),
+        Some(b) => {
+            let arr: [u8; 8] = b.as_slice().try_into().map_err(|_| {
+                Error::corrupted("meta", format!("sequence of table {table} is not 8 bytes"))
+            })?;
+            Ok(i64::from_be_bytes(arr))
+        }
+    }
+}
+
+/// Applies a schema event to a catalog and returns the definitions it changed (none for a row
+/// event).
+pub fn apply_to_catalog(catalog: &mut Catalog, body: &EventBody) -> Result<Vec<TableDef>> {
+    let defs = match body {
+        EventBody::CreateTables(defs) => defs.clone(),
+        EventBody::AddColumn { table, column } => {
+            let mut def = catalog.by_id(*table)?.def.clone();
+            def.columns.push(column.clone());
+            vec![def]
+        }
+        EventBody::AddIndex { table, index } => {
+            let mut def = catalog.by_id(*table)?.def.clone();
+            def.indexes.push(index.clone());
+            vec![def]
+        }
+        _ => return Ok(Vec::new()),
+    };
+    catalog.put(defs.clone())?;
+    Ok(defs)
+}
+
+/// The catalog as it was at `lsn`: every schema event up to it, replayed (schema events are few;
+/// their LSNs are indexed under `meta/schema/`).
+pub fn catalog_at(view: &dyn ReadView, lsn: u64) -> Result<Catalog> {
+    let prefix = codec::META_SCHEMA_PREFIX;
+    let end = codec::schema_key(lsn.saturating_add(1));
+    let mut catalog = Catalog::default();
+    for item in view.range(
+        Space::Meta,
+        Bound::Included(prefix),
+        Bound::Excluded(&end),
+        false,
+    )? {
+        let (k, _) = item?;
+        let at = k
+            .get(prefix.len()..)
+            .and_then(codec::read_u64_key)
+            .ok_or_else(|| Error::corrupted("meta", "bad schema index key"))?;
+        let ev = crate::log::read_event(view, at)?.ok_or_else(|| {
+            Error::corrupted("meta", format!("schema index points at missing lsn {at}"))
+        })?;
+        apply_to_catalog(&mut catalog, &ev.body)?;
+    }
+    Ok(catalog)
+}
+
+/// The LSN of the last event that rewrote history (0: none).
+pub fn read_last_purge(view: &dyn ReadView) -> Result<u64> {
+    match view.get(Space::Meta, codec::META_LAST_PURGE)? {
+        None => Ok(0),
+        Some(b) => <[u8; 8]>::try_from(b.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| Error::corrupted("meta", "the last-purge mark is not 8 bytes")),
+    }
+}
+
+/// The LSN before which as-of reads of a table are refused (0: none).
+pub fn read_horizon(view: &dyn ReadView, table: u32) -> Result<u64> {
+    match view.get(Space::Meta, &codec::horizon_key(table))? {
+        None => Ok(0),
+        Some(b) => <[u8; 8]>::try_from(b.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| {
+                Error::corrupted(
+                    "meta",
+                    format!("history horizon of table {table} is not 8 bytes"),
+                )
+            }),
+    }
+}
+
+/// The retention policy of a table (`Some`) or of the store (`None`), if one is set.
+pub fn read_retention(
+    view: &dyn ReadView,
+    table: Option<u32>,
+) -> Result<Option<crate::schema::Retention>> {
+    match view.get(Space::Meta, &codec::retention_key(table))? {
+        None => Ok(None),
+        Some(b) => decode_retention(&b).map(Some),
+    }
+}
+
+/// Decodes a retention record (meta `retention/…`).
+pub fn decode_retention(bytes: &[u8]) -> Result<crate::schema::Retention> {
+    let (deletions, history): (Option<u64>, Option<u64>) =
+        record::decode(bytes, kind::RETENTION, &|| "retention policy".to_string())?;
+    Ok(crate::schema::Retention { deletions, history })
+}
+
+/// Loads the catalog from its view in the meta space.
+pub fn load_catalog(view: &dyn ReadView) -> Result<Catalog> {
+    let prefix = codec::META_TABLE_PREFIX;
+    let mut defs = Vec::new();
+    for item in scan_prefix(view, Space::Meta, prefix, false)? {
+        let (k, v) = item?;
+        let def: TableDef =
+            record::decode(&v, kind::TABLE_DEF, &|| format!("catalog entry {k:02x?}"))?;
+        defs.push(def);
+    }
+    let mut c = Catalog::default();
+    c.put(defs)?;
+    Ok(c)
+}
