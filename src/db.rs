@@ -28,8 +28,8 @@ use crate::commit::{Durability, Pipeline};
 use crate::compact::{CompactProgress, CompactReport};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody, TxRecord};
+use crate::purge::{PurgeReport, Retention, RetentionReport};
 use crate::read::{pk_enc, ReadCtx, Readable, ViewRef};
-use crate::retention::{PurgeReport, Retention, RetentionReport};
 use crate::rewind::{self, RewindPlan, RowDiff, Scope};
 use crate::schema::{Catalog, ColumnDef, TableSpec};
 use crate::storage::memory::MemoryEngine;
@@ -1696,7 +1696,7 @@ mod tests {
         let t = db.inner.catalog.read().table("t").unwrap().id();
         let pk = crate::codec::keys::encode_one(&Value::Int(1));
         assert_eq!(
-            crate::retention::image_versions(view.as_ref(), t, &pk).unwrap(),
+            crate::history::image_versions(view.as_ref(), t, &pk).unwrap(),
             vec![inserted, db.last_lsn()]
         );
         drop(view);
@@ -1705,7 +1705,7 @@ mod tests {
         let view = db.inner.engine.read().unwrap();
         let pk = crate::codec::keys::encode_one(&Value::Int(2));
         assert_eq!(
-            crate::retention::image_versions(view.as_ref(), t, &pk).unwrap(),
+            crate::history::image_versions(view.as_ref(), t, &pk).unwrap(),
             vec![db.last_lsn()]
         );
         assert!(db.verify().unwrap().differences.is_empty());

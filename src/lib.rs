@@ -47,10 +47,11 @@ mod compact;
 mod db;
 mod error;
 mod export;
+mod history;
 mod log;
+mod purge;
 mod read;
 mod records;
-mod retention;
 mod rewind;
 mod schema;
 mod storage;
@@ -65,8 +66,8 @@ pub use compact::{CompactProgress, CompactReport};
 pub use db::{Audit, Change, ChangeKind, Clock, Db, Options, Snapshot, Stats, FORMAT_VERSION};
 pub use error::{Constraint, Error, Result};
 pub use log::{Event, EventBody, TxRecord};
+pub use purge::{format_duration, parse_duration, PurgeReport, Retention, RetentionReport};
 pub use read::{IndexRange, Readable, Scan};
-pub use retention::{format_duration, parse_duration, PurgeReport, Retention, RetentionReport};
 pub use rewind::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
 pub use schema::{
     parse_schema_document, parse_schema_file, schema_to_json, ColumnDef, ForeignKeyDef, IndexDef,

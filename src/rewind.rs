@@ -28,7 +28,6 @@ use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody};
-use crate::retention;
 use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
 use crate::time::{self, AsOfView};
@@ -163,7 +162,7 @@ fn rows_then_of(
     let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
     let mut out = BTreeMap::new();
     for (rk, v) in asof.rows_in(Bound::Included(prefix), end, false)? {
-        let image = time::image_of(base, v.lsn)?;
+        let image = crate::history::image_of(base, v.lsn)?;
         out.insert(rk.get(4..).unwrap_or_default().to_vec(), pad(t, &image));
     }
     Ok(out)
@@ -175,10 +174,10 @@ fn decode_pk(enc: &[u8]) -> Result<Value> {
 }
 
 fn state_at(view: &dyn ReadView, t: &Table, pk_enc: &[u8], lsn: u64) -> Result<Option<Vec<Value>>> {
-    match time::version_at(view, t.id(), pk_enc, lsn)? {
+    match crate::history::version_at(view, t.id(), pk_enc, lsn)? {
         // image_of names the purged version in its error
         Some(v) if v.is_live() || v.tag == kind::IMAGE_PURGED => {
-            Ok(Some(pad(t, &time::image_of(view, v.lsn)?)))
+            Ok(Some(pad(t, &crate::history::image_of(view, v.lsn)?)))
         }
         _ => Ok(None),
     }
@@ -398,7 +397,7 @@ pub(crate) fn plan(
                         });
                     }
                 }
-                let lives = retention::lives(view, *tid, enc, u64::MAX)?;
+                let lives = crate::history::lives(view, *tid, enc, u64::MAX)?;
                 if now.is_some() {
                     // A set-null update of the live row made since (by a deletion still in the
                     // trash) is undone by this image: write it as a Restore naming that
@@ -462,7 +461,7 @@ pub(crate) fn plan(
 /// `target`.
 fn open_unlinks(
     view: &dyn ReadView,
-    lives: &retention::Lives,
+    lives: &crate::history::Lives,
     life: Option<usize>,
     table: u32,
     pk_enc: &[u8],
@@ -543,7 +542,7 @@ pub(crate) fn undo_scope(
         }
     }
     for (table, enc) in &rows {
-        if let Some(v) = time::version_at(view, *table, enc, u64::MAX)? {
+        if let Some(v) = crate::history::version_at(view, *table, enc, u64::MAX)? {
             if v.lsn > rec.last_lsn {
                 let t = catalog.by_id(*table)?;
                 let later = log::read_event(view, v.lsn)?

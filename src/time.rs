@@ -123,106 +123,6 @@ pub(crate) fn resolve(view: &dyn ReadView, at: At, last_lsn: u64, last_tx: u64) 
 /// A member of a deletion: (table, pk, event LSN, kind).
 type MemberAt = (u32, Value, u64, MemberKind);
 
-/// One version of a row: the event that wrote it.
-pub(crate) struct Version {
-    pub lsn: u64,
-    /// The event's kind; `kind::ROW` for the row's live version taken from the rows view (an
-    /// Insert, Update, Restore or Unlink: which one is not read).
-    pub tag: u8,
-}
-
-impl Version {
-    pub(crate) fn is_live(&self) -> bool {
-        matches!(
-            self.tag,
-            kind::INSERT | kind::UPDATE | kind::RESTORE | kind::UNLINK | kind::ROW
-        )
-    }
-}
-
-/// The newest version ≤ `lsn` of a row, from the version index and the row's live version
-/// (which has no hist entry when it is an Insert not changed since, design §4).
-pub(crate) fn version_at(
-    view: &dyn ReadView,
-    table: u32,
-    pk_enc: &[u8],
-    lsn: u64,
-) -> Result<Option<Version>> {
-    // The live version is a row's newest event (a later Purge entry belongs to an earlier
-    // life), so when it is ≤ `lsn` it is the answer.
-    match crate::records::live_lsn(view, table, pk_enc)? {
-        Some(live) if live <= lsn => Ok(Some(Version {
-            lsn: live,
-            tag: kind::ROW,
-        })),
-        _ => listed_version_at(view, table, pk_enc, lsn),
-    }
-}
-
-/// The row as of `lsn` when that is its live version: the rows view's record, image included
-/// (no log read).
-fn live_row_at(
-    view: &dyn ReadView,
-    table: u32,
-    pk_enc: &[u8],
-    lsn: u64,
-) -> Result<Option<(Vec<u8>, crate::records::StoredRow)>> {
-    let key = codec::row_key(table, pk_enc);
-    match view.get(Space::Rows, &key)? {
-        // The LSN alone first: a row changed since needs no image decoded.
-        Some(bytes) if crate::records::row_lsn(&key, &bytes)? <= lsn => {
-            let row = crate::records::decode_row(&key, &bytes)?;
-            Ok(Some((bytes, row)))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// The newest version ≤ `lsn` of a row that has a hist entry.
-fn listed_version_at(
-    view: &dyn ReadView,
-    table: u32,
-    pk_enc: &[u8],
-    lsn: u64,
-) -> Result<Option<Version>> {
-    let start = codec::hist_key(table, pk_enc, 0);
-    let end = codec::hist_key(table, pk_enc, lsn);
-    for item in view.range(
-        Space::Hist,
-        Bound::Included(&start),
-        Bound::Included(&end),
-        true,
-    )? {
-        let (k, v) = item?;
-        let tag = *v
-            .first()
-            .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
-        if tag == kind::PURGE {
-            // The purge of an earlier life (which was in the trash): not a version of the row.
-            continue;
-        }
-        let at = codec::hist_lsn(&k)?;
-        return Ok(Some(Version { lsn: at, tag }));
-    }
-    Ok(None)
-}
-
-/// The image a live version holds.
-pub(crate) fn image_of(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
-    let ev = log::read_event(view, lsn)?
-        .ok_or_else(|| Error::corrupted("log", format!("no event at lsn {lsn}")))?;
-    if let log::EventBody::ImagePurged { pk, .. } = &ev.body {
-        return Err(Error::Purged(format!(
-            "the version of row {pk} written at lsn {lsn}"
-        )));
-    }
-    crate::records::event_image(&ev.body)
-        .cloned()
-        .ok_or_else(|| {
-            Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
-        })
-}
-
 /// A read view of the store as of an LSN: the rows and index spaces are computed from the
 /// version index; the log and transaction spaces are read up to the LSN.
 pub(crate) struct AsOfView<'a> {
@@ -253,7 +153,7 @@ pub(crate) fn expired_tables(
         let horizon = crate::records::read_horizon(view, t.id())?;
         let name_window = || {
             window
-                .map(crate::retention::format_duration)
+                .map(crate::purge::format_duration)
                 .unwrap_or_else(|| "pruned".to_string())
         };
         if lsn < horizon {
@@ -368,7 +268,7 @@ impl<'a> AsOfView<'a> {
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
         reverse: bool,
-    ) -> Result<Vec<(Vec<u8>, Version)>> {
+    ) -> Result<Vec<(Vec<u8>, crate::history::Version)>> {
         fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
             match b {
                 Bound::Included(k) => Bound::Included(k.as_slice()),
@@ -385,7 +285,7 @@ impl<'a> AsOfView<'a> {
         );
         // Walk forward; within one row the versions come in LSN order. Each row keeps its
         // newest entry ≤ the LSN (`None`: every entry is later, or a Purge).
-        let mut listed: Vec<(Vec<u8>, Option<Version>)> = Vec::new();
+        let mut listed: Vec<(Vec<u8>, Option<crate::history::Version>)> = Vec::new();
         if !crate::storage::empty_range(&hs, &he) {
             for item in self
                 .base
@@ -408,7 +308,7 @@ impl<'a> AsOfView<'a> {
                 // The purge of an earlier life is not a version of the row.
                 if lsn <= self.lsn && tag != kind::PURGE {
                     if let Some(c) = listed.last_mut() {
-                        c.1 = Some(Version { lsn, tag });
+                        c.1 = Some(crate::history::Version { lsn, tag });
                     }
                 }
             }
@@ -425,13 +325,13 @@ impl<'a> AsOfView<'a> {
                 live.push((rk, lsn));
             }
         }
-        let mut out: Vec<(Vec<u8>, Version)> = Vec::new();
-        let mut keep = |rk: Vec<u8>, v: Option<Version>| {
+        let mut out: Vec<(Vec<u8>, crate::history::Version)> = Vec::new();
+        let mut keep = |rk: Vec<u8>, v: Option<crate::history::Version>| {
             if let Some(v) = v.filter(|v| v.is_live() || v.tag == kind::IMAGE_PURGED) {
                 out.push((rk, v));
             }
         };
-        let as_live = |lsn| Version {
+        let as_live = |lsn| crate::history::Version {
             lsn,
             tag: kind::ROW,
         };
@@ -481,7 +381,7 @@ impl<'a> AsOfView<'a> {
             if v.tag == kind::IMAGE_PURGED {
                 continue;
             }
-            let image = image_of(self.base.as_ref(), v.lsn)?;
+            let image = crate::history::image_of(self.base.as_ref(), v.lsn)?;
             let pk_enc = rk.get(4..).unwrap_or_default();
             for idx in &t.indexes {
                 let (vals, _) = crate::records::index_vals(t, &idx.cols, &image);
@@ -518,17 +418,23 @@ impl ReadView for AsOfView<'_> {
                     return Ok(None);
                 };
                 self.check_table(Some(table))?;
-                if let Some((bytes, _)) = live_row_at(self.base.as_ref(), table, pk_enc, self.lsn)?
+                if let Some((bytes, _)) =
+                    crate::history::live_row_at(self.base.as_ref(), table, pk_enc, self.lsn)?
                 {
                     return Ok(Some(bytes));
                 }
-                match listed_version_at(self.base.as_ref(), table, pk_enc, self.lsn)? {
+                match crate::history::listed_version_at(
+                    self.base.as_ref(),
+                    table,
+                    pk_enc,
+                    self.lsn,
+                )? {
                     Some(v) if v.tag == kind::IMAGE_PURGED => {
                         let t = self.catalog.by_id(table)?;
                         Err(purged(t.name(), pk_enc, self.lsn, v.lsn))
                     }
                     Some(v) if v.is_live() => {
-                        let image = image_of(self.base.as_ref(), v.lsn)?;
+                        let image = crate::history::image_of(self.base.as_ref(), v.lsn)?;
                         crate::records::encode_row(v.lsn, &image).map(Some)
                     }
                     _ => Ok(None),
@@ -576,7 +482,7 @@ impl ReadView for AsOfView<'_> {
                 rows.retain(|(_, v)| v.tag != kind::IMAGE_PURGED);
                 let base = self.base.as_ref();
                 Ok(Box::new(rows.into_iter().map(move |(rk, v)| {
-                    let image = image_of(base, v.lsn)?;
+                    let image = crate::history::image_of(base, v.lsn)?;
                     Ok((rk, crate::records::encode_row(v.lsn, &image)?))
                 })))
             }
@@ -784,12 +690,11 @@ impl AsOf<'_> {
                 continue;
             };
             // The purged life ended at the tombstone of `deletion`; is `since` part of it?
-            let Some(tombstone) =
-                crate::retention::tombstone_of(base, table, &pk_enc, p, &deletion)?
+            let Some(tombstone) = crate::history::tombstone_of(base, table, &pk_enc, p, &deletion)?
             else {
                 continue;
             };
-            if crate::retention::life_images(base, table, &pk_enc, tombstone)?
+            if crate::history::life_images(base, table, &pk_enc, tombstone)?
                 .iter()
                 .any(|i| i.lsn == since)
             {
@@ -846,15 +751,17 @@ impl Readable for AsOf<'_> {
         let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
         refuse_expired(&self.expired, Some(t.id()))?;
         let base = self.engine.read()?;
-        if let Some((_, row)) = live_row_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
+        if let Some((_, row)) =
+            crate::history::live_row_at(base.as_ref(), t.id(), &pk_enc, self.lsn)?
+        {
             return Ok(Some(crate::records::to_row(t, &row.image)));
         }
-        match listed_version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
+        match crate::history::listed_version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
             Some(v) if v.tag == kind::IMAGE_PURGED => {
                 Err(purged(t.name(), &pk_enc, self.lsn, v.lsn))
             }
             Some(v) if v.is_live() => {
-                let image = image_of(base.as_ref(), v.lsn)?;
+                let image = crate::history::image_of(base.as_ref(), v.lsn)?;
                 Ok(Some(crate::records::to_row(t, &image)))
             }
             _ => Ok(None),
@@ -918,10 +825,11 @@ impl Readable for AsOf<'_> {
         for (table, pk, lsn, kind) in members {
             let t = self.catalog.by_id(table)?;
             let pk_enc = keys::encode_one(&pk);
-            let last = version_at(base.as_ref(), table, &pk_enc, lsn - 1)?.ok_or_else(|| {
-                Error::corrupted("hist", "a deleted row without an earlier version")
-            })?;
-            let image = image_of(base.as_ref(), last.lsn)?;
+            let last = crate::history::version_at(base.as_ref(), table, &pk_enc, lsn - 1)?
+                .ok_or_else(|| {
+                    Error::corrupted("hist", "a deleted row without an earlier version")
+                })?;
+            let image = crate::history::image_of(base.as_ref(), last.lsn)?;
             out.push(DeletedRow {
                 row_ref: RowRef {
                     table: t.name().to_string(),
@@ -939,7 +847,7 @@ impl Readable for AsOf<'_> {
         let base = self.engine.read()?;
         let t = self.catalog.table(table)?;
         let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
-        crate::retention::holder_at(base.as_ref(), t.id(), &pk_enc, self.lsn)
+        crate::history::holder_at(base.as_ref(), t.id(), &pk_enc, self.lsn)
     }
 
     fn restore_plan(&self, _id: Uuid, _policy: RestorePolicy) -> Result<RestorePlan> {

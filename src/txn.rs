@@ -19,8 +19,8 @@ use crate::commit::Durability;
 use crate::db::{Inner, WriterState};
 use crate::error::{Constraint, Error, Result};
 use crate::log::{Event, EventBody, TxRecord};
+use crate::purge::{PurgeReport, Retention};
 use crate::read::{pk_enc, ReadCtx, Readable, ViewRef};
-use crate::retention::{self, PurgeReport, Retention};
 use crate::rewind::{self, RewindPlan, Scope, Staged};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
@@ -249,7 +249,7 @@ impl<'db> Transaction<'db> {
                     crate::codec::record::decode(&v, crate::codec::record::kind::DEAD, &|| {
                         "trashed row".to_string()
                     })?;
-                let image = crate::time::image_of(&self.overlay, last)?;
+                let image = crate::history::image_of(&self.overlay, last)?;
                 let (vals, has_null) = crate::records::index_vals(t, &pos, &image);
                 if !has_null && !seen.insert(vals.clone()) {
                     let shown: Vec<String> = keys::decode_values(&vals)?
@@ -817,7 +817,7 @@ impl<'db> Transaction<'db> {
                  (erase the rows themselves to remove their data)"
             )));
         }
-        let members = retention::trashed_members(&self.overlay, &deletion)?;
+        let members = crate::history::trashed_members(&self.overlay, &deletion)?;
         let mut report = PurgeReport {
             deletion,
             rows: Vec::with_capacity(members.len()),
@@ -854,8 +854,9 @@ impl<'db> Transaction<'db> {
         })?;
         let res = (|| -> Result<u64> {
             let mut n = 0;
-            for img in retention::life_images(&self.overlay, table, pk_enc, tombstone)? {
-                if !img.purged && retention::purge_image(&mut self.overlay, table, pk_enc, img.lsn)?
+            for img in crate::history::life_images(&self.overlay, table, pk_enc, tombstone)? {
+                if !img.purged
+                    && crate::history::purge_image(&mut self.overlay, table, pk_enc, img.lsn)?
                 {
                     n += 1;
                 }
@@ -882,7 +883,7 @@ impl<'db> Transaction<'db> {
         } else if let Some((d, _)) = crate::records::get_dead(&self.overlay, t.id(), &enc)? {
             d
         } else if let Some((d, _)) =
-            retention::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
+            crate::history::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
         {
             d
         } else {
@@ -895,7 +896,7 @@ impl<'db> Transaction<'db> {
         // Earlier lives of the same key (a table whose trash frees keys) may still be in the
         // trash of other deletions: every version of the row goes, so those go too.
         while let Some((other, _)) =
-            retention::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
+            crate::history::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
         {
             let more = self.purge(other)?;
             report.rows.extend(more.rows);
@@ -958,15 +959,15 @@ impl<'db> Transaction<'db> {
             None => horizon,
         };
         let res = (|| -> Result<u64> {
-            let keep = retention::images_in_use(&self.overlay, t.id())?;
+            let keep = crate::history::images_in_use(&self.overlay, t.id())?;
             let mut n = 0;
-            for pk_enc in retention::rows_with_history(&self.overlay, t.id())? {
-                let versions = retention::image_versions(&self.overlay, t.id(), &pk_enc)?;
+            for pk_enc in crate::history::rows_with_history(&self.overlay, t.id())? {
+                let versions = crate::history::image_versions(&self.overlay, t.id(), &pk_enc)?;
                 let Some((latest, older)) = versions.split_last() else {
                     continue;
                 };
                 // What the points inside the window still read of the row's older images.
-                let read = retention::images_read_after(
+                let read = crate::history::images_read_after(
                     &self.overlay,
                     t.id(),
                     &pk_enc,
@@ -978,7 +979,7 @@ impl<'db> Transaction<'db> {
                         && at != *latest
                         && !read.contains(&at)
                         && !keep.contains(&at)
-                        && retention::purge_image(&mut self.overlay, t.id(), &pk_enc, at)?
+                        && crate::history::purge_image(&mut self.overlay, t.id(), &pk_enc, at)?
                     {
                         n += 1;
                     }

@@ -428,7 +428,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                     }
                     // An earlier life of the key may still be in another deletion's trash
                     // (a table whose trash frees keys): the row is held by it again.
-                    match crate::retention::deletion_holding_a_life(o, t.id(), &pk_enc)? {
+                    match crate::history::deletion_holding_a_life(o, t.id(), &pk_enc)? {
                         Some((other, other_last)) => o.put(
                             Space::Dead,
                             codec::row_key(t.id(), &pk_enc),
@@ -440,7 +440,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
             }
             // Set-null updates of this life held by other deletions can never be reverted
             // now: they leave those deletions.
-            for img in crate::retention::life_images(o, t.id(), &pk_enc, member.lsn)? {
+            for img in crate::history::life_images(o, t.id(), &pk_enc, member.lsn)? {
                 let (kind::UNLINK, Some(other)) = (img.was, img.deletion) else {
                     continue;
                 };
@@ -568,7 +568,7 @@ fn apply_restore(
             // `dead` names the deletion holding the latest life of the key still in a trash:
             // an earlier life may be in another deletion's trash (a table whose trash frees
             // keys), which then holds the key again.
-            match crate::retention::deletion_holding_a_life(o, t.id(), &pk_enc)? {
+            match crate::history::deletion_holding_a_life(o, t.id(), &pk_enc)? {
                 Some((other, other_last)) => o.put(
                     Space::Dead,
                     codec::row_key(t.id(), &pk_enc),

@@ -1,11 +1,14 @@
-//! Purge, erase and retention: the only ways data leaves the store (see `docs/design.md` §11).
+//! The version index (`hist`) and everything read from it: the versions of a row, its lives,
+//! the image of a version, which deletion holds a life, and what history pruning must keep.
 //!
-//! A purge rewrites, in the log, every event that carried an image of the purged row into an
-//! [`EventBody::ImagePurged`] record (same LSN and transaction, no values) and marks its
-//! version-index entry the same way; the views drop the row from the trash. Retention applies
-//! the same rewriting to old versions that are not a row's latest image.
+//! A row's versions are its `hist` entries plus, for a row whose last event is an Insert, the
+//! live version the rows view records (`docs/design.md` §4). A row's *life* runs from an Insert
+//! to the tombstone that puts it in a trash; a restore continues the same life (§11). Every
+//! as-of read, restore to a point, purge and pruning asks this module, and nothing else reads
+//! `hist`.
 
 use std::collections::HashSet;
+use std::ops::Bound;
 
 use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
@@ -13,33 +16,7 @@ use crate::error::{Error, Result};
 use crate::log::{self, Event, EventBody};
 use crate::storage::overlay::Overlay;
 use crate::storage::ReadView;
-use crate::trash::RowRef;
-
-/// Re-exported policy type.
-pub use crate::schema::{format_duration, parse_duration, Retention};
-
-/// What a purge or an erase removed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PurgeReport {
-    /// The deletion purged (an erase of a live row deletes it first: that deletion).
-    pub deletion: uuid::Uuid,
-    /// The rows whose every image was purged.
-    pub rows: Vec<RowRef>,
-    /// Log events rewritten (row images removed).
-    pub images: u64,
-    /// Other deletions purged with it: an erase also purges the deletions that hold earlier
-    /// lives of the same key in their trash.
-    pub also: Vec<uuid::Uuid>,
-}
-
-/// What [`crate::Db::apply_retention`] did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RetentionReport {
-    /// Deletions purged because they were older than their window.
-    pub purged: Vec<PurgeReport>,
-    /// Tables whose old versions were dropped: (table, new horizon LSN, images removed).
-    pub pruned: Vec<(String, u64, u64)>,
-}
+use crate::value::Value;
 
 fn is_image_tag(tag: u8) -> bool {
     matches!(
@@ -610,4 +587,104 @@ pub(crate) fn rows_with_history(view: &dyn ReadView, table: u32) -> Result<Vec<V
         }
     }
     Ok(out)
+}
+
+/// One version of a row: the event that wrote it.
+pub(crate) struct Version {
+    pub lsn: u64,
+    /// The event's kind; `kind::ROW` for the row's live version taken from the rows view (an
+    /// Insert, Update, Restore or Unlink: which one is not read).
+    pub tag: u8,
+}
+
+impl Version {
+    pub(crate) fn is_live(&self) -> bool {
+        matches!(
+            self.tag,
+            kind::INSERT | kind::UPDATE | kind::RESTORE | kind::UNLINK | kind::ROW
+        )
+    }
+}
+
+/// The newest version ≤ `lsn` of a row, from the version index and the row's live version
+/// (which has no hist entry when it is an Insert not changed since, design §4).
+pub(crate) fn version_at(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<Option<Version>> {
+    // The live version is a row's newest event (a later Purge entry belongs to an earlier
+    // life), so when it is ≤ `lsn` it is the answer.
+    match crate::records::live_lsn(view, table, pk_enc)? {
+        Some(live) if live <= lsn => Ok(Some(Version {
+            lsn: live,
+            tag: kind::ROW,
+        })),
+        _ => listed_version_at(view, table, pk_enc, lsn),
+    }
+}
+
+/// The row as of `lsn` when that is its live version: the rows view's record, image included
+/// (no log read).
+pub(crate) fn live_row_at(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<Option<(Vec<u8>, crate::records::StoredRow)>> {
+    let key = codec::row_key(table, pk_enc);
+    match view.get(Space::Rows, &key)? {
+        // The LSN alone first: a row changed since needs no image decoded.
+        Some(bytes) if crate::records::row_lsn(&key, &bytes)? <= lsn => {
+            let row = crate::records::decode_row(&key, &bytes)?;
+            Ok(Some((bytes, row)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The newest version ≤ `lsn` of a row that has a hist entry.
+pub(crate) fn listed_version_at(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<Option<Version>> {
+    let start = codec::hist_key(table, pk_enc, 0);
+    let end = codec::hist_key(table, pk_enc, lsn);
+    for item in view.range(
+        Space::Hist,
+        Bound::Included(&start),
+        Bound::Included(&end),
+        true,
+    )? {
+        let (k, v) = item?;
+        let tag = *v
+            .first()
+            .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+        if tag == kind::PURGE {
+            // The purge of an earlier life (which was in the trash): not a version of the row.
+            continue;
+        }
+        let at = codec::hist_lsn(&k)?;
+        return Ok(Some(Version { lsn: at, tag }));
+    }
+    Ok(None)
+}
+
+/// The image a live version holds.
+pub(crate) fn image_of(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
+    let ev = log::read_event(view, lsn)?
+        .ok_or_else(|| Error::corrupted("log", format!("no event at lsn {lsn}")))?;
+    if let log::EventBody::ImagePurged { pk, .. } = &ev.body {
+        return Err(Error::Purged(format!(
+            "the version of row {pk} written at lsn {lsn}"
+        )));
+    }
+    crate::records::event_image(&ev.body)
+        .cloned()
+        .ok_or_else(|| {
+            Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
+        })
 }
