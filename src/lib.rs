@@ -55,6 +55,7 @@ mod records;
 mod rewind;
 mod schema;
 mod storage;
+mod store;
 mod time;
 mod trash;
 mod txn;
@@ -63,7 +64,7 @@ mod views;
 
 pub use commit::Durability;
 pub use compact::{CompactProgress, CompactReport};
-pub use db::{Audit, Change, ChangeKind, Clock, Db, Options, Snapshot, Stats, FORMAT_VERSION};
+pub use db::{Audit, Change, ChangeKind, Db, Snapshot, Stats};
 pub use error::{Constraint, Error, Result};
 pub use log::{Event, EventBody, TxRecord};
 pub use purge::{format_duration, parse_duration, PurgeReport, Retention, RetentionReport};
@@ -74,6 +75,7 @@ pub use schema::{
     OnDelete, SchemaFile, TableBuilder, TableDef, TableSpec,
 };
 pub use storage::EngineKind;
+pub use store::{Clock, Options, FORMAT_VERSION};
 pub use time::{AsOf, At};
 pub use trash::{
     Conflict, ConflictKind, DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef,

@@ -16,7 +16,6 @@ use serde::Serialize;
 
 use crate::codec::{self, keys, Space};
 use crate::commit::Durability;
-use crate::db::{Inner, WriterState};
 use crate::error::{Constraint, Error, Result};
 use crate::log::{Event, EventBody, TxRecord};
 use crate::purge::{PurgeReport, Retention};
@@ -25,6 +24,7 @@ use crate::rewind::{self, RewindPlan, Scope, Staged};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
 use crate::storage::ReadView;
+use crate::store::{Inner, WriterState};
 use crate::trash::{self, RestorePlan, RestorePolicy, RowRef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 use crate::views;
