@@ -19,19 +19,19 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::as_of::{self, AsOf, At};
 use crate::codec::{self, Space};
 use crate::compact::{CompactProgress, CompactReport};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody, TxRecord};
 use crate::purge::{PurgeReport, Retention, RetentionReport};
 use crate::read::{pk_enc, ReadCtx, Readable, ViewRef};
-use crate::rewind::{self, RewindPlan, RowDiff, Scope};
+use crate::restore_to::{self, RewindPlan, RowDiff, Scope};
 use crate::schema::{Catalog, ColumnDef, TableSpec};
 use crate::storage::memory::MemoryEngine;
 use crate::storage::overlay::{LayeredView, Overlay};
 use crate::storage::EngineKind;
 use crate::store::{write_hwm, Inner, Options};
-use crate::time::{self, AsOf, At};
 use crate::trash::{RestorePlan, RestorePolicy};
 use crate::txn::{DeleteReport, Transaction};
 use crate::value::{Row, Timestamp, Value};
@@ -507,7 +507,7 @@ impl Db {
                 let Some(window) = policies.get(&t.id()).and_then(|p| p.history) else {
                     continue;
                 };
-                let last = time::resolve(
+                let last = as_of::resolve(
                     view.as_ref(),
                     At::Time(cutoff(window)),
                     self.inner.published.lsn(),
@@ -741,7 +741,7 @@ impl Db {
     /// [`AsOf`]. An LSN inside a transaction means the whole of that transaction.
     pub fn as_of(&self, at: impl Into<At>) -> Result<AsOf<'_>> {
         let view = self.inner.engine.read()?;
-        let lsn = time::resolve(
+        let lsn = as_of::resolve(
             view.as_ref(),
             at.into(),
             self.inner.published.lsn(),
@@ -749,7 +749,7 @@ impl Db {
         )?;
         let catalog = crate::records::catalog_at(view.as_ref(), lsn)?;
         let expired =
-            time::expired_tables(view.as_ref(), &catalog, lsn, self.inner.options.clock.now())?;
+            as_of::expired_tables(view.as_ref(), &catalog, lsn, self.inner.options.clock.now())?;
         Ok(AsOf {
             engine: self.inner.engine.as_ref(),
             lsn,
@@ -801,7 +801,7 @@ impl Db {
             }
             _ => None,
         };
-        rewind::plan(
+        restore_to::plan(
             view.as_ref(),
             &catalog,
             target,
@@ -827,7 +827,7 @@ impl Db {
         let (a, b) = (self.resolve(a)?, self.resolve(b)?);
         let catalog = self.inner.catalog.read().clone();
         let view = self.inner.engine.read()?;
-        rewind::diff(
+        restore_to::diff(
             view.as_ref(),
             &catalog,
             a,
@@ -840,7 +840,7 @@ impl Db {
     /// The LSN a point resolves to (see [`Db::as_of`]).
     pub fn resolve(&self, at: impl Into<At>) -> Result<u64> {
         let view = self.inner.engine.read()?;
-        time::resolve(
+        as_of::resolve(
             view.as_ref(),
             at.into(),
             self.inner.published.lsn(),

@@ -592,20 +592,6 @@ pub(crate) fn row_event(
     })
 }
 
-/// Checks that an imported event's row is the one its image names.
-pub(crate) fn check_image_pk(t: &crate::schema::Table, ev: &EventBody) -> Result<()> {
-    if let Some(image) = crate::records::event_image(ev) {
-        if let Some((_, pk)) = ev.row() {
-            if image.get(t.pk) != Some(pk) {
-                return Err(Error::invalid(
-                    "the row's primary key differs from the event's pk",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 impl Db {
     fn import_transaction(&self, lines: Vec<Line>) -> Result<()> {
         let Some(first) = lines.first() else {

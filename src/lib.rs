@@ -41,6 +41,8 @@
     )
 )]
 
+mod as_of;
+mod cascade;
 mod codec;
 mod commit;
 mod compact;
@@ -52,16 +54,17 @@ mod log;
 mod purge;
 mod read;
 mod records;
-mod rewind;
+mod restore;
+mod restore_to;
 mod schema;
 mod storage;
 mod store;
-mod time;
 mod trash;
 mod txn;
 mod value;
 mod views;
 
+pub use as_of::{AsOf, At};
 pub use commit::Durability;
 pub use compact::{CompactProgress, CompactReport};
 pub use db::{Audit, Change, ChangeKind, Db, Snapshot, Stats};
@@ -69,14 +72,13 @@ pub use error::{Constraint, Error, Result};
 pub use log::{Event, EventBody, TxRecord};
 pub use purge::{format_duration, parse_duration, PurgeReport, Retention, RetentionReport};
 pub use read::{IndexRange, Readable, Scan};
-pub use rewind::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
+pub use restore_to::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
 pub use schema::{
     parse_schema_document, parse_schema_file, schema_to_json, ColumnDef, ForeignKeyDef, IndexDef,
     OnDelete, SchemaFile, TableBuilder, TableDef, TableSpec,
 };
 pub use storage::EngineKind;
 pub use store::{Clock, Options, FORMAT_VERSION};
-pub use time::{AsOf, At};
 pub use trash::{
     Conflict, ConflictKind, DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef,
     Skipped, TrashQuery, MAX_LISTED_ROOTS,

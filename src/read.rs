@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
+use crate::restore;
 use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
 use crate::trash::{self, DeletedRow, Deletion, RestorePlan, RestorePolicy, TrashQuery};
@@ -440,7 +441,7 @@ pub trait Readable {
     /// skip policy, also the rows that would be left out.
     fn restore_plan(&self, id: Uuid, policy: RestorePolicy) -> Result<RestorePlan> {
         let ctx = self.read_ctx()?;
-        trash::plan_restore(ctx.view(), &ctx.catalog, &id, None, policy)
+        restore::plan_restore(ctx.view(), &ctx.catalog, &id, None, policy)
     }
 
     /// The names of the tables, in creation order.

@@ -1,8 +1,6 @@
-//! Reversible deletes: planning a deletion (the cascade), the trash, and planning a restore.
-//!
-//! Everything here only reads. `plan_delete` and `plan_restore` run under the writer lock
-//! before anything is staged, and return either a complete plan or an error that lists every
-//! problem; the transaction then stages the plan's events (see `txn.rs`).
+//! The trash: deletions as the API shows them, listing them, and the rows a deletion holds.
+//! (Planning a deletion is `cascade`'s work, planning a restore `restore`'s.) Everything here
+//! only reads.
 //!
 //! A **deletion** is exactly the rows it tombstoned: the rows the delete named (its roots) and
 //! every row reached from them through foreign keys with `on_delete = cascade`, recursively,
@@ -27,7 +25,7 @@
 //! one transaction.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -35,18 +33,16 @@ use uuid::Uuid;
 
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
-use crate::log::{self, EventBody};
-use crate::records::{self, DeletionRecord, MEMBER_TOMBSTONE, MEMBER_UNLINK};
-use crate::schema::{Catalog, OnDelete, Table};
+use crate::log::{self};
+use crate::records::{self, DeletionRecord, MEMBER_UNLINK};
+use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
 use crate::value::{Row, Timestamp, Value};
 
 pub use crate::error::{Conflict, ConflictKind};
 pub use crate::records::MAX_LISTED_ROOTS;
+pub use crate::restore::{RestorePlan, RestorePolicy, Skipped};
 pub use crate::value::RowRef;
-
-/// (table id, encoded primary key): a row's identity inside the store.
-type RowKey = (u32, Vec<u8>);
 
 /// A deletion in the trash (or restored).
 #[derive(Debug, Clone, PartialEq)]
@@ -171,188 +167,11 @@ impl TrashQuery {
     }
 }
 
-/// What to do with conflicts when restoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RestorePolicy {
-    /// Refuse the whole restore when there is any conflict (the default).
-    #[default]
-    Refuse,
-    /// Restore what can be restored; leave conflicting rows, and the rows that depend on them,
-    /// in the trash, and report them.
-    SkipConflicts,
-}
-
-/// A row left out of a restore, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Skipped {
-    /// The row.
-    pub row: RowRef,
-    /// Why it was left out.
-    pub reason: String,
-}
-
-/// A restore, computed without writing anything.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RestorePlan {
-    /// The deletion.
-    pub deletion: Uuid,
-    /// The rows that would come back, parents before children.
-    pub rows: Vec<RowRef>,
-    /// The rows whose set-null reference would be put back.
-    pub relinks: Vec<RowRef>,
-    /// Every conflict.
-    pub conflicts: Vec<Conflict>,
-    /// With the skip policy: the rows left out (conflicting or depending on one).
-    pub skipped: Vec<Skipped>,
-    /// The events to stage (internal).
-    pub(crate) events: Vec<EventBody>,
-}
-
-/// A deletion computed without writing anything.
-pub(crate) struct DeletePlan {
-    /// Tombstones in order (roots first, then breadth-first through the cascade).
-    pub tombstones: Vec<(Arc<Table>, Value, bool)>,
-    /// Set-null updates: the row and its new image.
-    pub unlinks: Vec<(Arc<Table>, Value, Vec<Value>)>,
-}
-
-fn row_ref(t: &Table, pk: &Value) -> RowRef {
+pub(crate) fn row_ref(t: &Table, pk: &Value) -> RowRef {
     RowRef {
         table: t.name().to_string(),
         pk: pk.clone(),
     }
-}
-
-/// The primary keys of the live rows of `child` whose foreign key (reverse index `index`)
-/// holds `parent_pk_enc`.
-fn live_children(
-    view: &dyn ReadView,
-    child: &Table,
-    index: u32,
-    parent_pk_enc: &[u8],
-) -> Result<Vec<Vec<u8>>> {
-    let prefix = codec::index_key(child.id(), index, parent_pk_enc, &[]);
-    let mut out = Vec::new();
-    for item in records::scan_prefix(view, Space::Index, &prefix, false)? {
-        let (k, _) = item?;
-        out.push(k.get(prefix.len()..).unwrap_or_default().to_vec());
-    }
-    Ok(out)
-}
-
-fn decode_pk(enc: &[u8]) -> Result<Value> {
-    let mut rest = enc;
-    let v = keys::decode_value(&mut rest)?;
-    if !rest.is_empty() {
-        return Err(Error::corrupted(
-            "key",
-            "trailing bytes after a primary key",
-        ));
-    }
-    Ok(v)
-}
-
-/// Computes a deletion of `roots` (table, primary key): the cascade, the restrict check and the
-/// set-null updates. Errors name every blocking row; nothing is staged.
-pub(crate) fn plan_delete(
-    view: &dyn ReadView,
-    catalog: &Catalog,
-    roots: &[(Arc<Table>, Value)],
-) -> Result<DeletePlan> {
-    let mut visited: HashSet<RowKey> = HashSet::new();
-    let mut tombstones = Vec::new();
-    let mut queue: VecDeque<(Arc<Table>, Vec<u8>)> = VecDeque::new();
-    for (t, pk) in roots {
-        let enc = keys::encode_one(pk);
-        if records::get_row(view, t.id(), &enc)?.is_none() {
-            return Err(match records::get_dead(view, t.id(), &enc)? {
-                Some((deletion, _)) => Error::AlreadyDeleted {
-                    table: t.name().to_string(),
-                    pk: pk.to_string(),
-                    deletion,
-                },
-                None => Error::NotFound {
-                    table: t.name().to_string(),
-                    pk: pk.to_string(),
-                },
-            });
-        }
-        if visited.insert((t.id(), enc.clone())) {
-            tombstones.push((t.clone(), pk.clone(), true));
-            queue.push_back((t.clone(), enc));
-        }
-    }
-    let mut blockers: Vec<(Arc<Table>, Vec<u8>)> = Vec::new();
-    // child row → the foreign-key columns to set to null
-    let mut unlinks: HashMap<RowKey, (Arc<Table>, Vec<usize>)> = HashMap::new();
-    let mut unlink_order: Vec<(u32, Vec<u8>)> = Vec::new();
-    while let Some((t, enc)) = queue.pop_front() {
-        for (child, fk) in catalog.children_of(t.id()) {
-            for child_pk in live_children(view, child, fk.index, &enc)? {
-                let key = (child.id(), child_pk.clone());
-                match fk.on_delete {
-                    OnDelete::Cascade => {
-                        if visited.insert(key) {
-                            tombstones.push((child.clone(), decode_pk(&child_pk)?, false));
-                            queue.push_back((child.clone(), child_pk));
-                        }
-                    }
-                    OnDelete::Restrict => blockers.push((child.clone(), child_pk)),
-                    OnDelete::SetNull => {
-                        let entry = unlinks.entry(key.clone()).or_insert_with(|| {
-                            unlink_order.push(key);
-                            (child.clone(), Vec::new())
-                        });
-                        if !entry.1.contains(&fk.col) {
-                            entry.1.push(fk.col);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut named = HashSet::new();
-    let blocking: Vec<String> = blockers
-        .iter()
-        .filter(|(t, pk)| !visited.contains(&(t.id(), pk.clone())))
-        .filter(|(t, pk)| named.insert((t.id(), pk.clone())))
-        .map(|(t, pk)| Ok(format!("{} {}", t.name(), decode_pk(pk)?)))
-        .collect::<Result<_>>()?;
-    if !blocking.is_empty() {
-        let (t, pk, _) = tombstones
-            .first()
-            .ok_or_else(|| Error::invalid("nothing to delete"))?;
-        return Err(Error::DeleteRestricted {
-            table: t.name().to_string(),
-            pk: pk.to_string(),
-            blocking,
-        });
-    }
-    let mut out_unlinks = Vec::new();
-    for key in unlink_order {
-        if visited.contains(&key) {
-            continue; // the row is tombstoned anyway
-        }
-        let Some((t, cols)) = unlinks.remove(&key) else {
-            continue;
-        };
-        let row = records::get_row(view, t.id(), &key.1)?.ok_or_else(|| {
-            Error::corrupted("index", "a foreign-key index entry points at no live row")
-        })?;
-        let mut image: Vec<Value> = (0..t.def.columns.len())
-            .map(|i| records::cell(&t, &row.image, i))
-            .collect();
-        for c in cols {
-            if let Some(slot) = image.get_mut(c) {
-                *slot = Value::Null;
-            }
-        }
-        out_unlinks.push((t, decode_pk(&key.1)?, image));
-    }
-    Ok(DeletePlan {
-        tombstones,
-        unlinks: out_unlinks,
-    })
 }
 
 /// Reads a deletion as the public API shows it.
@@ -432,14 +251,14 @@ pub(crate) fn list(
 }
 
 /// A member of a deletion as read from the delrows view.
-struct RawMember {
-    table: Arc<Table>,
-    pk_enc: Vec<u8>,
-    pk: Value,
-    m: records::Member,
+pub(crate) struct RawMember {
+    pub(crate) table: Arc<Table>,
+    pub(crate) pk_enc: Vec<u8>,
+    pub(crate) pk: Value,
+    pub(crate) m: records::Member,
 }
 
-fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Result<Vec<RawMember>> {
+pub(crate) fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Result<Vec<RawMember>> {
     let prefix = codec::del_key(id);
     let mut out = Vec::new();
     for item in records::scan_prefix(view, Space::DelRows, &prefix, false)? {
@@ -454,7 +273,7 @@ fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Result<Vec<RawM
         out.push(RawMember {
             table: catalog.by_id(tid)?.clone(),
             pk_enc: pk_enc.to_vec(),
-            pk: decode_pk(pk_enc)?,
+            pk: keys::decode_pk(pk_enc)?,
             m: records::decode_member(&v)?,
         });
     }
@@ -462,7 +281,7 @@ fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Result<Vec<RawM
     Ok(out)
 }
 
-fn image_at(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
+pub(crate) fn image_at(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
     let ev = log::read_event(view, lsn)?
         .ok_or_else(|| Error::corrupted("log", format!("missing event at lsn {lsn}")))?;
     records::event_image(&ev.body).cloned().ok_or_else(|| {
@@ -520,7 +339,7 @@ pub(crate) fn rows_of(
 /// (Kahn's algorithm over the foreign-key edges inside the restore; rows in a cycle keep their
 /// deletion order). Otherwise the deletion order is kept: the earliest row whose parents are
 /// placed goes next.
-fn parents_first<I>(
+pub(crate) fn parents_first<I>(
     items: Vec<I>,
     all: &[RawMember],
     idx_of: impl Fn(&I) -> usize,
@@ -589,329 +408,4 @@ fn parents_first<I>(
         .into_iter()
         .filter_map(|i| slots.get_mut(i).and_then(Option::take))
         .collect()
-}
-
-/// Computes the restore of a deletion (or of one of its rows), listing every conflict, and,
-/// under the skip policy, which rows are left out.
-pub(crate) fn plan_restore(
-    view: &dyn ReadView,
-    catalog: &Catalog,
-    id: &Uuid,
-    only: Option<(&Arc<Table>, &Value)>,
-    policy: RestorePolicy,
-) -> Result<RestorePlan> {
-    let rec = records::need_deletion(view, id)?;
-    if rec.remaining == 0 {
-        return Err(Error::AlreadyRestored(*id));
-    }
-    let mut all = members(view, catalog, id)?;
-    let mut conflicts = Vec::new();
-    if let Some((t, pk)) = only {
-        let enc = keys::encode_one(pk);
-        all.retain(|r| r.table.id() == t.id() && r.pk_enc == enc && r.m.kind == MEMBER_TOMBSTONE);
-        if all.is_empty() {
-            conflicts.push(Conflict {
-                row: row_ref(t, pk),
-                kind: ConflictKind::NotInTrash,
-                detail: format!("the row is not a trashed row of deletion {id}"),
-            });
-        }
-    }
-    let coming: HashSet<(u32, Vec<u8>)> = all
-        .iter()
-        .filter(|r| r.m.kind == MEMBER_TOMBSTONE)
-        .map(|r| (r.table.id(), r.pk_enc.clone()))
-        .collect();
-    // (member index) → its restore image, and the parents inside the restore it needs
-    struct Item {
-        idx: usize,
-        image: Vec<Value>,
-        needs: Vec<(u32, Vec<u8>)>,
-        conflict: bool,
-    }
-    let mut items: Vec<Item> = Vec::with_capacity(all.len());
-    // unique values claimed by rows of this restore (index key prefix → the row)
-    let mut restoring_unique: HashMap<Vec<u8>, RowRef> = HashMap::new();
-    for (idx, r) in all.iter().enumerate() {
-        let t = &r.table;
-        let me = row_ref(t, &r.pk);
-        let mut conflict = false;
-        let mut needs = Vec::new();
-        let last = image_at(view, r.m.last_lsn)?;
-        let image: Vec<Value> = if r.m.kind == MEMBER_TOMBSTONE {
-            if records::get_row(view, t.id(), &r.pk_enc)?.is_some() {
-                conflict = true;
-                conflicts.push(Conflict {
-                    row: me.clone(),
-                    kind: ConflictKind::PrimaryKeyTaken,
-                    detail: format!("a live row has primary key {}", r.pk),
-                });
-            }
-            let image: Vec<Value> = (0..t.def.columns.len())
-                .map(|i| records::cell(t, &last, i))
-                .collect();
-            for idx in t.indexes.iter().filter(|i| i.unique) {
-                let (vals, has_null) = records::index_vals(t, &idx.cols, &image);
-                if has_null {
-                    continue;
-                }
-                let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
-                if let Some(first) = restoring_unique.get(&prefix) {
-                    conflict = true;
-                    conflicts.push(Conflict {
-                        row: me.clone(),
-                        kind: ConflictKind::UniqueTaken,
-                        detail: format!(
-                            "its unique value is also held by {first}, restored in the same restore"
-                        ),
-                    });
-                } else {
-                    restoring_unique.insert(prefix.clone(), me.clone());
-                }
-                if let Some(hit) = records::scan_prefix(view, Space::Index, &prefix, false)?.next()
-                {
-                    let (k, _) = hit?;
-                    let other = decode_pk(k.get(prefix.len()..).unwrap_or_default())?;
-                    let cols: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .filter_map(|&c| t.def.columns.get(c).map(|c| c.name.clone()))
-                        .collect();
-                    let shown: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .map(|&c| records::cell(t, &image, c).to_string())
-                        .collect();
-                    conflict = true;
-                    conflicts.push(Conflict {
-                        row: me.clone(),
-                        kind: ConflictKind::UniqueTaken,
-                        detail: format!(
-                            "unique ({}) = {} is taken by live row {} {other}",
-                            cols.join(", "),
-                            shown.join(", "),
-                            t.name()
-                        ),
-                    });
-                }
-            }
-            image
-        } else {
-            // set-null member: put back the references the deletion cleared
-            let Some(live) = records::get_row(view, t.id(), &r.pk_enc)? else {
-                conflicts.push(Conflict {
-                    row: me.clone(),
-                    kind: ConflictKind::RowNotLive,
-                    detail: "the row whose reference was set to null is no longer live".into(),
-                });
-                items.push(Item {
-                    idx,
-                    image: Vec::new(),
-                    needs,
-                    conflict: true,
-                });
-                continue;
-            };
-            let unlinked = image_at(view, r.m.lsn)?;
-            let mut image: Vec<Value> = (0..t.def.columns.len())
-                .map(|i| records::cell(t, &live.image, i))
-                .collect();
-            for fk in &t.fks {
-                let before = records::cell(t, &last, fk.col);
-                let cleared = records::cell(t, &unlinked, fk.col);
-                let now = records::cell(t, &live.image, fk.col);
-                if !before.is_null() && cleared.is_null() && now.is_null() {
-                    if let Some(slot) = image.get_mut(fk.col) {
-                        *slot = before;
-                    }
-                }
-            }
-            // A reference put back is a value written like any other: a unique constraint
-            // over it must still hold, among the live rows and the rows of this restore.
-            for idx in t.indexes.iter().filter(|i| i.unique) {
-                let (vals, has_null) = records::index_vals(t, &idx.cols, &image);
-                if has_null || records::index_vals(t, &idx.cols, &live.image).0 == vals {
-                    continue;
-                }
-                let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
-                let shown = || -> String {
-                    let cols: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .filter_map(|&c| t.def.columns.get(c).map(|c| c.name.clone()))
-                        .collect();
-                    let vals: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .map(|&c| records::cell(t, &image, c).to_string())
-                        .collect();
-                    format!("unique ({}) = {}", cols.join(", "), vals.join(", "))
-                };
-                if let Some(first) = restoring_unique.get(&prefix) {
-                    conflict = true;
-                    conflicts.push(Conflict {
-                        row: me.clone(),
-                        kind: ConflictKind::UniqueTaken,
-                        detail: format!(
-                            "putting its reference back would give it {}, also held by {first}, restored in the same restore",
-                            shown()
-                        ),
-                    });
-                } else {
-                    restoring_unique.insert(prefix.clone(), me.clone());
-                }
-                for item in records::scan_prefix(view, Space::Index, &prefix, false)? {
-                    let (k, _) = item?;
-                    let other = k.get(prefix.len()..).unwrap_or_default();
-                    if other == r.pk_enc.as_slice() {
-                        continue;
-                    }
-                    conflict = true;
-                    conflicts.push(Conflict {
-                        row: me.clone(),
-                        kind: ConflictKind::UniqueTaken,
-                        detail: format!(
-                            "putting its reference back would give it {}, taken by live row {} {}",
-                            shown(),
-                            t.name(),
-                            decode_pk(other)?
-                        ),
-                    });
-                    break;
-                }
-                if t.def.trash_keeps_keys {
-                    for item in records::scan_prefix(view, Space::Reserved, &prefix, false)? {
-                        let (k, v) = item?;
-                        let other = k.get(prefix.len()..).unwrap_or_default();
-                        if other == r.pk_enc.as_slice() {
-                            continue;
-                        }
-                        conflict = true;
-                        conflicts.push(Conflict {
-                            row: me.clone(),
-                            kind: ConflictKind::UniqueTaken,
-                            detail: format!(
-                                "putting its reference back would give it {}, kept reserved by trashed row {} {} (deletion {})",
-                                shown(),
-                                t.name(),
-                                decode_pk(other)?,
-                                records::decode_reserved(&v)?
-                            ),
-                        });
-                        break;
-                    }
-                }
-            }
-            image
-        };
-        for fk in &t.fks {
-            let v = records::cell(t, &image, fk.col);
-            if v.is_null() {
-                continue;
-            }
-            let parent = catalog.by_id(fk.parent)?;
-            let penc = keys::encode_one(&v);
-            if parent.id() == t.id() && penc == r.pk_enc {
-                continue; // a row referencing itself
-            }
-            if coming.contains(&(parent.id(), penc.clone())) {
-                needs.push((parent.id(), penc));
-            } else if records::get_row(view, parent.id(), &penc)?.is_none() {
-                let why = match records::get_dead(view, parent.id(), &penc)? {
-                    Some((d, _)) => format!("in the trash, deletion {d}"),
-                    None => "missing".to_string(),
-                };
-                conflict = true;
-                conflicts.push(Conflict {
-                    row: me.clone(),
-                    kind: ConflictKind::ParentNotLive,
-                    detail: format!("parent {} {v} is not live ({why})", parent.name()),
-                });
-            }
-        }
-        items.push(Item {
-            idx,
-            image,
-            needs,
-            conflict,
-        });
-    }
-    let mut skipped_set: HashSet<(u32, Vec<u8>)> = HashSet::new();
-    let mut skipped: Vec<Skipped> = Vec::new();
-    if policy == RestorePolicy::SkipConflicts {
-        for it in items.iter().filter(|i| i.conflict) {
-            if let Some(r) = all.get(it.idx) {
-                skipped_set.insert((r.table.id(), r.pk_enc.clone()));
-                let reasons: Vec<String> = conflicts
-                    .iter()
-                    .filter(|c| c.row == row_ref(&r.table, &r.pk))
-                    .map(|c| format!("{} ({})", c.kind.name(), c.detail))
-                    .collect();
-                skipped.push(Skipped {
-                    row: row_ref(&r.table, &r.pk),
-                    reason: reasons.join("; "),
-                });
-            }
-        }
-        // Leave out, transitively, every row whose parent is left out.
-        loop {
-            let mut changed = false;
-            for it in &items {
-                let Some(r) = all.get(it.idx) else { continue };
-                let key = (r.table.id(), r.pk_enc.clone());
-                if skipped_set.contains(&key) {
-                    continue;
-                }
-                if let Some(p) = it.needs.iter().find(|n| skipped_set.contains(*n)) {
-                    let parent = catalog.by_id(p.0)?;
-                    skipped.push(Skipped {
-                        row: row_ref(&r.table, &r.pk),
-                        reason: format!(
-                            "depends on {} {}, which is left out",
-                            parent.name(),
-                            decode_pk(&p.1)?
-                        ),
-                    });
-                    skipped_set.insert(key);
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-    }
-    let items = parents_first(items, &all, |it| it.idx, |it| &it.needs);
-    let mut rows = Vec::new();
-    let mut relinks = Vec::new();
-    let mut events = Vec::new();
-    for it in items {
-        let Some(r) = all.get(it.idx) else { continue };
-        if skipped_set.contains(&(r.table.id(), r.pk_enc.clone()))
-            || (it.conflict && policy == RestorePolicy::SkipConflicts)
-        {
-            continue;
-        }
-        if r.m.kind == MEMBER_TOMBSTONE {
-            rows.push(row_ref(&r.table, &r.pk));
-        } else {
-            relinks.push(row_ref(&r.table, &r.pk));
-        }
-        if !it.image.is_empty() {
-            events.push(EventBody::Restore {
-                table: r.table.id(),
-                pk: r.pk.clone(),
-                image: it.image,
-                deletion: *id,
-            });
-        }
-    }
-    Ok(RestorePlan {
-        deletion: *id,
-        rows,
-        relinks,
-        conflicts,
-        skipped,
-        events,
-    })
 }

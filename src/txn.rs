@@ -20,7 +20,7 @@ use crate::error::{Constraint, Error, Result};
 use crate::log::{Event, EventBody, TxRecord};
 use crate::purge::{PurgeReport, Retention};
 use crate::read::{pk_enc, ReadCtx, Readable, ViewRef};
-use crate::rewind::{self, RewindPlan, Scope, Staged};
+use crate::restore_to::{self, RewindPlan, Scope, Staged};
 use crate::schema::{self, Catalog, ColumnDef, Table, TableSpec};
 use crate::storage::overlay::Overlay;
 use crate::storage::ReadView;
@@ -28,6 +28,7 @@ use crate::store::{Inner, WriterState};
 use crate::trash::{self, RestorePlan, RestorePolicy, RowRef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 use crate::views;
+use crate::{cascade, restore};
 
 /// Longest encoded primary key accepted (bytes).
 pub const MAX_PK_BYTES: usize = 1024;
@@ -717,7 +718,7 @@ impl<'db> Transaction<'db> {
     }
 
     fn delete_roots(&mut self, roots: &[(Arc<Table>, Value)]) -> Result<DeleteReport> {
-        let plan = trash::plan_delete(&self.overlay, &self.catalog, roots)?;
+        let plan = cascade::plan_delete(&self.overlay, &self.catalog, roots)?;
         let deletion = uuid::Uuid::now_v7();
         let mut report = DeleteReport {
             deletion,
@@ -759,7 +760,7 @@ impl<'db> Transaction<'db> {
     /// the trash and are reported.
     pub fn restore(&mut self, deletion: uuid::Uuid, policy: RestorePolicy) -> Result<RestorePlan> {
         self.check_usable()?;
-        let plan = trash::plan_restore(&self.overlay, &self.catalog, &deletion, None, policy)?;
+        let plan = restore::plan_restore(&self.overlay, &self.catalog, &deletion, None, policy)?;
         self.apply_restore(plan, policy)
     }
 
@@ -775,7 +776,7 @@ impl<'db> Transaction<'db> {
         self.check_usable()?;
         let t = self.catalog.table(table)?.clone();
         let (pk, _) = pk_enc(&t, pk.into())?;
-        let plan = trash::plan_restore(
+        let plan = restore::plan_restore(
             &self.overlay,
             &self.catalog,
             &deletion,
@@ -1014,7 +1015,7 @@ impl<'db> Transaction<'db> {
             _ => None,
         };
         let now = self.db.options.clock.now();
-        let plan = rewind::plan(&self.overlay, &self.catalog, target, scope, rows, now)?;
+        let plan = restore_to::plan(&self.overlay, &self.catalog, target, scope, rows, now)?;
         if !plan.conflicts.is_empty() {
             return Err(Error::RewindConflict {
                 what: format!("restore to lsn {target}"),
@@ -1029,11 +1030,12 @@ impl<'db> Transaction<'db> {
     /// them) unless `force`, and always when the transaction changed the schema.
     pub fn undo(&mut self, tx: u64, force: bool) -> Result<RewindPlan> {
         self.check_usable()?;
-        let (target, rows, mut conflicts) = rewind::undo_scope(&self.overlay, &self.catalog, tx)?;
+        let (target, rows, mut conflicts) =
+            restore_to::undo_scope(&self.overlay, &self.catalog, tx)?;
         if force {
             conflicts.retain(|c| c.kind != trash::ConflictKind::ChangedLater);
         }
-        let plan = rewind::plan(
+        let plan = restore_to::plan(
             &self.overlay,
             &self.catalog,
             target,
@@ -1140,7 +1142,7 @@ impl<'db> Transaction<'db> {
                         )));
                     }
                 }
-                crate::export::check_image_pk(&t, &body)?;
+                check_image_pk(&t, &body)?;
                 if let (EventBody::Insert { .. }, Value::Int(i64::MAX)) = (&body, pk) {
                     return Err(Error::invalid(format!(
                         "{}: primary key {} is the largest integer, which is never a key",
@@ -1467,6 +1469,20 @@ fn check_windows(policy: &Retention) -> Result<()> {
             return Err(Error::invalid(
                 "a retention window must be at least one second and at most ~292,000 years",
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that an imported event's row is the one its image names.
+pub(crate) fn check_image_pk(t: &crate::schema::Table, ev: &EventBody) -> Result<()> {
+    if let Some(image) = crate::records::event_image(ev) {
+        if let Some((_, pk)) = ev.row() {
+            if image.get(t.pk) != Some(pk) {
+                return Err(Error::invalid(
+                    "the row's primary key differs from the event's pk",
+                ));
+            }
         }
     }
     Ok(())

@@ -142,6 +142,17 @@ pub fn decode_value(input: &mut &[u8]) -> Result<Value> {
     })
 }
 
+/// Decodes an encoded primary key: exactly one value, nothing after it (a short, long or
+/// foreign key is `Corrupted`).
+pub fn decode_pk(enc: &[u8]) -> Result<Value> {
+    let mut rest = enc;
+    let v = decode_value(&mut rest)?;
+    if !rest.is_empty() {
+        return Err(bad("trailing bytes after a primary key"));
+    }
+    Ok(v)
+}
+
 /// Decodes a whole buffer as a sequence of values.
 pub fn decode_values(mut input: &[u8]) -> Result<Vec<Value>> {
     let mut out = Vec::new();

@@ -24,13 +24,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::as_of::{self, AsOfView};
 use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody};
 use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
-use crate::time::{self, AsOfView};
 use crate::trash::{Conflict, ConflictKind, RowRef};
 use crate::value::{Row, Timestamp, Value};
 
@@ -168,11 +168,6 @@ fn rows_then_of(
     Ok(out)
 }
 
-fn decode_pk(enc: &[u8]) -> Result<Value> {
-    let mut rest = enc;
-    keys::decode_value(&mut rest)
-}
-
 fn state_at(view: &dyn ReadView, t: &Table, pk_enc: &[u8], lsn: u64) -> Result<Option<Vec<Value>>> {
     match crate::history::version_at(view, t.id(), pk_enc, lsn)? {
         // image_of names the purged version in its error
@@ -193,17 +188,17 @@ pub(crate) fn plan(
     now: Timestamp,
 ) -> Result<RewindPlan> {
     let then_catalog = Arc::new(crate::records::catalog_at(view, target)?);
-    let expired = time::expired_tables(view, catalog, target, now)?;
+    let expired = as_of::expired_tables(view, catalog, target, now)?;
     match scope {
         Scope::Row { table, .. } | Scope::Table(table) => {
-            time::refuse_expired(&expired, Some(catalog.table(table)?.id()))?
+            as_of::refuse_expired(&expired, Some(catalog.table(table)?.id()))?
         }
         Scope::Store => match &rows {
-            None => time::refuse_expired(&expired, None)?,
+            None => as_of::refuse_expired(&expired, None)?,
             // an undo: the tables of the rows it touched
             Some(rows) => {
                 for (table, _) in rows {
-                    time::refuse_expired(&expired, Some(*table))?;
+                    as_of::refuse_expired(&expired, Some(*table))?;
                 }
             }
         },
@@ -262,7 +257,7 @@ pub(crate) fn plan(
     let mut claimed: HashMap<Vec<u8>, RowRef> = HashMap::new();
     for ((tid, enc), st) in &states {
         let t = catalog.by_id(*tid)?;
-        let pk = decode_pk(enc)?;
+        let pk = keys::decode_pk(enc)?;
         let me = RowRef {
             table: t.name().to_string(),
             pk: pk.clone(),
@@ -291,7 +286,7 @@ pub(crate) fn plan(
                                 detail: format!(
                                     "live row {} {} references it and would be left dangling",
                                     child.name(),
-                                    decode_pk(&ck.1)?
+                                    keys::decode_pk(&ck.1)?
                                 ),
                             });
                         }
@@ -341,7 +336,7 @@ pub(crate) fn plan(
                                 detail: format!(
                                     "its unique value is held by live row {} {}",
                                     t.name(),
-                                    decode_pk(&other.1)?
+                                    keys::decode_pk(&other.1)?
                                 ),
                             });
                         }
@@ -366,7 +361,7 @@ pub(crate) fn plan(
                                 detail: format!(
                                     "its unique value is kept by trashed row {} {} (deletion {}; the table keeps trashed keys)",
                                     t.name(),
-                                    decode_pk(&other.1)?,
+                                    keys::decode_pk(&other.1)?,
                                     crate::records::decode_reserved(&v)?
                                 ),
                             });
@@ -551,7 +546,7 @@ pub(crate) fn undo_scope(
                 conflicts.push(Conflict {
                     row: RowRef {
                         table: t.name().to_string(),
-                        pk: decode_pk(enc)?,
+                        pk: keys::decode_pk(enc)?,
                     },
                     kind: ConflictKind::ChangedLater,
                     detail: format!("changed since by transaction {later} (lsn {})", v.lsn),
@@ -577,9 +572,9 @@ pub(crate) fn diff(
     };
     let (lo, hi) = (a.min(b), a.max(b));
     // The earlier point is the one a history window may have left behind.
-    let expired = time::expired_tables(view, catalog, lo, now)?;
+    let expired = as_of::expired_tables(view, catalog, lo, now)?;
     if only.is_some() {
-        time::refuse_expired(&expired, only)?;
+        as_of::refuse_expired(&expired, only)?;
     }
     let mut touched: BTreeMap<RowKey, ()> = BTreeMap::new();
     for item in view.range(
@@ -593,7 +588,7 @@ pub(crate) fn diff(
         let ev = log::Event::decode(lsn, &v)?;
         if let Some((t, pk)) = ev.body.row() {
             if only.is_none_or(|o| o == t) {
-                time::refuse_expired(&expired, Some(t))?;
+                as_of::refuse_expired(&expired, Some(t))?;
                 touched.insert((t, keys::encode_one(pk)), ());
             }
         }
@@ -613,7 +608,7 @@ pub(crate) fn diff(
         let after = state_at(view, &t, &enc, b)?;
         let row = RowRef {
             table: t.name().to_string(),
-            pk: decode_pk(&enc)?,
+            pk: keys::decode_pk(&enc)?,
         };
         let (kind, changes) = match (&before, &after) {
             (None, None) => continue,
