@@ -40,11 +40,10 @@ use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody};
 use crate::read::{ReadCtx, Readable, ViewRef};
+use crate::restore::{RestorePlan, RestorePolicy};
 use crate::schema::Catalog;
 use crate::storage::{Engine, KvIter, ReadView};
-use crate::trash::{
-    DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef, TrashQuery,
-};
+use crate::trash::{DeletedRow, Deletion, MemberKind, RowRef, TrashQuery};
 use crate::value::{Timestamp, Value};
 
 /// A point in the store's history: an LSN or a time.
@@ -153,7 +152,7 @@ pub(crate) fn expired_tables(
         let horizon = crate::records::read_horizon(view, t.id())?;
         let name_window = || {
             window
-                .map(crate::purge::format_duration)
+                .map(crate::schema::format_duration)
                 .unwrap_or_else(|| "pruned".to_string())
         };
         if lsn < horizon {

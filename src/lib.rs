@@ -68,10 +68,12 @@ pub use as_of::{AsOf, At};
 pub use commit::Durability;
 pub use compact::{CompactProgress, CompactReport};
 pub use db::{Audit, Change, ChangeKind, Db, Snapshot, Stats};
+pub use error::{Conflict, ConflictKind};
 pub use error::{Constraint, Error, Result};
 pub use log::{Event, EventBody, TxRecord};
 pub use purge::{format_duration, parse_duration, PurgeReport, Retention, RetentionReport};
 pub use read::{IndexRange, Readable, Scan};
+pub use restore::{RestorePlan, RestorePolicy, Skipped};
 pub use restore_to::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};
 pub use schema::{
     parse_schema_document, parse_schema_file, schema_to_json, ColumnDef, ForeignKeyDef, IndexDef,
@@ -79,11 +81,9 @@ pub use schema::{
 };
 pub use storage::EngineKind;
 pub use store::{Clock, Options, FORMAT_VERSION};
-pub use trash::{
-    Conflict, ConflictKind, DeletedRow, Deletion, MemberKind, RestorePlan, RestorePolicy, RowRef,
-    Skipped, TrashQuery, MAX_LISTED_ROOTS,
-};
+pub use trash::{DeletedRow, Deletion, MemberKind, TrashQuery, MAX_LISTED_ROOTS};
 pub use txn::{CommitInfo, DeleteReport, Transaction, MAX_KEY_BYTES, MAX_PK_BYTES};
+pub use value::RowRef;
 pub use value::{ColumnType, Row, Timestamp, Value};
 pub use views::VerifyReport;
 

@@ -13,9 +13,10 @@ use serde::de::DeserializeOwned;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
 use crate::restore;
+use crate::restore::{RestorePlan, RestorePolicy};
 use crate::schema::{Catalog, Table};
 use crate::storage::ReadView;
-use crate::trash::{self, DeletedRow, Deletion, RestorePlan, RestorePolicy, TrashQuery};
+use crate::trash::{self, DeletedRow, Deletion, TrashQuery};
 use crate::value::{Row, Value};
 use uuid::Uuid;
 

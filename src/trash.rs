@@ -41,7 +41,6 @@ use crate::value::{Row, Timestamp, Value};
 
 pub use crate::error::{Conflict, ConflictKind};
 pub use crate::records::MAX_LISTED_ROOTS;
-pub use crate::restore::{RestorePlan, RestorePolicy, Skipped};
 pub use crate::value::RowRef;
 
 /// A deletion in the trash (or restored).

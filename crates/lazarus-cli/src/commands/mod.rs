@@ -1,0 +1,295 @@
+//! The commands: each takes the open store (or the place of one, for the commands that open it
+//! themselves) and its arguments, does its work and returns what it found or did as an
+//! [`Outcome`], which [`crate::render`] shows as text or as one JSON document. Nothing here prints
+//! on standard output.
+
+pub mod bench;
+pub mod restore;
+pub mod rows;
+pub mod store;
+pub mod trash;
+
+use std::path::{Path, PathBuf};
+
+use lazarusdb::{
+    At, Change, CompactReport, DeleteReport, Deletion, EngineKind, Options, PurgeReport, Readable,
+    RestorePlan, Retention, RetentionReport, RewindPlan, Row, RowDiff, RowRef, SchemaFile, Stats,
+    TableDef, Value, VerifyReport,
+};
+
+use crate::demo::Demo;
+use crate::{fail, Failure};
+
+/// What a command found or did: the data its output is made of.
+pub enum Outcome {
+    /// One row (`insert`, `update`, `get`).
+    Row(Rows),
+    /// The rows of one table, counted (`scan`, `children`).
+    Rows(Rows),
+    /// The schema (`schema show`).
+    Schema(Schema),
+    /// A schema file applied (`schema apply`): what the file held, and the schema now.
+    SchemaApplied {
+        /// The file as applied.
+        file: SchemaFile,
+        /// The store's schema after it.
+        schema: Schema,
+    },
+    /// Events, oldest first (`history`, `log`).
+    Changes(Vec<Change>),
+    /// The store or a table restored to a past point (`restore-to`), or the plan to.
+    RestoredTo {
+        /// What was (or would be) done.
+        plan: RewindPlan,
+        /// Only planned: nothing written.
+        dry_run: bool,
+    },
+    /// A transaction undone (`undo`).
+    Undone {
+        /// The transaction.
+        tx: u64,
+        /// What was done.
+        plan: RewindPlan,
+    },
+    /// The rows that differ between two points (`diff`).
+    Diff(Vec<RowDiff>),
+    /// A deletion made (`delete`).
+    Deleted(DeleteReport),
+    /// The deletions in the trash, newest first (`trash`).
+    Trash(Vec<Trashed>),
+    /// What restoring a deletion would do (`restore --dry-run`).
+    RestorePlanned {
+        /// The deletion.
+        deletion: uuid::Uuid,
+        /// The plan.
+        plan: RestorePlan,
+    },
+    /// A deletion restored (`restore`).
+    Restored {
+        /// The deletion.
+        deletion: uuid::Uuid,
+        /// What was restored, put back and left in the trash.
+        plan: RestorePlan,
+    },
+    /// Deletions purged and histories pruned (`purge`).
+    Purged(RetentionReport),
+    /// A row erased (`erase`).
+    Erased(PurgeReport),
+    /// The log written to a file (`export FILE`).
+    Exported {
+        /// Events written.
+        events: u64,
+        /// The file.
+        file: PathBuf,
+    },
+    /// The log streamed on standard output (`export -`): nothing more to show.
+    Streamed,
+    /// A log imported into a new store (`import`).
+    Imported {
+        /// Events replayed.
+        events: u64,
+    },
+    /// The views compared with a rebuild (`verify`); differences make the verdict 1.
+    Verified(VerifyReport),
+    /// Store statistics (`stats`).
+    Stats {
+        /// The numbers.
+        stats: Stats,
+        /// The retention policies.
+        retention: Retentions,
+    },
+    /// A checkpoint written at this LSN (`checkpoint`).
+    Checkpoint(u64),
+    /// The store rewritten (`compact`).
+    Compacted(CompactReport),
+    /// The comparison harness run (`bench`).
+    Bench {
+        /// The folder of results.json and plot.svg.
+        out: PathBuf,
+        /// The measurements.
+        results: Vec<lazarus_bench::Measurement>,
+    },
+    /// The demo's story (`demo`).
+    Demo(Demo),
+}
+
+/// Rows of one table with the table's columns, in order.
+pub struct Rows {
+    /// The column names (the headers of the human table).
+    pub columns: Vec<String>,
+    /// The rows.
+    pub rows: Vec<Row>,
+}
+
+impl Rows {
+    /// `rows` of `table`, with the table's columns as the store defines them now.
+    pub fn of(db: &lazarusdb::Db, table: &str, rows: Vec<Row>) -> Result<Rows, Failure> {
+        let def = db.table_def(table)?;
+        Ok(Rows {
+            columns: def.columns.iter().map(|c| c.name.clone()).collect(),
+            rows,
+        })
+    }
+}
+
+/// The schema: every table's definition and the retention policies.
+pub struct Schema {
+    /// The tables, in the store's order.
+    pub tables: Vec<TableDef>,
+    /// The retention policies.
+    pub retention: Retentions,
+}
+
+/// The retention policies in force: the store's default and each table's.
+pub struct Retentions {
+    /// The store's default.
+    pub store: Option<Retention>,
+    /// Each table's policy (its own, or the store's default), in the store's order.
+    pub tables: Vec<(String, Option<Retention>)>,
+}
+
+impl Retentions {
+    /// The policies of the store `db`.
+    pub fn of(db: &lazarusdb::Db) -> Result<Retentions, Failure> {
+        let tables = db
+            .tables()?
+            .into_iter()
+            .map(|t| {
+                let own = db.retention(Some(&t))?;
+                Ok((t, own))
+            })
+            .collect::<Result<_, Failure>>()?;
+        Ok(Retentions {
+            store: db.retention(None)?,
+            tables,
+        })
+    }
+
+    /// The policies that differ from the store's default, by table.
+    pub fn own(&self) -> impl Iterator<Item = (&str, &Retention)> {
+        self.tables.iter().filter_map(|(t, p)| match p {
+            Some(p) if Some(p) != self.store.as_ref() => Some((t.as_str(), p)),
+            _ => None,
+        })
+    }
+}
+
+/// A deletion in the trash with the rows it tombstoned.
+pub struct Trashed {
+    /// The deletion.
+    pub deletion: Deletion,
+    /// Its tombstoned rows, root first.
+    pub rows: Vec<RowRef>,
+}
+
+/// The store the command line names: its folder and the engine asked for (`--db`, `--engine`).
+pub struct Place<'a> {
+    /// The store folder.
+    pub path: &'a Path,
+    /// The engine asked for, as given.
+    pub engine: Option<&'a str>,
+}
+
+impl Place<'_> {
+    /// The engine asked for: fjall or sled (a memory store is no store on disk).
+    pub fn engine(&self) -> Result<Option<EngineKind>, Failure> {
+        match self.engine {
+            None => Ok(None),
+            Some(name) => match EngineKind::parse(name) {
+                Some(EngineKind::Memory) | None => Err(fail(
+                    2,
+                    format!("unknown engine `{name}`: use fjall or sled"),
+                )),
+                Some(e) => Ok(Some(e)),
+            },
+        }
+    }
+
+    /// Opens the store. Only `schema apply` creates a store (`creates`); every other command
+    /// needs one to exist.
+    pub fn open(&self, creates: bool) -> Result<lazarusdb::Db, Failure> {
+        let engine = self.engine()?;
+        if !creates && !self.path.exists() {
+            return Err(fail(
+                2,
+                format!(
+                    "no store at {}: create one with `lazarus --db {} schema apply FILE`",
+                    self.path.display(),
+                    self.path.display()
+                ),
+            ));
+        }
+        let options = Options {
+            engine,
+            must_exist: !creates,
+            ..Options::default()
+        };
+        Ok(lazarusdb::Db::open_with(self.path, options)?)
+    }
+}
+
+/// Runs a command's work on an open store, then closes the store (a sync and its durable
+/// high-water mark) whatever the work's outcome. A failed close fails the command with 2, unless
+/// the work already failed with 2.
+pub fn closing<T>(
+    db: lazarusdb::Db,
+    work: impl FnOnce(&lazarusdb::Db) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let result = work(&db);
+    let closed = db.close();
+    match (result, closed) {
+        (Err(f), _) if f.code == 2 => Err(f),
+        (_, Err(e)) => Err(fail(2, format!("cannot close the store: {e}"))),
+        (result, Ok(())) => result,
+    }
+}
+
+/// A primary key given on the command line, read for the table's key type: a text key may be
+/// bare (`x`, even `3`) or JSON (`"x"`); an int key is a number; a uuid key is bare or quoted.
+pub fn pk_value(db: &lazarusdb::Db, table: &str, text: &str) -> Value {
+    let ty = db.table_def(table).ok().and_then(|d| {
+        d.columns
+            .iter()
+            .find(|c| c.name == d.primary_key)
+            .map(|c| c.ty)
+    });
+    match ty {
+        Some(lazarusdb::ColumnType::Text) | Some(lazarusdb::ColumnType::Uuid) => {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::String(s)) => Value::Text(s),
+                _ => Value::Text(text.to_string()),
+            }
+        }
+        _ => parse_pk(text),
+    }
+}
+
+/// Parses a primary key given as JSON text or bare text.
+pub fn parse_pk(text: &str) -> Value {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(j) => Value::from_json(&j).unwrap_or_else(|_| Value::Text(text.to_string())),
+        Err(_) => Value::Text(text.to_string()),
+    }
+}
+
+/// A past point given on the command line: an LSN or an RFC 3339 time.
+pub fn parse_at(text: &str) -> Result<At, Failure> {
+    Ok(text.parse::<At>()?)
+}
+
+/// A deletion id given on the command line; `hint` ends the message when it is not one.
+pub fn parse_deletion(text: &str, hint: &str) -> Result<uuid::Uuid, Failure> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|_| fail(2, format!("`{text}` is not a deletion id {hint}")))
+}
+
+/// fsyncs the folder holding `path`, so that a rename into it is durable.
+pub fn sync_parent(path: &Path) -> Result<(), Failure> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| fail(2, format!("cannot sync {}: {e}", parent.display())))
+}

@@ -1,0 +1,401 @@
+//! The human text of an outcome: aligned tables and sentences, one line each.
+
+use std::fmt::Write as _;
+
+use lazarusdb::{Change, Conflict, PurgeReport, Retention, Stats, TableDef, Value};
+
+use crate::commands::{Outcome, Retentions, Rows, Trashed};
+use crate::demo::Part;
+
+/// Adds a line to the text (writing into a `String` cannot fail).
+macro_rules! put {
+    ($out:expr, $($arg:tt)*) => {
+        let _ = writeln!($out, $($arg)*);
+    };
+}
+
+/// Adds the text of `outcome` to `out`.
+pub fn add(out: &mut String, outcome: &Outcome) {
+    match outcome {
+        Outcome::Row(rows) => rows_table(out, rows),
+        Outcome::Rows(rows) => {
+            rows_table(out, rows);
+            count(out, rows.rows.len());
+        }
+        Outcome::Schema(schema) => schema_text(out, &schema.tables),
+        Outcome::SchemaApplied { file, .. } => {
+            put!(
+                out,
+                "schema applied: {} table(s) in the file",
+                file.tables.len()
+            );
+            for (table, policy) in &file.retention {
+                put!(
+                    out,
+                    "retention of {}: {}",
+                    table.as_deref().unwrap_or("the store"),
+                    policy_text(policy)
+                );
+            }
+        }
+        Outcome::Changes(changes) => changes_table(out, changes),
+        Outcome::RestoredTo { plan, dry_run } => {
+            let verb = if *dry_run { "would be " } else { "" };
+            for r in &plan.restored {
+                put!(out, "{verb}restored {r}");
+            }
+            for r in &plan.reverted {
+                put!(out, "{verb}reverted {r}");
+            }
+            for r in &plan.tombstoned {
+                put!(out, "{verb}tombstoned {r}");
+            }
+            conflicts_text(out, &plan.conflicts);
+            put!(out, "target lsn {}", plan.target_lsn);
+        }
+        Outcome::Undone { tx, plan } => {
+            put!(
+                out,
+                "undid transaction {tx}: {} restored, {} reverted, {} tombstoned",
+                plan.restored.len(),
+                plan.reverted.len(),
+                plan.tombstoned.len()
+            );
+        }
+        Outcome::Diff(diff) => {
+            for d in diff {
+                let cols: Vec<String> = d
+                    .changes
+                    .iter()
+                    .map(|c| format!("{}: {} -> {}", c.column, c.before, c.after))
+                    .collect();
+                put!(out, "{:<8} {}  {}", d.kind.name(), d.row, cols.join(", "));
+            }
+            count(out, diff.len());
+        }
+        Outcome::Deleted(report) => {
+            put!(out, "deletion {}", report.deletion);
+            for r in &report.rows {
+                put!(out, "  tombstoned {r}");
+            }
+            for r in &report.unlinked {
+                put!(out, "  reference set to null in {r}");
+            }
+        }
+        Outcome::Trash(trash) => trash_table(out, trash),
+        Outcome::RestorePlanned { plan, .. } => {
+            for r in &plan.rows {
+                put!(out, "would restore {r}");
+            }
+            for r in &plan.relinks {
+                put!(out, "would put back the reference of {r}");
+            }
+            conflicts_text(out, &plan.conflicts);
+        }
+        Outcome::Restored { plan, .. } => {
+            for r in &plan.rows {
+                put!(out, "restored {r}");
+            }
+            for r in &plan.relinks {
+                put!(out, "reference put back in {r}");
+            }
+            for s in &plan.skipped {
+                put!(out, "left in the trash: {} ({})", s.row, s.reason);
+            }
+        }
+        Outcome::Purged(report) => {
+            for p in &report.purged {
+                put!(
+                    out,
+                    "purged deletion {}: {} row(s), {} image(s) removed",
+                    p.deletion,
+                    p.rows.len(),
+                    p.images
+                );
+                purged_rows(out, p);
+            }
+            for (t, h, n) in &report.pruned {
+                put!(
+                    out,
+                    "pruned history of {t} before lsn {h}: {n} image(s) removed"
+                );
+            }
+            if report.purged.is_empty() && report.pruned.is_empty() {
+                put!(out, "nothing to purge");
+            } else {
+                put!(
+                    out,
+                    "run `lazarus compact` to remove the purged bytes from the files"
+                );
+            }
+        }
+        Outcome::Erased(p) => {
+            put!(
+                out,
+                "erased through deletion {}: {} row(s), {} image(s) removed",
+                p.deletion,
+                p.rows.len(),
+                p.images
+            );
+            purged_rows(out, p);
+            put!(
+                out,
+                "run `lazarus compact` to remove the erased bytes from the files"
+            );
+        }
+        Outcome::Exported { events, file } => {
+            put!(out, "exported {events} events to {}", file.display());
+        }
+        Outcome::Streamed => {}
+        Outcome::Imported { events } => {
+            put!(out, "imported {events} events");
+        }
+        Outcome::Verified(report) => {
+            if report.is_ok() {
+                put!(
+                    out,
+                    "ok: {} view keys equal a rebuild from {} events",
+                    report.keys,
+                    report.events
+                );
+            } else {
+                for d in &report.differences {
+                    put!(out, "{d}");
+                }
+            }
+        }
+        Outcome::Stats { stats, retention } => stats_text(out, stats, retention),
+        Outcome::Checkpoint(at) => {
+            put!(
+                out,
+                "checkpoint at lsn {at}: a rebuild replays only the events after it"
+            );
+        }
+        Outcome::Compacted(r) => {
+            put!(
+                out,
+                "compacted {} key(s), {} bytes, in {:.2} s: {} -> {} bytes on disk",
+                r.keys,
+                r.bytes,
+                r.seconds,
+                r.disk_bytes_before,
+                r.disk_bytes_after
+            );
+        }
+        Outcome::Bench { out: dir, results } => {
+            put!(out, "{}", lazarus_bench::table(results));
+            put!(out, "[Nx] after a value: lazarusdb's advantage over that system (above 1: lazarusdb is better)");
+            put!(
+                out,
+                "results: {}  plot: {}",
+                dir.join("results.json").display(),
+                dir.join("plot.svg").display()
+            );
+        }
+        Outcome::Demo(demo) => {
+            for part in &demo.story {
+                match part {
+                    Part::Say(text) => {
+                        put!(out, "\n{text}");
+                    }
+                    Part::Line(text) => {
+                        put!(out, "{text}");
+                    }
+                    Part::Show(outcome) => add(out, outcome),
+                }
+            }
+        }
+    }
+}
+
+/// The line that counts `n` rows.
+fn count(out: &mut String, n: usize) {
+    put!(out, "({n} row{})", if n == 1 { "" } else { "s" });
+}
+
+/// Rows as a table under their columns.
+fn rows_table(out: &mut String, rows: &Rows) {
+    let cells: Vec<Vec<String>> = rows
+        .rows
+        .iter()
+        .map(|r| {
+            rows.columns
+                .iter()
+                .map(|h| match r.get(h) {
+                    Some(Value::Text(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                })
+                .collect()
+        })
+        .collect();
+    table(out, &rows.columns, &cells);
+}
+
+/// Events as a table, one a line.
+fn changes_table(out: &mut String, changes: &[Change]) {
+    let rows: Vec<Vec<String>> = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.lsn.to_string(),
+                c.tx.to_string(),
+                c.at.to_rfc3339(),
+                c.kind.name().to_string(),
+                c.table.clone().unwrap_or_default(),
+                c.pk.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                c.row
+                    .as_ref()
+                    .map(|r| r.to_json().to_string())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &headers(&["lsn", "tx", "at", "kind", "table", "pk", "row"]),
+        &rows,
+    );
+}
+
+/// The trash as a table, one deletion a line.
+fn trash_table(out: &mut String, trash: &[Trashed]) {
+    let rows: Vec<Vec<String>> = trash
+        .iter()
+        .map(|Trashed { deletion: d, .. }| {
+            let counts: Vec<String> = d.rows.iter().map(|(t, n)| format!("{t}:{n}")).collect();
+            vec![
+                d.id.to_string(),
+                d.at.to_rfc3339(),
+                d.roots.first().map(|r| r.to_string()).unwrap_or_default(),
+                counts.join(" "),
+                d.actor.clone().unwrap_or_default(),
+                d.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &headers(&["deletion", "at", "root", "rows", "actor", "reason"]),
+        &rows,
+    );
+}
+
+/// Column headers.
+fn headers(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// An aligned table: the headers, a rule, the rows; a cell is cut to 40 characters.
+fn table(out: &mut String, headers: &[String], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count().min(40));
+        }
+    }
+    let mut line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| {
+                let c: String = if c.chars().count() > 40 {
+                    c.chars().take(39).chain(std::iter::once('…')).collect()
+                } else {
+                    c.clone()
+                };
+                format!("{c:<w$}")
+            })
+            .collect();
+        put!(out, "  {}", parts.join("  ").trim_end());
+    };
+    line(headers);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&rule);
+    for r in rows {
+        line(r);
+    }
+}
+
+/// The tables: columns, indexes and foreign keys.
+fn schema_text(out: &mut String, tables: &[TableDef]) {
+    for def in tables {
+        put!(out, "table {} (primary key {})", def.name, def.primary_key);
+        for c in &def.columns {
+            let mut extra = String::new();
+            if c.nullable {
+                extra.push_str(" nullable");
+            }
+            if let Some(d) = &c.default {
+                extra.push_str(&format!(" default {d}"));
+            }
+            put!(out, "  {:<16} {}{}", c.name, c.ty, extra);
+        }
+        for i in &def.indexes {
+            let kind = if i.unique { "unique" } else { "index" };
+            put!(out, "  {kind} ({})", i.columns.join(", "));
+        }
+        for f in &def.foreign_keys {
+            put!(
+                out,
+                "  foreign key {} -> {} on delete {}",
+                f.column,
+                f.references,
+                f.on_delete.name()
+            );
+        }
+    }
+}
+
+/// One line a conflict.
+fn conflicts_text(out: &mut String, conflicts: &[Conflict]) {
+    for c in conflicts {
+        put!(out, "conflict: {c}");
+    }
+}
+
+/// One line a purged row.
+fn purged_rows(out: &mut String, p: &PurgeReport) {
+    for r in &p.rows {
+        put!(out, "  purged {r}");
+    }
+}
+
+/// The statistics, one a line, then the rows per table and the retention policies.
+fn stats_text(out: &mut String, s: &Stats, retention: &Retentions) {
+    put!(out, "engine            {}", s.engine);
+    put!(out, "last lsn          {}", s.last_lsn);
+    put!(out, "last tx           {}", s.last_tx);
+    put!(out, "deletions         {}", s.deletions);
+    put!(out, "disk bytes        {}", s.disk_bytes);
+    put!(out, "live bytes        {}", s.live_bytes);
+    put!(out, "history bytes     {}", s.history_bytes);
+    put!(out, "trash bytes       {}", s.trash_bytes);
+    put!(
+        out,
+        "reclaimable bytes {} (estimate; `compact` gives it back)",
+        s.reclaimable_bytes
+    );
+    for (t, n) in &s.tables {
+        put!(out, "table {t:<12} {n} live row(s)");
+    }
+    if let Some(p) = &retention.store {
+        put!(out, "retention of the store: {}", policy_text(p));
+    }
+    for (t, p) in retention.own() {
+        put!(out, "retention of {t}: {}", policy_text(p));
+    }
+}
+
+/// A retention policy in words.
+fn policy_text(p: &Retention) -> String {
+    let f = |v: Option<u64>| {
+        v.map(lazarusdb::format_duration)
+            .unwrap_or_else(|| "for ever".into())
+    };
+    format!(
+        "deletions kept {}, history kept {}",
+        f(p.deletions),
+        f(p.history)
+    )
+}
