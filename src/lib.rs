@@ -29,7 +29,21 @@
 //! # Ok::<(), lazarusdb::Error>(())
 //! ```
 //!
-//! Layers, bottom up (each only looks down): see `docs/design.md` §1.
+//! The house, bottom up; each module imports only modules below it (`error` and `value`, the
+//! ground floor, share their types), which a unit test keeps true (`layers::only_look_down`):
+//!
+//! ```text
+//! export  db                              the facade: Db, import and export
+//! txn                                     the write path: Transaction, its checks and staging
+//! restore_to  as_of  read                 going back · reads as of a point · the Readable trait
+//! restore  trash  cascade  purge          planning restores · the trash · planning deletes · purge reports
+//! store  compact  commit                  the store on disk (open, HWM, marker) · compaction · the commit pipeline
+//! views  history  records                 applying events · the version index · the views' records
+//! log  schema  codec  storage             events · tables and the catalog · keys and records · the engines
+//! value  error                            values and rows · the error
+//! ```
+//!
+//! See `docs/design.md` §1.
 
 #![cfg_attr(
     test,
@@ -110,3 +124,147 @@ pub mod internals {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod layers {
+    //! The layer rule of the crate docs, checked over the source: no module imports a module
+    //! above it.
+
+    /// The modules, bottom up (`LAYERS` in the crate docs, read left to right per floor from
+    /// the ground).
+    const LAYERS: [&str; 24] = [
+        "error",
+        "value",
+        "storage",
+        "codec",
+        "schema",
+        "log",
+        "records",
+        "history",
+        "views",
+        "commit",
+        "compact",
+        "store",
+        "purge",
+        "cascade",
+        "trash",
+        "restore",
+        "read",
+        "as_of",
+        "restore_to",
+        "txn",
+        "db",
+        "export",
+        "lib",
+        "main",
+    ];
+
+    /// The modules of the crate that `code` refers to (`crate::x` in a `use` or a path),
+    /// comments and test modules left out.
+    fn referred(code: &str) -> Vec<String> {
+        let code = match code.find("#[cfg(test)]\nmod tests") {
+            Some(at) => &code[..at],
+            None => code,
+        };
+        let mut out = Vec::new();
+        for line in code.lines() {
+            let line = line.split("//").next().unwrap_or_default();
+            let mut rest = line;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                    let end = group.find('}').unwrap_or(group.len());
+                    group[..end].split(',').map(|n| n.trim()).collect()
+                } else {
+                    vec![rest]
+                };
+                for n in names {
+                    let n: String = n
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    // a module name, not an item of a nested group
+                    if n.starts_with(|c: char| c.is_ascii_lowercase()) {
+                        out.push(n);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn only_look_down() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        let mut dirs = vec![src.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        let rank = |m: &str| LAYERS.iter().position(|l| *l == m);
+        let mut wrong = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &files {
+            let rel = f.strip_prefix(&src).unwrap();
+            let module = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(".rs")
+                .to_string();
+            let Some(me) = rank(&module) else {
+                wrong.push(format!(
+                    "{}: module `{module}` is not in LAYERS",
+                    rel.display()
+                ));
+                continue;
+            };
+            seen.insert(module.clone());
+            let code = std::fs::read_to_string(f).unwrap();
+            for other in referred(&code) {
+                let Some(it) = rank(&other) else { continue };
+                let ground = ["error", "value"];
+                if it > me
+                    && !(ground.contains(&module.as_str()) && ground.contains(&other.as_str()))
+                {
+                    wrong.push(format!(
+                        "{}: `{module}` imports `{other}`, above it",
+                        rel.display()
+                    ));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "imports that run up:\n{}",
+            wrong.join("\n")
+        );
+        // every module of the list exists (a renamed module updates the list)
+        for m in LAYERS.iter().filter(|m| !["lib", "main"].contains(m)) {
+            assert!(
+                seen.contains(*m),
+                "LAYERS names `{m}`, which is not a module of src/"
+            );
+        }
+    }
+
+    #[test]
+    fn the_rule_catches_an_import_that_runs_up() {
+        let code = "use crate::txn::Transaction;\nfn f() { crate::db::x(); }\n#[cfg(test)]\nmod tests { use crate::db; }";
+        assert_eq!(referred(code), vec!["txn".to_string(), "db".to_string()]);
+        assert_eq!(
+            referred("use crate::{error::Error, value::{Row, Value}};"),
+            vec!["error".to_string(), "value".to_string()]
+        );
+    }
+}
