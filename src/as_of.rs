@@ -291,13 +291,7 @@ impl<'a> AsOfView<'a> {
                 .range(Space::Hist, borrow(&hs), borrow(&he), false)?
             {
                 let (k, v) = item?;
-                let split = k
-                    .len()
-                    .checked_sub(8)
-                    .ok_or_else(|| Error::corrupted("hist", "short key"))?;
-                let (rk, lsn_bytes) = k.split_at(split);
-                let lsn = codec::read_u64_key(lsn_bytes)
-                    .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+                let (rk, lsn) = codec::hist_split(&k)?;
                 let tag = *v
                     .first()
                     .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
@@ -381,7 +375,7 @@ impl<'a> AsOfView<'a> {
                 continue;
             }
             let image = crate::history::image_of(self.base.as_ref(), v.lsn)?;
-            let pk_enc = rk.get(4..).unwrap_or_default();
+            let (_, pk_enc) = codec::row_parts(Space::Rows, &rk)?;
             for idx in &t.indexes {
                 let (vals, _) = crate::records::index_vals(t, &idx.cols, &image);
                 out.insert(codec::index_key(table, idx.id, &vals, pk_enc), Vec::new());
@@ -403,17 +397,11 @@ fn hist_bound(b: Bound<&[u8]>, is_start: bool) -> Bound<Vec<u8>> {
     }
 }
 
-fn table_of(key: &[u8]) -> Option<u32> {
-    key.get(..4)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(u32::from_be_bytes)
-}
-
 impl ReadView for AsOfView<'_> {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match space {
             Space::Rows => {
-                let (Some(table), Some(pk_enc)) = (table_of(key), key.get(4..)) else {
+                let Ok((table, pk_enc)) = codec::row_parts(Space::Rows, key) else {
                     return Ok(None);
                 };
                 self.check_table(Some(table))?;
@@ -440,7 +428,7 @@ impl ReadView for AsOfView<'_> {
                 }
             }
             Space::Index => {
-                let Some(table) = table_of(key) else {
+                let Some(table) = codec::table_of(key) else {
                     return Ok(None);
                 };
                 self.check_table(Some(table))?;
@@ -468,7 +456,7 @@ impl ReadView for AsOfView<'_> {
         match space {
             Space::Rows => {
                 let table = match start {
-                    Bound::Included(k) | Bound::Excluded(k) => table_of(k),
+                    Bound::Included(k) | Bound::Excluded(k) => codec::table_of(k),
                     Bound::Unbounded => None,
                 };
                 self.check_table(table)?;
@@ -487,7 +475,7 @@ impl ReadView for AsOfView<'_> {
             }
             Space::Index => {
                 let table = match start {
-                    Bound::Included(k) | Bound::Excluded(k) => table_of(k),
+                    Bound::Included(k) | Bound::Excluded(k) => codec::table_of(k),
                     Bound::Unbounded => None,
                 };
                 let Some(table) = table else {

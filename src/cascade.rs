@@ -40,7 +40,7 @@ fn live_children(
     let mut out = Vec::new();
     for item in records::scan_prefix(view, Space::Index, &prefix, false)? {
         let (k, _) = item?;
-        out.push(k.get(prefix.len()..).unwrap_or_default().to_vec());
+        out.push(codec::after_prefix(Space::Index, &k, &prefix)?.to_vec());
     }
     Ok(out)
 }

@@ -672,11 +672,9 @@ impl Db {
         let mut lsns = Vec::new();
         for item in crate::records::scan_prefix(view.as_ref(), Space::Hist, &prefix, false)? {
             let (k, _) = item?;
-            // the primary key is self-delimiting: exactly 8 bytes of LSN follow it
-            if k.len() == prefix.len() + 8 {
-                if let Some(lsn) = k.get(prefix.len()..).and_then(codec::read_u64_key) {
-                    lsns.push(lsn);
-                }
+            let (_, pk, lsn) = codec::hist_parts(&k)?;
+            if pk == enc.as_slice() {
+                lsns.push(lsn);
             }
         }
         // The live version may be an Insert without its own entry (design §4). A later entry

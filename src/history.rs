@@ -31,11 +31,10 @@ pub(crate) fn image_versions(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> 
     let mut out = Vec::new();
     for item in crate::records::scan_prefix(view, Space::Hist, &prefix, false)? {
         let (k, v) = item?;
-        // the primary key is self-delimiting: exactly 8 bytes of LSN follow it
-        if k.len() != prefix.len() + 8 {
+        let (_, pk, lsn) = codec::hist_parts(&k)?;
+        if pk != pk_enc {
             continue;
         }
-        let lsn = codec::hist_lsn(&k)?;
         if v.first().copied().is_some_and(is_image_tag) {
             out.push(lsn);
         }
@@ -444,15 +443,8 @@ pub(crate) fn trashed_members(
         if m.kind != crate::records::MEMBER_TOMBSTONE {
             continue;
         }
-        let rest = k
-            .get(16..)
-            .ok_or_else(|| Error::corrupted("delrows", "short key"))?;
-        let table = rest
-            .get(..4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes)
-            .ok_or_else(|| Error::corrupted("delrows", "short key"))?;
-        let pk_enc = rest.get(4..).unwrap_or_default().to_vec();
+        let (_, table, pk_enc) = codec::delrow_parts(&k)?;
+        let pk_enc = pk_enc.to_vec();
         let mut cursor = pk_enc.as_slice();
         let pk = keys::decode_value(&mut cursor)?;
         out.push((table, pk_enc, pk, m.lsn));
@@ -470,10 +462,10 @@ pub(crate) fn deletion_holding_a_life(
     let prefix = codec::row_key(table, pk_enc);
     for item in crate::records::scan_prefix(view, Space::Hist, &prefix, true)? {
         let (k, v) = item?;
-        if k.len() != prefix.len() + 8 || v.first() != Some(&kind::TOMBSTONE) {
+        let (_, pk, lsn) = codec::hist_parts(&k)?;
+        if pk != pk_enc || v.first() != Some(&kind::TOMBSTONE) {
             continue;
         }
-        let lsn = codec::hist_lsn(&k)?;
         if let Some(Event {
             body: EventBody::Tombstone { deletion, .. },
             ..
@@ -498,9 +490,8 @@ pub(crate) fn images_in_use(view: &dyn ReadView, table: u32) -> Result<HashSet<u
     for item in crate::records::scan_prefix(view, Space::Dead, &codec::table_prefix(table), false)?
     {
         let (k, _) = item?;
-        if let Some((_, last)) =
-            crate::records::get_dead(view, table, k.get(4..).unwrap_or_default())?
-        {
+        let (_, pk) = codec::row_parts(Space::Dead, &k)?;
+        if let Some((_, last)) = crate::records::get_dead(view, table, pk)? {
             keep.insert(last);
         }
     }
@@ -511,11 +502,8 @@ pub(crate) fn images_in_use(view: &dyn ReadView, table: u32) -> Result<HashSet<u
         false,
     )? {
         let (k, v) = item?;
-        let t = k
-            .get(16..20)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes);
-        if t == Some(table) {
+        let (_, t, _) = codec::delrow_parts(&k)?;
+        if t == table {
             let m = crate::records::decode_member(&v)?;
             keep.insert(m.last_lsn);
             if m.kind == crate::records::MEMBER_UNLINK {
@@ -577,11 +565,7 @@ pub(crate) fn rows_with_history(view: &dyn ReadView, table: u32) -> Result<Vec<V
     let mut out: Vec<Vec<u8>> = Vec::new();
     for item in crate::records::scan_prefix(view, Space::Hist, &prefix, false)? {
         let (k, _) = item?;
-        let pk_enc = k
-            .len()
-            .checked_sub(8)
-            .and_then(|end| k.get(4..end))
-            .ok_or_else(|| Error::corrupted("hist", "short key"))?;
+        let (_, pk_enc, _) = codec::hist_parts(&k)?;
         if out.last().map(Vec::as_slice) != Some(pk_enc) {
             out.push(pk_enc.to_vec());
         }

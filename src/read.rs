@@ -314,7 +314,7 @@ pub trait Readable {
                 break;
             }
             let (k, _) = item?;
-            let pk = index_entry_pk(&k, idx.cols.len())?;
+            let pk = codec::index_entry_pk(Space::Index, &k, idx.cols.len())?;
             match crate::records::get_row(view, t.id(), pk)? {
                 Some(r) => out.push(crate::records::into_row(t, r.image)),
                 None => {
@@ -456,17 +456,6 @@ pub trait Readable {
         let ctx = self.read_ctx()?;
         Ok(ctx.catalog.table(table)?.def.clone())
     }
-}
-
-/// The primary-key bytes at the end of an index key with `ncols` indexed values.
-pub(crate) fn index_entry_pk(key: &[u8], ncols: usize) -> Result<&[u8]> {
-    let mut rest = key
-        .get(8..)
-        .ok_or_else(|| Error::corrupted("index", "index key shorter than its prefix"))?;
-    for _ in 0..ncols {
-        keys::decode_value(&mut rest)?;
-    }
-    Ok(rest)
 }
 
 /// Deserializes a row into a user type.

@@ -324,8 +324,8 @@ pub fn catalog_at(view: &dyn ReadView, lsn: u64) -> Result<Catalog> {
         false,
     )? {
         let (k, _) = item?;
-        let at = k
-            .get(prefix.len()..)
+        let at = codec::after_prefix(Space::Meta, &k, prefix)
+            .ok()
             .and_then(codec::read_u64_key)
             .ok_or_else(|| Error::corrupted("meta", "bad schema index key"))?;
         let ev = crate::log::read_event(view, at)?.ok_or_else(|| {

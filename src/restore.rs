@@ -133,7 +133,7 @@ pub(crate) fn plan_restore(
                 if let Some(hit) = records::scan_prefix(view, Space::Index, &prefix, false)?.next()
                 {
                     let (k, _) = hit?;
-                    let other = keys::decode_pk(k.get(prefix.len()..).unwrap_or_default())?;
+                    let other = keys::decode_pk(codec::after_prefix(Space::Index, &k, &prefix)?)?;
                     let cols: Vec<String> = idx
                         .cols
                         .iter()
@@ -224,7 +224,7 @@ pub(crate) fn plan_restore(
                 }
                 for item in records::scan_prefix(view, Space::Index, &prefix, false)? {
                     let (k, _) = item?;
-                    let other = k.get(prefix.len()..).unwrap_or_default();
+                    let other = codec::after_prefix(Space::Index, &k, &prefix)?;
                     if other == r.pk_enc.as_slice() {
                         continue;
                     }
@@ -244,7 +244,7 @@ pub(crate) fn plan_restore(
                 if t.def.trash_keeps_keys {
                     for item in records::scan_prefix(view, Space::Reserved, &prefix, false)? {
                         let (k, v) = item?;
-                        let other = k.get(prefix.len()..).unwrap_or_default();
+                        let other = codec::after_prefix(Space::Reserved, &k, &prefix)?;
                         if other == r.pk_enc.as_slice() {
                             continue;
                         }

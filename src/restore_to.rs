@@ -148,7 +148,10 @@ fn live_rows_of(view: &dyn ReadView, t: &Table) -> Result<BTreeMap<Vec<u8>, Vec<
     for item in crate::records::scan_prefix(view, Space::Rows, &prefix, false)? {
         let (k, v) = item?;
         let row = crate::records::decode_row(&k, &v)?;
-        out.insert(k.get(4..).unwrap_or_default().to_vec(), pad(t, &row.image));
+        out.insert(
+            codec::row_parts(Space::Rows, &k)?.1.to_vec(),
+            pad(t, &row.image),
+        );
     }
     Ok(out)
 }
@@ -163,7 +166,10 @@ fn rows_then_of(
     let mut out = BTreeMap::new();
     for (rk, v) in asof.rows_in(Bound::Included(prefix), end, false)? {
         let image = crate::history::image_of(base, v.lsn)?;
-        out.insert(rk.get(4..).unwrap_or_default().to_vec(), pad(t, &image));
+        out.insert(
+            codec::row_parts(Space::Rows, &rk)?.1.to_vec(),
+            pad(t, &image),
+        );
     }
     Ok(out)
 }
@@ -273,7 +279,7 @@ pub(crate) fn plan(
                         let (k, _) = item?;
                         let ck = (
                             child.id(),
-                            k.get(prefix.len()..).unwrap_or_default().to_vec(),
+                            codec::after_prefix(Space::Index, &k, &prefix)?.to_vec(),
                         );
                         let keeps_ref = match final_of(&ck) {
                             Some(img) => img.get(fk.col) == Some(&pk),
@@ -319,7 +325,10 @@ pub(crate) fn plan(
                     }
                     for item in crate::records::scan_prefix(view, Space::Index, &prefix, false)? {
                         let (k, _) = item?;
-                        let other = (*tid, k.get(prefix.len()..).unwrap_or_default().to_vec());
+                        let other = (
+                            *tid,
+                            codec::after_prefix(Space::Index, &k, &prefix)?.to_vec(),
+                        );
                         if other.1 == *enc {
                             continue;
                         }
@@ -349,7 +358,10 @@ pub(crate) fn plan(
                     for item in crate::records::scan_prefix(view, Space::Reserved, &prefix, false)?
                     {
                         let (k, v) = item?;
-                        let other = (*tid, k.get(prefix.len()..).unwrap_or_default().to_vec());
+                        let other = (
+                            *tid,
+                            codec::after_prefix(Space::Reserved, &k, &prefix)?.to_vec(),
+                        );
                         if other.1 == *enc {
                             continue;
                         }

@@ -262,13 +262,7 @@ pub(crate) fn members(view: &dyn ReadView, catalog: &Catalog, id: &Uuid) -> Resu
     let mut out = Vec::new();
     for item in records::scan_prefix(view, Space::DelRows, &prefix, false)? {
         let (k, v) = item?;
-        let rest = k
-            .get(16..)
-            .ok_or_else(|| Error::corrupted("delrows", "short key"))?;
-        let (t, pk_enc) = rest.split_at(4.min(rest.len()));
-        let tid = <[u8; 4]>::try_from(t)
-            .map(u32::from_be_bytes)
-            .map_err(|_| Error::corrupted("delrows", "short key"))?;
+        let (_, tid, pk_enc) = codec::delrow_parts(&k)?;
         out.push(RawMember {
             table: catalog.by_id(tid)?.clone(),
             pk_enc: pk_enc.to_vec(),

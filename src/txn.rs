@@ -454,7 +454,7 @@ impl<'db> Transaction<'db> {
                         .next()
                         .transpose()?;
                 if let Some((k, v)) = reserved {
-                    if k.get(prefix.len()..).unwrap_or_default() != pk_enc {
+                    if codec::after_prefix(Space::Reserved, &k, &prefix)? != pk_enc {
                         let shown: Vec<String> = idx
                             .cols
                             .iter()
@@ -469,7 +469,7 @@ impl<'db> Transaction<'db> {
                 }
             }
             if let Some((k, _)) = hit {
-                let other = k.get(prefix.len()..).unwrap_or_default();
+                let other = codec::after_prefix(Space::Index, &k, &prefix)?;
                 if other != pk_enc {
                     let cols: Vec<String> = idx
                         .cols

@@ -214,7 +214,7 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 if row.image.is_empty() {
                     continue; // a purged image: no index entries
                 }
-                let pk_enc = k.get(4..).unwrap_or_default().to_vec();
+                let pk_enc = codec::row_parts(Space::Rows, &k)?.1.to_vec();
                 let (vals, _) = records::index_vals(&t, &idx.cols, &row.image);
                 entries.push(codec::index_key(t.id(), idx.id, &vals, &pk_enc));
             }
@@ -228,7 +228,7 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                     let (k, v) = item?;
                     let (d, last): (u128, u64) =
                         record::decode(&v, kind::DEAD, &|| "trashed row".to_string())?;
-                    let pk_enc = k.get(4..).unwrap_or_default().to_vec();
+                    let pk_enc = codec::row_parts(Space::Dead, &k)?.1.to_vec();
                     let ev = crate::log::read_event(o, last)?.ok_or_else(|| {
                         Error::corrupted("log", format!("no event at lsn {last}"))
                     })?;
@@ -680,11 +680,10 @@ impl VerifyReport {
 
 fn describe(space: Space, key: &[u8]) -> String {
     match space {
-        Space::Rows if key.len() >= 4 => {
-            let (t, pk) = key.split_at(4);
-            let table = <[u8; 4]>::try_from(t)
-                .map(u32::from_be_bytes)
-                .unwrap_or_default();
+        Space::Rows => {
+            let Ok((table, pk)) = codec::row_parts(Space::Rows, key) else {
+                return format!("rows: key {key:02x?}");
+            };
             let pk = keys::decode_values(pk)
                 .map(|v| format!("{v:?}"))
                 .unwrap_or_else(|_| format!("{pk:02x?}"));

@@ -24,6 +24,263 @@ pub mod record;
 
 pub use crate::storage::Space;
 
+use crate::error::{Error, Result};
+
+/// A key of the store, decoded: one variant per space (meta keys stay bytes). Keys are built by
+/// the functions below and read back only through [`Key::decode`] and the part readers beside
+/// it: nothing outside the codec slices key bytes. A key too short for its space, or that does
+/// not parse, is [`Error::Corrupted`] naming the space, never a default value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// `meta`: a name (`format`, `table/<id>`, ...).
+    Meta(&'a [u8]),
+    /// `log`: an LSN.
+    Log(u64),
+    /// `tx`: a transaction id.
+    Tx(u64),
+    /// `rows`: a live row.
+    Row {
+        /// The table.
+        table: u32,
+        /// The encoded primary key.
+        pk: &'a [u8],
+    },
+    /// `index` (and `reserved`): an index entry, the encoded values then the primary key.
+    Index {
+        /// The table.
+        table: u32,
+        /// The index.
+        index: u32,
+        /// The encoded indexed values followed by the encoded primary key.
+        entry: &'a [u8],
+    },
+    /// `hist`: one version of a row.
+    Hist {
+        /// The table.
+        table: u32,
+        /// The encoded primary key.
+        pk: &'a [u8],
+        /// The LSN of the version's event.
+        lsn: u64,
+    },
+    /// `del`: a deletion.
+    Del(uuid::Uuid),
+    /// `dead`: a trashed row.
+    Dead {
+        /// The table.
+        table: u32,
+        /// The encoded primary key.
+        pk: &'a [u8],
+    },
+    /// `delrows`: a member of a deletion.
+    DelRow {
+        /// The deletion.
+        deletion: uuid::Uuid,
+        /// The table.
+        table: u32,
+        /// The encoded primary key.
+        pk: &'a [u8],
+    },
+}
+
+fn short(space: Space) -> Error {
+    Error::corrupted(space.name(), "a key too short for its space")
+}
+
+fn take_u32(space: Space, bytes: &[u8]) -> Result<(u32, &[u8])> {
+    let head = bytes.get(..4).ok_or_else(|| short(space))?;
+    let n = <[u8; 4]>::try_from(head).map_err(|_| short(space))?;
+    Ok((u32::from_be_bytes(n), bytes.get(4..).unwrap_or_default()))
+}
+
+fn take_uuid(space: Space, bytes: &[u8]) -> Result<(uuid::Uuid, &[u8])> {
+    let head = bytes.get(..16).ok_or_else(|| short(space))?;
+    let id = <[u8; 16]>::try_from(head).map_err(|_| short(space))?;
+    Ok((
+        uuid::Uuid::from_bytes(id),
+        bytes.get(16..).unwrap_or_default(),
+    ))
+}
+
+fn u64_of(space: Space, bytes: &[u8]) -> Result<u64> {
+    read_u64_key(bytes).ok_or_else(|| Error::corrupted(space.name(), "a key is not 8 bytes"))
+}
+
+impl<'a> Key<'a> {
+    /// Decodes a key read from `space`.
+    pub fn decode(space: Space, bytes: &'a [u8]) -> Result<Key<'a>> {
+        Ok(match space {
+            Space::Meta => Key::Meta(bytes),
+            Space::Log => Key::Log(u64_of(space, bytes)?),
+            Space::Tx => Key::Tx(u64_of(space, bytes)?),
+            Space::Rows | Space::Dead => {
+                let (table, pk) = take_u32(space, bytes)?;
+                if pk.is_empty() {
+                    return Err(short(space));
+                }
+                if space == Space::Rows {
+                    Key::Row { table, pk }
+                } else {
+                    Key::Dead { table, pk }
+                }
+            }
+            Space::Index | Space::Reserved => {
+                let (table, rest) = take_u32(space, bytes)?;
+                let (index, entry) = take_u32(space, rest)?;
+                Key::Index {
+                    table,
+                    index,
+                    entry,
+                }
+            }
+            Space::Hist => {
+                let (table, rest) = take_u32(space, bytes)?;
+                let split = rest.len().checked_sub(8).ok_or_else(|| short(space))?;
+                let (pk, lsn) = rest.split_at(split);
+                if pk.is_empty() {
+                    return Err(short(space));
+                }
+                Key::Hist {
+                    table,
+                    pk,
+                    lsn: u64_of(space, lsn)?,
+                }
+            }
+            Space::Del => {
+                let (id, rest) = take_uuid(space, bytes)?;
+                if !rest.is_empty() {
+                    return Err(Error::corrupted(space.name(), "a key is not 16 bytes"));
+                }
+                Key::Del(id)
+            }
+            Space::DelRows => {
+                let (deletion, rest) = take_uuid(space, bytes)?;
+                let (table, pk) = take_u32(space, rest)?;
+                if pk.is_empty() {
+                    return Err(short(space));
+                }
+                Key::DelRow {
+                    deletion,
+                    table,
+                    pk,
+                }
+            }
+        })
+    }
+
+    /// The key's bytes (integers big-endian, so byte order is logical order).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut k = Vec::new();
+        match *self {
+            Key::Meta(name) => k.extend_from_slice(name),
+            Key::Log(n) | Key::Tx(n) => k.extend_from_slice(&n.to_be_bytes()),
+            Key::Row { table, pk } | Key::Dead { table, pk } => {
+                k.reserve(4 + pk.len());
+                k.extend_from_slice(&table.to_be_bytes());
+                k.extend_from_slice(pk);
+            }
+            Key::Index {
+                table,
+                index,
+                entry,
+            } => {
+                k.reserve(8 + entry.len());
+                k.extend_from_slice(&table.to_be_bytes());
+                k.extend_from_slice(&index.to_be_bytes());
+                k.extend_from_slice(entry);
+            }
+            Key::Hist { table, pk, lsn } => {
+                k.reserve(12 + pk.len());
+                k.extend_from_slice(&table.to_be_bytes());
+                k.extend_from_slice(pk);
+                k.extend_from_slice(&lsn.to_be_bytes());
+            }
+            Key::Del(id) => k.extend_from_slice(id.as_bytes()),
+            Key::DelRow {
+                deletion,
+                table,
+                pk,
+            } => {
+                k.reserve(20 + pk.len());
+                k.extend_from_slice(deletion.as_bytes());
+                k.extend_from_slice(&table.to_be_bytes());
+                k.extend_from_slice(pk);
+            }
+        }
+        k
+    }
+}
+
+/// (table, encoded primary key) of a `rows` or `dead` key.
+pub fn row_parts(space: Space, key: &[u8]) -> Result<(u32, &[u8])> {
+    match Key::decode(space, key)? {
+        Key::Row { table, pk } | Key::Dead { table, pk } => Ok((table, pk)),
+        _ => Err(Error::corrupted(space.name(), "not a row key")),
+    }
+}
+
+/// (table, encoded primary key, LSN) of a `hist` key.
+pub fn hist_parts(key: &[u8]) -> Result<(u32, &[u8], u64)> {
+    match Key::decode(Space::Hist, key)? {
+        Key::Hist { table, pk, lsn } => Ok((table, pk, lsn)),
+        _ => Err(Error::corrupted("hist", "not a version key")),
+    }
+}
+
+/// A `hist` key split into the row's key (table and primary key, as in `rows`) and the LSN.
+pub fn hist_split(key: &[u8]) -> Result<(&[u8], u64)> {
+    let (_, _, lsn) = hist_parts(key)?;
+    let row = key.get(..key.len() - 8).unwrap_or_default();
+    Ok((row, lsn))
+}
+
+/// The table a `rows`, `dead`, `hist`, `index` or `reserved` key (or a prefix of one holding at
+/// least the table) starts with.
+pub fn table_of(key: &[u8]) -> Option<u32> {
+    take_u32(Space::Rows, key).ok().map(|(t, _)| t)
+}
+
+/// (deletion, table, encoded primary key) of a `delrows` key.
+pub fn delrow_parts(key: &[u8]) -> Result<(uuid::Uuid, u32, &[u8])> {
+    match Key::decode(Space::DelRows, key)? {
+        Key::DelRow {
+            deletion,
+            table,
+            pk,
+        } => Ok((deletion, table, pk)),
+        _ => Err(Error::corrupted("delrows", "not a member key")),
+    }
+}
+
+/// What follows `prefix` in a key a prefix scan of `space` returned (for an index scan over
+/// whole values: the primary key of the entry). A key that does not start with the prefix is
+/// `Corrupted`.
+pub fn after_prefix<'k>(space: Space, key: &'k [u8], prefix: &[u8]) -> Result<&'k [u8]> {
+    match key.strip_prefix(prefix) {
+        Some(rest) if !rest.is_empty() => Ok(rest),
+        _ => Err(Error::corrupted(
+            space.name(),
+            "a key found under a prefix does not continue it",
+        )),
+    }
+}
+
+/// The encoded primary key at the end of an `index` (or `reserved`) key with `ncols` indexed
+/// values.
+pub fn index_entry_pk(space: Space, key: &[u8], ncols: usize) -> Result<&[u8]> {
+    let Key::Index { entry, .. } = Key::decode(space, key)? else {
+        return Err(Error::corrupted(space.name(), "not an index key"));
+    };
+    let mut rest = entry;
+    for _ in 0..ncols {
+        keys::decode_value(&mut rest)?;
+    }
+    if rest.is_empty() {
+        return Err(short(space));
+    }
+    Ok(rest)
+}
+
 /// Key of an event in the log.
 pub fn log_key(lsn: u64) -> [u8; 8] {
     lsn.to_be_bytes()
@@ -45,12 +302,9 @@ pub fn table_prefix(table: u32) -> Vec<u8> {
     table.to_be_bytes().to_vec()
 }
 
-/// Key of a live row.
+/// Key of a live row (and, in `dead`, of a trashed one).
 pub fn row_key(table: u32, pk_enc: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(4 + pk_enc.len());
-    k.extend_from_slice(&table.to_be_bytes());
-    k.extend_from_slice(pk_enc);
-    k
+    Key::Row { table, pk: pk_enc }.encode()
 }
 
 /// Prefix of every entry of one index.
@@ -73,11 +327,12 @@ pub fn index_key(table: u32, index: u32, vals_enc: &[u8], pk_enc: &[u8]) -> Vec<
 
 /// Key of one version of a row in the history index.
 pub fn hist_key(table: u32, pk_enc: &[u8], lsn: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(12 + pk_enc.len());
-    k.extend_from_slice(&table.to_be_bytes());
-    k.extend_from_slice(pk_enc);
-    k.extend_from_slice(&lsn.to_be_bytes());
-    k
+    Key::Hist {
+        table,
+        pk: pk_enc,
+        lsn,
+    }
+    .encode()
 }
 
 /// Key of one version of a row in the history index, from the row's key in the rows view
@@ -90,12 +345,8 @@ pub fn row_hist_key(row_key: &[u8], lsn: u64) -> Vec<u8> {
 }
 
 /// The LSN at the end of a history-index key.
-pub fn hist_lsn(key: &[u8]) -> crate::error::Result<u64> {
-    key.len()
-        .checked_sub(8)
-        .and_then(|p| key.get(p..))
-        .and_then(read_u64_key)
-        .ok_or_else(|| crate::error::Error::corrupted("hist", "short key"))
+pub fn hist_lsn(key: &[u8]) -> Result<u64> {
+    hist_parts(key).map(|(_, _, lsn)| lsn)
 }
 
 /// Key of a deletion record.
@@ -105,11 +356,12 @@ pub fn del_key(deletion: &uuid::Uuid) -> [u8; 16] {
 
 /// Key of one member of a deletion.
 pub fn delrow_key(deletion: &uuid::Uuid, table: u32, pk_enc: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(20 + pk_enc.len());
-    k.extend_from_slice(deletion.as_bytes());
-    k.extend_from_slice(&table.to_be_bytes());
-    k.extend_from_slice(pk_enc);
-    k
+    Key::DelRow {
+        deletion: *deletion,
+        table,
+        pk: pk_enc,
+    }
+    .encode()
 }
 
 /// Meta key of a table definition in the catalog view.
@@ -186,6 +438,65 @@ pub const META_SEQ_PREFIX: &[u8] = b"seq/";
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_decodes_to_what_built_it_and_short_keys_are_corrupted() {
+        let pk = keys::encode_one(&crate::value::Value::Int(-7));
+        let d = uuid::Uuid::from_u128(0x0190_c0de_0000_7000_8000_0000_0000_0001);
+        let cases: Vec<(Space, Key)> = vec![
+            (Space::Meta, Key::Meta(b"format")),
+            (Space::Log, Key::Log(9)),
+            (Space::Tx, Key::Tx(4)),
+            (Space::Rows, Key::Row { table: 3, pk: &pk }),
+            (Space::Dead, Key::Dead { table: 3, pk: &pk }),
+            (
+                Space::Index,
+                Key::Index {
+                    table: 3,
+                    index: 1,
+                    entry: &pk,
+                },
+            ),
+            (
+                Space::Hist,
+                Key::Hist {
+                    table: 3,
+                    pk: &pk,
+                    lsn: 42,
+                },
+            ),
+            (Space::Del, Key::Del(d)),
+            (
+                Space::DelRows,
+                Key::DelRow {
+                    deletion: d,
+                    table: 3,
+                    pk: &pk,
+                },
+            ),
+        ];
+        for (space, key) in cases {
+            let bytes = key.encode();
+            assert_eq!(Key::decode(space, &bytes).unwrap(), key, "{space:?}");
+            if space != Space::Meta {
+                let short = &bytes[..bytes.len().min(3)];
+                let e = Key::decode(space, short).unwrap_err();
+                assert!(matches!(e, Error::Corrupted { .. }), "{space:?}: {e}");
+            }
+        }
+        assert_eq!(
+            row_parts(Space::Rows, &row_key(3, &pk)).unwrap(),
+            (3, &pk[..])
+        );
+        assert!(row_parts(Space::Rows, &3u32.to_be_bytes()).is_err());
+        assert!(after_prefix(Space::Index, b"abc", b"abd").is_err());
+        assert_eq!(after_prefix(Space::Index, b"abcd", b"ab").unwrap(), b"cd");
+        let entry = index_key(3, 1, &keys::encode_one(&"x".into()), &pk);
+        assert_eq!(index_entry_pk(Space::Index, &entry, 1).unwrap(), &pk[..]);
+        assert!(index_entry_pk(Space::Index, &entry, 2).is_err());
+    }
+
     #[test]
     fn a_hist_key_from_a_row_key_is_the_hist_key() {
         let pk = super::keys::encode_one(&crate::value::Value::Int(-7));
