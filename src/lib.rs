@@ -36,7 +36,7 @@
 //! export  db                              the facade: Db, import and export
 //! txn                                     the write path: Transaction, its checks and staging
 //! restore_to  as_of  read                 going back · reads as of a point · the Readable trait
-//! restore  trash  cascade  purge          planning restores · the trash · planning deletes · purge reports
+//! restore  trash  cascade  checks  purge  planning restores · the trash · planning deletes · constraint checks · purge reports
 //! store  compact  commit                  the store on disk (open, HWM, marker) · compaction · the commit pipeline
 //! views  history  records                 applying events · the version index · the views' records
 //! log  schema  codec  storage             events · tables and the catalog · keys and records · the engines
@@ -57,6 +57,7 @@
 
 mod as_of;
 mod cascade;
+mod checks;
 mod codec;
 mod commit;
 mod compact;
@@ -132,7 +133,7 @@ mod layers {
 
     /// The modules, bottom up (`LAYERS` in the crate docs, read left to right per floor from
     /// the ground).
-    const LAYERS: [&str; 24] = [
+    const LAYERS: [&str; 25] = [
         "error",
         "value",
         "storage",

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::codec::{self, keys, Space};
+use crate::checks;
+use crate::codec::keys;
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::log::EventBody;
 use crate::records::{self, MEMBER_TOMBSTONE};
@@ -112,13 +113,8 @@ pub(crate) fn plan_restore(
             let image: Vec<Value> = (0..t.def.columns.len())
                 .map(|i| records::cell(t, &last, i))
                 .collect();
-            for idx in t.indexes.iter().filter(|i| i.unique) {
-                let (vals, has_null) = records::index_vals(t, &idx.cols, &image);
-                if has_null {
-                    continue;
-                }
-                let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
-                if let Some(first) = restoring_unique.get(&prefix) {
+            for value in checks::unique_values(t, &image, None) {
+                if let Some(first) = restoring_unique.get(&value.prefix) {
                     conflict = true;
                     conflicts.push(Conflict {
                         row: me.clone(),
@@ -128,31 +124,24 @@ pub(crate) fn plan_restore(
                         ),
                     });
                 } else {
-                    restoring_unique.insert(prefix.clone(), me.clone());
+                    restoring_unique.insert(value.prefix.clone(), me.clone());
                 }
-                if let Some(hit) = records::scan_prefix(view, Space::Index, &prefix, false)?.next()
-                {
-                    let (k, _) = hit?;
-                    let other = keys::decode_pk(codec::after_prefix(Space::Index, &k, &prefix)?)?;
-                    let cols: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .filter_map(|&c| t.def.columns.get(c).map(|c| c.name.clone()))
-                        .collect();
-                    let shown: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .map(|&c| records::cell(t, &image, c).to_string())
-                        .collect();
+                // the row's own kept values are its to take back: live holders only (a live
+                // row under the same key counts too)
+                let live = checks::holders(view, t, &value, &[])?
+                    .into_iter()
+                    .find(|h| h.reserved_by.is_none());
+                if let Some(h) = live {
                     conflict = true;
                     conflicts.push(Conflict {
                         row: me.clone(),
                         kind: ConflictKind::UniqueTaken,
                         detail: format!(
-                            "unique ({}) = {} is taken by live row {} {other}",
-                            cols.join(", "),
-                            shown.join(", "),
-                            t.name()
+                            "unique ({}) = {} is taken by live row {} {}",
+                            value.columns(t).join(", "),
+                            value.shown,
+                            t.name(),
+                            keys::decode_pk(&h.pk_enc)?
                         ),
                     });
                 }
@@ -189,107 +178,75 @@ pub(crate) fn plan_restore(
                 }
             }
             // A reference put back is a value written like any other: a unique constraint
-            // over it must still hold, among the live rows and the rows of this restore.
-            for idx in t.indexes.iter().filter(|i| i.unique) {
-                let (vals, has_null) = records::index_vals(t, &idx.cols, &image);
-                if has_null || records::index_vals(t, &idx.cols, &live.image).0 == vals {
-                    continue;
-                }
-                let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
-                let shown = || -> String {
-                    let cols: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .filter_map(|&c| t.def.columns.get(c).map(|c| c.name.clone()))
-                        .collect();
-                    let vals: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .map(|&c| records::cell(t, &image, c).to_string())
-                        .collect();
-                    format!("unique ({}) = {}", cols.join(", "), vals.join(", "))
-                };
-                if let Some(first) = restoring_unique.get(&prefix) {
+            // over it must still hold, among the live rows, the values the trash keeps and the
+            // rows of this restore.
+            for value in checks::unique_values(t, &image, Some(&live.image)) {
+                let shown = format!("unique ({}) = {}", value.columns(t).join(", "), value.shown);
+                if let Some(first) = restoring_unique.get(&value.prefix) {
                     conflict = true;
                     conflicts.push(Conflict {
                         row: me.clone(),
                         kind: ConflictKind::UniqueTaken,
                         detail: format!(
-                            "putting its reference back would give it {}, also held by {first}, restored in the same restore",
-                            shown()
+                            "putting its reference back would give it {shown}, also held by {first}, restored in the same restore"
                         ),
                     });
                 } else {
-                    restoring_unique.insert(prefix.clone(), me.clone());
+                    restoring_unique.insert(value.prefix.clone(), me.clone());
                 }
-                for item in records::scan_prefix(view, Space::Index, &prefix, false)? {
-                    let (k, _) = item?;
-                    let other = codec::after_prefix(Space::Index, &k, &prefix)?;
-                    if other == r.pk_enc.as_slice() {
+                let holders = checks::holders(view, t, &value, &r.pk_enc)?;
+                // one conflict for a live holder, one for a reserving one
+                for reserved in [false, true] {
+                    let Some(h) = holders.iter().find(|h| h.reserved_by.is_some() == reserved)
+                    else {
                         continue;
-                    }
+                    };
                     conflict = true;
+                    let held = match h.reserved_by {
+                        Some(d) => format!(
+                            "kept reserved by trashed row {} {} (deletion {d})",
+                            t.name(),
+                            keys::decode_pk(&h.pk_enc)?
+                        ),
+                        None => format!(
+                            "taken by live row {} {}",
+                            t.name(),
+                            keys::decode_pk(&h.pk_enc)?
+                        ),
+                    };
                     conflicts.push(Conflict {
                         row: me.clone(),
                         kind: ConflictKind::UniqueTaken,
-                        detail: format!(
-                            "putting its reference back would give it {}, taken by live row {} {}",
-                            shown(),
-                            t.name(),
-                            keys::decode_pk(other)?
-                        ),
+                        detail: format!("putting its reference back would give it {shown}, {held}"),
                     });
-                    break;
-                }
-                if t.def.trash_keeps_keys {
-                    for item in records::scan_prefix(view, Space::Reserved, &prefix, false)? {
-                        let (k, v) = item?;
-                        let other = codec::after_prefix(Space::Reserved, &k, &prefix)?;
-                        if other == r.pk_enc.as_slice() {
-                            continue;
-                        }
-                        conflict = true;
-                        conflicts.push(Conflict {
-                            row: me.clone(),
-                            kind: ConflictKind::UniqueTaken,
-                            detail: format!(
-                                "putting its reference back would give it {}, kept reserved by trashed row {} {} (deletion {})",
-                                shown(),
-                                t.name(),
-                                keys::decode_pk(other)?,
-                                records::decode_reserved(&v)?
-                            ),
-                        });
-                        break;
-                    }
                 }
             }
             image
         };
+        // parents: live, or coming back in this restore (then this row waits for them)
+        let missing =
+            checks::missing_parents(view, catalog, t, &image, &r.pk_enc, None, &|table, enc| {
+                coming.contains(&(table, enc.to_vec()))
+            })?;
         for fk in &t.fks {
             let v = records::cell(t, &image, fk.col);
-            if v.is_null() {
-                continue;
-            }
-            let parent = catalog.by_id(fk.parent)?;
             let penc = keys::encode_one(&v);
-            if parent.id() == t.id() && penc == r.pk_enc {
-                continue; // a row referencing itself
+            let itself = fk.parent == t.id() && penc == r.pk_enc;
+            if !v.is_null() && !itself && coming.contains(&(fk.parent, penc.clone())) {
+                needs.push((fk.parent, penc));
             }
-            if coming.contains(&(parent.id(), penc.clone())) {
-                needs.push((parent.id(), penc));
-            } else if records::get_row(view, parent.id(), &penc)?.is_none() {
-                let why = match records::get_dead(view, parent.id(), &penc)? {
-                    Some((d, _)) => format!("in the trash, deletion {d}"),
-                    None => "missing".to_string(),
-                };
-                conflict = true;
-                conflicts.push(Conflict {
-                    row: me.clone(),
-                    kind: ConflictKind::ParentNotLive,
-                    detail: format!("parent {} {v} is not live ({why})", parent.name()),
-                });
-            }
+        }
+        for m in missing {
+            let why = match records::get_dead(view, m.parent_id, &m.value_enc)? {
+                Some((d, _)) => format!("in the trash, deletion {d}"),
+                None => "missing".to_string(),
+            };
+            conflict = true;
+            conflicts.push(Conflict {
+                row: me.clone(),
+                kind: ConflictKind::ParentNotLive,
+                detail: format!("parent {} {} is not live ({why})", m.parent, m.value),
+            });
         }
         items.push(Item {
             idx,

@@ -25,6 +25,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::as_of::{self, AsOfView};
+use crate::checks;
 use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
@@ -302,15 +303,11 @@ pub(crate) fn plan(
                 out.tombstoned.push(me);
             }
             (Some(img), now) => {
-                // unique values: held by a live row that keeps them, or given to another row
-                // of this plan (possible when the unique index was added after the target)?
-                for idx in t.indexes.iter().filter(|i| i.unique) {
-                    let (vals, has_null) = crate::records::index_vals(t, &idx.cols, img);
-                    if has_null {
-                        continue;
-                    }
-                    let prefix = codec::index_key(*tid, idx.id, &vals, &[]);
-                    match claimed.get(&prefix) {
+                // unique values: held by a live row that keeps them, kept by the trash for a
+                // row that stays there, or given to another row of this plan (possible when
+                // the unique index was added after the target)?
+                for value in checks::unique_values(t, img, None) {
+                    match claimed.get(&value.prefix) {
                         Some(first) => out.conflicts.push(Conflict {
                             row: me.clone(),
                             kind: ConflictKind::UniqueTaken,
@@ -320,82 +317,71 @@ pub(crate) fn plan(
                             ),
                         }),
                         None => {
-                            claimed.insert(prefix.clone(), me.clone());
+                            claimed.insert(value.prefix.clone(), me.clone());
                         }
                     }
-                    for item in crate::records::scan_prefix(view, Space::Index, &prefix, false)? {
-                        let (k, _) = item?;
-                        let other = (
-                            *tid,
-                            codec::after_prefix(Space::Index, &k, &prefix)?.to_vec(),
-                        );
-                        if other.1 == *enc {
-                            continue;
-                        }
-                        let keeps = match states.get(&other) {
-                            Some(s) => s.then.as_ref().is_some_and(|o| {
-                                crate::records::index_vals(t, &idx.cols, o).0 == vals
-                            }),
-                            None => true,
-                        };
-                        if keeps {
-                            out.conflicts.push(Conflict {
-                                row: me.clone(),
-                                kind: ConflictKind::UniqueTaken,
-                                detail: format!(
-                                    "its unique value is held by live row {} {}",
-                                    t.name(),
-                                    keys::decode_pk(&other.1)?
-                                ),
-                            });
-                        }
-                    }
-                    if !t.def.trash_keeps_keys {
-                        continue;
-                    }
-                    // A value the trash keeps for a deleted row stays taken unless that row
-                    // comes back (with its image of the target) in the same plan.
-                    for item in crate::records::scan_prefix(view, Space::Reserved, &prefix, false)?
-                    {
-                        let (k, v) = item?;
-                        let other = (
-                            *tid,
-                            codec::after_prefix(Space::Reserved, &k, &prefix)?.to_vec(),
-                        );
-                        if other.1 == *enc {
-                            continue;
-                        }
-                        let released = states.get(&other).is_some_and(|s| s.then.is_some());
-                        if !released {
-                            out.conflicts.push(Conflict {
-                                row: me.clone(),
-                                kind: ConflictKind::KeyReserved,
-                                detail: format!(
-                                    "its unique value is kept by trashed row {} {} (deletion {}; the table keeps trashed keys)",
-                                    t.name(),
-                                    keys::decode_pk(&other.1)?,
-                                    crate::records::decode_reserved(&v)?
-                                ),
-                            });
+                    for h in checks::holders(view, t, &value, enc)? {
+                        let other = (*tid, h.pk_enc);
+                        match h.reserved_by {
+                            None => {
+                                // a live holder keeps it unless the plan gives it another value
+                                let keeps = match states.get(&other) {
+                                    Some(s) => s.then.as_ref().is_some_and(|o| {
+                                        let (vals, _) =
+                                            crate::records::index_vals(t, &value.index.cols, o);
+                                        codec::index_key(*tid, value.index.id, &vals, &[])
+                                            == value.prefix
+                                    }),
+                                    None => true,
+                                };
+                                if keeps {
+                                    out.conflicts.push(Conflict {
+                                        row: me.clone(),
+                                        kind: ConflictKind::UniqueTaken,
+                                        detail: format!(
+                                            "its unique value is held by live row {} {}",
+                                            t.name(),
+                                            keys::decode_pk(&other.1)?
+                                        ),
+                                    });
+                                }
+                            }
+                            // A value the trash keeps for a deleted row stays taken unless that
+                            // row comes back (with its image of the target) in the same plan.
+                            Some(deletion) => {
+                                let released = states.get(&other).is_some_and(|s| s.then.is_some());
+                                if !released {
+                                    out.conflicts.push(Conflict {
+                                        row: me.clone(),
+                                        kind: ConflictKind::KeyReserved,
+                                        detail: format!(
+                                            "its unique value is kept by trashed row {} {} (deletion {deletion}; the table keeps trashed keys)",
+                                            t.name(),
+                                            keys::decode_pk(&other.1)?
+                                        ),
+                                    });
+                                }
+                            }
                         }
                     }
                 }
-                // parents: live after the plan?
+                // parents: live after the plan? (out of scope: live now; in scope: live then)
+                let in_scope =
+                    |table: u32, penc: &[u8]| states.contains_key(&(table, penc.to_vec()));
+                for m in checks::missing_parents(view, catalog, t, img, enc, None, &in_scope)? {
+                    out.conflicts.push(Conflict {
+                        row: me.clone(),
+                        kind: ConflictKind::ParentNotLive,
+                        detail: format!("parent {} {} would not be live", m.parent, m.value),
+                    });
+                }
                 for fk in &t.fks {
                     let v = crate::records::cell(t, img, fk.col);
-                    if v.is_null() {
+                    let key = (fk.parent, keys::encode_one(&v));
+                    if v.is_null() || key == (*tid, enc.clone()) {
                         continue;
                     }
-                    let penc = keys::encode_one(&v);
-                    let pk_ = (fk.parent, penc.clone());
-                    if pk_ == (*tid, enc.clone()) {
-                        continue;
-                    }
-                    let live_after = match states.get(&pk_) {
-                        Some(s) => s.then.is_some(),
-                        None => crate::records::get_row(view, fk.parent, &penc)?.is_some(),
-                    };
-                    if !live_after {
+                    if states.get(&key).is_some_and(|s| s.then.is_none()) {
                         let parent = catalog.by_id(fk.parent)?;
                         out.conflicts.push(Conflict {
                             row: me.clone(),

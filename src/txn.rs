@@ -29,7 +29,7 @@ use crate::store::{Inner, WriterState};
 use crate::trash::{self, RowRef};
 use crate::value::{ColumnType, Row, Timestamp, Value};
 use crate::views;
-use crate::{cascade, restore};
+use crate::{cascade, checks, restore};
 
 /// Longest encoded primary key accepted (bytes).
 pub const MAX_PK_BYTES: usize = 1024;
@@ -427,6 +427,9 @@ impl<'db> Transaction<'db> {
         Ok(())
     }
 
+    /// The first unique value of `image` (row `pk_enc` of `t`) that another row holds:
+    /// `KeyReserved` when the trash keeps it for a deleted row, a unique violation when a live
+    /// row has it (see [`crate::checks`]).
     fn check_unique(
         &self,
         t: &Table,
@@ -434,107 +437,53 @@ impl<'db> Transaction<'db> {
         pk_enc: &[u8],
         only_changed_from: Option<&[Value]>,
     ) -> Result<()> {
-        for idx in t.indexes.iter().filter(|i| i.unique) {
-            let (vals, has_null) = crate::records::index_vals(t, &idx.cols, image);
-            if has_null {
-                continue;
-            }
-            if let Some(old) = only_changed_from {
-                if crate::records::index_vals(t, &idx.cols, old).0 == vals {
-                    continue;
-                }
-            }
-            let prefix = codec::index_key(t.id(), idx.id, &vals, &[]);
-            let hit = crate::records::scan_prefix(&self.overlay, Space::Index, &prefix, false)?
-                .next()
-                .transpose()?;
-            if t.def.trash_keeps_keys {
-                let reserved =
-                    crate::records::scan_prefix(&self.overlay, Space::Reserved, &prefix, false)?
-                        .next()
-                        .transpose()?;
-                if let Some((k, v)) = reserved {
-                    if codec::after_prefix(Space::Reserved, &k, &prefix)? != pk_enc {
-                        let shown: Vec<String> = idx
-                            .cols
-                            .iter()
-                            .map(|&c| crate::records::cell(t, image, c).to_string())
-                            .collect();
-                        return Err(Error::KeyReserved {
-                            table: t.name().to_string(),
-                            value: shown.join(", "),
-                            deletion: crate::records::decode_reserved(&v)?,
-                        });
-                    }
-                }
-            }
-            if let Some((k, _)) = hit {
-                let other = codec::after_prefix(Space::Index, &k, &prefix)?;
-                if other != pk_enc {
-                    let cols: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .filter_map(|&c| t.def.columns.get(c).map(|c| c.name.clone()))
-                        .collect();
-                    let shown: Vec<String> = idx
-                        .cols
-                        .iter()
-                        .map(|&c| crate::records::cell(t, image, c).to_string())
-                        .collect();
-                    return Err(Error::ConstraintViolation {
+        for value in checks::unique_values(t, image, only_changed_from) {
+            if let Some(h) = checks::holders(&self.overlay, t, &value, pk_enc)?.first() {
+                return Err(match h.reserved_by {
+                    Some(deletion) => Error::KeyReserved {
                         table: t.name().to_string(),
-                        constraint: Constraint::Unique(cols),
-                        value: shown.join(", "),
-                    });
-                }
+                        value: value.shown,
+                        deletion,
+                    },
+                    None => Error::ConstraintViolation {
+                        table: t.name().to_string(),
+                        constraint: Constraint::Unique(value.columns(t)),
+                        value: value.shown,
+                    },
+                });
             }
         }
         Ok(())
     }
 
+    /// The first foreign key of `image` whose parent is not live (see [`crate::checks`]).
     fn check_parents(
         &self,
         t: &Table,
         image: &[Value],
         only_changed_from: Option<&[Value]>,
     ) -> Result<()> {
-        for fk in &t.fks {
-            let v = crate::records::cell(t, image, fk.col);
-            if v.is_null() {
-                continue;
-            }
-            if let Some(old) = only_changed_from {
-                if crate::records::cell(t, old, fk.col) == v {
-                    continue;
-                }
-            }
-            let parent = self.catalog.by_id(fk.parent)?;
-            let enc = keys::encode_one(&v);
-            let live = if parent.id() == t.id()
-                && enc == keys::encode_one(&crate::records::cell(t, image, t.pk))
-            {
-                true // a row may reference itself
-            } else {
-                crate::records::row_exists(&self.overlay, parent.id(), &enc)?
-            };
-            if !live {
-                let column = t
-                    .def
-                    .columns
-                    .get(fk.col)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default();
-                return Err(Error::ConstraintViolation {
-                    table: t.name().to_string(),
-                    constraint: Constraint::ForeignKey {
-                        column,
-                        references: parent.name().to_string(),
-                    },
-                    value: v.to_string(),
-                });
-            }
+        let own = keys::encode_one(&crate::records::cell(t, image, t.pk));
+        let missing = checks::missing_parents(
+            &self.overlay,
+            &self.catalog,
+            t,
+            image,
+            &own,
+            only_changed_from,
+            &|_, _| false,
+        )?;
+        match missing.into_iter().next() {
+            Some(m) => Err(Error::ConstraintViolation {
+                table: t.name().to_string(),
+                constraint: Constraint::ForeignKey {
+                    column: m.column,
+                    references: m.parent,
+                },
+                value: m.value.to_string(),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Inserts a row and returns it as stored (with its primary key, defaults filled in).
