@@ -38,6 +38,7 @@ use uuid::Uuid;
 use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
+use crate::history::{row_as_of, RowAsOf};
 use crate::log::{self, EventBody};
 use crate::read::{ReadCtx, Readable, ViewRef};
 use crate::restore::{RestorePlan, RestorePolicy};
@@ -405,26 +406,16 @@ impl ReadView for AsOfView<'_> {
                     return Ok(None);
                 };
                 self.check_table(Some(table))?;
-                if let Some((bytes, _)) =
-                    crate::history::live_row_at(self.base.as_ref(), table, pk_enc, self.lsn)?
-                {
-                    return Ok(Some(bytes));
-                }
-                match crate::history::listed_version_at(
-                    self.base.as_ref(),
-                    table,
-                    pk_enc,
-                    self.lsn,
-                )? {
-                    Some(v) if v.tag == kind::IMAGE_PURGED => {
+                match row_as_of(self.base.as_ref(), table, pk_enc, self.lsn)? {
+                    RowAsOf::Live(bytes, _) => Ok(Some(bytes)),
+                    RowAsOf::Version(lsn, image) => {
+                        crate::records::encode_row(lsn, &image).map(Some)
+                    }
+                    RowAsOf::Purged(version) => {
                         let t = self.catalog.by_id(table)?;
-                        Err(purged(t.name(), pk_enc, self.lsn, v.lsn))
+                        Err(purged(t.name(), pk_enc, self.lsn, version))
                     }
-                    Some(v) if v.is_live() => {
-                        let image = crate::history::image_of(self.base.as_ref(), v.lsn)?;
-                        crate::records::encode_row(v.lsn, &image).map(Some)
-                    }
-                    _ => Ok(None),
+                    RowAsOf::Absent => Ok(None),
                 }
             }
             Space::Index => {
@@ -738,20 +729,11 @@ impl Readable for AsOf<'_> {
         let (_, pk_enc) = crate::read::pk_enc(t, pk.into())?;
         refuse_expired(&self.expired, Some(t.id()))?;
         let base = self.engine.read()?;
-        if let Some((_, row)) =
-            crate::history::live_row_at(base.as_ref(), t.id(), &pk_enc, self.lsn)?
-        {
-            return Ok(Some(crate::records::to_row(t, &row.image)));
-        }
-        match crate::history::listed_version_at(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
-            Some(v) if v.tag == kind::IMAGE_PURGED => {
-                Err(purged(t.name(), &pk_enc, self.lsn, v.lsn))
-            }
-            Some(v) if v.is_live() => {
-                let image = crate::history::image_of(base.as_ref(), v.lsn)?;
-                Ok(Some(crate::records::to_row(t, &image)))
-            }
-            _ => Ok(None),
+        match row_as_of(base.as_ref(), t.id(), &pk_enc, self.lsn)? {
+            RowAsOf::Live(_, row) => Ok(Some(crate::records::into_row(t, row.image))),
+            RowAsOf::Version(_, image) => Ok(Some(crate::records::into_row(t, image))),
+            RowAsOf::Purged(version) => Err(purged(t.name(), &pk_enc, self.lsn, version)),
+            RowAsOf::Absent => Ok(None),
         }
     }
 

@@ -611,7 +611,7 @@ pub(crate) fn version_at(
 
 /// The row as of `lsn` when that is its live version: the rows view's record, image included
 /// (no log read).
-pub(crate) fn live_row_at(
+fn live_row_at(
     view: &dyn ReadView,
     table: u32,
     pk_enc: &[u8],
@@ -629,7 +629,7 @@ pub(crate) fn live_row_at(
 }
 
 /// The newest version ≤ `lsn` of a row that has a hist entry.
-pub(crate) fn listed_version_at(
+fn listed_version_at(
     view: &dyn ReadView,
     table: u32,
     pk_enc: &[u8],
@@ -671,4 +671,35 @@ pub(crate) fn image_of(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
         .ok_or_else(|| {
             Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
         })
+}
+
+/// A row as of an LSN, as the one as-of row lookup finds it.
+pub(crate) enum RowAsOf {
+    /// Its version then is its live version: the rows view's record (bytes and decoded).
+    Live(Vec<u8>, crate::records::StoredRow),
+    /// An earlier version: its LSN and image.
+    Version(u64, Vec<Value>),
+    /// Its version then had its image purged (the LSN of that version).
+    Purged(u64),
+    /// Not live then.
+    Absent,
+}
+
+/// The row (table, encoded pk) as of `lsn`: one read of the live row, which answers when its
+/// version is at or before `lsn`; otherwise one reverse seek in the version index and one log
+/// read for the image (`docs/design.md` §10). Every as-of read of a row goes through here.
+pub(crate) fn row_as_of(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<RowAsOf> {
+    if let Some((bytes, row)) = live_row_at(view, table, pk_enc, lsn)? {
+        return Ok(RowAsOf::Live(bytes, row));
+    }
+    Ok(match listed_version_at(view, table, pk_enc, lsn)? {
+        Some(v) if v.tag == kind::IMAGE_PURGED => RowAsOf::Purged(v.lsn),
+        Some(v) if v.is_live() => RowAsOf::Version(v.lsn, image_of(view, v.lsn)?),
+        _ => RowAsOf::Absent,
+    })
 }
