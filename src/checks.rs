@@ -19,11 +19,20 @@ pub(crate) struct UniqueValue<'t> {
     /// The index-key prefix of the value (table, index, values): every entry holding it
     /// starts with it.
     pub prefix: Vec<u8>,
-    /// The values, as JSON text, comma separated.
-    pub shown: String,
 }
 
 impl UniqueValue<'_> {
+    /// The values `image` holds for the index, as JSON text, comma separated (for messages).
+    pub fn shown(&self, t: &Table, image: &[Value]) -> String {
+        let shown: Vec<String> = self
+            .index
+            .cols
+            .iter()
+            .map(|&c| records::cell(t, image, c).to_string())
+            .collect();
+        shown.join(", ")
+    }
+
     /// The names of the index's columns.
     pub fn columns(&self, t: &Table) -> Vec<String> {
         self.index
@@ -50,15 +59,9 @@ pub(crate) fn unique_values<'t>(
         if only_changed_from.is_some_and(|old| records::index_vals(t, &idx.cols, old).0 == vals) {
             continue;
         }
-        let shown: Vec<String> = idx
-            .cols
-            .iter()
-            .map(|&c| records::cell(t, image, c).to_string())
-            .collect();
         out.push(UniqueValue {
             index: idx,
             prefix: codec::index_key(t.id(), idx.id, &vals, &[]),
-            shown: shown.join(", "),
         });
     }
     out

@@ -139,7 +139,7 @@ pub(crate) fn plan_restore(
                         detail: format!(
                             "unique ({}) = {} is taken by live row {} {}",
                             value.columns(t).join(", "),
-                            value.shown,
+                            value.shown(t, &image),
                             t.name(),
                             keys::decode_pk(&h.pk_enc)?
                         ),
@@ -181,7 +181,11 @@ pub(crate) fn plan_restore(
             // over it must still hold, among the live rows, the values the trash keeps and the
             // rows of this restore.
             for value in checks::unique_values(t, &image, Some(&live.image)) {
-                let shown = format!("unique ({}) = {}", value.columns(t).join(", "), value.shown);
+                let shown = format!(
+                    "unique ({}) = {}",
+                    value.columns(t).join(", "),
+                    value.shown(t, &image)
+                );
                 if let Some(first) = restoring_unique.get(&value.prefix) {
                     conflict = true;
                     conflicts.push(Conflict {

@@ -442,13 +442,13 @@ impl<'db> Transaction<'db> {
                 return Err(match h.reserved_by {
                     Some(deletion) => Error::KeyReserved {
                         table: t.name().to_string(),
-                        value: value.shown,
+                        value: value.shown(t, image),
                         deletion,
                     },
                     None => Error::ConstraintViolation {
                         table: t.name().to_string(),
                         constraint: Constraint::Unique(value.columns(t)),
-                        value: value.shown,
+                        value: value.shown(t, image),
                     },
                 });
             }
@@ -463,7 +463,12 @@ impl<'db> Transaction<'db> {
         image: &[Value],
         only_changed_from: Option<&[Value]>,
     ) -> Result<()> {
-        let own = keys::encode_one(&crate::records::cell(t, image, t.pk));
+        // the row's own key matters only to a foreign key into its own table
+        let own = if t.fks.iter().any(|fk| fk.parent == t.id()) {
+            keys::encode_one(&crate::records::cell(t, image, t.pk))
+        } else {
+            Vec::new()
+        };
         let missing = checks::missing_parents(
             &self.overlay,
             &self.catalog,
