@@ -147,6 +147,7 @@ mod layers {
         "compact",
         "store",
         "purge",
+        "checks",
         "cascade",
         "trash",
         "restore",
