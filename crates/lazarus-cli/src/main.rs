@@ -182,15 +182,27 @@ enum Command {
     Import { file: PathBuf },
     /// Compare every view with a rebuild from the log.
     Verify,
-    /// The comparison harness: the same workloads on lazarusdb, SQLite (flag and shadow tables),
-    /// raw sled and raw fjall, in one run.
+    /// The comparison harness: every performance goal measured in one run on lazarusdb (each
+    /// engine), SQLite (flag and shadow tables) and raw fjall, sled and redb; a table, the goal
+    /// verdicts, results.json and a plot.
     Bench {
-        /// A short run (well under a minute on 2 cores).
+        /// A short run (about a minute on 2 cores), with smaller sizes than the goals name.
         #[arg(long)]
         quick: bool,
-        /// Where results.json and plot.svg go (default: a new folder `bench-<time>`).
+        /// Where results.json, plot.png and plot.svg go (default: a new folder `bench-<time>`).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Rewrite the results block of this page (docs/benchmarks.md), the plot and the JSON
+        /// copied to `bench/` beside it.
+        #[arg(long, value_name = "PAGE")]
+        docs: Option<PathBuf>,
+        /// Measure nothing: show and write again the results of an earlier run (its
+        /// results.json).
+        #[arg(long, value_name = "RESULTS", conflicts_with = "quick")]
+        from: Option<PathBuf>,
+        /// Not a run: write into this store until killed (the run's crash).
+        #[arg(long, value_name = "STORE", hide = true)]
+        crash_writer: Option<PathBuf>,
     },
     /// Store statistics: rows per table, disk use, live / history / trash / reclaimable bytes
     /// and the retention policies.
@@ -352,7 +364,22 @@ fn execute(cli: &Cli) -> Result<Outcome, Failure> {
         ),
         Command::Import { file } => store::import(&place, file, bars),
         Command::Compact => store::compact(&place, bars),
-        Command::Bench { quick, out } => commands::bench::bench(*quick, out.clone(), bars),
+        Command::Bench {
+            quick,
+            out,
+            docs,
+            from,
+            crash_writer,
+        } => commands::bench::bench(
+            commands::bench::BenchArgs {
+                quick: *quick,
+                out: out.as_deref(),
+                docs: docs.as_deref(),
+                from: from.as_deref(),
+                crash_writer: crash_writer.as_deref(),
+            },
+            bars,
+        ),
         command => closing(place.open(false)?, |db| on_store(db, command, bars)),
     }
 }

@@ -126,11 +126,11 @@ pub fn compact_bar(shown: bool) -> Option<ProgressBar> {
     )
 }
 
-/// A progress bar over the `systems` measured by `bench`.
-pub fn bench_bar(shown: bool, systems: u64) -> Option<ProgressBar> {
+/// A progress bar over the steps of `bench` (its length is set as the run tells it).
+pub fn bench_bar(shown: bool) -> Option<ProgressBar> {
     bar(
         shown,
-        || ProgressBar::new(systems),
+        || ProgressBar::new(0),
         "{bar:30} {pos}/{len} {msg} ({elapsed})",
     )
 }
