@@ -1019,7 +1019,7 @@ impl Db {
         ))
     }
 
-    /// Makes every commit so far durable (useful after [`Durability::Eventual`] commits).
+    /// Makes every commit so far durable (useful after [`Durability::Eventual`](crate::Durability::Eventual) commits).
     pub fn sync(&self) -> Result<()> {
         self.inner.pipeline.sync()
     }
