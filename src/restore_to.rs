@@ -334,12 +334,28 @@ pub(crate) fn plan(
                                     }),
                                     None => true,
                                 };
+                                // a live holder this plan tombstones leaves the value in a
+                                // trash that keeps it for that row
+                                let tombstoned = t.def.trash_keeps_keys
+                                    && states.get(&other).is_some_and(|s| s.then.is_none());
                                 if keeps {
                                     out.conflicts.push(Conflict {
                                         row: me.clone(),
                                         kind: ConflictKind::UniqueTaken,
                                         detail: format!(
                                             "its unique value is held by live row {} {}",
+                                            t.name(),
+                                            keys::decode_pk(&other.1)?
+                                        ),
+                                    });
+                                } else if tombstoned {
+                                    out.conflicts.push(Conflict {
+                                        row: me.clone(),
+                                        kind: ConflictKind::KeyReserved,
+                                        detail: format!(
+                                            "its unique value is held by row {} {}, which the same \
+                                             operation puts in the trash, and the trash keeps it \
+                                             for that row (the table keeps trashed keys)",
                                             t.name(),
                                             keys::decode_pk(&other.1)?
                                         ),
