@@ -1,5 +1,5 @@
 //! Model-based property test of purge and erase (see `docs/design.md` §11), on the memory and
-//! fjall engines.
+//! fjall engines, against the shared reference model (`tests/reference/`).
 //!
 //! A small schema: `parent` (int key `id`, text `v`), `child` (int key, `pid` → `parent` with
 //! `on_delete = cascade`, text `v`) and `note` (int key, nullable `pid` → `parent` with
@@ -11,29 +11,28 @@
 //! the trash frees keys, one key can have a live life and several lives in the trash of
 //! different deletions at once.
 //!
-//! Random operations run against the store and a plain model (live rows with their life, every
-//! life with its markers, the LSNs of the events that carry its images and whether it was
-//! purged, every deletion with its members and whether each is still in the trash, restored,
-//! or gone, the `dead` map behind `find_deletion`, and a snapshot of the live rows and the
-//! trash after every successful operation): insert (valid, duplicate key, missing
-//! parent, reserved key, often the key of a trashed row), update (of `v`, re-pointing `pid`),
-//! delete (cascade and set-null), restore of a deletion (`Refuse`; conflicts computed by the
-//! model), restore of one row of a deletion, purge of a deletion (in the trash, partly
-//! restored, fully restored, already purged), erase of a row (live, trashed, or neither).
-//! Some picks aim at the interleaved lives a reused key allows: a live row whose key has a life
-//! in a trash, a deletion whose restore resumes a life after a later life of its key began,
-//! and a run of operations that makes one (insert, delete, insert the same key, delete,
-//! restore the older deletion; then maybe erase or delete and purge the resumed life).
+//! Random operations run against the store and the reference model ([`reference::Model`]: live
+//! rows with their life, every life with the images written of it and whether it was purged,
+//! every deletion with its members and whether each is still in the trash, restored, or left,
+//! and a snapshot after every transaction): insert (valid, duplicate key, missing parent,
+//! reserved key, often the key of a trashed row), update (of `v`, re-pointing `pid`), delete
+//! (cascade and set-null), restore of a deletion (`Refuse`), restore of one row of a deletion,
+//! purge of a deletion (in the trash, partly restored, fully restored, already purged), erase of
+//! a row (live, trashed, or neither). Some picks aim at the interleaved lives a reused key
+//! allows: a live row whose key has a life in a trash, a deletion whose restore resumes a life
+//! after a later life of its key began, and a run of operations that makes one (insert,
+//! delete, insert the same key, delete, restore the older deletion; then maybe erase or delete
+//! and purge the resumed life).
 //!
-//! The semantics modelled (`docs/design.md` §11):
+//! The semantics the model holds (`docs/design.md` §11):
 //! - purging a deletion purges, for each tombstoned row still in its trash, the images of the
 //!   life its tombstone ended (from the insert that began it, across the lives of the key that
 //!   came between when a restore resumed it after a later life began); earlier and later lives
 //!   of the key are untouched, whether live or in another deletion's trash, and `find_deletion`
 //!   keeps naming another deletion that holds the key;
-//! - purging the deletion that `find_deletion` names for a key hands the key to the deletion
-//!   holding its latest life still in a trash, if any (so that row stays findable, is
-//!   `AlreadyDeleted`, and can be erased);
+//! - `find_deletion` names the deletion holding the key's latest life still in a trash: after
+//!   a purge or a restore of that life, the one holding the latest earlier life, if any (so that
+//!   row stays findable, is `AlreadyDeleted`, and can be erased);
 //! - when a life is purged (by a purge or an erase), each set-null member of that life in
 //!   another deletion leaves that deletion: its `remaining` drops by one, `deletion_rows` no
 //!   longer lists it, restoring it neither reverts it nor reports a conflict for it (a deletion
@@ -46,10 +45,11 @@
 //! 1. every operation fails exactly when the model says, with the model's error (`NotFound`,
 //!    `AlreadyDeleted`, `KeyReserved`, constraint violations, `Purged`, `AlreadyRestored`,
 //!    `InvalidInput` for the purge of a restored deletion, `RestoreConflict` with the model's
-//!    conflicts), and leaves `last_lsn` unchanged; every success returns what the model
-//!    predicts (rows, cascades, restored rows and relinks, purge reports with their rows, number
-//!    of images rewritten and other deletions purged) and moves the LSN by the model's number
-//!    of events;
+//!    conflicts, each listed once), and leaves `last_lsn` unchanged; every success returns what
+//!    the model predicts (rows, cascades, restored rows and relinks, purge reports with their
+//!    rows, number of images rewritten and other deletions purged) and moves the LSN by the
+//!    model's number of events; the events it wrote that carry an image are exactly the images
+//!    the model records (one per row and life);
 //! 2. after every operation every live read path (`get`, `scan(Scan::all())`, `count`, `lookup`
 //!    on `v` for every live value and for purged values, `children`, `find_deletion`) equals
 //!    the model, and so does the trash (`trash(all)`: ids newest first with remaining; purged
@@ -58,8 +58,7 @@
 //! 3. after every operation the log (every event's `Debug` text from `db.events(1, None)`) holds
 //!    no marker of a purged life, and still holds every marker of every other life; the events
 //!    whose image is purged (`ImagePurged`) are exactly the image events of the purged lives
-//!    (the model learns each event's LSN when it is written: insert, update, set-null update
-//!    and restore events carry an image of the live row of their key);
+//!    (compared by transaction and row);
 //! 4. `as_of` every recorded point (a random one after each operation, all of them after each
 //!    purge and at the end): `get` of a row whose life was purged since is `Error::Purged`,
 //!    every other row reads as the model had it (a live row whose key had an earlier life purged
@@ -84,16 +83,19 @@
     clippy::panic
 )]
 
+mod reference;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 
 use lazarusdb::EventBody;
 use lazarusdb::{
-    AsOf, Audit, ColumnDef, ColumnType, Constraint, Db, Error, MemberKind, OnDelete, Options,
-    Readable, RestorePolicy, Row, RowRef, Scan, TableBuilder, TrashQuery, Value,
+    AsOf, Audit, ColumnDef, ColumnType, Db, Error, MemberKind, OnDelete, Options, Readable,
+    RestorePolicy, Row, RowRef, Scan, TableBuilder, TrashQuery, Value,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use reference::{Col, DelRow, Exp, Model, Pk, PurgeOut, Snap, Table};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -140,314 +142,85 @@ fn create_schema(db: &Db, keep: bool) -> Result<(), TestCaseError> {
     )
 }
 
+/// The same schema in the model (one schema transaction).
+fn model_schema(keep: bool) -> Model {
+    let table = |name: &str| {
+        Table::new(name, "id")
+            .column(Col::new("id", ColumnType::Int))
+            .keeps_keys(keep)
+    };
+    let mut m = Model::new();
+    m.create_tables(vec![
+        table("parent").column(Col::new("v", ColumnType::Text)),
+        table("child")
+            .column(Col::new("pid", ColumnType::Int))
+            .column(Col::new("v", ColumnType::Text))
+            .foreign_key("pid", PARENT, OnDelete::Cascade),
+        table("note")
+            .column(Col::new("pid", ColumnType::Int).nullable())
+            .column(Col::new("v", ColumnType::Text))
+            .foreign_key("pid", PARENT, OnDelete::SetNull),
+    ]);
+    m
+}
+
 // ---------------------------------------------------------------------------------------------
-// Model.
-
-/// A live row: which life it belongs to and its cells.
-#[derive(Debug, Clone, PartialEq)]
-struct Live {
-    life: usize,
-    v: String,
-    pid: Option<i64>,
-}
-
-/// One life of a row: from its insert to the tombstone that ends it (restores continue it).
-#[derive(Debug, Clone)]
-struct Life {
-    t: usize,
-    pk: i64,
-    /// Every value written in this life (each in one event, repeated by unlinks and restores).
-    markers: Vec<String>,
-    /// The LSN of every event that carries an image of this life (insert, update, unlink,
-    /// restore), oldest first (see [`bind_images`]).
-    images: Vec<u64>,
-    purged: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Tomb,
-    /// A set-null member: its reference was `old_pid`.
-    Unlink {
-        old_pid: i64,
-    },
-}
-
-#[derive(Debug, Clone)]
-struct Member {
-    t: usize,
-    pk: i64,
-    /// The life the deletion touched.
-    life: usize,
-    /// The row just before the deletion.
-    last: Live,
-    kind: Kind,
-    in_trash: bool,
-    /// A set-null member whose life was purged since (by the purge of another deletion or an
-    /// erase): it left the deletion, and is neither in its trash nor restored.
-    left: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Del {
-    id: Uuid,
-    /// Tombstones in deletion order, then set-null members.
-    members: Vec<Member>,
-    purged: bool,
-}
-
-impl Del {
-    fn remaining(&self) -> u64 {
-        self.members.iter().filter(|m| m.in_trash).count() as u64
-    }
-
-    fn restored(&self) -> u64 {
-        self.members
-            .iter()
-            .filter(|m| !m.in_trash && !m.left)
-            .count() as u64
-    }
-}
-
-type Tables = [BTreeMap<i64, Live>; 3];
-
-/// The state after a successful operation.
-#[derive(Debug, Clone)]
-struct Snap {
-    lsn: u64,
-    live: Tables,
-    /// The number of deletions made by then.
-    made: usize,
-    /// The deletions made by then and not purged then, with which members were in the trash
-    /// (a set-null member that had left its deletion by then is not).
-    dels: Vec<(usize, Vec<bool>)>,
-    /// The `dead` map then (what `find_deletion` answered).
-    dead: BTreeMap<(usize, i64), usize>,
-}
+// The state of a case: the model, and what the test adds to it.
 
 #[derive(Debug)]
-struct Model {
-    keep: bool,
-    live: Tables,
-    lives: Vec<Life>,
-    dels: Vec<Del>,
-    /// The deletion of the latest tombstone of each key.
-    tomb: BTreeMap<(usize, i64), usize>,
-    /// What `find_deletion` answers: set by a tombstone, cleared by a restore of the key, and on
-    /// the purge of the deletion it names handed to the deletion holding the latest life of the
-    /// key still in a trash, or cleared (the store keys it by table and primary key, not by
-    /// life).
-    dead: BTreeMap<(usize, i64), usize>,
-    lsn: u64,
+struct World {
+    m: Model,
     marker: u64,
-    snaps: Vec<Snap>,
     /// The store's ids of `TABLES`, as the events name them.
     ids: [u32; 3],
-    /// The lives the running operation wrote an image of, one entry per event (their LSNs are
-    /// bound once it committed, see [`bind_images`]).
-    pending: Vec<usize>,
+    /// The snapshots of the model from the schema on (before it, no table exists).
+    first_snap: usize,
+    /// The LSNs of the store's events that carried an image, by transaction and row (the
+    /// model numbers the events of one transaction in its own order).
+    image_lsns: BTreeMap<(u64, (usize, i64)), Vec<u64>>,
 }
 
-/// A delete as the model plans it: tombstones (root first) and set-null updates.
-struct Plan {
-    tombs: Vec<(usize, i64)>,
-    unlinks: Vec<i64>,
-}
-
-impl Model {
-    fn new(keep: bool, lsn: u64, ids: [u32; 3]) -> Model {
-        Model {
-            keep,
-            live: Default::default(),
-            lives: Vec::new(),
-            dels: Vec::new(),
-            dead: BTreeMap::new(),
-            tomb: BTreeMap::new(),
-            lsn,
-            marker: 0,
-            snaps: Vec::new(),
-            ids,
-            pending: Vec::new(),
-        }
-    }
-
+impl World {
     fn fresh(&mut self) -> String {
         self.marker += 1;
         format!("~v{}~", self.marker)
     }
 
-    fn snap(&mut self) {
-        let dels = self
-            .dels
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| !d.purged)
-            .map(|(i, d)| (i, d.members.iter().map(|x| x.in_trash).collect()))
+    fn snaps(&self) -> &[Snap] {
+        &self.m.snaps[self.first_snap..]
+    }
+
+    fn live(&self, t: usize) -> &BTreeMap<Pk, reference::Live> {
+        &self.m.t[t].rows
+    }
+
+    /// The keys of table `t` with a life in a trash (those `find_deletion` names a deletion
+    /// for), in key order.
+    fn trashed_keys(&self, t: usize) -> Vec<i64> {
+        let keys: BTreeSet<i64> = self
+            .m
+            .trashed(t)
+            .filter_map(|(_, x)| x.key.1.int())
             .collect();
-        self.snaps.push(Snap {
-            lsn: self.lsn,
-            live: self.live.clone(),
-            made: self.dels.len(),
-            dels,
-            dead: self.dead.clone(),
-        });
+        keys.into_iter().collect()
     }
 
-    /// Records an event of the running operation carrying an image of `life`.
-    fn image(&mut self, life: usize) {
-        self.pending.push(life);
-    }
-
-    fn plan_delete(&self, t: usize, pk: i64) -> Plan {
-        let mut tombs = vec![(t, pk)];
-        let mut unlinks = Vec::new();
-        if t == PARENT {
-            for (&c, r) in &self.live[CHILD] {
-                if r.pid == Some(pk) {
-                    tombs.push((CHILD, c));
-                }
-            }
-            for (&n, r) in &self.live[NOTE] {
-                if r.pid == Some(pk) {
-                    unlinks.push(n);
-                }
-            }
-        }
-        Plan { tombs, unlinks }
-    }
-
-    /// Applies a delete planned by [`Model::plan_delete`] as deletion `id`.
-    fn apply_delete(&mut self, plan: &Plan, id: Uuid) -> usize {
-        let mut members = Vec::new();
-        for &(t, pk) in &plan.tombs {
-            let last = self.live[t].remove(&pk).expect("planned tombstone is live");
-            members.push(Member {
-                t,
-                pk,
-                life: last.life,
-                last,
-                kind: Kind::Tomb,
-                in_trash: true,
-                left: false,
-            });
-        }
-        for &n in &plan.unlinks {
-            let row = self.live[NOTE].get_mut(&n).expect("planned unlink is live");
-            let last = row.clone();
-            row.pid = None;
-            self.image(last.life);
-            members.push(Member {
-                t: NOTE,
-                pk: n,
-                life: last.life,
-                kind: Kind::Unlink {
-                    old_pid: last.pid.expect("an unlinked note had a parent"),
-                },
-                last,
-                in_trash: true,
-                left: false,
-            });
-        }
-        let di = self.dels.len();
-        for &(t, pk) in &plan.tombs {
-            self.dead.insert((t, pk), di);
-            self.tomb.insert((t, pk), di);
-        }
-        self.lsn += (plan.tombs.len() + plan.unlinks.len()) as u64;
-        self.dels.push(Del {
-            id,
-            members,
-            purged: false,
-        });
-        di
-    }
-
-    /// Applies the purge of deletion `di`: every tombstoned member still in its trash loses
-    /// its life (the images from the insert that began it to the tombstone that ended it; the
-    /// other lives of the key are untouched), the key leaves `dead` if this deletion held it,
-    /// and the set-null members of those lives leave the other deletions. Returns (rows
-    /// purged, images rewritten).
-    fn apply_purge(&mut self, di: usize) -> (Vec<(usize, i64)>, u64) {
-        let mut rows = Vec::new();
-        let mut images = 0;
-        let members: Vec<(usize, i64, usize)> = self.dels[di]
-            .members
+    /// The values written in life `l` (the markers of its inserts and updates).
+    fn markers(&self, l: usize) -> BTreeSet<String> {
+        self.m.lives[l]
+            .images
             .iter()
-            .filter(|m| m.in_trash && m.kind == Kind::Tomb)
-            .map(|m| (m.t, m.pk, m.life))
-            .collect();
-        for (t, pk, life) in members {
-            rows.push((t, pk));
-            images += self.lives[life].images.len() as u64;
-            self.lives[life].purged = true;
-            if self.dead.get(&(t, pk)) == Some(&di) {
-                self.dead.remove(&(t, pk));
-                if let Some(o) = self.holding_latest_life(t, pk, di) {
-                    self.dead.insert((t, pk), o);
-                }
-            }
-            for (oi, d) in self.dels.iter_mut().enumerate() {
-                if oi == di || d.purged {
-                    continue;
-                }
-                for x in d.members.iter_mut() {
-                    if x.in_trash && x.life == life && matches!(x.kind, Kind::Unlink { .. }) {
-                        x.in_trash = false;
-                        x.left = true;
-                    }
-                }
-            }
-        }
-        self.dels[di].purged = true;
-        self.lsn += rows.len() as u64 + 1;
-        (rows, images)
-    }
-
-    /// The newest deletion other than `di` (and purged ones) whose trash still holds a life of
-    /// (t, pk): the one holding its latest life in a trash.
-    fn holding_latest_life(&self, t: usize, pk: i64, di: usize) -> Option<usize> {
-        (0..self.dels.len()).rev().find(|&o| {
-            o != di
-                && !self.dels[o].purged
-                && self.dels[o]
-                    .members
-                    .iter()
-                    .any(|x| x.in_trash && x.kind == Kind::Tomb && (x.t, x.pk) == (t, pk))
-        })
-    }
-
-    /// After a restore out of deletion `di`: a key whose restored life was not its only one in
-    /// a trash is held again by the deletion holding its latest life still there (what
-    /// `find_deletion` answers, live key or not).
-    fn rehold_restored(&mut self, di: usize) {
-        let keys: Vec<(usize, i64)> = self.dels[di]
-            .members
-            .iter()
-            .filter(|x| x.kind == Kind::Tomb)
-            .map(|x| (x.t, x.pk))
-            .collect();
-        for (t, pk) in keys {
-            if self.dead.contains_key(&(t, pk)) {
-                continue;
-            }
-            if let Some(o) = self.holding_latest_life(t, pk, usize::MAX) {
-                self.dead.insert((t, pk), o);
-            }
-        }
-    }
-
-    fn parent_live(&self, pid: Option<i64>) -> bool {
-        pid.is_none_or(|p| self.live[PARENT].contains_key(&p))
+            .filter_map(|i| i.row.get("v").and_then(Value::as_text).map(String::from))
+            .collect()
     }
 }
 
-fn cells(t: usize, pk: i64, r: &Live) -> Vec<(String, Value)> {
-    let mut out = vec![("id".to_string(), Value::Int(pk))];
+fn row_of(t: usize, pk: i64, v: &str, pid: Option<i64>) -> Row {
+    let mut row = Row::new().with("id", pk);
     if t != PARENT {
-        out.push(("pid".to_string(), r.pid.map_or(Value::Null, Value::Int)));
+        row.set("pid", pid.map_or(Value::Null, Value::Int));
     }
-    out.push(("v".to_string(), Value::Text(r.v.clone())));
-    out
+    row.with("v", v)
 }
 
 fn flat(r: &Row) -> Vec<(String, Value)> {
@@ -472,9 +245,11 @@ fn refs_of(rows: &[RowRef]) -> BTreeSet<(String, i64)> {
     rows.iter().map(|r| (r.table.clone(), pk_of(r))).collect()
 }
 
-fn model_refs(rows: impl IntoIterator<Item = (usize, i64)>) -> BTreeSet<(String, i64)> {
+fn model_refs<'a>(
+    rows: impl IntoIterator<Item = &'a reference::RowKey>,
+) -> BTreeSet<(String, i64)> {
     rows.into_iter()
-        .map(|(t, pk)| (TABLES[t].to_string(), pk))
+        .map(|(t, pk)| (TABLES[*t].to_string(), pk.int().unwrap_or(i64::MIN)))
         .collect()
 }
 
@@ -645,7 +420,7 @@ impl Gen {
     }
 }
 
-impl Model {
+impl World {
     /// The row `k` names: in table `t`, or for a live (trashed) row in the next table that has
     /// one when `t` has none.
     fn key(&self, t: usize, k: Key) -> (usize, i64) {
@@ -653,15 +428,16 @@ impl Model {
             Key::Raw(pk) => return (t, pk % KEYS[t]),
             Key::Newest => {
                 let newest = (0..3)
-                    .flat_map(|t| self.live[t].iter().map(move |(&pk, r)| (r.life, t, pk)))
+                    .flat_map(|t| self.live(t).iter().map(move |(pk, r)| (r.life, t, pk)))
                     .max();
-                return newest.map_or((t, 0), |(_, t, pk)| (t, pk));
+                return newest.map_or((t, 0), |(_, t, pk)| (t, pk.int().unwrap_or(0)));
             }
             Key::Shared(i) => {
                 let shared: Vec<(usize, i64)> = (0..3)
                     .map(|d| (t + d) % 3)
-                    .flat_map(|t| self.live[t].keys().map(move |&pk| (t, pk)))
-                    .filter(|&(t, pk)| self.holding_latest_life(t, pk, usize::MAX).is_some())
+                    .flat_map(|t| self.live(t).keys().map(move |pk| (t, pk.clone())))
+                    .filter(|k| self.m.holder(k).is_some())
+                    .map(|(t, pk)| (t, pk.int().unwrap_or(0)))
                     .collect();
                 if !shared.is_empty() {
                     return shared[i % shared.len()];
@@ -672,13 +448,8 @@ impl Model {
         };
         let keys = |t: usize| -> Vec<i64> {
             match k {
-                Key::Trashed(_) => self
-                    .dead
-                    .keys()
-                    .filter(|(dt, _)| *dt == t)
-                    .map(|&(_, pk)| pk)
-                    .collect(),
-                _ => self.live[t].keys().copied().collect(),
+                Key::Trashed(_) => self.trashed_keys(t),
+                _ => self.live(t).keys().filter_map(Pk::int).collect(),
             }
         };
         (0..3)
@@ -693,7 +464,7 @@ impl Model {
     fn parent_ref(&self, r: Ref) -> Option<i64> {
         match r {
             Ref::Live(i) => {
-                let keys: Vec<i64> = self.live[PARENT].keys().copied().collect();
+                let keys: Vec<i64> = self.live(PARENT).keys().filter_map(Pk::int).collect();
                 Some(if keys.is_empty() {
                     3
                 } else {
@@ -705,23 +476,23 @@ impl Model {
     }
 
     fn pick(&self, p: Pick) -> Option<usize> {
-        if self.dels.is_empty() {
+        let dels = &self.m.dels;
+        if dels.is_empty() {
             return None;
         }
-        let in_trash: Vec<usize> = (0..self.dels.len())
-            .filter(|&i| !self.dels[i].purged && self.dels[i].remaining() > 0)
+        let last_image = |l: usize| self.m.lives[l].images.last().map(|i| i.lsn);
+        let in_trash: Vec<usize> = (0..dels.len())
+            .filter(|&i| !dels[i].purged && dels[i].remaining() > 0)
             .collect();
         let resuming: Vec<usize> = in_trash
             .iter()
             .copied()
             .filter(|&i| {
-                self.dels[i].members.iter().any(|x| {
-                    x.in_trash
-                        && x.kind == Kind::Tomb
-                        && !self.live[x.t].contains_key(&x.pk)
-                        && self.lives.iter().any(|l| {
-                            (l.t, l.pk) == (x.t, x.pk)
-                                && l.images.last() > self.lives[x.life].images.last()
+                dels[i].in_trash().any(|x| {
+                    x.tomb()
+                        && !self.m.is_live(&x.key)
+                        && (0..self.m.lives.len()).any(|l| {
+                            self.m.lives[l].key == x.key && last_image(l) > last_image(x.life)
                         })
                 })
             })
@@ -731,7 +502,7 @@ impl Model {
             Pick::InTrash(i) | Pick::Resuming(i) if !in_trash.is_empty() => {
                 in_trash[i % in_trash.len()]
             }
-            Pick::InTrash(i) | Pick::Resuming(i) | Pick::Any(i) => i % self.dels.len(),
+            Pick::InTrash(i) | Pick::Resuming(i) | Pick::Any(i) => i % dels.len(),
         })
     }
 
@@ -741,16 +512,13 @@ impl Model {
             Gen::Insert { t, pk, pid, reuse } => {
                 // a child or a note naming a live parent when there is none: a parent instead
                 let t = match pid {
-                    Ref::Live(_) if self.live[PARENT].is_empty() => PARENT,
+                    Ref::Live(_) if self.live(PARENT).is_empty() => PARENT,
                     _ => t,
                 };
                 let trashed: BTreeSet<i64> = self
-                    .dels
-                    .iter()
-                    .filter(|d| !d.purged)
-                    .flat_map(|d| &d.members)
-                    .filter(|x| x.in_trash && x.kind == Kind::Tomb && x.t == t)
-                    .map(|x| x.pk)
+                    .m
+                    .trashed(t)
+                    .filter_map(|(_, x)| x.key.1.int())
                     .collect();
                 let pk = match reuse {
                     Some(i) if !trashed.is_empty() => {
@@ -831,61 +599,6 @@ fn steps(max: usize) -> impl Strategy<Value = Vec<(Gen, u64)>> {
     prop::collection::vec((gen_op(), any::<u64>()), 1..max)
 }
 
-/// An error the model expects.
-#[derive(Debug, Clone)]
-enum Exp {
-    NotFound,
-    AlreadyDeleted(Uuid),
-    KeyReserved(Uuid),
-    PrimaryKey,
-    ForeignKey,
-    Purged,
-    AlreadyRestored,
-    /// The purge of a fully restored deletion: `InvalidInput` saying so.
-    PurgeRestored,
-    /// `RestoreConflict` with exactly these (table, pk, kind name).
-    Conflicts(BTreeSet<(String, i64, &'static str)>),
-}
-
-fn matches_exp(e: &Error, x: &Exp) -> bool {
-    match (e, x) {
-        (Error::NotFound { .. }, Exp::NotFound) => true,
-        (Error::AlreadyDeleted { deletion, .. }, Exp::AlreadyDeleted(d)) => deletion == d,
-        (Error::KeyReserved { deletion, .. }, Exp::KeyReserved(d)) => deletion == d,
-        (
-            Error::ConstraintViolation {
-                constraint: Constraint::PrimaryKey,
-                ..
-            },
-            Exp::PrimaryKey,
-        ) => true,
-        (
-            Error::ConstraintViolation {
-                constraint: Constraint::ForeignKey { column, references },
-                ..
-            },
-            Exp::ForeignKey,
-        ) => column == "pid" && references == "parent",
-        (Error::Purged(_), Exp::Purged) => true,
-        (Error::AlreadyRestored(_), Exp::AlreadyRestored) => true,
-        (Error::InvalidInput(msg), Exp::PurgeRestored) => msg.contains("restored"),
-        (Error::RestoreConflict { conflicts, .. }, Exp::Conflicts(want)) => {
-            let got: BTreeSet<(String, i64, &'static str)> = conflicts
-                .iter()
-                .map(|c| {
-                    let pk = match c.row.pk {
-                        Value::Int(i) => i,
-                        _ => i64::MIN,
-                    };
-                    (c.row.table.clone(), pk, c.kind.name())
-                })
-                .collect();
-            got == *want && got.len() == conflicts.len()
-        }
-        _ => false,
-    }
-}
-
 fn got<T, E: Display>(r: Result<T, E>, what: impl Display) -> Result<T, TestCaseError> {
     r.map_err(|e| TestCaseError::fail(format!("{what}: {e}")))
 }
@@ -901,72 +614,71 @@ enum Outcome {
     Purged,
 }
 
-/// Checks that `res` failed with `exp`.
-fn refused<T: std::fmt::Debug>(
-    res: lazarusdb::Result<T>,
-    exp: &Exp,
+/// Compares the store's answer with the model's: both failed with the model's error (the
+/// store lists each conflict once), or both succeeded (the store's value and the model's).
+fn judge<T: std::fmt::Debug, U: std::fmt::Debug>(
     what: &str,
-) -> Result<Outcome, TestCaseError> {
-    match res {
-        Err(e) if matches_exp(&e, exp) => Ok(Outcome::Refused),
-        Err(e) => Err(TestCaseError::fail(format!(
-            "{what}: expected {exp:?}, got error {e:?}"
+    store: lazarusdb::Result<T>,
+    model: Result<U, Exp>,
+) -> Result<Option<(T, U)>, TestCaseError> {
+    match (store, model) {
+        (Ok(s), Ok(m)) => Ok(Some((s, m))),
+        (Err(e), Err(x)) if x.matches(&e) => {
+            if let Error::RestoreConflict { conflicts, .. } = &e {
+                prop_assert_eq!(
+                    reference::confs(conflicts).len(),
+                    conflicts.len(),
+                    "{}: a conflict listed twice: {:?}",
+                    what,
+                    conflicts
+                );
+            }
+            Ok(None)
+        }
+        (Err(e), Err(x)) => Err(TestCaseError::fail(format!(
+            "{what}: expected {x:?}, got error {e:?}"
         ))),
-        Ok(v) => Err(TestCaseError::fail(format!(
-            "{what}: expected {exp:?}, got success {v:?}"
+        (Ok(v), Err(x)) => Err(TestCaseError::fail(format!(
+            "{what}: expected {x:?}, got success {v:?}"
+        ))),
+        (Err(e), Ok(m)) => Err(TestCaseError::fail(format!(
+            "{what}: expected success ({m:?}), got {e:?}"
         ))),
     }
 }
 
-fn ok<T>(res: lazarusdb::Result<T>, what: &str) -> Result<T, TestCaseError> {
-    res.map_err(|e| TestCaseError::fail(format!("{what}: expected success, got {e:?}")))
+/// The first error of a write (the one the store answers).
+fn first<T>(r: Result<T, Vec<Exp>>) -> Result<T, Exp> {
+    r.map_err(|mut e| e.swap_remove(0))
 }
 
-fn step(db: &Db, m: &mut Model, op: &Op) -> Result<Outcome, TestCaseError> {
+fn outcome<T>(r: &Option<T>) -> Outcome {
+    if r.is_some() {
+        Outcome::Applied
+    } else {
+        Outcome::Refused
+    }
+}
+
+fn step(db: &Db, w: &mut World, op: &Op) -> Result<Outcome, TestCaseError> {
     let what = format!("{op:?}");
     let what = what.as_str();
     match *op {
         Op::Insert { t, pk, pid } => {
-            let pid = if t == PARENT {
-                None
-            } else if t == CHILD {
-                Some(pid.unwrap_or(0))
-            } else {
-                pid
+            let pid = match t {
+                PARENT => None,
+                CHILD => Some(pid.unwrap_or(0)),
+                _ => pid,
             };
-            let exp = if let Some(&d) = m.dead.get(&(t, pk)).filter(|_| m.keep) {
-                Some(Exp::KeyReserved(m.dels[d].id))
-            } else if m.live[t].contains_key(&pk) {
-                Some(Exp::PrimaryKey)
-            } else if !m.parent_live(pid) {
-                Some(Exp::ForeignKey)
-            } else {
-                None
-            };
-            let v = m.fresh();
-            let mut row = Row::new().with("id", pk).with("v", v.clone());
-            if let Some(p) = pid {
-                row.set("pid", p);
+            let v = w.fresh();
+            let row = row_of(t, pk, &v, pid);
+            let res = db.insert(TABLES[t], row.clone());
+            let exp = first(w.m.insert_row(t, &row));
+            let done = judge(what, res, exp)?;
+            if let Some((stored, want)) = &done {
+                prop_assert_eq!(flat(stored), flat(want), "{}", what);
             }
-            let res = db.insert(TABLES[t], row);
-            if let Some(exp) = exp {
-                return refused(res, &exp, what);
-            }
-            let stored = ok(res, what)?;
-            let life = m.lives.len();
-            m.lives.push(Life {
-                t,
-                pk,
-                markers: vec![v.clone()],
-                images: Vec::new(),
-                purged: false,
-            });
-            m.image(life);
-            let r = Live { life, v, pid };
-            prop_assert_eq!(flat(&stored), cells(t, pk, &r), "{}", what);
-            m.live[t].insert(pk, r);
-            m.lsn += 1;
-            Ok(Outcome::Applied)
+            Ok(outcome(&done))
         }
         Op::Update { t, pk, pid } => {
             let new_pid = match (t, pid) {
@@ -974,281 +686,118 @@ fn step(db: &Db, m: &mut Model, op: &Op) -> Result<Outcome, TestCaseError> {
                 (CHILD, Some(p)) => Some(Some(p.unwrap_or(0))),
                 (_, Some(p)) => Some(p),
             };
-            let exp = match m.live[t].get(&pk) {
-                None => Some(Exp::NotFound),
-                Some(r) => match new_pid {
-                    Some(p) if p != r.pid && !m.parent_live(p) => Some(Exp::ForeignKey),
-                    _ => None,
-                },
-            };
-            let v = m.fresh();
-            let mut changes = Row::new().with("v", v.clone());
+            let v = w.fresh();
+            let mut changes = Row::new().with("v", v);
             if let Some(p) = new_pid {
                 changes.set("pid", p.map_or(Value::Null, Value::Int));
             }
-            let res = db.update(TABLES[t], pk, changes);
-            if let Some(exp) = exp {
-                return refused(res, &exp, what);
+            let res = db.update(TABLES[t], pk, changes.clone());
+            let exp = first(w.m.update_row(t, &Pk::Int(pk), &changes));
+            let done = judge(what, res, exp)?;
+            if let Some((stored, want)) = &done {
+                prop_assert_eq!(flat(stored), flat(want), "{}", what);
             }
-            let stored = ok(res, what)?;
-            let r = m.live[t].get_mut(&pk).expect("checked live");
-            r.v = v.clone();
-            if let Some(p) = new_pid {
-                r.pid = p;
-            }
-            let r = r.clone();
-            m.lives[r.life].markers.push(v);
-            m.image(r.life);
-            prop_assert_eq!(flat(&stored), cells(t, pk, &r), "{}", what);
-            m.lsn += 1;
-            Ok(Outcome::Applied)
+            Ok(outcome(&done))
         }
         Op::Delete { t, pk } => {
-            if !m.live[t].contains_key(&pk) {
-                let exp = match m.dead.get(&(t, pk)) {
-                    Some(&d) => Exp::AlreadyDeleted(m.dels[d].id),
-                    None => Exp::NotFound,
-                };
-                return refused(db.delete(TABLES[t], pk), &exp, what);
-            }
-            let plan = m.plan_delete(t, pk);
-            let report = ok(db.delete(TABLES[t], pk), what)?;
+            let res = db.delete(TABLES[t], pk);
+            let plan = w.m.plan_delete(t, &Pk::Int(pk));
+            let Some((report, plan)) = judge(what, res, plan)? else {
+                return Ok(Outcome::Refused);
+            };
             prop_assert_eq!(&report.rows[0], &rref(t, pk), "{}: the root first", what);
-            prop_assert_eq!(
-                refs_of(&report.rows),
-                model_refs(plan.tombs.iter().copied()),
-                "{}",
-                what
-            );
+            prop_assert_eq!(refs_of(&report.rows), model_refs(&plan.tombs), "{}", what);
             prop_assert_eq!(report.rows.len(), plan.tombs.len());
             prop_assert_eq!(
                 refs_of(&report.unlinked),
-                model_refs(plan.unlinks.iter().map(|&n| (NOTE, n))),
+                model_refs(plan.unlinks.iter().map(|(k, _)| k)),
                 "{}",
                 what
             );
             prop_assert_eq!(report.unlinked.len(), plan.unlinks.len());
-            m.apply_delete(&plan, report.deletion);
+            got(w.m.delete(t, &Pk::Int(pk), report.deletion), "model")?;
             Ok(Outcome::Applied)
         }
         Op::Restore { d } => {
-            let di = d;
-            let id = m.dels[di].id;
-            let res = |db: &Db| db.restore(id, RestorePolicy::Refuse);
-            if m.dels[di].purged {
-                return refused(res(db), &Exp::Purged, what);
-            }
-            if m.dels[di].remaining() == 0 {
-                return refused(res(db), &Exp::AlreadyRestored, what);
-            }
-            let del = &m.dels[di];
-            let coming: BTreeSet<(usize, i64)> = del
-                .members
-                .iter()
-                .filter(|x| x.in_trash && x.kind == Kind::Tomb)
-                .map(|x| (x.t, x.pk))
-                .collect();
-            let parent_ok = |p: Option<i64>| match p {
-                None => true,
-                Some(p) => coming.contains(&(PARENT, p)) || m.live[PARENT].contains_key(&p),
+            let id = w.m.dels[d].id;
+            let res = db.restore(id, RestorePolicy::Refuse);
+            let exp = w.m.restore(id, false);
+            let Some((plan, out)) = judge(what, res, exp)? else {
+                return Ok(Outcome::Refused);
             };
-            let mut conflicts = BTreeSet::new();
-            let mut rows = Vec::new();
-            let mut relinks = Vec::new();
-            for x in del.members.iter().filter(|x| x.in_trash) {
-                let name = TABLES[x.t].to_string();
-                match x.kind {
-                    Kind::Tomb => {
-                        if m.live[x.t].contains_key(&x.pk) {
-                            conflicts.insert((name.clone(), x.pk, "primary_key_taken"));
-                        }
-                        if !parent_ok(x.last.pid) {
-                            conflicts.insert((name, x.pk, "parent_not_live"));
-                        }
-                        rows.push((x.t, x.pk));
-                    }
-                    Kind::Unlink { old_pid } => {
-                        let Some(now) = m.live[NOTE].get(&x.pk) else {
-                            conflicts.insert((name, x.pk, "row_not_live"));
-                            continue;
-                        };
-                        let pid = now.pid.or(Some(old_pid));
-                        if !parent_ok(pid) {
-                            conflicts.insert((name, x.pk, "parent_not_live"));
-                        }
-                        relinks.push(x.pk);
-                    }
-                }
-            }
-            if !conflicts.is_empty() {
-                return refused(res(db), &Exp::Conflicts(conflicts), what);
-            }
-            let plan = ok(res(db), what)?;
-            prop_assert_eq!(refs_of(&plan.rows), model_refs(rows.iter().copied()));
-            prop_assert_eq!(plan.rows.len(), rows.len());
-            prop_assert_eq!(
-                refs_of(&plan.relinks),
-                model_refs(relinks.iter().map(|&n| (NOTE, n)))
-            );
-            prop_assert_eq!(plan.relinks.len(), relinks.len());
+            prop_assert_eq!(refs_of(&plan.rows), model_refs(&out.rows));
+            prop_assert_eq!(plan.rows.len(), out.rows.len());
+            prop_assert_eq!(refs_of(&plan.relinks), model_refs(&out.relinks));
+            prop_assert_eq!(plan.relinks.len(), out.relinks.len());
             prop_assert!(plan.conflicts.is_empty() && plan.skipped.is_empty());
-            let members = std::mem::take(&mut m.dels[di].members);
-            let mut back = Vec::with_capacity(members.len());
-            for mut x in members {
-                if x.in_trash {
-                    x.in_trash = false;
-                    m.lsn += 1;
-                    match x.kind {
-                        Kind::Tomb => {
-                            m.image(x.life);
-                            m.live[x.t].insert(x.pk, x.last.clone());
-                            m.dead.remove(&(x.t, x.pk));
-                        }
-                        Kind::Unlink { old_pid } => {
-                            let now = m.live[NOTE].get_mut(&x.pk).expect("checked live");
-                            if now.pid.is_none() {
-                                now.pid = Some(old_pid);
-                            }
-                            let life = now.life;
-                            m.image(life);
-                        }
-                    }
-                }
-                back.push(x);
-            }
-            m.dels[di].members = back;
-            m.rehold_restored(di);
             Ok(Outcome::Applied)
         }
         Op::RestoreRow { d, m: mi } => {
-            let di = d;
-            let del = &m.dels[di];
-            let tombs: Vec<usize> = (0..del.members.len())
-                .filter(|&i| del.members[i].kind == Kind::Tomb)
-                .collect();
-            let xi = tombs[mi % tombs.len()];
-            let x = del.members[xi].clone();
+            let del = &w.m.dels[d];
+            let tombs: Vec<&reference::Member> = del.members.iter().filter(|x| x.tomb()).collect();
+            let k = tombs[mi % tombs.len()].key.clone();
             let id = del.id;
-            let res = |db: &Db| db.restore_row(id, TABLES[x.t], x.pk);
-            if del.purged {
-                return refused(res(db), &Exp::Purged, what);
-            }
-            if del.remaining() == 0 {
-                return refused(res(db), &Exp::AlreadyRestored, what);
-            }
-            let name = TABLES[x.t].to_string();
-            let mut conflicts = BTreeSet::new();
-            if !x.in_trash {
-                conflicts.insert((name, x.pk, "not_in_trash"));
-            } else {
-                if m.live[x.t].contains_key(&x.pk) {
-                    conflicts.insert((name.clone(), x.pk, "primary_key_taken"));
-                }
-                if !m.parent_live(x.last.pid) {
-                    conflicts.insert((name, x.pk, "parent_not_live"));
-                }
-            }
-            if !conflicts.is_empty() {
-                return refused(res(db), &Exp::Conflicts(conflicts), what);
-            }
-            let plan = ok(res(db), what)?;
-            prop_assert_eq!(plan.rows, vec![rref(x.t, x.pk)], "{}", what);
+            let res = db.restore_row(id, TABLES[k.0], k.1.value());
+            let exp = w.m.restore_row(id, &k);
+            let Some((plan, _)) = judge(what, res, exp)? else {
+                return Ok(Outcome::Refused);
+            };
+            prop_assert_eq!(
+                plan.rows,
+                vec![rref(k.0, k.1.int().unwrap_or(i64::MIN))],
+                "{}",
+                what
+            );
             prop_assert!(plan.relinks.is_empty());
-            m.dels[di].members[xi].in_trash = false;
-            m.image(x.life);
-            m.live[x.t].insert(x.pk, x.last.clone());
-            m.dead.remove(&(x.t, x.pk));
-            if let Some(o) = m.holding_latest_life(x.t, x.pk, usize::MAX) {
-                m.dead.insert((x.t, x.pk), o);
-            }
-            m.lsn += 1;
             Ok(Outcome::Applied)
         }
         Op::Purge { d } => {
-            let di = d;
-            let id = m.dels[di].id;
-            let audit = Audit::by("model").because("purge");
-            purge_deletion(m, di, None, what, || db.purge(id, &audit))
+            let id = w.m.dels[d].id;
+            let res = db.purge(id, &Audit::by("model").because("purge"));
+            let exp = w.m.purge(id);
+            purged(what, res, exp)
         }
         Op::Erase { t, pk } => {
-            let audit = Audit::by("model").because("erase");
-            let call = || db.erase(TABLES[t], pk, &audit);
-            if m.live[t].contains_key(&pk) {
-                let plan = m.plan_delete(t, pk);
-                let report = ok(call(), what)?;
-                let di = m.apply_delete(&plan, report.deletion);
-                check_purged(m, di, Some((t, pk)), &report, what)?;
-                return Ok(Outcome::Purged);
-            }
-            let held = m.dead.get(&(t, pk)).copied();
-            match held.or_else(|| m.holding_latest_life(t, pk, usize::MAX)) {
-                None => refused(call(), &Exp::NotFound, what),
-                Some(di) => purge_deletion(m, di, Some((t, pk)), what, call),
-            }
+            let res = db.erase(TABLES[t], pk, &Audit::by("model").because("erase"));
+            let id = res.as_ref().map_or(Uuid::nil(), |r| r.deletion);
+            let exp = w.m.erase(t, &Pk::Int(pk), id);
+            purged(what, res, exp)
         }
     }
 }
 
-/// The purge of deletion `di` through `call`: a purge, or (`erased` naming the key) the erase
-/// of one of its rows.
-fn purge_deletion(
-    m: &mut Model,
-    di: usize,
-    erased: Option<(usize, i64)>,
+/// Checks a purge or an erase report against the model's.
+fn purged(
     what: &str,
-    call: impl FnOnce() -> lazarusdb::Result<lazarusdb::PurgeReport>,
+    res: lazarusdb::Result<lazarusdb::PurgeReport>,
+    exp: Result<PurgeOut, Exp>,
 ) -> Result<Outcome, TestCaseError> {
-    if m.dels[di].purged {
-        return refused(call(), &Exp::Purged, what);
-    }
-    if m.dels[di].remaining() == 0 {
-        return refused(call(), &Exp::PurgeRestored, what);
-    }
-    let report = ok(call(), what)?;
-    check_purged(m, di, erased, &report, what)?;
-    Ok(Outcome::Purged)
-}
-
-/// Applies to the model the purge of deletion `di` and, for the erase of `erased`, of every
-/// other deletion still holding a life of that key, and checks `report` against it.
-fn check_purged(
-    m: &mut Model,
-    di: usize,
-    erased: Option<(usize, i64)>,
-    report: &lazarusdb::PurgeReport,
-    what: &str,
-) -> Result<(), TestCaseError> {
-    let (mut rows, mut images) = m.apply_purge(di);
-    let mut also = Vec::new();
-    if let Some((t, pk)) = erased {
-        while let Some(o) = m.holding_latest_life(t, pk, di) {
-            let (more, n) = m.apply_purge(o);
-            rows.extend(more);
-            images += n;
-            also.push(m.dels[o].id);
-        }
-    }
-    prop_assert_eq!(report.deletion, m.dels[di].id, "{}", what);
+    let Some((report, out)) = judge(what, res, exp)? else {
+        return Ok(Outcome::Refused);
+    };
+    prop_assert_eq!(report.deletion, out.deletion, "{}", what);
     // a key can come twice (an earlier life in another deletion)
     let mut got: Vec<(String, i64)> = report
         .rows
         .iter()
         .map(|r| (r.table.clone(), pk_of(r)))
         .collect();
-    let mut want: Vec<(String, i64)> = rows
+    let mut want: Vec<(String, i64)> = out
+        .rows
         .iter()
-        .map(|&(t, pk)| (TABLES[t].to_string(), pk))
+        .map(|(t, pk)| (TABLES[*t].to_string(), pk.int().unwrap_or(i64::MIN)))
         .collect();
     got.sort();
     want.sort();
     prop_assert_eq!(got, want, "{}: rows", what);
-    prop_assert_eq!(report.images, images, "{}: images rewritten", what);
+    prop_assert_eq!(report.images, out.images, "{}: images rewritten", what);
     // (in no order the design fixes)
     let mut got_also = report.also.clone();
+    let mut also = out.also.clone();
     got_also.sort();
     also.sort();
     prop_assert_eq!(got_also, also, "{}: other deletions purged", what);
-    Ok(())
+    Ok(Outcome::Purged)
 }
 
 /// The store's ids of `TABLES`, from the event that created them.
@@ -1269,48 +818,59 @@ fn table_ids(db: &Db) -> Result<[u32; 3], TestCaseError> {
     }
 }
 
-/// Gives the LSNs of the events the last operation wrote after `before` to the lives whose
-/// images they carry (each carries an image of the live row of its key), and checks that
-/// they are exactly the images the model recorded for it ([`Model::image`]).
-fn bind_images(db: &Db, m: &mut Model, before: u64) -> Result<(), TestCaseError> {
+/// The row (table index, key) an event names, when it is one of `TABLES`.
+fn event_row(w: &World, table: u32, pk: &Value) -> Option<(usize, i64)> {
+    let t = w.ids.iter().position(|&id| id == table)?;
+    Some((t, pk.as_int()?))
+}
+
+/// The events after `before` that carry an image are exactly the images the model recorded
+/// for the operation's transaction (compared by row: one life per row in a transaction);
+/// records their LSNs.
+fn check_images_written(db: &Db, w: &mut World, before: u64) -> Result<(), TestCaseError> {
     let mut wrote = Vec::new();
+    let mut tx = 0;
     for e in got(db.events(before + 1, None), "events")? {
-        let (table, pk) = match &e.body {
+        tx = e.tx;
+        match &e.body {
             EventBody::Insert { table, pk, .. }
             | EventBody::Update { table, pk, .. }
             | EventBody::Unlink { table, pk, .. }
             | EventBody::Restore { table, pk, .. }
-            | EventBody::ImagePurged { table, pk, .. } => (*table, pk),
-            _ => continue,
-        };
-        let row = m.ids.iter().position(|&id| id == table).and_then(|t| {
-            let Value::Int(pk) = *pk else { return None };
-            m.live[t].get(&pk).map(|r| r.life)
-        });
-        let Some(life) = row else {
-            return Err(TestCaseError::fail(format!(
-                "an image of a row that is not live written at lsn {}: {:?}",
-                e.lsn, e.body
-            )));
-        };
-        wrote.push((life, e.lsn));
+            | EventBody::ImagePurged { table, pk, .. } => {
+                let Some(row) = event_row(w, *table, pk) else {
+                    return Err(TestCaseError::fail(format!(
+                        "an image of a row of no table of the model at lsn {}: {:?}",
+                        e.lsn, e.body
+                    )));
+                };
+                wrote.push(row);
+                w.image_lsns.entry((tx, row)).or_default().push(e.lsn);
+            }
+            _ => {}
+        }
     }
-    let mut pending = std::mem::take(&mut m.pending);
-    pending.sort_unstable();
-    let mut lives: Vec<usize> = wrote.iter().map(|w| w.0).collect();
-    lives.sort_unstable();
-    prop_assert_eq!(lives, pending, "the lives of the images written");
-    for (life, lsn) in wrote {
-        m.lives[life].images.push(lsn);
-    }
+    let mut want: Vec<(usize, i64)> =
+        w.m.lives
+            .iter()
+            .flat_map(|l| {
+                l.images
+                    .iter()
+                    .filter(|i| i.tx == tx)
+                    .map(|_| (l.key.0, l.key.1.int().unwrap_or(i64::MIN)))
+            })
+            .collect();
+    wrote.sort();
+    want.sort();
+    prop_assert_eq!(wrote, want, "the rows of the images written");
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Checks.
 
-fn rows_of(t: usize, rows: &BTreeMap<i64, Live>) -> Vec<Vec<(String, Value)>> {
-    rows.iter().map(|(&pk, r)| cells(t, pk, r)).collect()
+fn rows_of<'a>(rows: impl IntoIterator<Item = (&'a Pk, &'a Row)>) -> Vec<Vec<(String, Value)>> {
+    rows.into_iter().map(|(_, r)| flat(r)).collect()
 }
 
 fn flat_all(rows: &[Row]) -> Vec<Vec<(String, Value)>> {
@@ -1318,10 +878,11 @@ fn flat_all(rows: &[Row]) -> Vec<Vec<(String, Value)>> {
 }
 
 /// Every live read path and the trash against the model.
-fn check_live(db: &Db, m: &Model) -> Result<(), TestCaseError> {
+fn check_live(db: &Db, w: &World) -> Result<(), TestCaseError> {
+    let m = &w.m;
     for t in 0..3 {
         let name = TABLES[t];
-        let want = rows_of(t, &m.live[t]);
+        let want = rows_of(m.t[t].live());
         let scan = got(db.scan(name, Scan::all()), "scan")?;
         prop_assert_eq!(flat_all(&scan), want.clone(), "scan {}", name);
         prop_assert_eq!(
@@ -1332,41 +893,29 @@ fn check_live(db: &Db, m: &Model) -> Result<(), TestCaseError> {
         );
         for pk in 0..=KEYS[t] {
             let row = got(db.get(name, pk), "get")?;
+            let k = (t, Pk::Int(pk));
             prop_assert_eq!(
                 row.as_ref().map(flat),
-                m.live[t].get(&pk).map(|r| cells(t, pk, r)),
+                m.live_row(&k).map(|l| flat(&l.row)),
                 "get {} {}",
                 name,
                 pk
             );
             let found = got(db.find_deletion(name, pk), "find_deletion")?;
-            prop_assert_eq!(
-                found,
-                m.dead.get(&(t, pk)).map(|&d| m.dels[d].id),
-                "find_deletion {} {}",
-                name,
-                pk
-            );
+            prop_assert_eq!(found, m.find_deletion(&k), "find_deletion {} {}", name, pk);
         }
-        for (&pk, r) in &m.live[t] {
-            let hits = got(db.lookup(name, &["v"], &[r.v.clone().into()]), "lookup")?;
-            prop_assert_eq!(
-                flat_all(&hits),
-                vec![cells(t, pk, r)],
-                "lookup {} {}",
-                name,
-                r.v
-            );
+        for (_, r) in m.t[t].live() {
+            let v = r.get("v").cloned().unwrap_or_default();
+            let hits = got(db.lookup(name, &["v"], std::slice::from_ref(&v)), "lookup")?;
+            prop_assert_eq!(flat_all(&hits), vec![flat(r)], "lookup {} {}", name, v);
         }
         // values of purged lives (the last few) are found nowhere
-        let purged: Vec<&String> = m
-            .lives
-            .iter()
-            .filter(|l| l.t == t && l.purged)
-            .flat_map(|l| l.markers.iter())
+        let purged: Vec<String> = (0..m.lives.len())
+            .filter(|&l| m.lives[l].key.0 == t && m.lives[l].purged)
+            .flat_map(|l| w.markers(l))
             .collect();
         for v in purged.iter().rev().take(4) {
-            let hits = got(db.lookup(name, &["v"], &[(*v).clone().into()]), "lookup")?;
+            let hits = got(db.lookup(name, &["v"], &[v.clone().into()]), "lookup")?;
             prop_assert!(
                 hits.is_empty(),
                 "lookup {} of purged {}: {:?}",
@@ -1379,10 +928,10 @@ fn check_live(db: &Db, m: &Model) -> Result<(), TestCaseError> {
     for p in 0..KEYS[PARENT] {
         for t in [CHILD, NOTE] {
             let kids = got(db.children("parent", p, TABLES[t]), "children")?;
-            let want: Vec<_> = m.live[t]
-                .iter()
-                .filter(|(_, r)| r.pid == Some(p))
-                .map(|(&pk, r)| cells(t, pk, r))
+            let want: Vec<_> = m.t[t]
+                .live()
+                .filter(|(_, r)| r.get("pid") == Some(&Value::Int(p)))
+                .map(|(_, r)| flat(r))
                 .collect();
             prop_assert_eq!(
                 flat_all(&kids),
@@ -1399,18 +948,48 @@ fn check_live(db: &Db, m: &Model) -> Result<(), TestCaseError> {
 /// A member of a deletion as `deletion_rows` lists it: table, key, tombstoned, last image.
 type Listed = (String, Value, bool, Vec<(String, Value)>);
 
+fn listed_of(rows: &[lazarusdb::DeletedRow]) -> Vec<Listed> {
+    let mut out: Vec<Listed> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.row_ref.table.clone(),
+                r.row_ref.pk.clone(),
+                r.kind == MemberKind::Tombstoned,
+                flat(&r.row),
+            )
+        })
+        .collect();
+    out.sort_by_key(|r| format!("{r:?}"));
+    out
+}
+
+fn model_listed(rows: &[DelRow]) -> Vec<Listed> {
+    let mut out: Vec<Listed> = rows
+        .iter()
+        .map(|x| {
+            (
+                TABLES[x.key.0].to_string(),
+                x.key.1.value(),
+                x.tomb,
+                flat(&x.row),
+            )
+        })
+        .collect();
+    out.sort_by_key(|r| format!("{r:?}"));
+    out
+}
+
 fn check_trash(db: &Db, m: &Model) -> Result<(), TestCaseError> {
     let listed: Vec<(Uuid, u64, u64)> = got(db.trash(&TrashQuery::all()), "trash")?
         .iter()
         .map(|d| (d.id, d.remaining, d.restored))
         .collect();
-    let mut want: Vec<(Uuid, u64, u64)> = m
-        .dels
+    let want: Vec<(Uuid, u64, u64)> = m
+        .trash()
         .iter()
-        .filter(|d| !d.purged && d.remaining() > 0)
-        .map(|d| (d.id, d.remaining(), d.restored()))
+        .map(|d| (d.id, d.remaining, d.restored))
         .collect();
-    want.sort_by_key(|d| std::cmp::Reverse(d.0));
     prop_assert_eq!(listed, want, "trash listing");
     for (di, d) in m.dels.iter().enumerate() {
         if d.purged {
@@ -1438,33 +1017,8 @@ fn check_trash(db: &Db, m: &Model) -> Result<(), TestCaseError> {
         if d.remaining() == 0 {
             continue;
         }
-        let mut rows: Vec<Listed> = got(db.deletion_rows(d.id), "deletion_rows")?
-            .iter()
-            .map(|r| {
-                (
-                    r.row_ref.table.clone(),
-                    r.row_ref.pk.clone(),
-                    r.kind == MemberKind::Tombstoned,
-                    flat(&r.row),
-                )
-            })
-            .collect();
-        let mut want: Vec<Listed> = d
-            .members
-            .iter()
-            .filter(|x| x.in_trash)
-            .map(|x| {
-                (
-                    TABLES[x.t].to_string(),
-                    Value::Int(x.pk),
-                    x.kind == Kind::Tomb,
-                    cells(x.t, x.pk, &x.last),
-                )
-            })
-            .collect();
-        let key = |r: &Listed| format!("{r:?}");
-        rows.sort_by_key(key);
-        want.sort_by_key(key);
+        let rows = listed_of(&got(db.deletion_rows(d.id), "deletion_rows")?);
+        let want = model_listed(&got(m.deletion_rows(d.id), "model")?);
         prop_assert_eq!(rows, want, "deletion_rows of deletion {}", di);
     }
     Ok(())
@@ -1477,7 +1031,8 @@ fn check_verify(db: &Db) -> Result<(), TestCaseError> {
 }
 
 /// No event holds a value of a purged life; every value of another life is still in the log.
-fn check_events(db: &Db, m: &Model) -> Result<(), TestCaseError> {
+fn check_events(db: &Db, w: &World) -> Result<(), TestCaseError> {
+    let m = &w.m;
     let events = got(db.events(1, None), "events")?;
     prop_assert_eq!(events.len() as u64, m.lsn);
     // exactly the images of the purged lives are purged
@@ -1490,27 +1045,33 @@ fn check_events(db: &Db, m: &Model) -> Result<(), TestCaseError> {
         .lives
         .iter()
         .filter(|l| l.purged)
-        .flat_map(|l| l.images.iter().copied())
+        .flat_map(|l| {
+            let row = (l.key.0, l.key.1.int().unwrap_or(i64::MIN));
+            l.images
+                .iter()
+                .flat_map(move |i| w.image_lsns.get(&(i.tx, row)).into_iter().flatten())
+                .copied()
+        })
         .collect();
     prop_assert_eq!(purged, want, "LSNs of the purged images");
     let text: String = events.iter().map(|e| format!("{e:?}\n")).collect();
-    for l in &m.lives {
-        for v in &l.markers {
-            if l.purged {
+    for (l, life) in m.lives.iter().enumerate() {
+        for v in w.markers(l) {
+            if life.purged {
                 prop_assert!(
                     !text.contains(v.as_str()),
                     "purged value {} of {} {} is still in the log",
                     v,
-                    TABLES[l.t],
-                    l.pk
+                    TABLES[life.key.0],
+                    life.key.1
                 );
             } else {
                 prop_assert!(
                     text.contains(v.as_str()),
                     "value {} of {} {} (not purged) is gone from the log",
                     v,
-                    TABLES[l.t],
-                    l.pk
+                    TABLES[life.key.0],
+                    life.key.1
                 );
             }
         }
@@ -1524,32 +1085,28 @@ fn check_as_of(db: &Db, m: &Model, s: &Snap) -> Result<(), TestCaseError> {
     let at = s.lsn;
     for t in 0..3 {
         let name = TABLES[t];
-        let kept: BTreeMap<i64, Live> = s.live[t]
-            .iter()
-            .filter(|(_, r)| !m.lives[r.life].purged)
-            .map(|(&k, r)| (k, r.clone()))
-            .collect();
-        let want = rows_of(t, &kept);
+        let want = rows_of(m.rows_then(s, t));
         let scan = flat_all(&got(past.scan(name, Scan::all()), "as-of scan")?);
         prop_assert_eq!(scan, want.clone(), "as of {}: scan {}", at, name);
         let n = got(past.count(name), "as-of count")?;
         prop_assert_eq!(n, want.len() as u64, "as of {}: count {}", at, name);
         for pk in 0..=KEYS[t] {
             let res = past.get(name, pk);
-            match s.live[t].get(&pk) {
-                Some(r) if m.lives[r.life].purged => prop_assert!(
-                    matches!(res, Err(Error::Purged(_))),
-                    "as of {}: get {} {} of a purged row: {:?}",
+            match m.get_then(s, &(t, Pk::Int(pk))) {
+                Err(x) => prop_assert!(
+                    res.as_ref().is_err_and(|e| x.matches(e)),
+                    "as of {}: get {} {}: {:?}, the model expects {:?}",
                     at,
                     name,
                     pk,
-                    res
+                    res,
+                    x
                 ),
-                want => {
+                Ok(want) => {
                     let row = got(res, format!("as of {at}: get {name} {pk}"))?;
                     prop_assert_eq!(
                         row.as_ref().map(flat),
-                        want.map(|r| cells(t, pk, r)),
+                        want.as_ref().map(flat),
                         "as of {}: get {} {}",
                         at,
                         name,
@@ -1558,32 +1115,26 @@ fn check_as_of(db: &Db, m: &Model, s: &Snap) -> Result<(), TestCaseError> {
                 }
             }
         }
-        for (&pk, r) in &s.live[t] {
+        for l in s.tables[t].rows.values() {
+            let v = l.row.get("v").cloned().unwrap_or_default();
             let hits = got(
-                past.lookup(name, &["v"], &[r.v.clone().into()]),
+                past.lookup(name, &["v"], std::slice::from_ref(&v)),
                 "as-of lookup",
             )?;
-            let want = if m.lives[r.life].purged {
+            let want = if m.lives[l.life].purged {
                 vec![]
             } else {
-                vec![cells(t, pk, r)]
+                vec![flat(&l.row)]
             };
-            prop_assert_eq!(
-                flat_all(&hits),
-                want,
-                "as of {}: lookup {} {}",
-                at,
-                name,
-                r.v
-            );
+            prop_assert_eq!(flat_all(&hits), want, "as of {}: lookup {} {}", at, name, v);
         }
     }
     for t in 0..3 {
-        for pk in (0..=KEYS[t]).filter(|&k| !s.live[t].contains_key(&k)) {
+        for pk in (0..=KEYS[t]).filter(|&k| !s.tables[t].rows.contains_key(&Pk::Int(k))) {
             let found = got(past.find_deletion(TABLES[t], pk), "as-of find_deletion")?;
             prop_assert_eq!(
                 found,
-                s.dead.get(&(t, pk)).map(|&d| m.dels[d].id),
+                m.find_deletion_then(s, &(t, Pk::Int(pk))),
                 "as of {}: find_deletion {} {}",
                 at,
                 TABLES[t],
@@ -1598,132 +1149,89 @@ fn check_as_of(db: &Db, m: &Model, s: &Snap) -> Result<(), TestCaseError> {
 /// their members then.
 fn check_trash_as_of(past: &AsOf, m: &Model, s: &Snap) -> Result<(), TestCaseError> {
     let at = s.lsn;
-    // (remaining, restored) of the deletions of then that are not purged now
-    let mut then: BTreeMap<usize, (u64, Option<u64>)> = BTreeMap::new();
-    for (d, flags) in &s.dels {
-        if m.dels[*d].purged {
-            continue;
-        }
-        let members = m.dels[*d].members.iter().zip(flags);
-        let remaining = members.clone().filter(|(_, &f)| f).count() as u64;
-        // a member not in the trash then had been restored by then, or had left (only members
-        // in the trash leave, so one that is `left` now had left by then)
-        let restored = members.clone().filter(|(x, &f)| !f && !x.left).count() as u64;
-        then.insert(*d, (remaining, Some(restored)));
-    }
     let listed: Vec<(Uuid, u64, u64)> = got(past.trash(&TrashQuery::all()), "as-of trash")?
         .iter()
         .map(|d| (d.id, d.remaining, d.restored))
         .collect();
-    let mut want: Vec<(Uuid, u64)> = then
+    let want: Vec<(Uuid, u64, u64)> = m
+        .trash_then(s)
         .iter()
-        .filter(|(_, n)| n.0 > 0)
-        .map(|(&d, n)| (m.dels[d].id, n.0))
+        .map(|d| (d.id, d.remaining, d.restored))
         .collect();
-    want.sort_by_key(|d| std::cmp::Reverse(d.0));
-    let ids: Vec<(Uuid, u64)> = listed.iter().map(|d| (d.0, d.1)).collect();
-    prop_assert_eq!(ids, want, "as of {}: trash", at);
+    prop_assert_eq!(listed, want, "as of {}: trash", at);
     for (di, d) in m.dels.iter().enumerate() {
         let rec = past.deletion(d.id);
         let rows = past.deletion_rows(d.id);
-        if d.purged || di >= s.made {
-            let known = |r: Option<&Error>| match r {
-                Some(Error::Purged(_)) => d.purged,
-                Some(Error::UnknownDeletion(id)) => !d.purged && *id == d.id,
-                _ => false,
-            };
-            prop_assert!(
-                known(rec.as_ref().err()),
-                "as of {}: deletion {}: {:?}",
-                at,
-                di,
-                rec
-            );
-            prop_assert!(
-                known(rows.as_ref().err()),
-                "as of {}: rows of deletion {}: {:?}",
-                at,
-                di,
-                rows
-            );
-            continue;
-        }
-        let (remaining, restored) = then[&di];
-        let rec = got(rec, format!("as of {at}: deletion {di}"))?;
-        prop_assert_eq!(rec.remaining, remaining, "as of {}: deletion {}", at, di);
-        if let Some(r) = restored {
-            prop_assert_eq!(rec.restored, r, "as of {}: restored of {}", at, di);
-            if let Some(l) = listed.iter().find(|l| l.0 == d.id) {
-                prop_assert_eq!(l.2, r, "as of {}: listed restored of {}", at, di);
+        match m.deletion_then(s, d.id) {
+            Err(x) => {
+                let known = |r: Option<&Error>| r.is_some_and(|e| x.matches(e));
+                prop_assert!(
+                    known(rec.as_ref().err()),
+                    "as of {}: deletion {}: {:?}, the model expects {:?}",
+                    at,
+                    di,
+                    rec,
+                    x
+                );
+                prop_assert!(
+                    known(rows.as_ref().err()),
+                    "as of {}: rows of deletion {}: {:?}, the model expects {:?}",
+                    at,
+                    di,
+                    rows,
+                    x
+                );
+                continue;
+            }
+            Ok((remaining, restored)) => {
+                let rec = got(rec, format!("as of {at}: deletion {di}"))?;
+                prop_assert_eq!(
+                    (rec.remaining, rec.restored),
+                    (remaining, restored),
+                    "as of {}: deletion {}",
+                    at,
+                    di
+                );
             }
         }
-        let flags = &s
-            .dels
-            .iter()
-            .find(|x| x.0 == di)
-            .expect("not purged then")
-            .1;
-        let members: Vec<&Member> = d
-            .members
-            .iter()
-            .zip(flags)
-            .filter(|(_, &f)| f)
-            .map(|(x, _)| x)
-            .collect();
-        if members.iter().any(|x| m.lives[x.life].purged) {
-            prop_assert!(
-                matches!(rows, Err(Error::Purged(_))),
-                "as of {}: rows of deletion {} with an image purged since: {:?}",
+        match m.deletion_rows_then(s, d.id) {
+            Err(x) => prop_assert!(
+                rows.as_ref().is_err_and(|e| x.matches(e)),
+                "as of {}: rows of deletion {}: {:?}, the model expects {:?}",
                 at,
                 di,
-                rows
-            );
-            continue;
+                rows,
+                x
+            ),
+            Ok(want) => {
+                let rows = listed_of(&got(rows, format!("as of {at}: rows of {di}"))?);
+                prop_assert_eq!(
+                    rows,
+                    model_listed(&want),
+                    "as of {}: deletion_rows of {}",
+                    at,
+                    di
+                );
+            }
         }
-        let mut rows: Vec<Listed> = got(rows, format!("as of {at}: rows of {di}"))?
-            .iter()
-            .map(|r| {
-                (
-                    r.row_ref.table.clone(),
-                    r.row_ref.pk.clone(),
-                    r.kind == MemberKind::Tombstoned,
-                    flat(&r.row),
-                )
-            })
-            .collect();
-        let mut want: Vec<Listed> = members
-            .iter()
-            .map(|x| {
-                (
-                    TABLES[x.t].to_string(),
-                    Value::Int(x.pk),
-                    x.kind == Kind::Tomb,
-                    cells(x.t, x.pk, &x.last),
-                )
-            })
-            .collect();
-        let key = |r: &Listed| format!("{r:?}");
-        rows.sort_by_key(key);
-        want.sort_by_key(key);
-        prop_assert_eq!(rows, want, "as of {}: deletion_rows of {}", at, di);
     }
     Ok(())
 }
 
-fn check_all_points(db: &Db, m: &Model) -> Result<(), TestCaseError> {
-    for s in &m.snaps {
-        check_as_of(db, m, s)?;
+fn check_all_points(db: &Db, w: &World) -> Result<(), TestCaseError> {
+    for s in w.snaps() {
+        check_as_of(db, &w.m, s)?;
     }
     Ok(())
 }
 
 /// Every check: live reads, trash, log, every recorded point, `verify`.
-fn check_everything(db: &Db, m: &Model, what: &str) -> Result<(), TestCaseError> {
+fn check_everything(db: &Db, w: &World, what: &str) -> Result<(), TestCaseError> {
     let ctx = |e: TestCaseError| TestCaseError::fail(format!("{what}: {e}"));
-    prop_assert_eq!(db.last_lsn(), m.lsn, "{}", what);
-    check_live(db, m).map_err(ctx)?;
-    check_events(db, m).map_err(ctx)?;
-    check_all_points(db, m).map_err(ctx)?;
+    prop_assert_eq!(db.last_lsn(), w.m.lsn, "{}", what);
+    check_live(db, w).map_err(ctx)?;
+    check_events(db, w).map_err(ctx)?;
+    check_all_points(db, w).map_err(ctx)?;
     check_verify(db).map_err(ctx)
 }
 
@@ -1748,21 +1256,27 @@ fn run_case(eng: Eng, keep: bool, steps: &[(Gen, u64)]) -> Result<(), TestCaseEr
     let path = dir.path().join("store");
     let mut db = got(open(eng, &path), "open")?;
     create_schema(&db, keep)?;
-    let mut m = Model::new(keep, db.last_lsn(), table_ids(&db)?);
-    m.snap();
+    let m = model_schema(keep);
+    prop_assert_eq!(db.last_lsn(), m.lsn, "the schema");
+    let mut w = World {
+        first_snap: m.snaps.len() - 1,
+        m,
+        marker: 0,
+        ids: table_ids(&db)?,
+        image_lsns: BTreeMap::new(),
+    };
     let steps: Vec<(Gen, u64)> = steps
         .iter()
         .flat_map(|(g, seed)| g.expand().into_iter().map(|g| (g, *seed)))
         .collect();
     for (i, (g, seed)) in steps.iter().enumerate() {
-        let Some(op) = m.resolve(g) else {
+        let Some(op) = w.resolve(g) else {
             continue;
         };
         let before = db.last_lsn();
         let ctx = |e: TestCaseError| TestCaseError::fail(format!("step {i} ({op:?}): {e}"));
-        let outcome = step(&db, &mut m, &op).map_err(ctx)?;
-        prop_assert_eq!(db.last_lsn(), m.lsn, "step {} ({:?})", i, op);
-        bind_images(&db, &mut m, before).map_err(ctx)?;
+        let outcome = step(&db, &mut w, &op).map_err(ctx)?;
+        prop_assert_eq!(db.last_lsn(), w.m.lsn, "step {} ({:?})", i, op);
         if outcome == Outcome::Refused {
             prop_assert_eq!(db.last_lsn(), before, "step {} ({:?}) wrote", i, op);
         } else {
@@ -1772,29 +1286,30 @@ fn run_case(eng: Eng, keep: bool, steps: &[(Gen, u64)]) -> Result<(), TestCaseEr
                 i,
                 op
             );
-            m.snap();
+            check_images_written(&db, &mut w, before).map_err(ctx)?;
         }
-        check_live(&db, &m).map_err(ctx)?;
-        check_events(&db, &m).map_err(ctx)?;
+        check_live(&db, &w).map_err(ctx)?;
+        check_events(&db, &w).map_err(ctx)?;
         if outcome == Outcome::Purged {
-            check_all_points(&db, &m).map_err(ctx)?;
+            check_all_points(&db, &w).map_err(ctx)?;
         } else {
-            let s = &m.snaps[(*seed % m.snaps.len() as u64) as usize];
-            check_as_of(&db, &m, s).map_err(ctx)?;
+            let snaps = w.snaps();
+            let s = &snaps[(*seed % snaps.len() as u64) as usize];
+            check_as_of(&db, &w.m, s).map_err(ctx)?;
         }
         if eng == Eng::Memory || outcome == Outcome::Purged {
             check_verify(&db).map_err(ctx)?;
         }
     }
-    check_everything(&db, &m, "at the end")?;
+    check_everything(&db, &w, "at the end")?;
 
     // Purged deletions stay purged, whatever is asked of them; nothing is written.
     let lsn = db.last_lsn();
-    for d in m.dels.iter().filter(|d| d.purged) {
+    for d in w.m.dels.iter().filter(|d| d.purged) {
         let r = db.restore(d.id, RestorePolicy::SkipConflicts);
         prop_assert!(matches!(r, Err(Error::Purged(_))), "restore: {:?}", r);
         let x = &d.members[0];
-        let r = db.restore_row(d.id, TABLES[x.t], x.pk);
+        let r = db.restore_row(d.id, TABLES[x.key.0], x.key.1.value());
         prop_assert!(matches!(r, Err(Error::Purged(_))), "restore_row: {:?}", r);
         let r = db.purge(d.id, &Audit::default());
         prop_assert!(matches!(r, Err(Error::Purged(_))), "purge again: {:?}", r);
@@ -1806,10 +1321,10 @@ fn run_case(eng: Eng, keep: bool, steps: &[(Gen, u64)]) -> Result<(), TestCaseEr
     if eng == Eng::Fjall {
         got(db.close(), "close")?;
         db = got(open(eng, &path), "reopen")?;
-        check_everything(&db, &m, "after reopening")?;
+        check_everything(&db, &w, "after reopening")?;
     }
-    prop_assert_eq!(got(db.rebuild(), "rebuild")?, m.lsn);
-    check_everything(&db, &m, "after rebuild")?;
+    prop_assert_eq!(got(db.rebuild(), "rebuild")?, w.m.lsn);
+    check_everything(&db, &w, "after rebuild")?;
     got(db.close(), "close")?;
     Ok(())
 }
