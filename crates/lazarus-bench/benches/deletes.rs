@@ -2,6 +2,8 @@
 //!
 //! - `cascade_delete/<n>`: delete a parent with n = 10, 100, 1,000 children (one durable commit);
 //! - `restore/<n>`: bring the same back;
+//! - `cascade_delete_eventual/<n>` and `restore_eventual/<n>`: the same with eventual durability
+//!   (lazarusdb `Durability::Eventual`, SQLite WAL with `synchronous = NORMAL`);
 //! - `live_scan/<p>` and `index_lookup/<p>`: read the live children after p = 0 %, 50 %, 90 % of
 //!   them were deleted, reported per live row (throughput = live rows), so a flat cost per live
 //!   row means the dead cost nothing.
@@ -9,7 +11,7 @@
 //! Systems: `lazarusdb` (fjall, Immediate durability), `sqlite-soft-delete` (an `is_deleted`
 //! column with partial indexes `WHERE is_deleted = 0`), `sqlite-shadow` (rows copied to
 //! `<table>_deleted` on delete, the seed's recipe). SQLite runs in WAL mode with
-//! `synchronous = FULL` (a durable commit, like ours).
+//! `synchronous = FULL` (a durable commit, like ours), `NORMAL` beside our eventual durability.
 //!
 //! Run: `cargo bench --bench deletes`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -19,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lazarusdb::{
-    ColumnType, Db, EngineKind, Error, IndexRange, OnDelete, Options, Readable, RestorePolicy, Row,
-    Scan, TableBuilder,
+    ColumnType, Db, Durability, EngineKind, Error, IndexRange, OnDelete, Options, Readable,
+    RestorePolicy, Row, Scan, TableBuilder,
 };
 use rusqlite::{params, Connection};
 
@@ -53,10 +55,12 @@ struct Lazarus {
 }
 
 impl Lazarus {
-    fn open(dir: &Path) -> Lazarus {
+    fn open(dir: &Path, durability: Durability) -> Lazarus {
         let db = Db::open_with(
             dir.join("store"),
-            Options::default().engine(EngineKind::Fjall),
+            Options::default()
+                .engine(EngineKind::Fjall)
+                .durability(durability),
         )
         .unwrap();
         db.create_table(
@@ -161,10 +165,14 @@ struct Sqlite {
 }
 
 impl Sqlite {
-    fn open(dir: &Path, shadow: bool) -> Sqlite {
+    fn open(dir: &Path, shadow: bool, durability: Durability) -> Sqlite {
         let conn = Connection::open(dir.join("sqlite.db")).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        let sync = match durability {
+            Durability::Eventual => "NORMAL",
+            _ => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync).unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
         if shadow {
             conn.execute_batch(
@@ -340,16 +348,29 @@ impl System for Sqlite {
 }
 
 fn open(name: &str, dir: &Path) -> Box<dyn System> {
+    open_with(name, dir, Durability::Immediate)
+}
+
+fn open_with(name: &str, dir: &Path, durability: Durability) -> Box<dyn System> {
     match name {
-        "lazarusdb" => Box::new(Lazarus::open(dir)),
-        "sqlite-soft-delete" => Box::new(Sqlite::open(dir, false)),
-        _ => Box::new(Sqlite::open(dir, true)),
+        "lazarusdb" => Box::new(Lazarus::open(dir, durability)),
+        "sqlite-soft-delete" => Box::new(Sqlite::open(dir, false, durability)),
+        _ => Box::new(Sqlite::open(dir, true, durability)),
     }
 }
 
 fn bench_delete_restore(c: &mut Criterion) {
+    for (durability, suffix) in [
+        (Durability::Immediate, ""),
+        (Durability::Eventual, "_eventual"),
+    ] {
+        delete_restore(c, durability, suffix);
+    }
+}
+
+fn delete_restore(c: &mut Criterion, durability: Durability, suffix: &str) {
     for kids in [10i64, 100, 1000] {
-        let mut del = c.benchmark_group(format!("cascade_delete/{kids}"));
+        let mut del = c.benchmark_group(format!("cascade_delete{suffix}/{kids}"));
         del.sample_size(10)
             .measurement_time(Duration::from_secs(3))
             .warm_up_time(Duration::from_millis(500));
@@ -357,7 +378,7 @@ fn bench_delete_restore(c: &mut Criterion) {
         let mut restore_times: Vec<(String, Duration, u64)> = Vec::new();
         for name in SYSTEMS {
             let dir = tempfile::tempdir().unwrap();
-            let mut sys = open(name, dir.path());
+            let mut sys = open_with(name, dir.path(), durability);
             let mut pool = sys.fill(if kids >= 1000 { 40 } else { 200 }, kids);
             let mut deleted: Vec<(i64, String)> = Vec::new();
             del.bench_function(BenchmarkId::from_parameter(name), |b| {
@@ -389,14 +410,14 @@ fn bench_delete_restore(c: &mut Criterion) {
             restore_times.push((name.to_string(), t.elapsed(), n));
         }
         del.finish();
-        let mut res = c.benchmark_group(format!("restore/{kids}"));
+        let mut res = c.benchmark_group(format!("restore{suffix}/{kids}"));
         res.sample_size(10)
             .measurement_time(Duration::from_secs(3))
             .warm_up_time(Duration::from_millis(500));
         res.throughput(Throughput::Elements(kids as u64 + 1));
         for name in SYSTEMS {
             let dir = tempfile::tempdir().unwrap();
-            let mut sys = open(name, dir.path());
+            let mut sys = open_with(name, dir.path(), durability);
             let mut pool = sys.fill(if kids >= 1000 { 40 } else { 200 }, kids);
             res.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter_custom(|iters| {
