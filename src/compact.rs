@@ -151,7 +151,7 @@ pub(crate) fn checkpoint(from: &dyn Engine, dir: &Path, at: u64) -> Result<()> {
         at.to_be_bytes().to_vec(),
     );
     to.write(&mark)?;
-    to.sync()?;
+    to.persist()?;
     drop(to);
     sync_tree(&tmp)?;
     let current = dir.join(CHECKPOINT);
@@ -452,7 +452,7 @@ pub(crate) fn copy(
         promise.id.as_bytes().to_vec(),
     );
     to.write(&b)?;
-    to.sync()?;
+    to.persist()?;
     drop(to);
     // Table files written outside the engine's journal: make every file and folder of the copy
     // durable before the COMPACTED marker says the copy is complete.

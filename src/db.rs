@@ -1034,6 +1034,7 @@ impl Db {
     fn finish(&mut self) -> Result<()> {
         self.inner.pipeline.stop();
         self.inner.pipeline.sync()?;
+        self.inner.engine.close()?;
         if let Some(dir) = &self.inner.path {
             write_hwm(dir, self.inner.published.lsn())?;
         }

@@ -817,8 +817,74 @@ pub fn rebuild_from(
     Ok(Some(events))
 }
 
+/// Brings views that lag behind the log up to date: replays the events after the log key
+/// `after` ([`Engine::views_at`]; empty: every event) over the views as they are, and writes
+/// what changed in one atomic batch that also records the log's last key as `views_at`.
+/// Returns the number of events replayed.
+///
+/// The live path applied exactly these events, in this order, to exactly these views, so the
+/// replay writes what it wrote. The exception is an event that rewrote earlier events in place
+/// (a purge or a pruning): the events before it are then no longer what was applied, and the
+/// views are rebuilt from the whole log instead.
+pub fn catch_up(engine: &dyn Engine, after: &[u8]) -> Result<u64> {
+    let view = engine.read()?;
+    let start = if after.is_empty() {
+        Bound::Unbounded
+    } else {
+        Bound::Excluded(after)
+    };
+    let mut catalog = records::load_catalog(view.as_ref())?;
+    let mut o = Overlay::new(Box::new(CheckpointBase {
+        views: view.as_ref(),
+        live: view.as_ref(),
+    }));
+    let mut events = 0u64;
+    let mut last: Option<Vec<u8>> = None;
+    let mut rewritten = false;
+    for item in view.range(Space::Log, start, Bound::Unbounded, false)? {
+        let (k, v) = item?;
+        let lsn = codec::read_u64_key(&k)
+            .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?;
+        let ev = Event::decode(lsn, &v)?;
+        if matches!(
+            ev.body,
+            EventBody::Purge { .. }
+                | EventBody::ImagePurged { .. }
+                | EventBody::PurgeDeletion { .. }
+                | EventBody::PruneHistory { .. }
+        ) {
+            rewritten = true;
+            break;
+        }
+        apply(&mut catalog, &ev, &mut o)?;
+        events += 1;
+        last = Some(k);
+    }
+    let mut batch = o.into_batch();
+    drop(view);
+    if rewritten {
+        return rebuild(engine, |_| {});
+    }
+    let Some(last) = last else {
+        return Ok(0);
+    };
+    batch.set_views_at(last);
+    engine.write(&batch)?;
+    engine.persist()?;
+    Ok(events)
+}
+
 fn write_differences(engine: &dyn Engine, actual: &ViewKeys, expected: ViewKeys) -> Result<()> {
     let mut batch = crate::storage::Batch::default();
+    // the views now reflect the whole log
+    if let Some((last, _)) = engine
+        .read()?
+        .range(Space::Log, Bound::Unbounded, Bound::Unbounded, true)?
+        .next()
+        .transpose()?
+    {
+        batch.set_views_at(last);
+    }
     for (space, key) in actual.keys() {
         if !expected.contains_key(&(*space, key.clone())) {
             batch.delete(*space, key.clone());
@@ -830,7 +896,7 @@ fn write_differences(engine: &dyn Engine, actual: &ViewKeys, expected: ViewKeys)
         }
     }
     engine.write(&batch)?;
-    engine.sync()
+    engine.persist()
 }
 
 /// Recomputes every view from the log and writes the result in one atomic batch. Returns the

@@ -189,6 +189,11 @@ fn purged_bytes_leave_every_file_fjall() {
 }
 
 #[test]
+fn purged_bytes_leave_every_file_fjall_redb() {
+    purged_bytes_leave_every_file(EngineKind::FjallRedb);
+}
+
+#[test]
 fn purged_bytes_leave_every_file_sled() {
     purged_bytes_leave_every_file(EngineKind::Sled);
 }

@@ -774,6 +774,16 @@ fn kill_during_random_transactions_loses_nothing_acknowledged_fjall() {
 }
 
 #[test]
+fn kill_during_random_transactions_loses_nothing_acknowledged_fjall_redb() {
+    crash_loop(
+        "kill_during_random_transactions_loses_nothing_acknowledged_fjall_redb",
+        EngineKind::FjallRedb,
+        20,
+        1,
+    );
+}
+
+#[test]
 fn kill_during_random_transactions_loses_nothing_acknowledged_sled() {
     crash_loop(
         "kill_during_random_transactions_loses_nothing_acknowledged_sled",

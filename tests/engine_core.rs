@@ -133,6 +133,11 @@ fn fjall_store_round_trip() {
 }
 
 #[test]
+fn fjall_redb_store_round_trip() {
+    run(Options::default().engine(EngineKind::FjallRedb));
+}
+
+#[test]
 fn sled_store_round_trip() {
     run(Options::default().engine(EngineKind::Sled));
 }

@@ -27,7 +27,12 @@ use lazarusdb::{
     Readable, RestorePolicy, Retention, Row, Scan, Scope, TableBuilder, Timestamp, Value,
 };
 
-const ENGINES: [Option<EngineKind>; 3] = [None, Some(EngineKind::Fjall), Some(EngineKind::Sled)];
+const ENGINES: [Option<EngineKind>; 4] = [
+    None,
+    Some(EngineKind::Fjall),
+    Some(EngineKind::FjallRedb),
+    Some(EngineKind::Sled),
+];
 
 /// Runs `scenario` on a memory store (`None`) and on a store on disk of each engine, with the
 /// given options, then checks `verify`.

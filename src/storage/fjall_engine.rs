@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 pub struct FjallEngine {
     path: PathBuf,
     db: Database,
-    spaces: Vec<Keyspace>,
+    /// By [`Space`] discriminant; `None` for a space this engine does not hold.
+    spaces: Vec<Option<Keyspace>>,
 }
 
 impl FjallEngine {
@@ -41,10 +42,16 @@ impl FjallEngine {
     /// empty, or delete a keyspace folder whose `current` is gone. Without it, what is missing
     /// is created (a new store, or one whose creation was interrupted).
     pub fn open_existing(path: &Path, existing: bool) -> Result<FjallEngine> {
+        FjallEngine::open_spaces(path, existing, &Space::ALL)
+    }
+
+    /// [`FjallEngine::open_existing`] holding only `held` (the log part of
+    /// [`super::fjall_redb::FjallRedb`]); a read or write of another space is a storage error.
+    pub(crate) fn open_spaces(path: &Path, existing: bool, held: &[Space]) -> Result<FjallEngine> {
         check_layout(path, existing)?;
         check_version_files(path)?;
         let p = path.to_path_buf();
-        let opened = std::panic::catch_unwind(|| -> Result<(Database, Vec<Keyspace>)> {
+        let opened = std::panic::catch_unwind(|| -> Result<(Database, Vec<Option<Keyspace>>)> {
             let db = Database::builder(&p)
                 .cache_size(32 << 20)
                 .max_journaling_size(256 << 20)
@@ -53,6 +60,10 @@ impl FjallEngine {
                 .map_err(|e| map_err(&p, e))?;
             let mut spaces = Vec::with_capacity(Space::ALL.len());
             for s in Space::ALL {
+                if !held.contains(&s) {
+                    spaces.push(None);
+                    continue;
+                }
                 if existing && !db.keyspace_exists(s.name()) {
                     return Err(damaged(
                         &p.join("keyspaces"),
@@ -68,7 +79,7 @@ impl FjallEngine {
                             .max_memtable_size(32 << 20)
                     })
                     .map_err(|e| map_err(&p, e))?;
-                spaces.push(ks);
+                spaces.push(Some(ks));
             }
             Ok((db, spaces))
         });
@@ -89,7 +100,48 @@ impl FjallEngine {
     fn ks(&self, space: Space) -> Result<&Keyspace> {
         self.spaces
             .get(space as usize)
+            .and_then(Option::as_ref)
             .ok_or_else(|| Error::Storage(format!("keyspace {} missing", space.name())))
+    }
+
+    /// Applies the changes as one fjall batch (durability `Buffer`: the journal reaches the OS
+    /// at once).
+    pub(crate) fn write_changes<'a>(
+        &self,
+        changes: impl Iterator<Item = super::Change<'a>>,
+    ) -> Result<()> {
+        let mut b = fjall::OwnedWriteBatch::with_capacity(self.db.clone(), 0)
+            .durability(Some(PersistMode::Buffer));
+        for (s, k, v) in changes {
+            match v {
+                Some(v) => b.insert(self.ks(s)?, k, v),
+                None => b.remove(self.ks(s)?, k),
+            }
+        }
+        if b.is_empty() {
+            return Ok(());
+        }
+        b.commit().map_err(|e| map_err(&self.path, e))
+    }
+
+    /// Flushes every memtable to a table file and waits for it, so that the next open replays
+    /// no journal entry into memory.
+    pub(crate) fn flush_memtables(&self) -> Result<()> {
+        for ks in self.spaces.iter().flatten() {
+            ks.rotate_memtable_and_wait()
+                .map_err(|e| map_err(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the held spaces.
+    pub(crate) fn snapshot(&self) -> fjall::Snapshot {
+        self.db.snapshot()
+    }
+
+    /// A read view over a snapshot taken by [`FjallEngine::snapshot`].
+    pub(crate) fn view_of(&self, snap: fjall::Snapshot) -> View<'_> {
+        View { engine: self, snap }
     }
 }
 
@@ -476,7 +528,8 @@ fn map_err(path: &Path, e: fjall::Error) -> Error {
     }
 }
 
-struct View<'a> {
+/// A consistent read view of a [`FjallEngine`].
+pub(crate) struct View<'a> {
     engine: &'a FjallEngine,
     snap: fjall::Snapshot,
 }

@@ -10,11 +10,16 @@
 //!   at all, and no read view ever sees part of it;
 //! - [`Engine::sync`] makes every batch written so far durable (a real fdatasync).
 //!
-//! Three engines implement it: [`memory`] (tests, the CPU floor), [`fjall_engine`] (the
-//! default) and [`sled_engine`] (selectable). A later engine (a shared server) has to offer the
-//! same five calls and nothing more.
+//! Four engines implement it: [`memory`] (tests, the CPU floor), [`fjall_engine`],
+//! [`fjall_redb`] (the log in fjall, the views in redb) and [`sled_engine`] (selectable). A later
+//! engine (a shared server) has to offer the same calls and nothing more.
+//!
+//! An engine may keep its views apart from its log and let them lag behind after a crash
+//! ([`Engine::views_at`]): the store then replays the log's tail into them at open, before
+//! anything reads them.
 
 pub mod fjall_engine;
+pub mod fjall_redb;
 pub mod memory;
 pub mod overlay;
 #[cfg(feature = "sled")]
@@ -43,6 +48,7 @@ pub type SpaceMap = std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 pub struct Batch {
     maps: Vec<SpaceMap>,
     len: usize,
+    views_at: Option<Vec<u8>>,
 }
 
 impl Default for Batch {
@@ -50,6 +56,7 @@ impl Default for Batch {
         Batch {
             maps: Space::ALL.iter().map(|_| SpaceMap::new()).collect(),
             len: 0,
+            views_at: None,
         }
     }
 }
@@ -78,6 +85,33 @@ impl Batch {
     pub fn absorb(&mut self, later: &Batch) {
         for (space, key, value) in later.iter() {
             self.set(space, key.to_vec(), value.map(<[u8]>::to_vec));
+        }
+        if let Some(at) = &later.views_at {
+            self.set_views_at(at.clone());
+        }
+    }
+
+    /// Says that, once this batch is applied, the views reflect every event of the log up to
+    /// the log key `at` (a replay of the log's tail writes no log key of its own). An engine
+    /// that keeps its views apart from its log records the largest such key
+    /// ([`Engine::views_at`]); the others ignore it. A batch that writes log keys implies its
+    /// last one.
+    pub fn set_views_at(&mut self, at: Vec<u8>) {
+        if self.views_at.as_ref().is_none_or(|old| *old < at) {
+            self.views_at = Some(at);
+        }
+    }
+
+    /// The log key up to which the views are complete once this batch is applied: the one set
+    /// by [`Batch::set_views_at`] or the batch's last log key, whichever is larger.
+    pub fn views_at(&self) -> Option<&[u8]> {
+        let last_log = self
+            .space(Space::Log)
+            .and_then(|m| m.last_key_value())
+            .map(|(k, _)| k.as_slice());
+        match (self.views_at.as_deref(), last_log) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -130,9 +164,12 @@ pub trait ReadView {
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum EngineKind {
-    /// fjall 3 (LSM-tree): the default.
+    /// fjall 3 (LSM-tree) for everything: the default.
     #[default]
     Fjall,
+    /// The log in fjall 3 (its journal makes commits durable), the views in redb 5 (a B-tree:
+    /// a deleted key is gone from it at once, so live reads do not grow with deletions).
+    FjallRedb,
     /// sled 0.34.7.
     Sled,
     /// In memory only; nothing reaches disk.
@@ -144,6 +181,7 @@ impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Fjall => "fjall",
+            EngineKind::FjallRedb => "fjall-redb",
             EngineKind::Sled => "sled",
             EngineKind::Memory => "memory",
         }
@@ -153,6 +191,7 @@ impl EngineKind {
     pub fn parse(name: &str) -> Option<EngineKind> {
         match name {
             "fjall" => Some(EngineKind::Fjall),
+            "fjall-redb" => Some(EngineKind::FjallRedb),
             "sled" => Some(EngineKind::Sled),
             "memory" => Some(EngineKind::Memory),
             _ => None,
@@ -175,6 +214,9 @@ pub fn open_engine(
 ) -> Result<Box<dyn Engine>> {
     match kind {
         EngineKind::Fjall => Ok(Box::new(fjall_engine::FjallEngine::open_existing(
+            path, existing,
+        )?)),
+        EngineKind::FjallRedb => Ok(Box::new(fjall_redb::FjallRedb::open_existing(
             path, existing,
         )?)),
         #[cfg(feature = "sled")]
@@ -220,8 +262,30 @@ pub trait Engine: Send + Sync {
         }
     }
 
-    /// Makes every write so far durable on disk.
+    /// Makes every write so far durable on disk. For an engine whose views lag behind its log
+    /// after a crash ([`Engine::views_at`]), what is made durable is the log: the views follow
+    /// at the next [`Engine::persist`], and the store replays the rest at open.
     fn sync(&self) -> Result<()>;
+
+    /// Makes everything durable, views included: the next open has nothing to replay. Used
+    /// where a store's files are finished (a compaction's copy, a checkpoint, a rebuild, the
+    /// format written at creation). The default is [`Engine::sync`].
+    fn persist(&self) -> Result<()> {
+        self.sync()
+    }
+
+    /// Makes everything durable and leaves the files so that the next open is quick (fjall:
+    /// memtables flushed). Called when the store is closed; the engine stays usable.
+    fn close(&self) -> Result<()> {
+        self.persist()
+    }
+
+    /// For an engine that keeps its views apart from its log: the last log key whose event the
+    /// views (as opened) reflect; `Some(empty)` when they reflect none. The store replays the
+    /// events after it at open. `None` (the default): the views are always in step with the log.
+    fn views_at(&self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 
     /// True when an open read view makes [`Engine::write`] wait until it is dropped (an engine
     /// without snapshots that keeps reads consistent with a lock). The commit pipeline then

@@ -1,0 +1,753 @@
+//! The fjall-redb engine: the log (the `log` and `tx` spaces, the truth) in fjall, whose journal
+//! makes a commit durable with one append and one fdatasync; the views and the meta space in
+//! redb, a copy-on-write B-tree, where a deleted key is gone from the tree at once, so a live
+//! scan or lookup costs what the live rows cost however much was deleted (an LSM tree keeps a
+//! tombstone per deleted key until compaction reaches its last level).
+//!
+//! ```text
+//! data/log/         fjall's folder, keyspaces `log` and `tx` only
+//! data/views.redb   redb 5: one table per other space, and `lazarus` holding `views_at`
+//! data/views.ok     written after a clean close: what views.redb looked like then
+//! ```
+//!
+//! **Writes.** A batch's log spaces go to one fjall batch, the rest to one redb write
+//! transaction committed with `Durability::None` (no fsync), which also records `views_at`: the
+//! last log key whose event the views reflect. The redb transaction is filled first; then,
+//! under the apply lock, the fjall batch is written and the redb transaction committed, so a
+//! read view (opened under the same lock) sees a batch in both or in neither.
+//!
+//! **Durability.** [`Engine::sync`] fdatasyncs fjall's journal: a commit is durable when its
+//! events are. At most about once a second, and at [`Engine::persist`] and close, the views
+//! are made durable too: holding redb's write transaction (so no view commit slips in), fjall
+//! is synced, then an empty redb commit with `Durability::Immediate` makes every earlier view
+//! commit durable. So the durable views never run ahead of the durable log.
+//!
+//! **What a crash leaves.** fjall's log as its journal kept it, and redb's views as of their
+//! last durable commit: behind the log by at most the last second or so of commits.
+//! [`Engine::views_at`] tells the store where they stand, and the store replays the events
+//! after it before anything reads the views. redb repairs itself after an unclean shutdown
+//! (checking every page against its checksum).
+//!
+//! **Damage.** redb checks its page checksums when it repairs or checks the file, not on every
+//! read. A clean close therefore writes `views.ok` (the file's size, inode and change time),
+//! and an open whose `views.redb` does not match it — written since, copied, damaged by a
+//! tool — checks every page first: a mismatch is `Corrupted`, never a wrong answer. A file
+//! that still matches is trusted as closed (a bit flipped by the disk itself is not seen until
+//! `verify`, which checks every page). Panics inside redb are caught and reported as
+//! `Corrupted`.
+
+use std::ops::Bound;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use redb::{ReadableDatabase, ReadableTable, TableHandle};
+
+use super::fjall_engine::FjallEngine;
+use super::{empty_range, Batch, Change, Engine, EngineKind, KvIter, KvPair, ReadView, Space};
+use crate::error::{Error, Result};
+
+/// The spaces kept in fjall: the log and the transaction records.
+const LOG_SPACES: [Space; 2] = [Space::Log, Space::Tx];
+
+/// The redb table of the engine's own state.
+const STATE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("lazarus");
+
+/// The key of `views_at` in [`STATE`].
+const VIEWS_AT: &[u8] = b"views_at";
+
+/// How long view commits may stay non-durable while commits keep coming.
+const VIEWS_DURABLE_EVERY: Duration = Duration::from_secs(1);
+
+/// redb's page cache.
+const CACHE_BYTES: usize = 128 << 20;
+
+/// The files inside the engine's folder.
+const LOG_DIR: &str = "log";
+const VIEWS_FILE: &str = "views.redb";
+const CLEAN_FILE: &str = "views.ok";
+
+type Table = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+type WriteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+type Guard<'a> = redb::AccessGuard<'a, &'static [u8]>;
+type Entry<'a> = std::result::Result<(Guard<'a>, Guard<'a>), redb::StorageError>;
+
+fn in_log(space: Space) -> bool {
+    LOG_SPACES.contains(&space)
+}
+
+fn definition(space: Space) -> redb::TableDefinition<'static, &'static [u8], &'static [u8]> {
+    redb::TableDefinition::new(space.name())
+}
+
+/// True when the folder holds this engine's files.
+pub(crate) fn holds_files(path: &Path) -> bool {
+    path.join(VIEWS_FILE).exists() || path.join(LOG_DIR).join("version").exists()
+}
+
+/// The engine.
+pub struct FjallRedb {
+    path: PathBuf,
+    log: FjallEngine,
+    /// `None` once dropped (so that `views.ok` is written after redb has closed the file).
+    views: RwLock<Option<redb::Database>>,
+    /// Held (shared) while a read view opens its two snapshots, (exclusive) while a batch is
+    /// applied to both engines.
+    apply: RwLock<()>,
+    /// The snapshots the last read opened, shared by the reads that follow until a write
+    /// (which clears it) makes them stale: a point read then costs no transaction and no
+    /// table lookup of its own.
+    shared: Mutex<Option<std::sync::Arc<Snap>>>,
+    /// The largest `views_at` written.
+    views_at: Mutex<Vec<u8>>,
+    /// When the views were last made durable.
+    durable_at: Mutex<Instant>,
+    /// True while view commits are not yet durable.
+    dirty: AtomicBool,
+    /// True once a write or a sync failed: nothing vouches for the files at drop.
+    failed: AtomicBool,
+}
+
+/// A redb error as ours.
+fn rerr(path: &Path, e: impl Into<redb::Error>) -> Error {
+    match e.into() {
+        redb::Error::Corrupted(why) => damaged(path, &why),
+        redb::Error::Io(source) => Error::io(path, source),
+        redb::Error::DatabaseAlreadyOpen => Error::Locked(path.to_path_buf()),
+        other => Error::Storage(format!("redb ({}): {other}", path.display())),
+    }
+}
+
+fn damaged(path: &Path, why: &str) -> Error {
+    Error::corrupted(
+        path.display().to_string(),
+        format!(
+            "{why}; the views file is damaged (the log is separate): restore the store from a \
+             backup or an earlier export"
+        ),
+    )
+}
+
+/// Runs `f`, turning a panic inside redb into `Corrupted`.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => Err(damaged(
+            path,
+            "redb failed while reading the views file (it panicked)",
+        )),
+    }
+}
+
+/// What `views.ok` records of the views file: size, device, inode, change time. Any write to
+/// the file, a copy or a replacement changes one of them (a tool can set a file's modification
+/// time back, not its change time).
+#[cfg(unix)]
+fn file_stamp(file: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(file).ok()?;
+    Some(format!(
+        "lazarusdb views closed cleanly\nsize {}\ndev {}\ninode {}\nctime {}.{:09}\n",
+        m.size(),
+        m.dev(),
+        m.ino(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+#[cfg(not(unix))]
+fn file_stamp(_file: &Path) -> Option<String> {
+    None
+}
+
+impl FjallRedb {
+    /// Opens (or creates) the engine's files in `path`; with `existing`, every file a complete
+    /// store holds must be there (see [`FjallEngine::open_existing`]).
+    pub fn open_existing(path: &Path, existing: bool) -> Result<FjallRedb> {
+        let file = path.join(VIEWS_FILE);
+        if existing && !file.is_file() {
+            return Err(damaged(&file, "the views file is missing"));
+        }
+        if !existing {
+            std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        }
+        let log = FjallEngine::open_spaces(&path.join(LOG_DIR), existing, &LOG_SPACES)?;
+        let clean = path.join(CLEAN_FILE);
+        let trusted = match (std::fs::read_to_string(&clean), file_stamp(&file)) {
+            (Ok(recorded), Some(now)) => recorded == now,
+            _ => false,
+        };
+        let db = guarded(&file, || {
+            let mut builder = redb::Builder::new();
+            builder.set_cache_size(CACHE_BYTES);
+            // A file not known to be as a clean close left it is checked page by page.
+            builder.set_check_integrity_on_open(file.exists() && !trusted);
+            builder.create(&file).map_err(|e| rerr(&file, e))
+        })?;
+        // Every table exists from the creation on (a read of a missing one is not "empty").
+        let views_at = guarded(&file, || {
+            let txn = db.begin_write().map_err(|e| rerr(&file, e))?;
+            let mut made = false;
+            {
+                let names: Vec<String> = txn
+                    .list_tables()
+                    .map_err(|e| rerr(&file, e))?
+                    .map(|h| h.name().to_string())
+                    .collect();
+                for space in Space::ALL.iter().filter(|s| !in_log(**s)) {
+                    if !names.iter().any(|n| n == space.name()) {
+                        if existing {
+                            return Err(damaged(
+                                &file,
+                                &format!("the `{}` table is missing", space.name()),
+                            ));
+                        }
+                        txn.open_table(definition(*space))
+                            .map_err(|e| rerr(&file, e))?;
+                        made = true;
+                    }
+                }
+                if !names.iter().any(|n| n == "lazarus") {
+                    if existing {
+                        return Err(damaged(&file, "the engine's state table is missing"));
+                    }
+                    txn.open_table(STATE).map_err(|e| rerr(&file, e))?;
+                    made = true;
+                }
+            }
+            let at = {
+                let t = txn.open_table(STATE).map_err(|e| rerr(&file, e))?;
+                let got = t.get(VIEWS_AT).map_err(|e| rerr(&file, e))?;
+                got.map(|g| g.value().to_vec()).unwrap_or_default()
+            };
+            if made {
+                txn.commit().map_err(|e| rerr(&file, e))?;
+            } else {
+                txn.abort().map_err(|e| rerr(&file, e))?;
+            }
+            Ok(at)
+        })?;
+        Ok(FjallRedb {
+            path: path.to_path_buf(),
+            log,
+            views: RwLock::new(Some(db)),
+            apply: RwLock::new(()),
+            shared: Mutex::new(None),
+            views_at: Mutex::new(views_at),
+            durable_at: Mutex::new(Instant::now()),
+            dirty: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    fn file(&self) -> PathBuf {
+        self.path.join(VIEWS_FILE)
+    }
+
+    fn closed(&self) -> Error {
+        Error::Storage(format!("{}: the views file is closed", self.path.display()))
+    }
+
+    /// Fills a redb write transaction with the view changes, committing nothing.
+    fn fill<'a>(
+        &self,
+        txn: &redb::WriteTransaction,
+        changes: impl Iterator<Item = Change<'a>>,
+        views_at: Option<&[u8]>,
+    ) -> Result<()> {
+        let file = self.file();
+        let mut current: Option<(Space, WriteTable<'_>)> = None;
+        for (space, k, v) in changes.filter(|c| !in_log(c.0)) {
+            if current.as_ref().is_none_or(|(s, _)| *s != space) {
+                drop(current.take());
+                let t = txn
+                    .open_table(definition(space))
+                    .map_err(|e| rerr(&file, e))?;
+                current = Some((space, t));
+            }
+            let Some((_, t)) = current.as_mut() else {
+                continue;
+            };
+            match v {
+                Some(v) => {
+                    t.insert(k, v).map_err(|e| rerr(&file, e))?;
+                }
+                None => {
+                    t.remove(k).map_err(|e| rerr(&file, e))?;
+                }
+            }
+        }
+        drop(current);
+        if let Some(at) = views_at {
+            let mut mine = self.views_at.lock();
+            if at > mine.as_slice() {
+                let mut t = txn.open_table(STATE).map_err(|e| rerr(&file, e))?;
+                t.insert(VIEWS_AT, at).map_err(|e| rerr(&file, e))?;
+                *mine = at.to_vec();
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies changes: the log's to fjall, the rest to redb (see the module notes).
+    fn apply<'a, I>(&self, changes: impl Fn() -> I, views_at: Option<&[u8]>) -> Result<()>
+    where
+        I: Iterator<Item = Change<'a>>,
+    {
+        let file = self.file();
+        let result = guarded(&file, || {
+            let views = self.views.read();
+            let db = views.as_ref().ok_or_else(|| self.closed())?;
+            let mut txn = db.begin_write().map_err(|e| rerr(&file, e))?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| rerr(&file, e))?;
+            // `views_at` only moves forward once the commit is in: keep the old value to put
+            // back if anything fails.
+            let before = self.views_at.lock().clone();
+            let filled = self.fill(&txn, changes(), views_at);
+            let done = filled.and_then(|()| {
+                let _applying = self.apply.write();
+                // from here on the shared snapshots are stale (and must not pin old pages)
+                let stale = self.shared.lock().take();
+                self.log.write_changes(changes().filter(|c| in_log(c.0)))?;
+                let committed = txn.commit().map_err(|e| rerr(&file, e));
+                drop(stale);
+                committed
+            });
+            if done.is_err() {
+                *self.views_at.lock() = before;
+            }
+            done
+        });
+        match &result {
+            Ok(()) => self.dirty.store(true, Ordering::Release),
+            Err(_) => self.failed.store(true, Ordering::Release),
+        }
+        result
+    }
+
+    /// Makes the views durable: holding redb's write transaction, syncs fjall, then commits
+    /// with `Durability::Immediate` (which makes every earlier view commit durable).
+    fn persist_views(&self) -> Result<()> {
+        let file = self.file();
+        let result = guarded(&file, || {
+            let views = self.views.read();
+            let db = views.as_ref().ok_or_else(|| self.closed())?;
+            let mut txn = db.begin_write().map_err(|e| rerr(&file, e))?;
+            txn.set_durability(redb::Durability::Immediate)
+                .map_err(|e| rerr(&file, e))?;
+            self.log.sync()?;
+            txn.commit().map_err(|e| rerr(&file, e))
+        });
+        match &result {
+            Ok(()) => {
+                self.dirty.store(false, Ordering::Release);
+                *self.durable_at.lock() = Instant::now();
+            }
+            Err(_) => self.failed.store(true, Ordering::Release),
+        }
+        result
+    }
+}
+
+impl Drop for FjallRedb {
+    /// Closes redb (which makes the last view commits durable), then records the file's stamp
+    /// in `views.ok` so that the next open can trust it without checking every page. After a
+    /// failed write nothing is recorded: the next open checks.
+    fn drop(&mut self) {
+        let persisted = !self.failed.load(Ordering::Acquire) && self.persist_views().is_ok();
+        drop(self.shared.lock().take());
+        let db = self.views.write().take();
+        drop(db);
+        let clean = self.path.join(CLEAN_FILE);
+        let _ = std::fs::remove_file(&clean);
+        if persisted && self.log.sync().is_ok() {
+            if let Some(stamp) = file_stamp(&self.file()) {
+                let tmp = self.path.join(format!("{CLEAN_FILE}.tmp"));
+                let written = std::fs::write(&tmp, stamp)
+                    .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+                    .and_then(|()| std::fs::rename(&tmp, &clean));
+                if written.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            }
+        }
+    }
+}
+
+/// A fjall snapshot of the log and a redb read transaction of the views, opened together under
+/// the apply lock, with the tables opened so far.
+struct Snap {
+    log: fjall::Snapshot,
+    txn: redb::ReadTransaction,
+    tables: [std::sync::OnceLock<Table>; Space::ALL.len()],
+}
+
+/// A read view: shared snapshots.
+struct View<'a> {
+    engine: &'a FjallRedb,
+    log: super::fjall_engine::View<'a>,
+    snap: std::sync::Arc<Snap>,
+}
+
+impl View<'_> {
+    fn table(&self, space: Space) -> Result<&Table> {
+        let cell = self
+            .snap
+            .tables
+            .get(space as usize)
+            .ok_or_else(|| Error::Storage(format!("no table for {}", space.name())))?;
+        if let Some(t) = cell.get() {
+            return Ok(t);
+        }
+        let file = self.engine.file();
+        let t = guarded(&file, || {
+            self.snap
+                .txn
+                .open_table(definition(space))
+                .map_err(|e| rerr(&file, e))
+        })?;
+        Ok(cell.get_or_init(|| t))
+    }
+}
+
+impl ReadView for View<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if in_log(space) {
+            return self.log.get(space, key);
+        }
+        let t = self.table(space)?;
+        let file = self.engine.file();
+        guarded(&file, || {
+            let got = t.get(key).map_err(|e| rerr(&file, e))?;
+            Ok(got.map(|g| g.value().to_vec()))
+        })
+    }
+
+    fn range<'a>(
+        &'a self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<KvIter<'a>> {
+        if in_log(space) {
+            return self.log.range(space, start, end, reverse);
+        }
+        if empty_range(&start, &end) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let t = self.table(space)?;
+        let file = self.engine.file();
+        let it = guarded(&file, || t.range((start, end)).map_err(|e| rerr(&file, e)))?;
+        let path = self.engine.file();
+        let conv = move |item: Entry<'a>| {
+            item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                .map_err(|e| rerr(&path, e))
+        };
+        Ok(Box::new(Guarded {
+            inner: if reverse {
+                Box::new(it.rev().map(conv)) as KvIter<'a>
+            } else {
+                Box::new(it.map(conv))
+            },
+            file,
+            done: false,
+        }))
+    }
+}
+
+/// An iterator whose every step runs under [`guarded`]; it ends after an error.
+struct Guarded<'a> {
+    inner: KvIter<'a>,
+    file: PathBuf,
+    done: bool,
+}
+
+impl Iterator for Guarded<'_> {
+    type Item = Result<KvPair>;
+
+    fn next(&mut self) -> Option<Result<KvPair>> {
+        if self.done {
+            return None;
+        }
+        let inner = &mut self.inner;
+        let step = match catch_unwind(AssertUnwindSafe(|| inner.next())) {
+            Ok(step) => step,
+            Err(_) => Some(Err(damaged(
+                &self.file,
+                "redb failed while reading the views file (it panicked)",
+            ))),
+        };
+        if matches!(step, Some(Err(_)) | None) {
+            self.done = true;
+        }
+        step
+    }
+}
+
+impl Engine for FjallRedb {
+    fn kind(&self) -> EngineKind {
+        EngineKind::FjallRedb
+    }
+
+    fn read(&self) -> Result<Box<dyn ReadView + '_>> {
+        let snap = {
+            let _consistent = self.apply.read();
+            let mut shared = self.shared.lock();
+            match shared.as_ref() {
+                Some(s) => s.clone(),
+                None => {
+                    let file = self.file();
+                    let views = self.views.read();
+                    let db = views.as_ref().ok_or_else(|| self.closed())?;
+                    let txn = guarded(&file, || db.begin_read().map_err(|e| rerr(&file, e)))?;
+                    let s = std::sync::Arc::new(Snap {
+                        log: self.log.snapshot(),
+                        txn,
+                        tables: Default::default(),
+                    });
+                    *shared = Some(s.clone());
+                    s
+                }
+            }
+        };
+        Ok(Box::new(View {
+            engine: self,
+            log: self.log.view_of(snap.log.clone()),
+            snap,
+        }))
+    }
+
+    fn write(&self, batch: &Batch) -> Result<()> {
+        self.apply(|| batch.iter(), batch.views_at())
+    }
+
+    fn write_group(&self, group: &[std::sync::Arc<Batch>]) -> Result<()> {
+        if let [one] = group {
+            return self.write(one);
+        }
+        let changes = super::group_changes(group);
+        let views_at = group.iter().filter_map(|b| b.views_at()).max();
+        self.apply(|| changes.iter().copied(), views_at)
+    }
+
+    fn sync(&self) -> Result<()> {
+        let synced = self.log.sync();
+        if synced.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        synced?;
+        if self.dirty.load(Ordering::Acquire)
+            && self.durable_at.lock().elapsed() >= VIEWS_DURABLE_EVERY
+        {
+            self.persist_views()?;
+        }
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<()> {
+        self.persist_views()
+    }
+
+    fn close(&self) -> Result<()> {
+        self.persist_views()?;
+        self.log.flush_memtables()
+    }
+
+    fn views_at(&self) -> Result<Option<Vec<u8>>> {
+        Ok(Some(self.views_at.lock().clone()))
+    }
+
+    fn snapshots_hold_writes(&self) -> bool {
+        false
+    }
+
+    fn disk_bytes(&self) -> Result<u64> {
+        let file = self.file();
+        let views = std::fs::metadata(&file)
+            .map_err(|e| Error::io(&file, e))?
+            .len();
+        Ok(self.log.disk_bytes()? + views)
+    }
+
+    /// fjall's table files against their checksums, and every page of the views file against
+    /// its checksum (redb's integrity check, which needs no read view open: it waits up to
+    /// about ten seconds for the ones open to close).
+    fn check_files(&self) -> Result<Vec<String>> {
+        let mut problems = self.log.check_files()?;
+        let file = self.file();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            drop(self.shared.lock().take());
+            let checked = guarded(&file, || {
+                let mut views = self.views.write();
+                let db = views.as_mut().ok_or_else(|| self.closed())?;
+                match db.check_integrity() {
+                    Ok(true) => Ok(Some(None)),
+                    Ok(false) => Ok(Some(Some(format!(
+                        "{}: a page does not match its checksum (redb repaired what it could)",
+                        file.display()
+                    )))),
+                    Err(redb::DatabaseError::TransactionInProgress) => Ok(None),
+                    Err(e) => Ok(Some(Some(format!("{}: {e}", file.display())))),
+                }
+            });
+            match checked {
+                Ok(Some(found)) => {
+                    problems.extend(found);
+                    break;
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    problems.push(format!(
+                        "{}: not checked: read views stayed open for ten seconds",
+                        file.display()
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    problems.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    fn load_sorted(
+        &self,
+        space: Space,
+        items: &mut dyn Iterator<Item = Result<KvPair>>,
+    ) -> Result<()> {
+        if in_log(space) {
+            let mut last: Option<Vec<u8>> = None;
+            let mut tracked = items.inspect(|item| {
+                if let Ok((k, _)) = item {
+                    last = Some(k.clone());
+                }
+            });
+            self.log.load_sorted(space, &mut tracked)?;
+            drop(tracked);
+            if let (Space::Log, Some(at)) = (space, last) {
+                let mut b = Batch::default();
+                b.set_views_at(at);
+                self.write(&b)?;
+            }
+            return Ok(());
+        }
+        let mut batch = Batch::default();
+        let mut bytes = 0usize;
+        for item in items {
+            let (k, v) = item?;
+            bytes += k.len() + v.len();
+            batch.put(space, k, v);
+            if bytes >= 16 << 20 {
+                self.write(&batch)?;
+                batch = Batch::default();
+                bytes = 0;
+            }
+        }
+        if !batch.is_empty() {
+            self.write(&batch)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = FjallRedb::open_existing(dir.path(), false).unwrap();
+        super::super::conformance::run(&e);
+    }
+
+    #[test]
+    fn views_at_follows_the_log_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let e = FjallRedb::open_existing(dir.path(), false).unwrap();
+            assert_eq!(e.views_at().unwrap(), Some(Vec::new()));
+            let mut b = Batch::default();
+            b.put(Space::Log, 5u64.to_be_bytes().to_vec(), vec![1]);
+            b.put(Space::Rows, vec![1], vec![2]);
+            e.write(&b).unwrap();
+            assert_eq!(e.views_at().unwrap(), Some(5u64.to_be_bytes().to_vec()));
+            // a batch that says so moves it on; an older key does not move it back
+            let mut b = Batch::default();
+            b.put(Space::Rows, vec![2], vec![3]);
+            b.set_views_at(7u64.to_be_bytes().to_vec());
+            e.write(&b).unwrap();
+            let mut b = Batch::default();
+            b.put(Space::Log, 3u64.to_be_bytes().to_vec(), vec![9]);
+            e.write(&b).unwrap();
+            assert_eq!(e.views_at().unwrap(), Some(7u64.to_be_bytes().to_vec()));
+            let v = e.read().unwrap();
+            assert_eq!(
+                v.get(Space::Log, &3u64.to_be_bytes()).unwrap(),
+                Some(vec![9])
+            );
+            assert_eq!(v.get(Space::Rows, &[2]).unwrap(), Some(vec![3]));
+        }
+        assert!(
+            dir.path().join(CLEAN_FILE).is_file(),
+            "a clean close says so"
+        );
+        let e = FjallRedb::open_existing(dir.path(), true).unwrap();
+        assert_eq!(e.views_at().unwrap(), Some(7u64.to_be_bytes().to_vec()));
+        assert_eq!(
+            e.read().unwrap().get(Space::Rows, &[1]).unwrap(),
+            Some(vec![2])
+        );
+    }
+
+    #[test]
+    fn a_views_file_changed_after_a_clean_close_is_checked_page_by_page() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let e = FjallRedb::open_existing(dir.path(), false).unwrap();
+            let mut b = Batch::default();
+            for i in 0u32..5_000 {
+                b.put(Space::Rows, i.to_be_bytes().to_vec(), vec![7u8; 64]);
+            }
+            e.write(&b).unwrap();
+        }
+        let file = dir.path().join(VIEWS_FILE);
+        let mut bytes = std::fs::read(&file).unwrap();
+        // a byte inside the rows' leaf pages (past redb's header and first pages)
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x40;
+        std::fs::write(&file, &bytes).unwrap();
+        match FjallRedb::open_existing(dir.path(), true) {
+            Err(e) => assert!(matches!(e, Error::Corrupted { .. }), "{e}"),
+            Ok(e) => {
+                // the flipped byte was in free space: every answer is still right
+                let v = e.read().unwrap();
+                for i in 0u32..5_000 {
+                    assert_eq!(
+                        v.get(Space::Rows, &i.to_be_bytes()).unwrap(),
+                        Some(vec![7u8; 64])
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_views_file_of_an_existing_store_is_corrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(FjallRedb::open_existing(dir.path(), false).unwrap());
+        std::fs::remove_file(dir.path().join(VIEWS_FILE)).unwrap();
+        let err = FjallRedb::open_existing(dir.path(), true).err().unwrap();
+        assert!(matches!(err, Error::Corrupted { .. }), "{err}");
+    }
+}
