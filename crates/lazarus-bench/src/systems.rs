@@ -26,6 +26,7 @@ use crate::error::{io, redb, BenchError, Result};
 /// default engine is not shown twice. Adding an engine of the library is one line here.
 pub const OUR_ENGINES: &[(&str, EngineKind)] = &[
     ("lazarusdb-fjall", EngineKind::Fjall),
+    ("lazarusdb-fjall-redb", EngineKind::FjallRedb),
     ("lazarusdb-sled", EngineKind::Sled),
 ];
 

@@ -191,14 +191,14 @@ pub struct Place<'a> {
 }
 
 impl Place<'_> {
-    /// The engine asked for: fjall or sled (a memory store is no store on disk).
+    /// The engine asked for: fjall, fjall-redb or sled (a memory store is no store on disk).
     pub fn engine(&self) -> Result<Option<EngineKind>, Failure> {
         match self.engine {
             None => Ok(None),
             Some(name) => match EngineKind::parse(name) {
                 Some(EngineKind::Memory) | None => Err(fail(
                     2,
-                    format!("unknown engine `{name}`: use fjall or sled"),
+                    format!("unknown engine `{name}`: use fjall, fjall-redb or sled"),
                 )),
                 Some(e) => Ok(Some(e)),
             },
