@@ -5,9 +5,9 @@
 //!
 //! **The damage matrix** (`damage_matrix_*`, one test per store kind): a closed store holding
 //! rows, updates, cascading deletions in the trash and restored ones, built through the public
-//! API, in six kinds — fjall; sled; each with a checkpoint (`Db::checkpoint`, in
-//! `<store>/checkpoint/`, taken before the last writes); each compacted (`Db::compact`, before
-//! the last writes). Every file of the store folder, recursively (`LAZARUS`, `HWM`, the engine's
+//! API, in nine kinds — fjall; sled; fjall-redb (the log in fjall, the views in redb); each
+//! with a checkpoint (`Db::checkpoint`, in `<store>/checkpoint/`, taken before the last
+//! writes); each compacted (`Db::compact`, before the last writes). Every file of the store folder, recursively (`LAZARUS`, `HWM`, the engine's
 //! files, the checkpoint's), is damaged in turn in a fresh copy of the store:
 //!
 //! * a byte inverted at the start, the middle and the end of the file (and of its data, when a
@@ -36,7 +36,9 @@
 //! have been right. Damage to the checkpoint must change no answer at all (the store may drop
 //! the checkpoint, never fail because of it). A cut of the log of a store that was not
 //! compacted, inside its data, loses acknowledged commits, and so does a flip at ¼, ½ or ¾ of
-//! it: the open must fail (the durable high-water mark `HWM` says how far the log went).
+//! it: the open must fail (the durable high-water mark `HWM` says how far the log went). On
+//! fjall-redb a close flushes the log into table files, so its journal may be cut without loss:
+//! the answers must then be right.
 //!
 //! The cases run in child processes (this binary, re-run), one child per core at a time, each
 //! running its share of the cases one after the other and printing each case's start and
@@ -44,7 +46,7 @@
 //! child takes the next case) and a case that prints nothing for `CASE_LIMIT` is a hang. The
 //! copies live in `/dev/shm` when there is one.
 //!
-//! **Bounded by default:** `cargo test --test corruption` runs about 1,050 cases in about 45 s
+//! **Bounded by default:** `cargo test --test corruption` runs about 1,500 cases in about 30 s
 //! of wall time on 2 cores (debug build). It samples deterministically: the offsets above; fjall's older
 //! version files (which fjall no longer reads) get one damage each, the four modes in turn; in
 //! other folders than the store's own, one stray file and one stray folder, the meaningless and
@@ -189,16 +191,23 @@ enum Kind {
     /// Compacted (`Db::compact`) before the last writes.
     FjallCompacted,
     SledCompacted,
+    /// The log in fjall (`data/log/`), the views in redb (`data/views.redb`).
+    FjallRedb,
+    FjallRedbCheckpoint,
+    FjallRedbCompacted,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 9] = [
         Kind::Fjall,
         Kind::Sled,
         Kind::FjallCheckpoint,
         Kind::SledCheckpoint,
         Kind::FjallCompacted,
         Kind::SledCompacted,
+        Kind::FjallRedb,
+        Kind::FjallRedbCheckpoint,
+        Kind::FjallRedbCompacted,
     ];
 
     fn name(self) -> &'static str {
@@ -209,6 +218,9 @@ impl Kind {
             Kind::SledCheckpoint => "sled+checkpoint",
             Kind::FjallCompacted => "fjall+compacted",
             Kind::SledCompacted => "sled+compacted",
+            Kind::FjallRedb => "fjall-redb",
+            Kind::FjallRedbCheckpoint => "fjall-redb+checkpoint",
+            Kind::FjallRedbCompacted => "fjall-redb+compacted",
         }
     }
 
@@ -220,15 +232,32 @@ impl Kind {
         match self {
             Kind::Fjall | Kind::FjallCheckpoint | Kind::FjallCompacted => EngineKind::Fjall,
             Kind::Sled | Kind::SledCheckpoint | Kind::SledCompacted => EngineKind::Sled,
+            Kind::FjallRedb | Kind::FjallRedbCheckpoint | Kind::FjallRedbCompacted => {
+                EngineKind::FjallRedb
+            }
         }
     }
 
     fn has_checkpoint(self) -> bool {
-        matches!(self, Kind::FjallCheckpoint | Kind::SledCheckpoint)
+        matches!(
+            self,
+            Kind::FjallCheckpoint | Kind::SledCheckpoint | Kind::FjallRedbCheckpoint
+        )
     }
 
     fn compacted(self) -> bool {
-        matches!(self, Kind::FjallCompacted | Kind::SledCompacted)
+        matches!(
+            self,
+            Kind::FjallCompacted | Kind::SledCompacted | Kind::FjallRedbCompacted
+        )
+    }
+
+    /// Whether the engine's journal holds the only copy of the last commits of the closed
+    /// store, so that cutting it loses acknowledged commits. Not after a compaction (the copy
+    /// holds them in table files), nor on fjall-redb, whose close flushes the log's memtables
+    /// into table files.
+    fn journal_holds_commits(self) -> bool {
+        !self.compacted() && self.engine() != EngineKind::FjallRedb
     }
 
     /// Builds the store at `<dir>/store` and closes it.
@@ -736,7 +765,7 @@ fn long_mode() -> bool {
 fn cases(t: &Template, kind: Kind, long: bool) -> Vec<Case> {
     // The old single-engine tests' extra offsets (¼, ½, ¾ of the log, of files over 4 KiB, of
     // fjall's current version files) on the plain stores; on every store in the long run.
-    let extras = long || matches!(kind, Kind::Fjall | Kind::Sled);
+    let extras = long || matches!(kind, Kind::Fjall | Kind::Sled | Kind::FjallRedb);
     // By default a store with a checkpoint is damaged in its checkpoint and its own folder only:
     // the rest is the plain store's (same engine, same history), damaged in its own column.
     let sampled = |rel: &Path| {
@@ -788,14 +817,14 @@ fn cases(t: &Template, kind: Kind, long: bool) -> Vec<Case> {
             }
             // big files and the log: cut there too
             let big = log || data > 4096 || len - data > data;
-            let newest_version = kind.engine() == EngineKind::Fjall && t.is_newest_version(rel);
+            let newest_version = kind.engine() != EngineKind::Sled && t.is_newest_version(rel);
             if extras && (big || newest_version) {
                 for q in 1..=3 {
                     flips.insert(data * q / 4);
                     if big {
                         cuts.insert(data * q / 4);
                     }
-                    if log && !kind.compacted() {
+                    if log && kind.journal_holds_commits() {
                         detected.insert(data * q / 4);
                     }
                 }
@@ -843,7 +872,7 @@ fn cases(t: &Template, kind: Kind, long: bool) -> Vec<Case> {
         for at in cuts {
             // Cutting the log inside its data loses acknowledged commits: the high-water mark
             // must catch it (a compacted store may hold them in table files).
-            let expect = if log && at < data && !kind.compacted() {
+            let expect = if log && at < data && kind.journal_holds_commits() {
                 Expect::OpenError
             } else {
                 expect
@@ -1446,6 +1475,27 @@ fn damage_matrix_sled_compacted() {
     damage_matrix("damage_matrix_sled_compacted", Kind::SledCompacted);
 }
 
+#[test]
+fn damage_matrix_fjall_redb() {
+    damage_matrix("damage_matrix_fjall_redb", Kind::FjallRedb);
+}
+
+#[test]
+fn damage_matrix_fjall_redb_checkpoint() {
+    damage_matrix(
+        "damage_matrix_fjall_redb_checkpoint",
+        Kind::FjallRedbCheckpoint,
+    );
+}
+
+#[test]
+fn damage_matrix_fjall_redb_compacted() {
+    damage_matrix(
+        "damage_matrix_fjall_redb_compacted",
+        Kind::FjallRedbCompacted,
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The marker, foreign files.
 
@@ -1492,7 +1542,7 @@ fn open_caught(path: &Path) -> Result<Db, Error> {
 #[test]
 fn a_garbage_marker_is_not_a_store() {
     begin_test();
-    for engine in [EngineKind::Fjall, EngineKind::Sled] {
+    for engine in [EngineKind::Fjall, EngineKind::Sled, EngineKind::FjallRedb] {
         let (_dir, store) = small_store(engine);
         let marker = store.join("LAZARUS");
         let mut rng = Rng(0x6A4B_A6E5 | 1);
@@ -1524,7 +1574,7 @@ fn a_garbage_marker_is_not_a_store() {
 #[test]
 fn a_marker_of_format_99_is_a_newer_format() {
     begin_test();
-    for engine in [EngineKind::Fjall, EngineKind::Sled] {
+    for engine in [EngineKind::Fjall, EngineKind::Sled, EngineKind::FjallRedb] {
         let (_dir, store) = small_store(engine);
         let marker = store.join("LAZARUS");
         let body = format!("lazarusdb store\nformat 99\nengine {}\n", engine.name());
