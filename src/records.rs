@@ -181,9 +181,10 @@ pub fn row_lsn(key: &[u8], bytes: &[u8]) -> Result<u64> {
 
 /// Decodes a rows-view record.
 pub fn decode_row(key: &[u8], bytes: &[u8]) -> Result<StoredRow> {
-    let (lsn, image): (u64, Vec<Value>) = record::decode(bytes, kind::ROW, &|| {
-        format!("row record at key {key:02x?}")
-    })?;
+    let place = || format!("row record at key {key:02x?}");
+    let payload = record::open_kind(bytes, kind::ROW, &place)?;
+    let (lsn, image) = crate::codec::image::decode_lsn_image(payload)
+        .map_err(|e| Error::corrupted(place(), format!("undecodable payload: {e}")))?;
     Ok(StoredRow { lsn, image })
 }
 
@@ -203,34 +204,29 @@ pub fn cell(table: &Table, image: &[Value], pos: usize) -> Value {
 
 /// The public row of an image: every column of today's schema, by name.
 pub fn to_row(table: &Table, image: &[Value]) -> Row {
-    Row::from_parts(
-        table
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (name.clone(), cell(table, image, i)))
-            .collect(),
-    )
+    into_row(table, image.to_vec())
 }
 
-/// [`to_row`] for an image the caller owns: the values move into the row.
-pub fn into_row(table: &Table, image: Vec<Value>) -> Row {
+/// [`to_row`] for an image the caller owns: the values move into the row, which shares the
+/// table's column names; an image written before a column existed gets the column's default,
+/// one written with more columns than the table has now is cut.
+pub fn into_row(table: &Table, mut image: Vec<Value>) -> Row {
     let n = table.names.len();
-    let mut cells = Vec::with_capacity(n);
-    let mut values = image.into_iter();
-    for (i, name) in table.names.iter().enumerate() {
-        let v = match values.next() {
-            Some(v) => v,
-            None => table
+    if image.len() > n {
+        image.truncate(n);
+    }
+    while image.len() < n {
+        let i = image.len();
+        image.push(
+            table
                 .def
                 .columns
                 .get(i)
                 .map(|c| c.fill())
                 .unwrap_or(Value::Null),
-        };
-        cells.push((name.clone(), v));
+        );
     }
-    Row::from_parts(cells)
+    Row::from_shared(table.names.clone(), image)
 }
 
 /// The encoded values of an index's columns in an image.

@@ -570,7 +570,7 @@ pub struct Table {
     /// Column positions by name.
     pub col_pos: HashMap<String, usize>,
     /// Column names, shared with every row read from this table.
-    pub names: Vec<Arc<str>>,
+    pub names: Arc<Vec<Arc<str>>>,
     /// Indexes (unique, secondary, foreign-key reverse).
     pub indexes: Vec<Index>,
     /// Foreign keys of this table (to its parents).
@@ -657,11 +657,12 @@ impl Table {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let names = def
-            .columns
-            .iter()
-            .map(|c| Arc::from(c.name.as_str()))
-            .collect();
+        let names = Arc::new(
+            def.columns
+                .iter()
+                .map(|c| Arc::from(c.name.as_str()))
+                .collect(),
+        );
         Ok(Table {
             def,
             pk,

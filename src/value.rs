@@ -546,30 +546,50 @@ impl<'de> Deserialize<'de> for Value {
 /// let row = Row::new().with("id", 1).with("title", "Dune");
 /// assert_eq!(row.get("title"), Some(&Value::from("Dune")));
 /// ```
-#[derive(Debug, Clone, Default)]
-pub struct Row(Vec<(Arc<str>, Value)>);
+#[derive(Clone, Default)]
+pub struct Row {
+    /// The column names, position for position with `values`. A row read from the store shares
+    /// its table's list (one reference count a row); changing the row's columns copies it.
+    names: Arc<Vec<Arc<str>>>,
+    values: Vec<Value>,
+}
+
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
 
 impl PartialEq for Row {
     fn eq(&self, other: &Row) -> bool {
-        self.0.len() == other.0.len() && self.0.iter().all(|(k, v)| other.get(k) == Some(v))
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
     }
 }
 
 impl Row {
     /// An empty row.
     pub fn new() -> Row {
-        Row(Vec::new())
+        Row::default()
     }
 
-    /// A row from shared column names and values (the read path).
-    pub(crate) fn from_parts(cells: Vec<(Arc<str>, Value)>) -> Row {
-        Row(cells)
+    /// A row of a table's shared column names and an image of its values (the read path):
+    /// `values` holds one value a name.
+    pub(crate) fn from_shared(names: Arc<Vec<Arc<str>>>, values: Vec<Value>) -> Row {
+        debug_assert_eq!(names.len(), values.len());
+        Row { names, values }
     }
 
     fn put(&mut self, column: Arc<str>, value: Value) {
-        match self.0.iter_mut().find(|(k, _)| **k == *column) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((column, value)),
+        match self.names.iter().position(|k| **k == *column) {
+            Some(i) => {
+                if let Some(slot) = self.values.get_mut(i) {
+                    *slot = value;
+                }
+            }
+            None => {
+                Arc::make_mut(&mut self.names).push(column);
+                self.values.push(value);
+            }
         }
     }
 
@@ -586,28 +606,30 @@ impl Row {
 
     /// The value of a column, if present.
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| &**k == column).map(|(_, v)| v)
+        let i = self.names.iter().position(|k| &**k == column)?;
+        self.values.get(i)
     }
 
     /// Removes a column, returning its value.
     pub fn remove(&mut self, column: &str) -> Option<Value> {
-        let i = self.0.iter().position(|(k, _)| &**k == column)?;
-        Some(self.0.remove(i).1)
+        let i = self.names.iter().position(|k| &**k == column)?;
+        Arc::make_mut(&mut self.names).remove(i);
+        Some(self.values.remove(i))
     }
 
     /// The columns and values (in the table's column order for rows read from the store).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(k, v)| (&**k, v))
+        self.names.iter().map(|k| &**k).zip(self.values.iter())
     }
 
     /// Number of columns present.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.values.len()
     }
 
     /// True when no column is present.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.values.is_empty()
     }
 
     /// Builds a row from a JSON object (see [`Value::from_json`] for the cell mapping).
@@ -637,8 +659,7 @@ impl Row {
     /// The row as a JSON object (see [`Value::to_json`]).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
-            self.0
-                .iter()
+            self.iter()
                 .map(|(k, v)| (k.to_string(), v.to_json()))
                 .collect(),
         )
@@ -646,8 +667,7 @@ impl Row {
 
     pub(crate) fn to_typed_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
-            self.0
-                .iter()
+            self.iter()
                 .map(|(k, v)| (k.to_string(), v.to_typed_json()))
                 .collect(),
         )

@@ -16,8 +16,8 @@
 mod common;
 
 use lazarusdb::internals::record::{self, kind};
-use lazarusdb::internals::{Event, TxRecord};
 use lazarusdb::internals::views;
+use lazarusdb::internals::{Event, TxRecord};
 use libfuzzer_sys::fuzz_target;
 
 const KINDS: [u8; 21] = [
@@ -105,7 +105,18 @@ fn check_row(bytes: &[u8]) {
     // The LSN alone (what as-of reads take from a live row) never panics either, and agrees
     // with the whole record whenever that decodes.
     let lsn = views::row_lsn(b"k", bytes);
-    let Ok(row) = views::decode_row(b"k", bytes) else {
+    // The hand decoder of the read path answers exactly what the serde path answers.
+    let by_serde = record::decode::<(u64, Vec<lazarusdb::Value>)>(bytes, kind::ROW, &|| "k".into());
+    let decoded = views::decode_row(b"k", bytes);
+    match (&decoded, &by_serde) {
+        (Ok(a), Ok((lsn, image))) => assert!(
+            a.lsn == *lsn && common::values_eq(&a.image, image),
+            "by hand {a:?}, by serde {by_serde:?}"
+        ),
+        (Err(_), Err(_)) => {}
+        _ => panic!("by hand {decoded:?}, by serde {by_serde:?}"),
+    }
+    let Ok(row) = decoded else {
         return;
     };
     assert_eq!(lsn.ok(), Some(row.lsn));

@@ -19,6 +19,7 @@
 //! The log and tx spaces are the source of truth; rows, index, hist and the catalog entries in
 //! meta are views that a rebuild recomputes from them.
 
+pub mod image;
 pub mod keys;
 pub mod record;
 

@@ -150,7 +150,11 @@ pub fn decode_payload<T: DeserializeOwned>(
 }
 
 /// Opens a record that must be of `expected` kind: its payload.
-fn open_kind<'a>(bytes: &'a [u8], expected: u8, place: &dyn Fn() -> String) -> Result<&'a [u8]> {
+pub fn open_kind<'a>(
+    bytes: &'a [u8],
+    expected: u8,
+    place: &dyn Fn() -> String,
+) -> Result<&'a [u8]> {
     let (k, payload) = open(bytes, place)?;
     if k != expected {
         return Err(Error::corrupted(
