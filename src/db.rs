@@ -1162,7 +1162,8 @@ mod tests {
     /// A store as format 1 wrote it (a hist entry for every live Insert, format 1 in the
     /// store, its checkpoint and its marker), and every read of its past.
     fn format_1_store(path: &Path) -> Vec<String> {
-        let db = Db::open(path).unwrap();
+        // format 1 stores were written by the fjall and sled engines only
+        let db = Db::open_with(path, Options::default().engine(EngineKind::Fjall)).unwrap();
         table(&db);
         for id in 1..=3 {
             db.insert("t", Row::new().with("id", id).with("v", "a"))

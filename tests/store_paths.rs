@@ -146,7 +146,7 @@ fn another_engine_than_the_stores_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let db = Db::open(&path).unwrap();
-    assert_eq!(db.engine(), EngineKind::Fjall);
+    assert_eq!(db.engine(), EngineKind::FjallRedb);
     note_table(&db);
     db.close().unwrap();
     let before = snapshot(&path);
@@ -154,11 +154,11 @@ fn another_engine_than_the_stores_is_refused() {
         .err()
         .unwrap();
     assert!(
-        matches!(&e, Error::EngineMismatch { found, requested } if found == "fjall" && requested == "sled"),
+        matches!(&e, Error::EngineMismatch { found, requested } if found == "fjall-redb" && requested == "sled"),
         "{e}"
     );
     assert_eq!(snapshot(&path), before);
-    let db = Db::open_with(&path, Options::default().engine(EngineKind::Fjall)).unwrap();
+    let db = Db::open_with(&path, Options::default().engine(EngineKind::FjallRedb)).unwrap();
     has_note(&db);
 }
 
@@ -207,7 +207,7 @@ fn an_empty_folder_becomes_a_store() {
     let root = dir.path().join("empty");
     std::fs::create_dir(&root).unwrap();
     let db = Db::open(&root).unwrap();
-    assert_eq!(db.engine(), EngineKind::Fjall);
+    assert_eq!(db.engine(), EngineKind::FjallRedb);
     assert_eq!(db.path(), Some(root.as_path()));
     assert_eq!(db.last_lsn(), 0);
     note_table(&db);
@@ -219,7 +219,7 @@ fn an_empty_folder_becomes_a_store() {
         vec![
             "lazarusdb store".to_string(),
             format!("format {FORMAT_VERSION}"),
-            "engine fjall".to_string(),
+            "engine fjall-redb".to_string(),
             // created completely: it keeps a durable high-water mark from now on
             "hwm kept".to_string(),
         ]

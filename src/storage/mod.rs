@@ -164,11 +164,12 @@ pub trait ReadView {
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum EngineKind {
-    /// fjall 3 (LSM-tree) for everything: the default.
-    #[default]
+    /// fjall 3 (LSM-tree) for everything.
     Fjall,
-    /// The log in fjall 3 (its journal makes commits durable), the views in redb 5 (a B-tree:
-    /// a deleted key is gone from it at once, so live reads do not grow with deletions).
+    /// The default: the log in fjall 3 (its journal makes commits durable), the views in redb 5
+    /// (a B-tree: a deleted key is gone from it at once, so live reads do not grow with
+    /// deletions).
+    #[default]
     FjallRedb,
     /// sled 0.34.7.
     Sled,

@@ -50,8 +50,8 @@ struct Cli {
     /// The store folder (`schema apply` creates it when missing).
     #[arg(long, global = true, default_value = "lazarus.db")]
     db: PathBuf,
-    /// Engine for a new store: fjall (default), fjall-redb (the log in fjall, the live views in
-    /// redb) or sled.
+    /// Engine for a new store: fjall-redb (default: the log in fjall, the live views in redb),
+    /// fjall or sled.
     #[arg(long, global = true)]
     engine: Option<String>,
     /// Print exactly one JSON document on standard output.

@@ -586,7 +586,7 @@ fn scans_filters_children_schema_and_stats_with_json() {
     assert_eq!(stats["last_lsn"], 12);
     assert_eq!(stats["tables"], json!({"a": 4, "b": 7}));
     assert_eq!(stats["deletions"], 0);
-    assert_eq!(stats["engine"], "fjall");
+    assert_eq!(stats["engine"], lazarusdb::EngineKind::default().name());
 }
 
 #[test]
