@@ -92,12 +92,11 @@ pub(crate) fn resolve(view: &dyn ReadView, at: At, last_lsn: u64, last_tx: u64) 
             "LSN {n} is beyond the end of the log (the last LSN is {last_lsn})"
         ))),
         At::Lsn(n) => {
-            let ev = log::read_event(view, n)?
+            let tx = log::read_event_tx(view, n)?
                 .ok_or_else(|| Error::corrupted("log", format!("no event at lsn {n}")))?;
-            let tx = log::read_tx(view, ev.tx)?.ok_or_else(|| {
-                Error::corrupted("tx", format!("no record of transaction {}", ev.tx))
-            })?;
-            Ok(tx.last_lsn)
+            let rec = log::read_tx(view, tx)?
+                .ok_or_else(|| Error::corrupted("tx", format!("no record of transaction {tx}")))?;
+            Ok(rec.last_lsn)
         }
         At::Time(t) => {
             // greatest tx with at <= t; tx ids are dense 1..=last_tx, times non-decreasing

@@ -739,19 +739,31 @@ impl Db {
     /// [`AsOf`]. An LSN inside a transaction means the whole of that transaction.
     pub fn as_of(&self, at: impl Into<At>) -> Result<AsOf<'_>> {
         let view = self.inner.engine.read()?;
-        let lsn = as_of::resolve(
-            view.as_ref(),
-            at.into(),
-            self.inner.published.lsn(),
-            self.inner.published.tx(),
-        )?;
-        let catalog = crate::records::catalog_at(view.as_ref(), lsn)?;
+        let at = at.into();
+        let memo = *self.inner.as_of_point.lock();
+        let lsn = match (at, memo) {
+            (At::Lsn(n), Some((asked, end))) if n == asked => end,
+            _ => {
+                let end = as_of::resolve(
+                    view.as_ref(),
+                    at,
+                    self.inner.published.lsn(),
+                    self.inner.published.tx(),
+                )?;
+                if let At::Lsn(n) = at {
+                    *self.inner.as_of_point.lock() = Some((n, end));
+                }
+                end
+            }
+        };
+        let catalog =
+            crate::records::catalog_at_cached(view.as_ref(), lsn, &self.inner.as_of_catalog)?;
         let expired =
             as_of::expired_tables(view.as_ref(), &catalog, lsn, self.inner.options.clock.now())?;
         Ok(AsOf {
             engine: self.inner.engine.as_ref(),
             lsn,
-            catalog: Arc::new(catalog),
+            catalog,
             expired,
         })
     }

@@ -425,6 +425,25 @@ pub fn read_event(view: &dyn ReadView, lsn: u64) -> Result<Option<Event>> {
     }
 }
 
+/// The transaction of the event at `lsn`, without decoding the rest of it (every event's
+/// payload leads with its transaction id).
+pub fn read_event_tx(view: &dyn ReadView, lsn: u64) -> Result<Option<u64>> {
+    match view.get(Space::Log, &codec::log_key(lsn))? {
+        Some(bytes) => {
+            let place = || format!("log event at lsn {lsn}");
+            let (k, tx) = record::decode_leading_any::<u64>(&bytes, &place)?;
+            if k >= kind::ROW {
+                return Err(Error::corrupted(
+                    place(),
+                    format!("record kind {k} is not an event"),
+                ));
+            }
+            Ok(Some(tx))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Reads one transaction record.
 pub fn read_tx(view: &dyn ReadView, tx: u64) -> Result<Option<TxRecord>> {
     match view.get(Space::Tx, &codec::tx_key(tx))? {

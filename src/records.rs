@@ -332,6 +332,47 @@ pub fn catalog_at(view: &dyn ReadView, lsn: u64) -> Result<Catalog> {
     Ok(catalog)
 }
 
+/// The LSN of the newest schema event at or before `lsn` (0: none).
+pub fn last_schema_lsn(view: &dyn ReadView, lsn: u64) -> Result<u64> {
+    let prefix = codec::META_SCHEMA_PREFIX;
+    let end = codec::schema_key(lsn.saturating_add(1));
+    let mut newest = view.range(
+        Space::Meta,
+        Bound::Included(prefix),
+        Bound::Excluded(&end),
+        true,
+    )?;
+    match newest.next() {
+        None => Ok(0),
+        Some(item) => {
+            let (k, _) = item?;
+            codec::after_prefix(Space::Meta, &k, prefix)
+                .ok()
+                .and_then(codec::read_u64_key)
+                .ok_or_else(|| Error::corrupted("meta", "bad schema index key"))
+        }
+    }
+}
+
+/// [`catalog_at`], reusing `memo` when it holds the catalog of the same newest schema event:
+/// the catalog as of a point depends only on the schema events up to it, and a committed
+/// event never changes. `memo` is replaced by the catalog built otherwise.
+pub fn catalog_at_cached(
+    view: &dyn ReadView,
+    lsn: u64,
+    memo: &parking_lot::Mutex<Option<(u64, std::sync::Arc<Catalog>)>>,
+) -> Result<std::sync::Arc<Catalog>> {
+    let newest = last_schema_lsn(view, lsn)?;
+    if let Some((at, catalog)) = &*memo.lock() {
+        if *at == newest {
+            return Ok(catalog.clone());
+        }
+    }
+    let catalog = std::sync::Arc::new(catalog_at(view, lsn)?);
+    *memo.lock() = Some((newest, catalog.clone()));
+    Ok(catalog)
+}
+
 /// The LSN of the last event that rewrote history (0: none).
 pub fn read_last_purge(view: &dyn ReadView) -> Result<u64> {
     match view.get(Space::Meta, codec::META_LAST_PURGE)? {

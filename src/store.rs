@@ -190,6 +190,12 @@ pub(crate) struct Inner {
     pub(crate) published: Published,
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) catalog: RwLock<Arc<Catalog>>,
+    /// The catalog of the last as-of view and the LSN of the newest schema event it holds
+    /// (see [`records::catalog_at_cached`](crate::records::catalog_at_cached)).
+    pub(crate) as_of_catalog: Mutex<Option<(u64, Arc<Catalog>)>>,
+    /// The last LSN an as-of view was asked for and the end of its transaction, which a
+    /// committed event never changes.
+    pub(crate) as_of_point: Mutex<Option<(u64, u64)>>,
     /// The writer lock and the counters it guards.
     pub(crate) writer: Mutex<WriterState>,
     /// The thread that holds the writer lock (a second `begin` on it is `NestedTransaction`).
@@ -555,6 +561,8 @@ impl Inner {
             published,
             engine,
             catalog: RwLock::new(Arc::new(catalog)),
+            as_of_catalog: Mutex::new(None),
+            as_of_point: Mutex::new(None),
             writer: Mutex::new(state),
             owner: Mutex::new(None),
             options,

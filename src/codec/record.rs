@@ -174,6 +174,18 @@ pub fn decode<T: DeserializeOwned>(
     decode_payload(open_kind(bytes, expected, place)?, place)
 }
 
+/// Opens a record of any kind (its checksum checked) and decodes only the first value of its
+/// payload: its kind and that value.
+pub fn decode_leading_any<T: DeserializeOwned>(
+    bytes: &[u8],
+    place: &dyn Fn() -> String,
+) -> Result<(u8, T)> {
+    let (k, payload) = open(bytes, place)?;
+    bincode::serde::decode_from_slice::<T, _>(payload, BINCODE)
+        .map(|(value, _)| (k, value))
+        .map_err(|e| Error::corrupted(place(), format!("undecodable payload: {e}")))
+}
+
 /// Opens a record that must be of `expected` kind (its checksum checked) and decodes only the
 /// first value of its payload, leaving the rest undecoded.
 pub fn decode_leading<T: DeserializeOwned>(

@@ -90,6 +90,8 @@ pub(crate) fn holds_files(path: &Path) -> bool {
 /// The engine.
 pub struct FjallRedb {
     path: PathBuf,
+    /// `path/views.redb`, named in errors.
+    file: PathBuf,
     log: FjallEngine,
     /// `None` once dropped (so that `views.ok` is written after redb has closed the file).
     views: RwLock<Option<redb::Database>>,
@@ -232,6 +234,7 @@ impl FjallRedb {
         })?;
         Ok(FjallRedb {
             path: path.to_path_buf(),
+            file: file.clone(),
             log,
             views: RwLock::new(Some(db)),
             apply: RwLock::new(()),
@@ -243,8 +246,8 @@ impl FjallRedb {
         })
     }
 
-    fn file(&self) -> PathBuf {
-        self.path.join(VIEWS_FILE)
+    fn file(&self) -> &Path {
+        &self.file
     }
 
     fn closed(&self) -> Error {
@@ -265,7 +268,7 @@ impl FjallRedb {
                 drop(current.take());
                 let t = txn
                     .open_table(definition(space))
-                    .map_err(|e| rerr(&file, e))?;
+                    .map_err(|e| rerr(file, e))?;
                 current = Some((space, t));
             }
             let Some((_, t)) = current.as_mut() else {
@@ -273,10 +276,10 @@ impl FjallRedb {
             };
             match v {
                 Some(v) => {
-                    t.insert(k, v).map_err(|e| rerr(&file, e))?;
+                    t.insert(k, v).map_err(|e| rerr(file, e))?;
                 }
                 None => {
-                    t.remove(k).map_err(|e| rerr(&file, e))?;
+                    t.remove(k).map_err(|e| rerr(file, e))?;
                 }
             }
         }
@@ -284,8 +287,8 @@ impl FjallRedb {
         if let Some(at) = views_at {
             let mut mine = self.views_at.lock();
             if at > mine.as_slice() {
-                let mut t = txn.open_table(STATE).map_err(|e| rerr(&file, e))?;
-                t.insert(VIEWS_AT, at).map_err(|e| rerr(&file, e))?;
+                let mut t = txn.open_table(STATE).map_err(|e| rerr(file, e))?;
+                t.insert(VIEWS_AT, at).map_err(|e| rerr(file, e))?;
                 *mine = at.to_vec();
             }
         }
@@ -298,12 +301,12 @@ impl FjallRedb {
         I: Iterator<Item = Change<'a>>,
     {
         let file = self.file();
-        let result = guarded(&file, || {
+        let result = guarded(file, || {
             let views = self.views.read();
             let db = views.as_ref().ok_or_else(|| self.closed())?;
-            let mut txn = db.begin_write().map_err(|e| rerr(&file, e))?;
+            let mut txn = db.begin_write().map_err(|e| rerr(file, e))?;
             txn.set_durability(redb::Durability::None)
-                .map_err(|e| rerr(&file, e))?;
+                .map_err(|e| rerr(file, e))?;
             // `views_at` only moves forward once the commit is in: keep the old value to put
             // back if anything fails.
             let before = self.views_at.lock().clone();
@@ -313,7 +316,7 @@ impl FjallRedb {
                 // from here on the shared snapshots are stale (and must not pin old pages)
                 let stale = self.shared.lock().take();
                 self.log.write_changes(changes().filter(|c| in_log(c.0)))?;
-                let committed = txn.commit().map_err(|e| rerr(&file, e));
+                let committed = txn.commit().map_err(|e| rerr(file, e));
                 drop(stale);
                 committed
             });
@@ -333,14 +336,14 @@ impl FjallRedb {
     /// with `Durability::Immediate` (which makes every earlier view commit durable).
     fn persist_views(&self) -> Result<()> {
         let file = self.file();
-        let result = guarded(&file, || {
+        let result = guarded(file, || {
             let views = self.views.read();
             let db = views.as_ref().ok_or_else(|| self.closed())?;
-            let mut txn = db.begin_write().map_err(|e| rerr(&file, e))?;
+            let mut txn = db.begin_write().map_err(|e| rerr(file, e))?;
             txn.set_durability(redb::Durability::Immediate)
-                .map_err(|e| rerr(&file, e))?;
+                .map_err(|e| rerr(file, e))?;
             self.log.sync()?;
-            txn.commit().map_err(|e| rerr(&file, e))
+            txn.commit().map_err(|e| rerr(file, e))
         });
         match &result {
             Ok(()) => {
@@ -365,7 +368,7 @@ impl Drop for FjallRedb {
         let clean = self.path.join(CLEAN_FILE);
         let _ = std::fs::remove_file(&clean);
         if persisted && self.log.sync().is_ok() {
-            if let Some(stamp) = file_stamp(&self.file()) {
+            if let Some(stamp) = file_stamp(self.file()) {
                 let tmp = self.path.join(format!("{CLEAN_FILE}.tmp"));
                 let written = std::fs::write(&tmp, stamp)
                     .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
@@ -404,11 +407,11 @@ impl View<'_> {
             return Ok(t);
         }
         let file = self.engine.file();
-        let t = guarded(&file, || {
+        let t = guarded(file, || {
             self.snap
                 .txn
                 .open_table(definition(space))
-                .map_err(|e| rerr(&file, e))
+                .map_err(|e| rerr(file, e))
         })?;
         Ok(cell.get_or_init(|| t))
     }
@@ -421,8 +424,8 @@ impl ReadView for View<'_> {
         }
         let t = self.table(space)?;
         let file = self.engine.file();
-        guarded(&file, || {
-            let got = t.get(key).map_err(|e| rerr(&file, e))?;
+        guarded(file, || {
+            let got = t.get(key).map_err(|e| rerr(file, e))?;
             Ok(got.map(|g| g.value().to_vec()))
         })
     }
@@ -442,11 +445,11 @@ impl ReadView for View<'_> {
         }
         let t = self.table(space)?;
         let file = self.engine.file();
-        let it = guarded(&file, || t.range((start, end)).map_err(|e| rerr(&file, e)))?;
+        let it = guarded(file, || t.range((start, end)).map_err(|e| rerr(file, e)))?;
         let path = self.engine.file();
         let conv = move |item: Entry<'a>| {
             item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
-                .map_err(|e| rerr(&path, e))
+                .map_err(|e| rerr(path, e))
         };
         Ok(Box::new(Guarded {
             inner: if reverse {
@@ -463,7 +466,7 @@ impl ReadView for View<'_> {
 /// An iterator whose every step runs under [`guarded`]; it ends after an error.
 struct Guarded<'a> {
     inner: KvIter<'a>,
-    file: PathBuf,
+    file: &'a Path,
     done: bool,
 }
 
@@ -478,7 +481,7 @@ impl Iterator for Guarded<'_> {
         let step = match catch_unwind(AssertUnwindSafe(|| inner.next())) {
             Ok(step) => step,
             Err(_) => Some(Err(damaged(
-                &self.file,
+                self.file,
                 "redb failed while reading the views file (it panicked)",
             ))),
         };
@@ -504,7 +507,7 @@ impl Engine for FjallRedb {
                     let file = self.file();
                     let views = self.views.read();
                     let db = views.as_ref().ok_or_else(|| self.closed())?;
-                    let txn = guarded(&file, || db.begin_read().map_err(|e| rerr(&file, e)))?;
+                    let txn = guarded(file, || db.begin_read().map_err(|e| rerr(file, e)))?;
                     let s = std::sync::Arc::new(Snap {
                         log: self.log.snapshot(),
                         txn,
@@ -568,8 +571,8 @@ impl Engine for FjallRedb {
 
     fn disk_bytes(&self) -> Result<u64> {
         let file = self.file();
-        let views = std::fs::metadata(&file)
-            .map_err(|e| Error::io(&file, e))?
+        let views = std::fs::metadata(file)
+            .map_err(|e| Error::io(file, e))?
             .len();
         Ok(self.log.disk_bytes()? + views)
     }
@@ -583,7 +586,7 @@ impl Engine for FjallRedb {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             drop(self.shared.lock().take());
-            let checked = guarded(&file, || {
+            let checked = guarded(file, || {
                 let mut views = self.views.write();
                 let db = views.as_mut().ok_or_else(|| self.closed())?;
                 match db.check_integrity() {
