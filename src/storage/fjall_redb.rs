@@ -262,28 +262,23 @@ impl FjallRedb {
         views_at: Option<&[u8]>,
     ) -> Result<()> {
         let file = self.file();
-        let mut current: Option<(Space, WriteTable<'_>)> = None;
-        for (space, k, v) in changes.filter(|c| !in_log(c.0)) {
-            if current.as_ref().is_none_or(|(s, _)| *s != space) {
-                drop(current.take());
-                let t = txn
-                    .open_table(definition(space))
-                    .map_err(|e| rerr(file, e))?;
-                current = Some((space, t));
-            }
-            let Some((_, t)) = current.as_mut() else {
-                continue;
-            };
-            match v {
-                Some(v) => {
-                    t.insert(k, v).map_err(|e| rerr(file, e))?;
+        // the changes of one space at a time, in the order they come (key order within a
+        // space for a batch or a group)
+        let mut run: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
+        let mut space: Option<Space> = None;
+        for (s, k, v) in changes.filter(|c| !in_log(c.0)) {
+            if space != Some(s) {
+                if let Some(done) = space {
+                    write_run(txn, done, &run, file)?;
                 }
-                None => {
-                    t.remove(k).map_err(|e| rerr(file, e))?;
-                }
+                run.clear();
+                space = Some(s);
             }
+            run.push((k, v));
         }
-        drop(current);
+        if let Some(done) = space {
+            write_run(txn, done, &run, file)?;
+        }
         if let Some(at) = views_at {
             let mut mine = self.views_at.lock();
             if at > mine.as_slice() {
@@ -460,6 +455,88 @@ impl ReadView for View<'_> {
             file,
             done: false,
         }))
+    }
+}
+
+/// Writes one space's changes. In the rows and the version index, whose new keys mostly
+/// follow one another (a transaction's rows, a cascade's children), runs of at least
+/// [`CURSOR_RUN`] changes go through a cursor:
+/// ascending keys go into the gap the cursor stands at, so that a run of neighbouring keys
+/// costs one descent of the tree and one rebuild of each leaf it touches, rather than one of
+/// each per key; the cursor seeks again whenever the next key lies past an entry the table
+/// already holds, or does not sort after the key before it. Elsewhere (index entries land
+/// anywhere among the existing ones) one insert or remove per key, which measured faster there:
+/// 200,000 rows with a random text index ingested at 60–62k rows/s with cursors in every space,
+/// 75–80k with plain inserts everywhere, 104–108k with cursors in these two spaces only.
+fn write_run(
+    txn: &redb::WriteTransaction,
+    space: Space,
+    run: &[(&[u8], Option<&[u8]>)],
+    file: &Path,
+) -> Result<()> {
+    let mut t: WriteTable<'_> = txn
+        .open_table(definition(space))
+        .map_err(|e| rerr(file, e))?;
+    if run.len() < CURSOR_RUN || !matches!(space, Space::Rows | Space::Hist) {
+        // index entries land anywhere among the existing ones, and a cursor costs more than
+        // it saves for a few keys: one seek each
+        for &(k, v) in run {
+            match v {
+                Some(v) => t.insert(k, v).map(|_| ()),
+                None => t.remove(k).map(|_| ()),
+            }
+            .map_err(|e| rerr(file, e))?;
+        }
+        return Ok(());
+    }
+    let mut i = 0;
+    while let Some(&(first, _)) = run.get(i) {
+        let mut cursor = t
+            .lower_bound_mut(Bound::Included(first))
+            .map_err(|e| rerr(file, e))?;
+        let mut last: Option<&[u8]> = None;
+        while let Some(&(k, v)) = run.get(i) {
+            if last.is_some_and(|l| k <= l) {
+                break;
+            }
+            let next = cursor
+                .peek_next()
+                .map_err(|e| rerr(file, e))?
+                .map(|(nk, _)| nk.value().cmp(k));
+            match next {
+                // an entry before the key: seek again from the key
+                Some(std::cmp::Ordering::Less) => break,
+                Some(std::cmp::Ordering::Equal) => {
+                    cursor.remove_next().map_err(|e| rerr(file, e))?;
+                    if let Some(v) = v {
+                        cursor.insert_before(k, v).map_err(|e| cerr(file, e))?;
+                    }
+                }
+                Some(std::cmp::Ordering::Greater) | None => {
+                    if let Some(v) = v {
+                        cursor.insert_before(k, v).map_err(|e| cerr(file, e))?;
+                    }
+                }
+            }
+            last = Some(k);
+            i += 1;
+        }
+        cursor.close().map_err(|e| rerr(file, e))?;
+    }
+    Ok(())
+}
+
+/// The fewest changes of a space that [`write_run`] writes through a cursor.
+const CURSOR_RUN: usize = 4;
+
+/// A cursor insert's error: an out-of-order key is a bug of [`write_run`], not damage.
+fn cerr(file: &Path, e: redb::CursorError) -> Error {
+    match e {
+        redb::CursorError::UnorderedKey => Error::Storage(format!(
+            "{}: a key was written out of order into the views",
+            file.display()
+        )),
+        other => rerr(file, other),
     }
 }
 
@@ -672,6 +749,69 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = FjallRedb::open_existing(dir.path(), false).unwrap();
         super::super::conformance::run(&e);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Batches and groups of puts and deletes over a small key range (so that keys meet
+        /// existing ones, neighbours and gaps) read back as a map applying them in order does,
+        /// in the spaces written through cursors and in the others.
+        #[test]
+        fn cursor_writes_read_back_like_a_map(
+            batches in proptest::collection::vec(
+                proptest::collection::vec(
+                    (0u8..3, proptest::collection::vec(0u8..6, 1..4), proptest::option::of(0u8..4)),
+                    0..24,
+                ),
+                1..8,
+            ),
+            grouped in proptest::bool::ANY,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let e = FjallRedb::open_existing(dir.path(), false).unwrap();
+            let spaces = [Space::Rows, Space::Hist, Space::Index];
+            let mut model: std::collections::BTreeMap<(usize, Vec<u8>), Vec<u8>> =
+                std::collections::BTreeMap::new();
+            let mut made = Vec::new();
+            for ops in &batches {
+                let mut b = Batch::default();
+                for (sp, k, v) in ops {
+                    let space = spaces[usize::from(*sp)];
+                    match v {
+                        Some(v) => {
+                            b.put(space, k.clone(), vec![*v]);
+                            model.insert((usize::from(*sp), k.clone()), vec![*v]);
+                        }
+                        None => {
+                            b.delete(space, k.clone());
+                            model.remove(&(usize::from(*sp), k.clone()));
+                        }
+                    }
+                }
+                made.push(std::sync::Arc::new(b));
+            }
+            if grouped {
+                e.write_group(&made).unwrap();
+            } else {
+                for b in &made {
+                    e.write(b).unwrap();
+                }
+            }
+            let view = e.read().unwrap();
+            for (i, space) in spaces.iter().enumerate() {
+                let got: Vec<(Vec<u8>, Vec<u8>)> = view
+                    .range(*space, Bound::Unbounded, Bound::Unbounded, false)
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                let want: Vec<(Vec<u8>, Vec<u8>)> = model
+                    .iter()
+                    .filter(|((s, _), _)| *s == i)
+                    .map(|((_, k), v)| (k.clone(), v.clone()))
+                    .collect();
+                proptest::prop_assert_eq!(got, want, "{:?}", space);
+            }
+        }
     }
 
     #[test]
