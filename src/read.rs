@@ -251,19 +251,20 @@ pub trait Readable {
         let (s, e) = (enc(scan.start)?, enc(scan.end)?);
         let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
         let mut out = Vec::new();
-        for item in ctx.view().range(
+        if scan.limit == Some(0) {
+            return Ok(out);
+        }
+        ctx.view().visit(
             Space::Rows,
             as_ref_bound(&s),
             as_ref_bound(&e),
             scan.reverse,
-        )? {
-            if scan.limit.is_some_and(|l| out.len() >= l) {
-                break;
-            }
-            let (k, v) = item?;
-            let row = crate::records::decode_row(&k, &v)?;
-            out.push(crate::records::into_row(t, row.image));
-        }
+            &mut |k, v| {
+                let row = crate::records::decode_row(k, v)?;
+                out.push(crate::records::into_row(t, row.image));
+                Ok(scan.limit.is_none_or(|l| out.len() < l))
+            },
+        )?;
         Ok(out)
     }
 
@@ -303,28 +304,29 @@ pub trait Readable {
         let (s, e) = (enc(range.start)?, enc(range.end)?);
         let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
         let mut out = Vec::new();
+        if range.limit == Some(0) {
+            return Ok(out);
+        }
         let view = ctx.view();
-        for item in view.range(
+        view.visit(
             Space::Index,
             as_ref_bound(&s),
             as_ref_bound(&e),
             range.reverse,
-        )? {
-            if range.limit.is_some_and(|l| out.len() >= l) {
-                break;
-            }
-            let (k, _) = item?;
-            let pk = codec::index_entry_pk(Space::Index, &k, idx.cols.len())?;
-            match crate::records::get_row(view, t.id(), pk)? {
-                Some(r) => out.push(crate::records::into_row(t, r.image)),
-                None => {
-                    return Err(Error::corrupted(
-                        format!("index {} of {}", idx.id, t.name()),
-                        "an index entry points at no live row (run verify)",
-                    ))
+            &mut |k, _| {
+                let pk = codec::index_entry_pk(Space::Index, k, idx.cols.len())?;
+                match crate::records::get_row(view, t.id(), pk)? {
+                    Some(r) => out.push(crate::records::into_row(t, r.image)),
+                    None => {
+                        return Err(Error::corrupted(
+                            format!("index {} of {}", idx.id, t.name()),
+                            "an index entry points at no live row (run verify)",
+                        ))
+                    }
                 }
-            }
-        }
+                Ok(range.limit.is_none_or(|l| out.len() < l))
+            },
+        )?;
         Ok(out)
     }
 
@@ -401,11 +403,18 @@ pub trait Readable {
         let ctx = self.read_ctx()?;
         let t = ctx.catalog.table(table)?;
         let prefix = codec::table_prefix(t.id());
+        let end = keys::prefix_end(&prefix);
         let mut n = 0u64;
-        for item in crate::records::scan_prefix(ctx.view(), Space::Rows, &prefix, false)? {
-            item?;
-            n += 1;
-        }
+        ctx.view().visit(
+            Space::Rows,
+            Bound::Included(&prefix),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            false,
+            &mut |_, _| {
+                n += 1;
+                Ok(true)
+            },
+        )?;
         Ok(n)
     }
 

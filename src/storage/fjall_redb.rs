@@ -46,7 +46,9 @@ use parking_lot::{Mutex, RwLock};
 use redb::{ReadableDatabase, ReadableTable, TableHandle};
 
 use super::fjall_engine::FjallEngine;
-use super::{empty_range, Batch, Change, Engine, EngineKind, KvIter, KvPair, ReadView, Space};
+use super::{
+    empty_range, Batch, Change, Engine, EngineKind, KvIter, KvPair, ReadView, Space, Visitor,
+};
 use crate::error::{Error, Result};
 
 /// The spaces kept in fjall: the log and the transaction records.
@@ -456,6 +458,20 @@ impl ReadView for View<'_> {
             done: false,
         }))
     }
+
+    fn visit(
+        &self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+        f: &mut Visitor<'_>,
+    ) -> Result<()> {
+        if in_log(space) {
+            return self.log.visit(space, start, end, reverse, f);
+        }
+        self.visit_views(space, start, end, reverse, f)
+    }
 }
 
 /// Writes one space's changes. In the rows and the version index, whose new keys mostly
@@ -537,6 +553,48 @@ fn cerr(file: &Path, e: redb::CursorError) -> Error {
             file.display()
         )),
         other => rerr(file, other),
+    }
+}
+
+impl View<'_> {
+    /// [`ReadView::visit`] over a redb table: the pairs are lent from redb's pages, each step
+    /// under [`guarded`] (the caller's `f` is not).
+    fn visit_views(
+        &self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+        f: &mut Visitor<'_>,
+    ) -> Result<()> {
+        if empty_range(&start, &end) {
+            return Ok(());
+        }
+        let t = self.table(space)?;
+        let file = self.engine.file();
+        let mut it = guarded(file, || t.range((start, end)).map_err(|e| rerr(file, e)))?;
+        loop {
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                if reverse {
+                    it.next_back()
+                } else {
+                    it.next()
+                }
+            }))
+            .map_err(|_| {
+                damaged(
+                    file,
+                    "redb failed while reading the views file (it panicked)",
+                )
+            })?;
+            let Some(item) = step else {
+                return Ok(());
+            };
+            let (k, v) = item.map_err(|e| rerr(file, e))?;
+            if !f(k.value(), v.value())? {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -146,6 +146,9 @@ impl Batch {
     }
 }
 
+/// What [`ReadView::visit`] calls with each pair: `Ok(true)` to go on, `Ok(false)` to stop.
+pub type Visitor<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'f;
+
 /// A consistent, read-only view of the store at the moment it was opened.
 pub trait ReadView {
     /// The value of `key` in `space`.
@@ -159,6 +162,25 @@ pub trait ReadView {
         end: Bound<&[u8]>,
         reverse: bool,
     ) -> Result<KvIter<'a>>;
+
+    /// Calls `f` with each pair of [`ReadView::range`], borrowed rather than copied where the
+    /// engine can lend its bytes, until `f` answers `false` or fails (its error is returned).
+    fn visit(
+        &self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+        f: &mut Visitor<'_>,
+    ) -> Result<()> {
+        for item in self.range(space, start, end, reverse)? {
+            let (k, v) = item?;
+            if !f(&k, &v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which engine a store runs on.
@@ -525,6 +547,40 @@ pub(crate) mod conformance {
             .map(|r| r.unwrap().0)
             .collect();
         assert_eq!(rev, vec![vec![9], vec![8]]);
+        // a visit sees what a range yields, in either direction, and stops when told
+        for reverse in [false, true] {
+            let ranged: Vec<KvPair> = view
+                .range(
+                    Space::Rows,
+                    Bound::Excluded(&[1]),
+                    Bound::Included(&[7]),
+                    reverse,
+                )
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let mut visited = Vec::new();
+            view.visit(
+                Space::Rows,
+                Bound::Excluded(&[1]),
+                Bound::Included(&[7]),
+                reverse,
+                &mut |k, v| {
+                    visited.push((k.to_vec(), v.to_vec()));
+                    Ok(visited.len() < 4)
+                },
+            )
+            .unwrap();
+            assert_eq!(visited, ranged[..4].to_vec(), "reverse {reverse}");
+        }
+        let failed = view.visit(
+            Space::Rows,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |_, _| Err(crate::error::Error::invalid("stop")),
+        );
+        assert!(failed.is_err());
         // spaces do not leak into each other
         let n = view
             .range(Space::Index, Bound::Unbounded, Bound::Unbounded, false)
