@@ -403,14 +403,14 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 
 // Wire form inside bincode event payloads: a (tag, payload) tuple with explicit tag numbers.
 // Tags are part of the on-disk format: never renumber, only append.
-const TAG_NULL: u8 = 0;
-const TAG_INT: u8 = 1;
-const TAG_FLOAT: u8 = 2;
-const TAG_TEXT: u8 = 3;
-const TAG_BYTES: u8 = 4;
-const TAG_BOOL: u8 = 5;
-const TAG_UUID: u8 = 6;
-const TAG_TIMESTAMP: u8 = 7;
+pub(crate) const TAG_NULL: u8 = 0;
+pub(crate) const TAG_INT: u8 = 1;
+pub(crate) const TAG_FLOAT: u8 = 2;
+pub(crate) const TAG_TEXT: u8 = 3;
+pub(crate) const TAG_BYTES: u8 = 4;
+pub(crate) const TAG_BOOL: u8 = 5;
+pub(crate) const TAG_UUID: u8 = 6;
+pub(crate) const TAG_TIMESTAMP: u8 = 7;
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -794,16 +794,8 @@ pub fn rebuild_from(
     let start = codec::log_key(at.saturating_add(1));
     for item in view.range(Space::Log, Bound::Included(&start), Bound::Unbounded, false)? {
         let (k, v) = item?;
-        let lsn = codec::read_u64_key(&k)
-            .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?;
-        let ev = Event::decode(lsn, &v)?;
-        if matches!(
-            ev.body,
-            EventBody::Purge { .. }
-                | EventBody::ImagePurged { .. }
-                | EventBody::PurgeDeletion { .. }
-                | EventBody::PruneHistory { .. }
-        ) {
+        let ev = log_event(&k, &v)?;
+        if rewrites_history(&ev.body) {
             return Ok(None);
         }
         apply(&mut catalog, &ev, &mut o)?;
@@ -843,16 +835,8 @@ pub fn catch_up(engine: &dyn Engine, after: &[u8]) -> Result<u64> {
     let mut rewritten = false;
     for item in view.range(Space::Log, start, Bound::Unbounded, false)? {
         let (k, v) = item?;
-        let lsn = codec::read_u64_key(&k)
-            .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?;
-        let ev = Event::decode(lsn, &v)?;
-        if matches!(
-            ev.body,
-            EventBody::Purge { .. }
-                | EventBody::ImagePurged { .. }
-                | EventBody::PurgeDeletion { .. }
-                | EventBody::PruneHistory { .. }
-        ) {
+        let ev = log_event(&k, &v)?;
+        if rewrites_history(&ev.body) {
             rewritten = true;
             break;
         }
@@ -908,4 +892,23 @@ pub fn rebuild(engine: &dyn Engine, progress: impl FnMut(u64)) -> Result<u64> {
     drop(view);
     write_differences(engine, &actual, expected.keys)?;
     Ok(expected.events)
+}
+
+/// The event of a log pair.
+fn log_event(k: &[u8], v: &[u8]) -> Result<Event> {
+    let lsn = codec::read_u64_key(k)
+        .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?;
+    Event::decode(lsn, v)
+}
+
+/// Whether an event rewrote earlier events in place (a purge, a pruning): views applied
+/// before it no longer follow from the log as it reads now.
+fn rewrites_history(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::Purge { .. }
+            | EventBody::ImagePurged { .. }
+            | EventBody::PurgeDeletion { .. }
+            | EventBody::PruneHistory { .. }
+    )
 }

@@ -18,7 +18,10 @@
 
 use uuid::Uuid;
 
-use crate::value::{Timestamp, Value};
+use crate::value::{
+    Timestamp, Value, TAG_BOOL, TAG_BYTES, TAG_FLOAT, TAG_INT, TAG_NULL, TAG_TEXT, TAG_TIMESTAMP,
+    TAG_UUID,
+};
 
 /// Why a payload does not decode.
 pub type DecodeError = String;
@@ -28,16 +31,6 @@ const U16_BYTE: u8 = 251;
 const U32_BYTE: u8 = 252;
 const U64_BYTE: u8 = 253;
 const U128_BYTE: u8 = 254;
-
-// Value tags: the same numbers as `Value`'s serde form.
-const TAG_NULL: u8 = 0;
-const TAG_INT: u8 = 1;
-const TAG_FLOAT: u8 = 2;
-const TAG_TEXT: u8 = 3;
-const TAG_BYTES: u8 = 4;
-const TAG_BOOL: u8 = 5;
-const TAG_UUID: u8 = 6;
-const TAG_TIMESTAMP: u8 = 7;
 
 struct Reader<'a> {
     bytes: &'a [u8],

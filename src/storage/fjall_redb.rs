@@ -138,11 +138,16 @@ fn damaged(path: &Path, why: &str) -> Error {
 fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(_) => Err(damaged(
-            path,
-            "redb failed while reading the views file (it panicked)",
-        )),
+        Err(_) => Err(panicked(path)),
     }
+}
+
+/// The error for a panic inside redb while it read the views file.
+fn panicked(file: &Path) -> Error {
+    damaged(
+        file,
+        "redb failed while reading the views file (it panicked)",
+    )
 }
 
 /// What `views.ok` records of the views file: size, device, inode, change time. Any write to
@@ -581,12 +586,7 @@ impl View<'_> {
                     it.next()
                 }
             }))
-            .map_err(|_| {
-                damaged(
-                    file,
-                    "redb failed while reading the views file (it panicked)",
-                )
-            })?;
+            .map_err(|_| panicked(file))?;
             let Some(item) = step else {
                 return Ok(());
             };
@@ -615,10 +615,7 @@ impl Iterator for Guarded<'_> {
         let inner = &mut self.inner;
         let step = match catch_unwind(AssertUnwindSafe(|| inner.next())) {
             Ok(step) => step,
-            Err(_) => Some(Err(damaged(
-                self.file,
-                "redb failed while reading the views file (it panicked)",
-            ))),
+            Err(_) => Some(Err(panicked(self.file))),
         };
         if matches!(step, Some(Err(_)) | None) {
             self.done = true;
