@@ -157,22 +157,33 @@ fn seed_story_in_memory() {
     story(&Db::memory().unwrap());
 }
 
-#[test]
-fn seed_story_on_fjall_survives_reopen() {
+/// The story on a store of `engine`, closed, then read again after a reopen and a rebuild.
+fn story_survives_reopen(engine: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
     {
-        let db = Db::open_with(&path, Options::default().engine(EngineKind::Fjall)).unwrap();
+        let db = Db::open_with(&path, Options::default().engine(engine)).unwrap();
         story(&db);
         db.close().unwrap();
     }
     let db = Db::open(&path).unwrap();
+    assert_eq!(db.engine(), engine);
     assert_eq!(ids(&db, "a"), vec![2, 3, 4]);
     assert_eq!(ids(&db, "b"), vec![3, 4]);
     assert_eq!(db.trash(&TrashQuery::all()).unwrap().len(), 1);
     assert!(db.verify().unwrap().is_ok());
     db.rebuild().unwrap();
     assert_eq!(ids(&db, "b"), vec![3, 4]);
+}
+
+#[test]
+fn seed_story_on_fjall_survives_reopen() {
+    story_survives_reopen(EngineKind::Fjall);
+}
+
+#[test]
+fn seed_story_on_fjall_redb_survives_reopen() {
+    story_survives_reopen(EngineKind::FjallRedb);
 }
 
 #[test]
