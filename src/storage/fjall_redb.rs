@@ -776,22 +776,7 @@ impl Engine for FjallRedb {
             }
             return Ok(());
         }
-        let mut batch = Batch::default();
-        let mut bytes = 0usize;
-        for item in items {
-            let (k, v) = item?;
-            bytes += k.len() + v.len();
-            batch.put(space, k, v);
-            if bytes >= 16 << 20 {
-                self.write(&batch)?;
-                batch = Batch::default();
-                bytes = 0;
-            }
-        }
-        if !batch.is_empty() {
-            self.write(&batch)?;
-        }
-        Ok(())
+        super::write_in_chunks(&|b| self.write(b), space, items, 16 << 20)
     }
 }
 

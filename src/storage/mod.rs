@@ -340,23 +340,33 @@ pub trait Engine: Send + Sync {
         space: Space,
         items: &mut dyn Iterator<Item = Result<KvPair>>,
     ) -> Result<()> {
-        let mut batch = Batch::default();
-        let mut bytes = 0usize;
-        for item in items {
-            let (k, v) = item?;
-            bytes += k.len() + v.len();
-            batch.put(space, k, v);
-            if bytes >= 4 << 20 {
-                self.write(&batch)?;
-                batch = Batch::default();
-                bytes = 0;
-            }
-        }
-        if !batch.is_empty() {
-            self.write(&batch)?;
-        }
-        Ok(())
+        write_in_chunks(&|b| self.write(b), space, items, 4 << 20)
     }
+}
+
+/// Writes `items` into `space` as batches of about `chunk` bytes each, through `write`.
+pub(crate) fn write_in_chunks(
+    write: &dyn Fn(&Batch) -> Result<()>,
+    space: Space,
+    items: &mut dyn Iterator<Item = Result<KvPair>>,
+    chunk: usize,
+) -> Result<()> {
+    let mut batch = Batch::default();
+    let mut bytes = 0usize;
+    for item in items {
+        let (k, v) = item?;
+        bytes += k.len() + v.len();
+        batch.put(space, k, v);
+        if bytes >= chunk {
+            write(&batch)?;
+            batch = Batch::default();
+            bytes = 0;
+        }
+    }
+    if !batch.is_empty() {
+        write(&batch)?;
+    }
+    Ok(())
 }
 
 /// One change of a batch: the space, the key and its new value (`None` = delete).
