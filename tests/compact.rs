@@ -2,6 +2,8 @@
 //! store, keeps every other value, reclaims space, and recovers from an interrupted swap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+use common::copy_tree;
 use std::path::Path;
 
 use lazarusdb::{
@@ -422,19 +424,6 @@ fn a_purge_deletes_the_checkpoint_and_a_stale_one_is_dropped_at_open() {
         Db::memory().unwrap().checkpoint(),
         Err(Error::InvalidInput(_))
     ));
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

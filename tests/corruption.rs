@@ -253,11 +253,10 @@ impl Kind {
     }
 
     /// Whether the engine's journal holds the only copy of the last commits of the closed
-    /// store, so that cutting it loses acknowledged commits. Not after a compaction (the copy
-    /// holds them in table files), nor on fjall-redb, whose close flushes the log's memtables
-    /// into table files.
+    /// store, so that cutting it loses acknowledged commits: sled's. Not fjall's: a close
+    /// flushes fjall's memtables into table files (and a compaction's copy holds them there).
     fn journal_holds_commits(self) -> bool {
-        !self.compacted() && self.engine() != EngineKind::FjallRedb
+        !self.compacted() && self.engine() == EngineKind::Sled
     }
 
     /// Builds the store at `<dir>/store` and closes it.

@@ -50,6 +50,7 @@ impl FjallEngine {
     pub(crate) fn open_spaces(path: &Path, existing: bool, held: &[Space]) -> Result<FjallEngine> {
         check_layout(path, existing)?;
         check_version_files(path)?;
+        clear_flushed_journal(path)?;
         let p = path.to_path_buf();
         let opened = std::panic::catch_unwind(|| -> Result<(Database, Vec<Option<Keyspace>>)> {
             let db = Database::builder(&p)
@@ -124,12 +125,29 @@ impl FjallEngine {
         b.commit().map_err(|e| map_err(&self.path, e))
     }
 
-    /// Flushes every memtable to a table file and waits for it, so that the next open replays
-    /// no journal entry into memory.
-    pub(crate) fn flush_memtables(&self) -> Result<()> {
+    /// Flushes every memtable to a table file and waits for it, then records the journal files
+    /// in `journal.ok`: everything they hold is now in table files too, so the next open can
+    /// empty them instead of reading them through (see [`clear_flushed_journal`]). A write after
+    /// this grows a journal file, and the record no longer matches.
+    pub(crate) fn close_flushed(&self) -> Result<()> {
         for ks in self.spaces.iter().flatten() {
             ks.rotate_memtable_and_wait()
                 .map_err(|e| map_err(&self.path, e))?;
+        }
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| map_err(&self.path, e))?;
+        let record = self.path.join(JOURNAL_OK);
+        let _ = std::fs::remove_file(&record);
+        if let Some(stamp) = journal_stamp(&self.path)? {
+            let tmp = self.path.join(format!("{JOURNAL_OK}.tmp"));
+            let written = std::fs::write(&tmp, stamp)
+                .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+                .and_then(|()| std::fs::rename(&tmp, &record));
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::io(&record, e));
+            }
         }
         Ok(())
     }
@@ -185,6 +203,58 @@ fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>> {
         out.push((name, path, is_dir));
     }
     Ok(out)
+}
+
+/// The record [`FjallEngine::close_flushed`] leaves in fjall's folder (fjall ignores files that
+/// are not journals there).
+const JOURNAL_OK: &str = "journal.ok";
+
+/// The stamp of every journal file in `path`, in name order; `None` where files cannot be
+/// stamped (see [`super::file_stamp`]).
+fn journal_stamp(path: &Path) -> Result<Option<String>> {
+    let mut journals: Vec<(String, PathBuf)> = entries(path)?
+        .into_iter()
+        .filter(|(name, _, is_dir)| !is_dir && name.ends_with(".jnl"))
+        .map(|(name, p, _)| (name, p))
+        .collect();
+    journals.sort();
+    let mut out = String::from("lazarusdb journal flushed at close\n");
+    for (name, p) in journals {
+        let Some(stamp) = super::file_stamp(&p) else {
+            return Ok(None);
+        };
+        out.push_str(&format!("file {name}\n{stamp}"));
+    }
+    Ok(Some(out))
+}
+
+/// Opening fjall reads every journal entry through, already flushed or not (half a second for
+/// a 50 MB journal, and fjall starts a new journal only past 64 MB). A journal whose entries a
+/// clean close flushed to table files, unchanged since (the record in `journal.ok` matches
+/// each file's size, inode and change time), is emptied instead: it holds nothing the table
+/// files lack, which is the condition on which fjall deletes old journals itself. The record
+/// goes either way, so it is trusted once.
+fn clear_flushed_journal(path: &Path) -> Result<()> {
+    let record = path.join(JOURNAL_OK);
+    let recorded = match std::fs::read_to_string(&record) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // unreadable (not UTF-8, say): not trusted, and removed below
+        Err(_) => String::new(),
+    };
+    if journal_stamp(path)?.is_some_and(|now| now == recorded) {
+        for (name, p, is_dir) in entries(path)? {
+            if !is_dir && name.ends_with(".jnl") {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map_err(|e| Error::io(&p, e))?;
+                f.set_len(0).map_err(|e| Error::io(&p, e))?;
+                f.sync_all().map_err(|e| Error::io(&p, e))?;
+            }
+        }
+    }
+    std::fs::remove_file(&record).map_err(|e| Error::io(&record, e))
 }
 
 /// Checks the shape of fjall's folder before fjall reads it (fjall 3.1 / lsm-tree 3.1):
@@ -618,6 +688,11 @@ impl Engine for FjallEngine {
             .map_err(|e| map_err(&self.path, e))
     }
 
+    /// Memtables flushed and the journal recorded, so that the next open reads no journal.
+    fn close(&self) -> Result<()> {
+        self.close_flushed()
+    }
+
     /// fjall reads from snapshots: an open view never holds a write up.
     fn snapshots_hold_writes(&self) -> bool {
         false
@@ -781,5 +856,135 @@ mod tests {
         std::fs::write(&version, &flipped).unwrap();
         let err = super::FjallEngine::open(dir.path()).err().unwrap();
         assert!(matches!(err, crate::Error::Corrupted { .. }), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod journal_tests {
+    use super::{FjallEngine, JOURNAL_OK};
+    use crate::storage::{Batch, Engine, Space};
+
+    fn journal_bytes(dir: &std::path::Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
+            .map(|p| p.metadata().unwrap().len())
+            .sum()
+    }
+
+    fn put(e: &FjallEngine, k: &[u8], v: &[u8]) {
+        let mut b = Batch::default();
+        b.put(Space::Rows, k.to_vec(), v.to_vec());
+        e.write(&b).unwrap();
+    }
+
+    fn get(e: &FjallEngine, k: &[u8]) -> Option<Vec<u8>> {
+        e.read().unwrap().get(Space::Rows, k).unwrap()
+    }
+
+    #[test]
+    fn a_clean_close_leaves_a_journal_the_next_open_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let e = FjallEngine::open(dir.path()).unwrap();
+            for i in 0..500u32 {
+                put(&e, &i.to_be_bytes(), b"first");
+            }
+            e.close().unwrap();
+        }
+        assert!(journal_bytes(dir.path()) > 0);
+        assert!(dir.path().join(JOURNAL_OK).is_file());
+        {
+            let e = FjallEngine::open_existing(dir.path(), true).unwrap();
+            assert_eq!(journal_bytes(dir.path()), 0);
+            assert!(!dir.path().join(JOURNAL_OK).exists());
+            assert_eq!(get(&e, &7u32.to_be_bytes()).as_deref(), Some(&b"first"[..]));
+            // writes after the emptied journal come after the flushed ones: a new value of a
+            // key shadows the flushed one, through the journal and through a flush
+            put(&e, &7u32.to_be_bytes(), b"second");
+            put(&e, &9000u32.to_be_bytes(), b"new");
+            assert_eq!(
+                get(&e, &7u32.to_be_bytes()).as_deref(),
+                Some(&b"second"[..])
+            );
+            // no close: the next open replays the journal
+        }
+        assert!(!dir.path().join(JOURNAL_OK).exists());
+        {
+            let e = FjallEngine::open_existing(dir.path(), true).unwrap();
+            assert_eq!(
+                get(&e, &7u32.to_be_bytes()).as_deref(),
+                Some(&b"second"[..])
+            );
+            assert_eq!(
+                get(&e, &9000u32.to_be_bytes()).as_deref(),
+                Some(&b"new"[..])
+            );
+            assert_eq!(get(&e, &8u32.to_be_bytes()).as_deref(), Some(&b"first"[..]));
+            e.close().unwrap();
+        }
+        let e = FjallEngine::open_existing(dir.path(), true).unwrap();
+        assert_eq!(journal_bytes(dir.path()), 0);
+        assert_eq!(
+            get(&e, &7u32.to_be_bytes()).as_deref(),
+            Some(&b"second"[..])
+        );
+        assert_eq!(
+            get(&e, &9000u32.to_be_bytes()).as_deref(),
+            Some(&b"new"[..])
+        );
+        let n = e
+            .read()
+            .unwrap()
+            .range(
+                Space::Rows,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                false,
+            )
+            .unwrap()
+            .count();
+        assert_eq!(n, 501);
+    }
+
+    #[test]
+    fn a_write_after_the_close_keeps_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let e = FjallEngine::open(dir.path()).unwrap();
+            put(&e, b"a", b"1");
+            e.close().unwrap();
+            // the engine stays usable after close; this write is only in the journal
+            put(&e, b"b", b"2");
+        }
+        assert!(dir.path().join(JOURNAL_OK).is_file());
+        let e = FjallEngine::open_existing(dir.path(), true).unwrap();
+        assert!(journal_bytes(dir.path()) > 0);
+        assert!(!dir.path().join(JOURNAL_OK).exists());
+        assert_eq!(get(&e, b"a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(get(&e, b"b").as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn a_damaged_record_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let e = FjallEngine::open(dir.path()).unwrap();
+            put(&e, b"a", b"1");
+            e.close().unwrap();
+            put(&e, b"b", b"2");
+        }
+        for garbage in [
+            &b"\xff\xfe not text"[..],
+            b"",
+            b"lazarusdb journal flushed at close\n",
+        ] {
+            std::fs::write(dir.path().join(JOURNAL_OK), garbage).unwrap();
+            let e = FjallEngine::open_existing(dir.path(), true).unwrap();
+            assert!(journal_bytes(dir.path()) > 0);
+            assert!(!dir.path().join(JOURNAL_OK).exists());
+            assert_eq!(get(&e, b"b").as_deref(), Some(&b"2"[..]));
+        }
     }
 }

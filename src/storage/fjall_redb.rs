@@ -150,26 +150,9 @@ fn panicked(file: &Path) -> Error {
     )
 }
 
-/// What `views.ok` records of the views file: size, device, inode, change time. Any write to
-/// the file, a copy or a replacement changes one of them (a tool can set a file's modification
-/// time back, not its change time).
-#[cfg(unix)]
-fn file_stamp(file: &Path) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(file).ok()?;
-    Some(format!(
-        "lazarusdb views closed cleanly\nsize {}\ndev {}\ninode {}\nctime {}.{:09}\n",
-        m.size(),
-        m.dev(),
-        m.ino(),
-        m.ctime(),
-        m.ctime_nsec()
-    ))
-}
-
-#[cfg(not(unix))]
-fn file_stamp(_file: &Path) -> Option<String> {
-    None
+/// What `views.ok` records of the views file (see [`super::file_stamp`]).
+fn views_stamp(file: &Path) -> Option<String> {
+    super::file_stamp(file).map(|s| format!("lazarusdb views closed cleanly\n{s}"))
 }
 
 impl FjallRedb {
@@ -185,7 +168,7 @@ impl FjallRedb {
         }
         let log = FjallEngine::open_spaces(&path.join(LOG_DIR), existing, &LOG_SPACES)?;
         let clean = path.join(CLEAN_FILE);
-        let trusted = match (std::fs::read_to_string(&clean), file_stamp(&file)) {
+        let trusted = match (std::fs::read_to_string(&clean), views_stamp(&file)) {
             (Ok(recorded), Some(now)) => recorded == now,
             _ => false,
         };
@@ -370,7 +353,7 @@ impl Drop for FjallRedb {
         let clean = self.path.join(CLEAN_FILE);
         let _ = std::fs::remove_file(&clean);
         if persisted && self.log.sync().is_ok() {
-            if let Some(stamp) = file_stamp(self.file()) {
+            if let Some(stamp) = views_stamp(self.file()) {
                 let tmp = self.path.join(format!("{CLEAN_FILE}.tmp"));
                 let written = std::fs::write(&tmp, stamp)
                     .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
@@ -690,7 +673,7 @@ impl Engine for FjallRedb {
 
     fn close(&self) -> Result<()> {
         self.persist_views()?;
-        self.log.flush_memtables()
+        self.log.close_flushed()
     }
 
     fn views_at(&self) -> Result<Option<Vec<u8>>> {

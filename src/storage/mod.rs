@@ -32,6 +32,29 @@ use std::ops::Bound;
 
 use crate::error::Result;
 
+/// What a clean close records of a file it will trust at the next open without reading it:
+/// size, device, inode, change time. Any write to the file, a truncation, a copy or a
+/// replacement changes one of them (a tool can set a file's modification time back, not its
+/// change time). `None` where the platform does not give them: nothing is trusted there.
+#[cfg(unix)]
+pub(crate) fn file_stamp(file: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(file).ok()?;
+    Some(format!(
+        "size {}\ndev {}\ninode {}\nctime {}.{:09}\n",
+        m.size(),
+        m.dev(),
+        m.ino(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn file_stamp(_file: &std::path::Path) -> Option<String> {
+    None
+}
+
 /// One key-value pair read from a range.
 pub type Kv = (Vec<u8>, Vec<u8>);
 

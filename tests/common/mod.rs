@@ -1,5 +1,5 @@
 //! Scaffolding shared by the scenario tests of reversible deletes: run a scenario on the memory
-//! engine and on fjall, verifying the views after it; name rows.
+//! engine and on fjall, verifying the views after it; name rows; copy a store's files.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use lazarusdb::{Db, Options, RowRef, Value};
@@ -57,5 +57,19 @@ pub fn rr(table: &str, pk: impl Into<Value>) -> RowRef {
     RowRef {
         table: table.to_string(),
         pk: pk.into(),
+    }
+}
+
+/// Copies a folder and everything under it.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
     }
 }
