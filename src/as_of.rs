@@ -47,13 +47,22 @@ use crate::storage::{Engine, KvIter, ReadView};
 use crate::trash::{DeletedRow, Deletion, MemberKind, RowRef, TrashQuery};
 use crate::value::{Timestamp, Value};
 
-/// A point in the store's history: an LSN or a time.
+/// A point in the store's history. Every as-of read, diff and restore-to takes one; each
+/// resolves to the state just after one commit (or to the empty store before the first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum At {
     /// Just after the commit that wrote this LSN (0: before the first event).
     Lsn(u64),
     /// Just after the last commit at or before this time.
     Time(Timestamp),
+    /// Just after the commit of this transaction (0: before the first).
+    Tx(u64),
+    /// Just before the transaction that made this deletion: the rows as they were before it.
+    BeforeDeletion(uuid::Uuid),
+    /// The latest commit.
+    Now,
+    /// This many seconds before now, by the store's clock.
+    Ago(u64),
 }
 
 impl From<u64> for At {
@@ -68,25 +77,189 @@ impl From<Timestamp> for At {
     }
 }
 
-impl std::str::FromStr for At {
-    type Err = Error;
-    /// An integer is an LSN; anything else must be an RFC 3339 time.
-    fn from_str(s: &str) -> Result<At> {
-        match s.parse::<u64>() {
-            Ok(l) => Ok(At::Lsn(l)),
-            Err(_) => Timestamp::parse_rfc3339(s).map(At::Time).map_err(|_| {
-                Error::invalid(format!(
-                    "`{s}` is neither an LSN (an integer) nor an RFC 3339 time such as 2024-05-01T12:00:00Z"
-                ))
-            }),
+/// How a point is written (the message of a point that does not parse).
+const POINT_SPELLINGS: &str = "write an LSN (`42` or `lsn:42`), `tx:N`, `deletion:ID`, `now`, \
+    a time ago (`90m`, `2h`, `3d`, `1w`, optionally followed by `ago`), an RFC 3339 time \
+    (`2024-05-01T12:00:00Z`), a local time (`2024-05-01T12:00:00` or `2024-05-01 12:00`) or a \
+    local date (`2024-05-01`, its midnight)";
+
+impl At {
+    /// Parses a point as a person types it:
+    ///
+    /// | text | point |
+    /// |---|---|
+    /// | `42`, `lsn:42` | [`At::Lsn`] |
+    /// | `tx:7` | [`At::Tx`] |
+    /// | `deletion:<uuid>` | [`At::BeforeDeletion`] |
+    /// | `now` | [`At::Now`] |
+    /// | `90m`, `2h`, `3d ago`, `1w` (units `s`, `m`, `h`, `d`, `w`) | [`At::Ago`] |
+    /// | `2024-05-01T12:00:00Z`, `2024-05-01T14:00:00+02:00` (RFC 3339) | [`At::Time`] |
+    /// | `2024-05-01T12:00:00`, `2024-05-01 12:00` (no offset: local time) | [`At::Time`] |
+    /// | `2024-05-01` (a date: local midnight at its start) | [`At::Time`] |
+    ///
+    /// Local time is the `TZ` environment variable's zone when it is set (a zone name such as
+    /// `Europe/Paris` or a POSIX rule), else the system's (`/etc/localtime`), else UTC.
+    ///
+    /// ```
+    /// use lazarusdb::At;
+    /// assert_eq!(At::parse("42")?, At::Lsn(42));
+    /// assert_eq!(At::parse("tx:7")?, At::Tx(7));
+    /// assert_eq!(At::parse("2h ago")?, At::Ago(7_200));
+    /// assert_eq!(At::parse("now")?, At::Now);
+    /// assert!(At::parse("yesterday-ish").is_err());
+    /// # Ok::<(), lazarusdb::Error>(())
+    /// ```
+    pub fn parse(text: &str) -> Result<At> {
+        let t = text.trim();
+        let bad =
+            |why: &str| Error::invalid(format!("`{text}` is not a point{why}: {POINT_SPELLINGS}"));
+        if t.eq_ignore_ascii_case("now") {
+            return Ok(At::Now);
+        }
+        if let Some(n) = t.strip_prefix("lsn:") {
+            return n
+                .trim()
+                .parse()
+                .map(At::Lsn)
+                .map_err(|_| bad(" (the LSN is not a number)"));
+        }
+        if let Some(n) = t.strip_prefix("tx:") {
+            return n
+                .trim()
+                .parse()
+                .map(At::Tx)
+                .map_err(|_| bad(" (the transaction is not a number)"));
+        }
+        if let Some(id) = t.strip_prefix("deletion:") {
+            return uuid::Uuid::parse_str(id.trim())
+                .map(At::BeforeDeletion)
+                .map_err(|_| bad(" (the deletion id is not a uuid)"));
+        }
+        if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            return t
+                .parse()
+                .map(At::Lsn)
+                .map_err(|_| bad(" (too large an LSN)"));
+        }
+        let ago = t.strip_suffix("ago").map(str::trim_end).unwrap_or(t);
+        let starts_with_digits_then_unit = ago
+            .find(|c: char| !c.is_ascii_digit())
+            .is_some_and(|i| i > 0 && ago.len() - i == 1);
+        if starts_with_digits_then_unit {
+            return crate::schema::parse_duration(ago)
+                .map(At::Ago)
+                .map_err(|_| bad(" (a time ago takes a unit s, m, h, d or w)"));
+        }
+        if let Ok(ts) = Timestamp::parse_rfc3339(t) {
+            return Ok(At::Time(ts));
+        }
+        match local_time(t, &local_offset) {
+            Some(ts) => ts.map(At::Time),
+            None => Err(bad("")),
         }
     }
 }
 
+impl std::str::FromStr for At {
+    type Err = Error;
+    /// [`At::parse`].
+    fn from_str(s: &str) -> Result<At> {
+        At::parse(s)
+    }
+}
+
+/// A date and time without an offset, or a date alone, read as local time (`offset`: the local
+/// zone's offset from UTC in seconds at a Unix time): `None` when the text is neither; an error
+/// when it is out of range.
+fn local_time(text: &str, offset: &dyn Fn(i64) -> i32) -> Option<Result<Timestamp>> {
+    use time::macros::format_description;
+    let wall = if let Ok(d) = time::Date::parse(text, format_description!("[year]-[month]-[day]")) {
+        d.midnight()
+    } else {
+        let with = |sep: &str| text.replacen(sep, "T", 1);
+        let norm = if text.contains('T') {
+            text.to_string()
+        } else {
+            with(" ")
+        };
+        let formats = [
+            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
+            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+            format_description!("[year]-[month]-[day]T[hour]:[minute]"),
+        ];
+        formats
+            .iter()
+            .find_map(|f| time::PrimitiveDateTime::parse(&norm, f).ok())?
+    };
+    // The offset in force at that wall time: the offset at the wall time read as UTC, then
+    // again at the instant that gives (right on both sides of a change of offset but the hour
+    // it skips or repeats).
+    let as_utc = wall.assume_utc().unix_timestamp();
+    let first = offset(as_utc);
+    let offset = offset(as_utc - i64::from(first));
+    let instant = wall.assume_utc().unix_timestamp_nanos() - i128::from(offset) * 1_000_000_000;
+    let micros = i64::try_from(instant / 1000).ok();
+    Some(
+        micros
+            .map(Timestamp)
+            .and_then(|t| t.check().ok())
+            .ok_or_else(|| Error::invalid(format!("`{text}` is out of range (years 0000-9999)"))),
+    )
+}
+
+/// The local zone's offset from UTC, in seconds, at a Unix time: the `TZ` variable's zone when
+/// set, else the system's, else 0 (UTC) when neither can be read.
+fn local_offset(unix: i64) -> i32 {
+    let zone = match std::env::var("TZ") {
+        Ok(tz) if !tz.is_empty() => tz::TimeZone::from_posix_tz(&tz),
+        _ => tz::TimeZone::local(),
+    };
+    zone.ok()
+        .and_then(|z| z.find_local_time_type(unix).ok().map(|t| t.ut_offset()))
+        .unwrap_or(0)
+}
+
 /// The LSN a point resolves to: the last LSN of the commit that wrote the given LSN, or of the
 /// last commit at or before the given time. Errors for an LSN beyond the end of the log.
-pub(crate) fn resolve(view: &dyn ReadView, at: At, last_lsn: u64, last_tx: u64) -> Result<u64> {
+pub(crate) fn resolve(
+    view: &dyn ReadView,
+    at: At,
+    last_lsn: u64,
+    last_tx: u64,
+    now: Timestamp,
+) -> Result<u64> {
     match at {
+        At::Now => Ok(last_lsn),
+        At::Ago(secs) => {
+            let micros = i64::try_from(secs)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1_000_000);
+            resolve(
+                view,
+                At::Time(Timestamp(now.0.saturating_sub(micros))),
+                last_lsn,
+                last_tx,
+                now,
+            )
+        }
+        At::Tx(0) => Ok(0),
+        At::Tx(n) if n > last_tx => Err(Error::invalid(format!(
+            "transaction {n} is beyond the last one ({last_tx})"
+        ))),
+        At::Tx(n) => Ok(log::read_tx(view, n)?
+            .ok_or_else(|| Error::corrupted("tx", format!("no record of transaction {n}")))?
+            .last_lsn),
+        At::BeforeDeletion(id) => {
+            let rec = crate::records::get_deletion(view, &id)?.ok_or_else(|| {
+                Error::invalid(format!(
+                    "no deletion {id} in the store (a purged deletion leaves no point to name)"
+                ))
+            })?;
+            let tx = log::read_tx(view, rec.tx)?.ok_or_else(|| {
+                Error::corrupted("tx", format!("no record of transaction {}", rec.tx))
+            })?;
+            Ok(tx.first_lsn.saturating_sub(1))
+        }
         At::Lsn(0) => Ok(0),
         At::Lsn(n) if n > last_lsn => Err(Error::invalid(format!(
             "LSN {n} is beyond the end of the log (the last LSN is {last_lsn})"
@@ -822,5 +995,100 @@ impl Readable for AsOf<'_> {
         Err(Error::invalid(
             "a restore plan is computed against the live store, not as of a past point",
         ))
+    }
+}
+
+#[cfg(test)]
+mod point_tests {
+    use super::{local_time, At};
+    use crate::value::Timestamp;
+
+    fn zone(name: &str) -> impl Fn(i64) -> i32 {
+        let z = tz::TimeZone::from_posix_tz(name).unwrap();
+        move |unix| z.find_local_time_type(unix).unwrap().ut_offset()
+    }
+
+    fn utc(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text).unwrap()
+    }
+
+    #[test]
+    fn every_spelling_of_a_point() {
+        let id = uuid::Uuid::now_v7();
+        for (text, want) in [
+            ("0", At::Lsn(0)),
+            ("42", At::Lsn(42)),
+            (" lsn:42 ", At::Lsn(42)),
+            ("tx:7", At::Tx(7)),
+            ("now", At::Now),
+            ("NOW", At::Now),
+            ("90m", At::Ago(5_400)),
+            ("2h ago", At::Ago(7_200)),
+            ("3d", At::Ago(259_200)),
+            ("1w ago", At::Ago(604_800)),
+            ("45s", At::Ago(45)),
+            (
+                "2024-05-01T12:00:00Z",
+                At::Time(utc("2024-05-01T12:00:00Z")),
+            ),
+            (
+                "2024-05-01T14:00:00+02:00",
+                At::Time(utc("2024-05-01T12:00:00Z")),
+            ),
+        ] {
+            assert_eq!(At::parse(text).unwrap(), want, "{text}");
+            assert_eq!(text.parse::<At>().unwrap(), want, "{text}");
+        }
+        assert_eq!(
+            At::parse(&format!("deletion:{id}")).unwrap(),
+            At::BeforeDeletion(id)
+        );
+        for bad in [
+            "",
+            "lsn:",
+            "lsn:x",
+            "tx:-1",
+            "deletion:abc",
+            "5y",
+            "h",
+            "2024-13-01",
+            "yesterday",
+            "99999999999999999999999",
+        ] {
+            let e = At::parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("not a point") && e.contains("tx:N"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_time_without_an_offset_is_local() {
+        let paris = zone("Europe/Paris");
+        let at = |text: &str| local_time(text, &paris).unwrap().unwrap();
+        // winter (+01:00) and summer (+02:00)
+        assert_eq!(at("2024-01-15T12:00:00"), utc("2024-01-15T11:00:00Z"));
+        assert_eq!(at("2024-07-15 12:00"), utc("2024-07-15T10:00:00Z"));
+        assert_eq!(
+            at("2024-07-15T12:00:00.250"),
+            utc("2024-07-15T10:00:00.25Z")
+        );
+        // a date alone: its local midnight
+        assert_eq!(at("2024-07-15"), utc("2024-07-14T22:00:00Z"));
+        // the hour after the autumn change is read in the offset then in force
+        assert_eq!(at("2024-10-27T04:00:00"), utc("2024-10-27T03:00:00Z"));
+        let ny = zone("America/New_York");
+        assert_eq!(
+            local_time("2024-01-15T12:00:00", &ny).unwrap().unwrap(),
+            utc("2024-01-15T17:00:00Z")
+        );
+        let plain = zone("UTC");
+        assert_eq!(
+            local_time("2024-01-15", &plain).unwrap().unwrap(),
+            utc("2024-01-15T00:00:00Z")
+        );
+        assert!(local_time("now", &plain).is_none());
+        assert!(local_time("2024-01-15T25:00", &plain).is_none());
     }
 }

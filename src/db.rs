@@ -24,7 +24,7 @@ use crate::codec::{self, Space};
 use crate::compact::{CompactProgress, CompactReport};
 use crate::error::{Error, Result};
 use crate::log::{self, EventBody, TxRecord};
-use crate::purge::{PurgeReport, Retention, RetentionReport};
+use crate::purge::{PurgeReport, Retention, RetentionDue, RetentionReport};
 use crate::read::{pk_enc, ReadCtx, Readable, ViewRef};
 use crate::restore::{RestorePlan, RestorePolicy};
 use crate::restore_to::{self, RewindPlan, RowDiff, Scope};
@@ -290,6 +290,31 @@ impl Db {
         Ok(out)
     }
 
+    /// Runs `f` in a transaction and throws the transaction away: what `f` returns is what it
+    /// would have done, and nothing is written. The dry run of an operation that cannot be
+    /// undone (a purge, an erase, a history prune) is its preview: the same code on the same
+    /// state, so the report is exact.
+    ///
+    /// ```
+    /// # use lazarusdb::{Audit, ColumnType, Db, Readable, Row, TableBuilder};
+    /// # let db = Db::memory()?;
+    /// # db.create_table(TableBuilder::new("t").column(("id", ColumnType::Int)).primary_key("id"))?;
+    /// db.insert("t", Row::new().with("id", 1))?;
+    /// let report = db.preview(|tx| tx.erase("t", 1))?;
+    /// assert_eq!(report.rows.len(), 1);
+    /// assert_eq!(db.count("t")?, 1, "nothing was erased");
+    /// # Ok::<(), lazarusdb::Error>(())
+    /// ```
+    pub fn preview<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut tx = self.begin()?;
+        let out = f(&mut tx);
+        drop(tx);
+        out
+    }
+
     /// Creates one table (its own transaction).
     pub fn create_table(&self, spec: impl Into<TableSpec>) -> Result<()> {
         let spec = spec.into();
@@ -434,8 +459,39 @@ impl Db {
     }
 
     /// Purges every deletion in the trash made more than `secs` seconds ago (one transaction
-    /// each), oldest first.
+    /// each), oldest first: the deletions [`Db::deletions_older_than`] lists.
     pub fn purge_older_than(&self, secs: u64, audit: &Audit) -> Result<Vec<PurgeReport>> {
+        self.deletions_older_than(secs)?
+            .into_iter()
+            .map(|d| self.purge(d, audit))
+            .collect()
+    }
+
+    /// The deletion a person names: a whole id, or the end of one — at least 6 hex digits (with
+    /// or without dashes, any case) that end exactly one deletion's id among those the store
+    /// keeps (in the trash or restored; a purged deletion is gone). A deletion id begins with
+    /// the time it was made, so ids made close together share their beginnings and differ at
+    /// the end: the trash lists the last 8 digits. Ambiguity is an error listing the
+    /// candidates.
+    pub fn deletion_id(&self, text: &str) -> Result<Uuid> {
+        if let Ok(id) = Uuid::parse_str(text.trim()) {
+            return Ok(id);
+        }
+        let view = self.inner.engine.read()?;
+        let mut ids = Vec::new();
+        for item in view.range(Space::Del, Bound::Unbounded, Bound::Unbounded, false)? {
+            let (k, _) = item?;
+            ids.push(
+                Uuid::from_slice(&k)
+                    .map_err(|_| Error::corrupted("del", "a deletion key is not an id"))?,
+            );
+        }
+        pick_by_suffix(text, &ids)
+    }
+
+    /// The deletions in the trash made more than `secs` seconds ago, oldest first: what
+    /// [`Db::purge_older_than`] would purge.
+    pub fn deletions_older_than(&self, secs: u64) -> Result<Vec<Uuid>> {
         let now = self.inner.options.clock.now();
         let cutoff = Timestamp(
             now.0
@@ -459,13 +515,31 @@ impl Db {
             }
         }
         due.sort();
-        due.into_iter().map(|(_, d)| self.purge(d, audit)).collect()
+        Ok(due.into_iter().map(|(_, d)| d).collect())
     }
 
     /// Enforces the retention policies now: purges every deletion older than its window (one
     /// transaction each) and drops the versions older than each table's history window that
     /// are not a row's latest image (one transaction per table). See `docs/design.md` §11.
     pub fn apply_retention(&self, audit: &Audit) -> Result<RetentionReport> {
+        let plan = self.retention_due()?;
+        let mut report = RetentionReport::default();
+        for d in plan.deletions {
+            report.purged.push(self.purge(d, audit)?);
+        }
+        for (table, horizon) in plan.prunes {
+            let n = self.transaction(|tx| {
+                audit.apply(tx);
+                tx.prune_history(&table, horizon)
+            })?;
+            report.pruned.push((table, horizon, n));
+        }
+        Ok(report)
+    }
+
+    /// What [`Db::apply_retention`] would do now: the deletions older than their window and,
+    /// per table, the new horizon of its history.
+    pub fn retention_due(&self) -> Result<RetentionDue> {
         let now = self.inner.options.clock.now();
         let catalog = self.inner.catalog.read().clone();
         let (due, prunes) = {
@@ -512,6 +586,7 @@ impl Db {
                     At::Time(cutoff(window)),
                     self.inner.published.lsn(),
                     self.inner.published.tx(),
+                    now,
                 )?;
                 let horizon = last + 1;
                 if last > 0 && horizon > crate::records::read_horizon(view.as_ref(), t.id())? {
@@ -520,18 +595,10 @@ impl Db {
             }
             (due, prunes)
         };
-        let mut report = RetentionReport::default();
-        for d in due {
-            report.purged.push(self.purge(d, audit)?);
-        }
-        for (table, horizon) in prunes {
-            let n = self.transaction(|tx| {
-                audit.apply(tx);
-                tx.prune_history(&table, horizon)
-            })?;
-            report.pruned.push((table, horizon, n));
-        }
-        Ok(report)
+        Ok(RetentionDue {
+            deletions: due,
+            prunes,
+        })
     }
 
     fn change_of(
@@ -735,8 +802,9 @@ impl Db {
         })
     }
 
-    /// A read-only view of the store as it was at `at` (an LSN, or a time): see
-    /// [`AsOf`]. An LSN inside a transaction means the whole of that transaction.
+    /// A read-only view of the store as it was at `at` (any [`At`]: an LSN, a time, a
+    /// transaction, just before a deletion, now, a time ago): see [`AsOf`]. An LSN inside a
+    /// transaction means the whole of that transaction.
     pub fn as_of(&self, at: impl Into<At>) -> Result<AsOf<'_>> {
         let view = self.inner.engine.read()?;
         let at = at.into();
@@ -749,6 +817,7 @@ impl Db {
                     at,
                     self.inner.published.lsn(),
                     self.inner.published.tx(),
+                    self.inner.options.clock.now(),
                 )?;
                 if let At::Lsn(n) = at {
                     *self.inner.as_of_point.lock() = Some((n, end));
@@ -855,6 +924,7 @@ impl Db {
             at.into(),
             self.inner.published.lsn(),
             self.inner.published.tx(),
+            self.inner.options.clock.now(),
         )
     }
 
@@ -1303,5 +1373,69 @@ mod tests {
             db.get("t", 1).unwrap().unwrap().get("v"),
             Some(&Value::from("a"))
         );
+    }
+}
+
+/// The one id of `ids` that `text` (at least 6 hex digits, dashes and case ignored) ends.
+fn pick_by_suffix(text: &str, ids: &[Uuid]) -> Result<Uuid> {
+    let digits: String = text
+        .trim()
+        .chars()
+        .filter(|c| *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if digits.len() < 6 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::invalid(format!(
+            "`{text}` is not a deletion id: give the whole id or its last 6 hex digits or more \
+             (see `trash`)"
+        )));
+    }
+    let found: Vec<&Uuid> = ids
+        .iter()
+        .filter(|id| id.simple().to_string().ends_with(&digits))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(**one),
+        [] => Err(Error::invalid(format!(
+            "no deletion id ends with `{text}` (see `trash`)"
+        ))),
+        many => Err(Error::invalid(format!(
+            "`{text}` ends {} deletion ids: {}; give more digits",
+            many.len(),
+            many.iter()
+                .take(10)
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod short_id_tests {
+    use super::pick_by_suffix;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_deletion_is_named_by_the_end_of_its_id() {
+        let a = Uuid::parse_str("01890000-0000-7000-8000-0000abcdef12").unwrap();
+        let b = Uuid::parse_str("01890000-0000-7000-8000-0001abcdef12").unwrap();
+        let c = Uuid::parse_str("01890000-0000-7000-8000-000000123456").unwrap();
+        let ids = [a, b, c];
+        assert_eq!(pick_by_suffix("123456", &ids).unwrap(), c);
+        assert_eq!(pick_by_suffix("0-000000123456", &ids).unwrap(), c);
+        assert_eq!(pick_by_suffix("0ABCDEF12", &ids).unwrap(), a);
+        assert_eq!(pick_by_suffix("1abcdef12", &ids).unwrap(), b);
+        let e = pick_by_suffix("abcdef12", &ids).unwrap_err().to_string();
+        assert!(
+            e.contains("2 deletion ids") && e.contains(&a.to_string()),
+            "{e}"
+        );
+        let e = pick_by_suffix("999999", &ids).unwrap_err().to_string();
+        assert!(e.contains("no deletion id ends with"), "{e}");
+        for short in ["12345", "xyzxyz", "", "-----"] {
+            let e = pick_by_suffix(short, &ids).unwrap_err().to_string();
+            assert!(e.contains("last 6 hex digits"), "{short}: {e}");
+        }
     }
 }

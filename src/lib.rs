@@ -86,7 +86,9 @@ pub use db::{Audit, Change, ChangeKind, Db, Snapshot, Stats};
 pub use error::{Conflict, ConflictKind};
 pub use error::{Constraint, Error, Result};
 pub use log::{Event, EventBody, TxRecord};
-pub use purge::{format_duration, parse_duration, PurgeReport, Retention, RetentionReport};
+pub use purge::{
+    format_duration, parse_duration, PurgeReport, Retention, RetentionDue, RetentionReport,
+};
 pub use read::{IndexRange, Readable, Scan};
 pub use restore::{RestorePlan, RestorePolicy, Skipped};
 pub use restore_to::{ColumnChange, DiffKind, RewindPlan, RowDiff, Scope};

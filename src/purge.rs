@@ -32,3 +32,12 @@ pub struct RetentionReport {
     /// Tables whose old versions were dropped: (table, new horizon LSN, images removed).
     pub pruned: Vec<(String, u64, u64)>,
 }
+
+/// What [`crate::Db::retention_due`] finds due under the retention policies.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetentionDue {
+    /// Deletions older than their window, to be purged.
+    pub deletions: Vec<uuid::Uuid>,
+    /// Tables whose history is to be pruned: (table, the oldest LSN it will keep).
+    pub prunes: Vec<(String, u64)>,
+}

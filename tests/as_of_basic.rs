@@ -172,3 +172,82 @@ fn a_clock_that_stands_still_or_steps_back_keeps_times_ordered() {
         4
     );
 }
+
+#[test]
+fn every_kind_of_point_resolves_to_the_commit_it_names() {
+    let (clock, now) = lazarusdb::Clock::manual(Timestamp(1_700_000_000_000_000));
+    let db = Db::memory_with(lazarusdb::Options::default().clock(clock)).unwrap();
+    db.create_table(
+        TableBuilder::new("t")
+            .column(("id", ColumnType::Int))
+            .column(("v", ColumnType::Text))
+            .primary_key("id"),
+    )
+    .unwrap();
+    let hour = 3_600_000_000;
+    let step = || {
+        now.fetch_add(hour, std::sync::atomic::Ordering::SeqCst);
+    };
+    let v = |at: At| {
+        db.as_of(at)
+            .unwrap()
+            .get("t", 1)
+            .unwrap()
+            .map(|r| r.get("v").cloned().unwrap())
+    };
+    step();
+    db.insert("t", Row::new().with("id", 1).with("v", "one"))
+        .unwrap();
+    let tx_one = db.changes(1, None).unwrap().last().unwrap().tx;
+    step();
+    // a transaction that changes the row and then deletes it: a point "before the deletion" is
+    // before the whole transaction
+    let mut deletion = None;
+    db.transaction(|tx| {
+        tx.update("t", 1, Row::new().with("v", "two"))?;
+        deletion = Some(tx.delete("t", 1)?.deletion);
+        Ok::<_, lazarusdb::Error>(())
+    })
+    .unwrap();
+    let deletion = deletion.unwrap();
+    step();
+    db.restore(deletion, RestorePolicy::Refuse).unwrap();
+    db.update("t", 1, Row::new().with("v", "three")).unwrap();
+    step();
+
+    // before the first transaction, the table did not exist yet
+    assert!(db.as_of(At::Tx(0)).unwrap().get("t", 1).is_err());
+    assert_eq!(v(At::Tx(tx_one)), Some("one".into()));
+    assert_eq!(v(At::BeforeDeletion(deletion)), Some("one".into()));
+    assert_eq!(v(At::Now), Some("three".into()));
+    assert_eq!(db.resolve(At::Now).unwrap(), db.last_lsn());
+    // by the store's clock: one hour ago is after the last update, 1h30 ago before the
+    // restore, 2h30 ago just after the insert, 3h30 ago before it (the table already made)
+    assert_eq!(v(At::Ago(3_600)), Some("three".into()));
+    assert_eq!(v(At::Ago(5_400)), None, "deleted then");
+    assert_eq!(v(At::Ago(9_000)), Some("one".into()));
+    assert_eq!(v(At::Ago(12_600)), None);
+    // the same through the parser
+    assert_eq!(
+        v(At::parse(&format!("deletion:{deletion}")).unwrap()),
+        Some("one".into())
+    );
+    assert_eq!(v(At::parse("tx:1").unwrap()), None, "tx 1 made the table");
+    assert_eq!(v(At::parse("150m ago").unwrap()), Some("one".into()));
+    // points that name nothing are errors
+    let last_tx = db.changes(1, None).unwrap().last().unwrap().tx;
+    let e = db.as_of(At::Tx(last_tx + 1)).err().unwrap().to_string();
+    assert!(e.contains("beyond"), "{e}");
+    let e = db
+        .as_of(At::BeforeDeletion(uuid_of(
+            "01890000-0000-7000-8000-000000000000",
+        )))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no deletion"), "{e}");
+}
+
+fn uuid_of(text: &str) -> uuid::Uuid {
+    uuid::Uuid::parse_str(text).unwrap()
+}

@@ -518,3 +518,52 @@ fn purging_the_latest_life_hands_the_key_back_to_the_deletion_holding_an_earlier
     db.rebuild().unwrap();
     check_verify(&db);
 }
+
+#[test]
+fn a_preview_reports_exactly_what_the_purge_then_does_and_writes_nothing() {
+    let (clock, now) = lazarusdb::Clock::manual(Timestamp(1_000_000_000_000));
+    let db = Db::memory_with(lazarusdb::Options::default().clock(clock)).unwrap();
+    schema(&db);
+    fill(&db);
+    let del = db.delete("author", 1).unwrap();
+    let lsn = db.last_lsn();
+    // a purge, an erase and a prune previewed: reports, nothing written
+    let purge = db.preview(|tx| tx.purge(del.deletion)).unwrap();
+    let erase = db.preview(|tx| tx.erase("author", 2)).unwrap();
+    assert_eq!(erase.rows.len(), 2, "Bob and his book: {erase:?}");
+    let pruned = db.preview(|tx| tx.prune_history("author", lsn)).unwrap();
+    assert!(pruned > 0);
+    assert_eq!(db.last_lsn(), lsn);
+    assert!(db.get("author", 2).unwrap().is_some());
+    db.restore_plan(del.deletion, RestorePolicy::Refuse)
+        .unwrap();
+    // an error inside a preview is the preview's error; the store is still usable
+    assert!(matches!(
+        db.preview(|tx| tx.erase("author", 99)),
+        Err(Error::NotFound { .. })
+    ));
+    // what is due, listed, equals what is then done
+    now.fetch_add(2 * 86_400_000_000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(db.deletions_older_than(86_400).unwrap(), vec![del.deletion]);
+    assert!(db.deletions_older_than(3 * 86_400).unwrap().is_empty());
+    db.set_retention(
+        None,
+        Retention {
+            deletions: Some(86_400),
+            history: Some(86_400),
+        },
+    )
+    .unwrap();
+    let due = db.retention_due().unwrap();
+    assert_eq!(due.deletions, vec![del.deletion]);
+    assert!(due.prunes.iter().any(|(t, _)| t == "author"), "{due:?}");
+    let report = db.apply_retention(&Audit::by("dpo")).unwrap();
+    assert_eq!(report.purged, vec![purge]);
+    let done: Vec<(String, u64)> = report
+        .pruned
+        .iter()
+        .map(|(t, h, _)| (t.clone(), *h))
+        .collect();
+    assert_eq!(done, due.prunes);
+    check_verify(&db);
+}

@@ -4,7 +4,9 @@
 //! The exit code is the command's verdict, whatever happens to its output:
 //!
 //! * 0: success.
-//! * 1: a `get` of a missing row, or a `verify` that found differences (its report is printed).
+//! * 1: a verdict, its report printed: a `get` of a missing row (standard error names the
+//!   deletion when the row is in the trash), a `verify` that found differences, a `restore
+//!   --dry-run` whose plan has conflicts.
 //! * 2: bad input or a failed operation: one line on standard error, nothing on standard output,
 //!   nothing written to the store. Closing the store comes last (a sync and its durable
 //!   high-water mark `HWM`): when that fails, the command fails with 2, though what it committed
@@ -75,6 +77,8 @@ enum Command {
         table: String,
         #[arg(value_name = "JSON")]
         row: String,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
     /// Partial update of a row; prints the new row.
     Update {
@@ -82,12 +86,15 @@ enum Command {
         pk: String,
         #[arg(value_name = "JSON")]
         row: String,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
     /// A row by primary key (exit 1 when there is none).
     Get {
         table: String,
         pk: String,
-        /// Read as of a past point: an LSN or an RFC 3339 time.
+        /// Read as of a past point: an LSN, `tx:N`, `deletion:ID`, `now`, a time ago (`2h`,
+        /// `3d ago`), an RFC 3339 time, a local time or date (`2024-05-01 12:00`).
         #[arg(long, value_name = "AT")]
         as_of: Option<String>,
     },
@@ -100,13 +107,14 @@ enum Command {
         /// At most N rows.
         #[arg(long)]
         limit: Option<usize>,
-        /// Read as of a past point: an LSN or an RFC 3339 time.
+        /// Read as of a past point: an LSN, `tx:N`, `deletion:ID`, `now`, a time ago (`2h`,
+        /// `3d ago`), an RFC 3339 time, a local time or date (`2024-05-01 12:00`).
         #[arg(long, value_name = "AT")]
         as_of: Option<String>,
     },
     /// Restore the store (or one table) to its state at a past point, by compensating events.
     RestoreTo {
-        /// An LSN or an RFC 3339 time.
+        /// The point (see `get --as-of`).
         at: String,
         /// Only this table.
         #[arg(long)]
@@ -114,18 +122,27 @@ enum Command {
         /// Show the plan and every conflict; write nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
     /// Undo one transaction by compensating events.
     Undo {
-        tx: u64,
+        /// The transaction: its number (`7` or `tx:7`), an LSN it wrote (`lsn:42`), or a
+        /// deletion it made (`deletion:ID`).
+        #[arg(value_name = "TX")]
+        tx: String,
         /// Undo even if later transactions changed the same rows.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
-    /// The rows that differ between two points.
+    /// The rows that differ between two points (AT2 default: now).
     Diff {
+        /// The earlier point (see `get --as-of`).
         at1: String,
-        at2: String,
+        /// The later point (default: now).
+        at2: Option<String>,
         /// Only this table.
         #[arg(long)]
         table: Option<String>,
@@ -140,15 +157,13 @@ enum Command {
     Delete {
         table: String,
         pk: String,
-        /// Who deletes.
-        #[arg(long)]
-        actor: Option<String>,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
-    /// The deletions in the trash, newest first.
+    /// The deletions in the trash, newest first; `trash show ID` shows one with its rows.
     Trash {
+        #[command(subcommand)]
+        action: Option<TrashAction>,
         /// Only deletions with rows of this table.
         #[arg(long)]
         table: Option<String>,
@@ -156,23 +171,42 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Restore a deletion (refuses on any conflict unless --skip-conflicts).
+    /// Restore a deletion (refuses on any conflict unless --skip-conflicts): `restore ID`, or
+    /// `restore TABLE PK` for the deletion that holds that row.
     Restore {
+        /// The deletion (its id or the last 6 or more hex digits of it), or a table.
+        #[arg(value_name = "DELETION|TABLE")]
         deletion: String,
+        /// With a table: the primary key of the trashed row.
+        pk: Option<String>,
         /// Show the plan and every conflict; write nothing.
         #[arg(long)]
         dry_run: bool,
         /// Restore what can be restored; leave conflicting rows and their dependents in the trash.
         #[arg(long)]
         skip_conflicts: bool,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
     /// Every version of a row, oldest first.
-    History { table: String, pk: String },
+    History {
+        table: String,
+        pk: String,
+        /// Only what came after this point (an LSN: from that event on).
+        #[arg(long, value_name = "AT")]
+        since: Option<String>,
+        /// Only what came up to this point.
+        #[arg(long, value_name = "AT")]
+        until: Option<String>,
+    },
     /// The event log.
     Log {
-        /// First LSN to list.
-        #[arg(long, default_value_t = 1)]
-        since: u64,
+        /// Only what came after this point (an LSN: from that event on).
+        #[arg(long, value_name = "AT")]
+        since: Option<String>,
+        /// Only what came up to this point.
+        #[arg(long, value_name = "AT")]
+        until: Option<String>,
         /// At most N events.
         #[arg(long)]
         limit: Option<usize>,
@@ -210,7 +244,8 @@ enum Command {
     Stats,
     /// Purge data for good: one deletion, every deletion older than a duration, or what the
     /// retention policies say. Purged values leave the log, the views and the history; run
-    /// `compact` afterwards to remove them from the files.
+    /// `compact` afterwards to remove them from the files. Shows what goes and asks first
+    /// (`--dry-run` to only look, `--yes` to skip the question); needs an actor.
     Purge {
         /// The deletion to purge (see `trash`).
         deletion: Option<String>,
@@ -220,24 +255,24 @@ enum Command {
         /// Apply the retention policies of the schema (deletions and history windows).
         #[arg(long, conflicts_with = "deletion")]
         retention: bool,
-        /// Who purges.
-        #[arg(long)]
-        actor: Option<String>,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
-    /// Erase one row for good with every version it ever had (a live row is deleted first, with
-    /// its cascade, and that deletion purged; a trashed row's whole deletion is purged).
+    /// Erase one row for good with every version it ever had. Rows that go with it (its
+    /// cascade when it is live, the rest of its deletion when it is in the trash) need
+    /// `--cascade`. Shows what goes and asks first (`--dry-run`, `--yes`); needs an actor.
     Erase {
         table: String,
         pk: String,
-        /// Who erases.
+        /// Also erase the rows that go with it (see `--dry-run`).
         #[arg(long)]
-        actor: Option<String>,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
+        cascade: bool,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
     /// Rewrite the store into fresh files: purged values leave the disk and space is reclaimed.
     /// Safe against a crash at any point (the old store stays until the new one is complete).
@@ -247,11 +282,57 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum TrashAction {
+    /// One deletion: each row it holds with its last image, per table, and the rows it set to
+    /// null (still live).
+    Show {
+        /// The deletion: its id or the last 6 or more hex digits of it.
+        deletion: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum SchemaAction {
     /// Create or extend tables from a JSON schema file.
-    Apply { file: PathBuf },
+    Apply {
+        file: PathBuf,
+        #[command(flatten)]
+        audit: AuditArgs,
+    },
     /// Print the schema (in the schema-file format with --json).
     Show,
+}
+
+/// Who makes a change and why, recorded with its transaction.
+#[derive(clap::Args, Clone, Default)]
+pub struct AuditArgs {
+    /// Who makes the change (default: the LAZARUS_ACTOR environment variable).
+    #[arg(long, env = "LAZARUS_ACTOR")]
+    pub actor: Option<String>,
+    /// Why.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+impl AuditArgs {
+    /// As the library takes it.
+    pub fn audit(&self) -> Audit {
+        Audit {
+            actor: self.actor.clone().filter(|a| !a.trim().is_empty()),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// How an irreversible command is confirmed.
+#[derive(clap::Args, Clone, Copy, Default)]
+pub struct ConfirmArgs {
+    /// Show what would go and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do it without asking.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub yes: bool,
 }
 
 /// A failure with its exit code.
@@ -341,6 +422,17 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 ),
             )
         }),
+        Outcome::RestorePlanned { plan, .. } if !plan.conflicts.is_empty() => Err(Failure {
+            keeps_output: true,
+            ..fail(
+                1,
+                format!(
+                    "{} conflict(s): the restore would be refused as it stands (--skip-conflicts \
+                     restores what it can)",
+                    plan.conflicts.len()
+                ),
+            )
+        }),
         _ => Ok(()),
     }
 }
@@ -356,13 +448,12 @@ fn execute(cli: &Cli) -> Result<Outcome, Failure> {
     let bars = !cli.json;
     match &cli.command {
         Command::Demo => demo::demo(&place),
-        Command::Schema { action } => store::schema(
-            &place,
-            match action {
-                SchemaAction::Apply { file } => Some(file),
-                SchemaAction::Show => None,
-            },
-        ),
+        Command::Schema { action } => match action {
+            SchemaAction::Apply { file, audit } => {
+                store::schema(&place, Some((file, audit.audit())))
+            }
+            SchemaAction::Show => store::schema(&place, None),
+        },
         Command::Import { file } => store::import(&place, file, bars),
         Command::Compact => store::compact(&place, bars),
         Command::Bench {
@@ -388,8 +479,13 @@ fn execute(cli: &Cli) -> Result<Outcome, Failure> {
 /// The commands that work on an open store, which [`execute`] opens before and closes after.
 fn on_store(db: &Db, command: &Command, bars: bool) -> Result<Outcome, Failure> {
     match command {
-        Command::Insert { table, row } => rows::insert(db, table, row),
-        Command::Update { table, pk, row } => rows::update(db, table, pk, row),
+        Command::Insert { table, row, audit } => rows::insert(db, table, row, &audit.audit()),
+        Command::Update {
+            table,
+            pk,
+            row,
+            audit,
+        } => rows::update(db, table, pk, row, &audit.audit()),
         Command::Get { table, pk, as_of } => rows::get(db, table, pk, as_of.as_deref()),
         Command::Scan {
             table,
@@ -402,44 +498,70 @@ fn on_store(db: &Db, command: &Command, bars: bool) -> Result<Outcome, Failure> 
             pk,
             child_table,
         } => rows::children(db, table, pk, child_table),
-        Command::History { table, pk } => rows::history(db, table, pk),
-        Command::Log { since, limit } => rows::log(db, *since, *limit),
-        Command::RestoreTo { at, table, dry_run } => {
-            restore::restore_to(db, at, table.as_deref(), *dry_run, bars)
-        }
-        Command::Undo { tx, force } => restore::undo(db, *tx, *force),
-        Command::Diff { at1, at2, table } => restore::diff(db, at1, at2, table.as_deref()),
-        Command::Delete {
+        Command::History {
             table,
             pk,
-            actor,
-            reason,
-        } => trash::delete(db, table, pk, &audit(actor, reason)),
-        Command::Trash { table, limit } => trash::trash(db, table.as_deref(), *limit),
+            since,
+            until,
+        } => rows::history(db, table, pk, since.as_deref(), until.as_deref()),
+        Command::Log {
+            since,
+            until,
+            limit,
+        } => rows::log(db, since.as_deref(), until.as_deref(), *limit),
+        Command::RestoreTo {
+            at,
+            table,
+            dry_run,
+            audit,
+        } => restore::restore_to(db, at, table.as_deref(), *dry_run, &audit.audit(), bars),
+        Command::Undo { tx, force, audit } => restore::undo(db, tx, *force, &audit.audit()),
+        Command::Diff { at1, at2, table } => {
+            restore::diff(db, at1, at2.as_deref(), table.as_deref())
+        }
+        Command::Delete { table, pk, audit } => trash::delete(db, table, pk, &audit.audit()),
+        Command::Trash {
+            action: Some(TrashAction::Show { deletion }),
+            ..
+        } => trash::show(db, deletion),
+        Command::Trash {
+            action: None,
+            table,
+            limit,
+        } => trash::trash(db, table.as_deref(), *limit),
         Command::Restore {
             deletion,
+            pk,
             dry_run,
             skip_conflicts,
-        } => trash::restore(db, deletion, *dry_run, *skip_conflicts),
+            audit,
+        } => trash::restore(
+            db,
+            deletion,
+            pk.as_deref(),
+            *dry_run,
+            *skip_conflicts,
+            &audit.audit(),
+        ),
         Command::Purge {
             deletion,
             older_than,
             retention,
-            actor,
-            reason,
+            confirm,
+            audit,
         } => trash::purge(
             db,
-            deletion.as_deref(),
-            older_than.as_deref(),
-            *retention,
-            &audit(actor, reason),
+            trash::PurgeWhat::of(db, deletion.as_deref(), older_than.as_deref(), *retention)?,
+            *confirm,
+            &audit.audit(),
         ),
         Command::Erase {
             table,
             pk,
-            actor,
-            reason,
-        } => trash::erase(db, table, pk, &audit(actor, reason)),
+            cascade,
+            confirm,
+            audit,
+        } => trash::erase(db, table, pk, *cascade, *confirm, &audit.audit()),
         Command::Export { file } => store::export(db, file, bars),
         Command::Verify => store::verify(db, bars),
         Command::Stats => store::stats(db),
@@ -448,14 +570,6 @@ fn on_store(db: &Db, command: &Command, bars: bool) -> Result<Outcome, Failure> 
             Err(fail(2, "this command opens the store itself"))
         }
         Command::Bench { .. } => Err(fail(2, "this command opens no store")),
-    }
-}
-
-/// Who does it and why, as given (`--actor`, `--reason`).
-fn audit(actor: &Option<String>, reason: &Option<String>) -> Audit {
-    Audit {
-        actor: actor.clone(),
-        reason: reason.clone(),
     }
 }
 

@@ -121,7 +121,14 @@ impl Store {
 
     /// `lazarus --db <store> ARGS`.
     fn run(&self, args: &[&str]) -> Out {
-        exec(Command::new(BIN).arg("--db").arg(&self.path).args(args))
+        // no actor from the environment of the test run
+        exec(
+            Command::new(BIN)
+                .env_remove("LAZARUS_ACTOR")
+                .arg("--db")
+                .arg(&self.path)
+                .args(args),
+        )
     }
 
     /// Human output of a successful command (non-empty).
@@ -139,6 +146,18 @@ impl Store {
         let out = self.run(&all);
         assert_eq!(out.code, 0, "{args:?}: {out:?}");
         assert_eq!(out.stderr, "", "{args:?}");
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {}", out.stdout))
+    }
+
+    /// `--json` output of a command that exits with the verdict `code` and prints its report:
+    /// exactly one JSON document, and one line on standard error.
+    fn verdict(&self, args: &[&str], code: i32) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert_eq!(out.code, code, "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
         serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {}", out.stdout))
     }
@@ -331,8 +350,9 @@ fn the_seed_scenario_through_the_cli() {
     // a new row cannot point at a deleted parent
     s.fails(&["insert", "b", r#"{"data1": "late", "a_id": 1}"#], 2);
 
-    // b3 cannot come back before its parent: refused, the dry run names the conflict
-    let plan = s.json(&["restore", &b3, "--dry-run"]);
+    // b3 cannot come back before its parent: refused, the dry run names the conflict (and exits
+    // 1, the plan printed)
+    let plan = s.verdict(&["restore", &b3, "--dry-run"], 1);
     assert_eq!(plan["deletion"], json!(b3));
     assert_eq!(refs(&plan["rows"]), [r("b", 3)]);
     let conflicts = plan["conflicts"].as_array().unwrap();
@@ -771,7 +791,7 @@ fn a_restore_conflict_is_refused_then_skipped() {
         json!({"id": 3, "email": "x@y"})
     );
 
-    let plan = s.json(&["restore", &del, "--dry-run"]);
+    let plan = s.verdict(&["restore", &del, "--dry-run"], 1);
     assert_eq!(plan["deletion"], json!(del));
     assert_eq!(refs(&plan["rows"]), [r("u", 1)]);
     let c = plan["conflicts"].as_array().unwrap();
@@ -1204,7 +1224,15 @@ fn purge_erase_and_compact_through_the_cli() {
     let out = s.json(&["purge", "--older-than", "1d"]);
     assert_eq!(out["purged"], json!([]));
     // Purge the deletion: its rows are reported, the trash is empty, restore says purged.
-    let out = s.json(&["purge", &id, "--actor", "dpo", "--reason", "request 7"]);
+    let out = s.json(&[
+        "purge",
+        &id,
+        "--actor",
+        "dpo",
+        "--reason",
+        "request 7",
+        "--yes",
+    ]);
     let purged = &out["purged"][0];
     assert_eq!(purged["deletion"], json!(id));
     assert_eq!(refs(&purged["rows"]).len(), 3, "{out}");
@@ -1212,7 +1240,7 @@ fn purge_erase_and_compact_through_the_cli() {
     let e = s.fails(&["restore", &id], 2);
     assert!(e.contains("purged"), "{e}");
     // Erase a live row with a secret in an old version.
-    let out = s.json(&["erase", "a", "2"]);
+    let out = s.json(&["erase", "a", "2", "--actor", "dpo", "--yes"]);
     assert_eq!(refs(&out["rows"]), vec![r("a", 2)]);
     let e = s.fails(&["get", "a", "2", "--as-of", "5"], 2);
     assert!(e.contains("purged"), "{e}");
@@ -1318,4 +1346,333 @@ fn a_schema_file_that_does_not_apply_creates_no_store() {
         assert!(s.path.exists());
         assert_eq!(std::fs::read_dir(&s.path).unwrap().count(), 0);
     }
+}
+
+/// The actor of the transaction that wrote `lsn`, from `--json log`.
+fn actor_at(s: &Store, lsn: u64) -> Value {
+    let log = s.json(&["log"]);
+    log.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["lsn"] == json!(lsn))
+        .unwrap_or_else(|| panic!("no event at lsn {lsn}: {log}"))["actor"]
+        .clone()
+}
+
+#[test]
+fn purge_and_erase_show_what_goes_and_ask_first() {
+    let s = Store::new();
+    seed(&s);
+    let del = s.json(&["delete", "a", "1", "--actor", "ann"]);
+    let id = del["deletion"].as_str().unwrap().to_string();
+    // No terminal to ask on and no --yes: refused, nothing written.
+    let e = s.fails(&["purge", &id, "--actor", "dpo"], 2);
+    assert!(e.contains("--dry-run") && e.contains("--yes"), "{e}");
+    // No actor: refused, nothing written.
+    let e = s.fails(&["purge", &id, "--yes"], 2);
+    assert!(e.contains("actor") && e.contains("LAZARUS_ACTOR"), "{e}");
+    // A dry run shows the deletion's rows and versions, and writes nothing.
+    let before = s.last_lsn();
+    let out = s.json(&["purge", &id, "--dry-run"]);
+    assert_eq!(out["dry_run"], json!(true));
+    assert_eq!(out["purged"][0]["deletion"], json!(id));
+    assert_eq!(
+        refs(&out["purged"][0]["rows"]),
+        vec![r("a", 1), r("b", 1), r("b", 2)]
+    );
+    let text = s.human(&["purge", &id, "--dry-run"]);
+    assert!(
+        text.contains("would purge 1 deletion(s): 3 row(s)"),
+        "{text}"
+    );
+    assert!(text.contains("a 1, b 2"), "{text}");
+    assert!(text.contains("nothing was purged"), "{text}");
+    assert_eq!(s.last_lsn(), before);
+    assert_eq!(s.json(&["trash"]).as_array().unwrap().len(), 1);
+    // --dry-run and --yes do not go together.
+    let out = s.run(&["purge", &id, "--dry-run", "--yes"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--yes"), "{out:?}");
+    // LAZARUS_ACTOR gives the actor, recorded with the purge.
+    let out = exec(
+        Command::new(BIN)
+            .arg("--db")
+            .arg(&s.path)
+            .args(["--json", "purge", &id, "--yes"])
+            .env("LAZARUS_ACTOR", "dpo"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(s.json(&["trash"]), json!([]));
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("dpo"));
+
+    // An erase of a row whose children go with it needs --cascade.
+    let before = s.last_lsn();
+    let e = s.fails(&["erase", "a", "3", "--actor", "dpo", "--yes"], 2);
+    assert!(e.contains("b/3") && e.contains("--cascade"), "{e}");
+    let out = s.json(&["erase", "a", "3", "--dry-run"]);
+    assert_eq!(out["dry_run"], json!(true));
+    assert_eq!(refs(&out["rows"]), vec![r("a", 3), r("b", 3)]);
+    let text = s.human(&["erase", "a", "3", "--dry-run"]);
+    assert!(text.contains("would erase 2 row(s) (a 1, b 1)"), "{text}");
+    assert_eq!(s.last_lsn(), before);
+    assert_eq!(ids(&s.json(&["scan", "b"])), vec![3, 4]);
+    // Without a terminal an erase needs --yes too; with both it goes.
+    let e = s.fails(&["erase", "a", "3", "--cascade", "--actor", "dpo"], 2);
+    assert!(e.contains("--yes"), "{e}");
+    let out = s.json(&["erase", "a", "3", "--cascade", "--actor", "dpo", "--yes"]);
+    assert_eq!(refs(&out["rows"]), vec![r("a", 3), r("b", 3)]);
+    assert_eq!(ids(&s.json(&["scan", "b"])), vec![4]);
+    // A row that goes alone needs no --cascade.
+    let out = s.json(&["erase", "a", "2", "--actor", "dpo", "--yes"]);
+    assert_eq!(refs(&out["rows"]), vec![r("a", 2)]);
+    // Nothing due: nothing asked, nothing written.
+    let before = s.last_lsn();
+    assert_eq!(
+        s.json(&["purge", "--older-than", "1d"]),
+        json!({"purged": [], "pruned": []})
+    );
+    assert_eq!(s.last_lsn(), before);
+}
+
+#[test]
+fn every_writing_command_records_its_actor() {
+    let s = Store::new();
+    let schema = s.file("seed.json", SEED_SCHEMA);
+    s.json(&["schema", "apply", &schema, "--actor", "ops"]);
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("ops"));
+    s.json(&[
+        "insert",
+        "a",
+        r#"{"data1": "x", "data2": "x"}"#,
+        "--actor",
+        "ins",
+    ]);
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("ins"));
+    let at = s.last_lsn();
+    s.json(&[
+        "update",
+        "a",
+        "1",
+        r#"{"data1": "y"}"#,
+        "--actor",
+        "upd",
+        "--reason",
+        "typo",
+    ]);
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("upd"));
+    let tx = s.json(&["log"]).as_array().unwrap().last().unwrap()["tx"]
+        .as_u64()
+        .unwrap();
+    s.json(&["undo", &tx.to_string(), "--actor", "und"]);
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("und"));
+    s.json(&["update", "a", "1", r#"{"data1": "z"}"#]);
+    s.json(&["restore-to", &at.to_string(), "--actor", "rto"]);
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("rto"));
+    let del = s.json(&["delete", "a", "1", "--actor", "del"]);
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("del"));
+    let id = del["deletion"].as_str().unwrap().to_string();
+    s.json(&["restore", &id, "--actor", "res"]);
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("res"));
+    // the environment's actor when no flag is given
+    let out = exec(
+        Command::new(BIN)
+            .arg("--db")
+            .arg(&s.path)
+            .args(["--json", "insert", "a", r#"{"data1": "w", "data2": "w"}"#])
+            .env("LAZARUS_ACTOR", "envy"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("envy"));
+    // the flag wins over the environment
+    let out = exec(
+        Command::new(BIN)
+            .arg("--db")
+            .arg(&s.path)
+            .args([
+                "--json",
+                "insert",
+                "a",
+                r#"{"data1": "v", "data2": "v"}"#,
+                "--actor",
+                "flag",
+            ])
+            .env("LAZARUS_ACTOR", "envy"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(actor_at(&s, s.last_lsn()), json!("flag"));
+}
+
+#[test]
+fn points_in_time_a_person_can_type() {
+    let s = Store::new();
+    seed(&s);
+    s.json(&["update", "a", "2", r#"{"data2": "edited"}"#]);
+    let old = json!({"id": 2, "data1": "a2d1", "data2": "a2d2"});
+    let new = json!({"id": 2, "data1": "a2d1", "data2": "edited"});
+    let log = s.json(&["log"]);
+    let last = log.as_array().unwrap().last().unwrap().clone();
+    let (last_lsn, last_tx) = (last["lsn"].as_u64().unwrap(), last["tx"].as_u64().unwrap());
+    // tx:N is the state right after that transaction; lsn:N is a bare N
+    let before = (last_tx - 1).to_string();
+    assert_eq!(
+        s.json(&["get", "a", "2", "--as-of", &format!("tx:{before}")]),
+        old
+    );
+    assert_eq!(
+        s.json(&["get", "a", "2", "--as-of", &format!("lsn:{}", last_lsn - 1)]),
+        old
+    );
+    assert_eq!(s.json(&["get", "a", "2", "--as-of", "now"]), new);
+    // a local date far ahead is now; a time ago before the store existed knows no table
+    assert_eq!(s.json(&["get", "a", "2", "--as-of", "2999-01-01"]), new);
+    assert_eq!(
+        s.json(&["get", "a", "2", "--as-of", "2999-01-01 12:00"]),
+        new
+    );
+    let e = s.fails(&["get", "a", "2", "--as-of", "1w ago"], 2);
+    assert!(e.contains("`a`"), "{e}");
+    // deletion:ID: just before the deletion
+    let del = s.json(&["delete", "a", "1"]);
+    let id = del["deletion"].as_str().unwrap().to_string();
+    let before_del = format!("deletion:{id}");
+    assert_eq!(
+        s.json(&["get", "a", "1", "--as-of", &before_del]),
+        json!({"id": 1, "data1": "a1d1", "data2": "a1d2"})
+    );
+    assert_eq!(
+        ids(&s.json(&["scan", "b", "--as-of", &before_del])),
+        [1, 2, 3, 4]
+    );
+    // diff with one point compares it with now
+    let d = s.json(&["diff", &before_del]);
+    assert_eq!(d, s.json(&["diff", &before_del, "now"]));
+    assert_eq!(d.as_array().unwrap().len(), 3, "a1 and its two books: {d}");
+    // log and history between two points
+    let one = s.json(&[
+        "log",
+        "--since",
+        &format!("tx:{before}"),
+        "--until",
+        &format!("tx:{last_tx}"),
+    ]);
+    let one = one.as_array().unwrap();
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one[0]["lsn"], json!(last_lsn));
+    let since_lsn = s.json(&["log", "--since", &last_lsn.to_string(), "--until", "now"]);
+    assert_eq!(
+        since_lsn[0]["lsn"],
+        json!(last_lsn),
+        "an LSN lists from that event on"
+    );
+    assert_eq!(
+        s.json(&["log", "--until", "tx:1"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the schema"
+    );
+    let h = s.json(&["history", "a", "2", "--since", &format!("tx:{before}")]);
+    assert_eq!(h.as_array().unwrap().len(), 1);
+    assert_eq!(h[0]["kind"], json!("update"));
+    let h = s.json(&["history", "a", "2", "--until", &format!("tx:{before}")]);
+    assert_eq!(h.as_array().unwrap().len(), 1);
+    assert_eq!(h[0]["kind"], json!("insert"));
+    // a point that does not parse says how to write one
+    let e = s.fails(&["get", "a", "2", "--as-of", "deletion:nope"], 2);
+    assert!(e.contains("not a deletion id"), "{e}");
+    for bad in ["yesterday", "tx:", "5y"] {
+        let e = s.fails(&["get", "a", "2", "--as-of", bad], 2);
+        assert!(
+            e.contains("not a point") && e.contains("tx:N"),
+            "{bad}: {e}"
+        );
+        let e = s.fails(&["log", "--since", bad], 2);
+        assert!(e.contains("not a point"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn undo_names_its_transaction_by_number_lsn_or_deletion() {
+    let s = Store::new();
+    seed(&s);
+    let del = s.json(&["delete", "a", "4"]);
+    let id = del["deletion"].as_str().unwrap().to_string();
+    s.fails(&["get", "a", "4"], 1);
+    let del_tx = s.json(&["log"]).as_array().unwrap().last().unwrap()["tx"].clone();
+    let out = s.json(&["undo", &format!("deletion:{id}")]);
+    assert_eq!(out["tx"], del_tx, "{out}");
+    assert_eq!(s.json(&["get", "a", "4"])["id"], json!(4));
+    s.json(&["update", "a", "3", r#"{"data1": "changed"}"#]);
+    let lsn = s.last_lsn();
+    s.json(&["undo", &format!("lsn:{lsn}")]);
+    assert_eq!(s.json(&["get", "a", "3"])["data1"], json!("a3d1"));
+    for (bad, says) in [
+        ("now", "not a transaction"),
+        ("2h", "not a transaction"),
+        ("lsn:99999", "no event"),
+        ("soon", "not a point"),
+    ] {
+        let e = s.fails(&["undo", bad], 2);
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn the_trash_reads_with_short_ids_its_rows_and_the_row_it_holds() {
+    let s = Store::new();
+    seed(&s);
+    let del = s.json(&["delete", "a", "1", "--actor", "ann", "--reason", "spam"]);
+    let id = del["deletion"].as_str().unwrap().to_string();
+    let short: String = id.replace('-', "")[24..].to_string();
+    assert_eq!(short.len(), 8);
+    // the listing prints the short form, every command takes it
+    let listing = s.human(&["trash"]);
+    assert!(
+        listing.contains(&short) && !listing.contains(&id),
+        "{listing}"
+    );
+    // trash show: the rows with their last images, per table
+    let shown = s.json(&["trash", "show", &short]);
+    assert_eq!(shown["deletion"], json!(id));
+    assert_eq!(shown["actor"], json!("ann"));
+    assert_eq!(
+        shown["tombstoned"]["a"],
+        json!([{"id": 1, "data1": "a1d1", "data2": "a1d2"}])
+    );
+    assert_eq!(ids(&shown["tombstoned"]["b"]), [1, 2]);
+    assert_eq!(shown["unlinked"], json!({}));
+    let text = s.human(&["trash", "show", &short]);
+    assert!(
+        text.contains("a1d1") && text.contains("b: 2 row(s) in the trash"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("lazarus restore {short}")), "{text}");
+    // get of a trashed row: exit 1, which deletion holds it and how to restore it
+    let out = s.run(&["get", "b", "2"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(&id) && out.stderr.contains(&format!("lazarus restore {short}")),
+        "{out:?}"
+    );
+    // a short id that names nothing, or too short a one
+    let e = s.fails(&["trash", "show", "ffffffff"], 2);
+    assert!(e.contains("no deletion id ends with"), "{e}");
+    let e = s.fails(&["restore", "abc"], 2);
+    assert!(e.contains("last 6 hex digits"), "{e}");
+    // restore TABLE PK: the deletion holding the row
+    let plan = s.json(&["restore", "b", "2", "--dry-run"]);
+    assert_eq!(plan["deletion"], json!(id));
+    assert_eq!(plan["conflicts"], json!([]));
+    let done = s.json(&["restore", "b", "2"]);
+    assert_eq!(done["deletion"], json!(id));
+    assert_eq!(s.json(&["get", "b", "2"])["id"], json!(2));
+    let e = s.fails(&["restore", "b", "2"], 2);
+    assert!(e.contains("in no deletion's trash"), "{e}");
+    // the purge takes the short form too
+    let again = s.json(&["delete", "a", "4"]);
+    let again_id = again["deletion"].as_str().unwrap().to_string();
+    let tail = &again_id.replace('-', "")[26..];
+    let out = s.json(&["purge", tail, "--actor", "dpo", "--yes"]);
+    assert_eq!(out["purged"][0]["deletion"], json!(again_id));
 }

@@ -57,6 +57,15 @@ pub enum Outcome {
     Deleted(DeleteReport),
     /// The deletions in the trash, newest first (`trash`).
     Trash(Vec<Trashed>),
+    /// One deletion with its rows (`trash show`).
+    TrashShown {
+        /// The deletion.
+        deletion: Box<Deletion>,
+        /// The rows it tombstoned, per table in the order met, with their last images.
+        tombstoned: Vec<(String, Rows)>,
+        /// The rows whose reference it set to null (live), per table, as they were before.
+        unlinked: Vec<(String, Rows)>,
+    },
     /// What restoring a deletion would do (`restore --dry-run`).
     RestorePlanned {
         /// The deletion.
@@ -71,10 +80,20 @@ pub enum Outcome {
         /// What was restored, put back and left in the trash.
         plan: RestorePlan,
     },
-    /// Deletions purged and histories pruned (`purge`).
-    Purged(RetentionReport),
-    /// A row erased (`erase`).
-    Erased(PurgeReport),
+    /// Deletions purged and histories pruned (`purge`), or what would be.
+    Purged {
+        /// What was (or would be) purged and pruned.
+        report: RetentionReport,
+        /// Only worked out (`--dry-run`): nothing written.
+        dry_run: bool,
+    },
+    /// A row erased (`erase`), or what would be.
+    Erased {
+        /// What was (or would be) erased.
+        report: PurgeReport,
+        /// Only worked out (`--dry-run`): nothing written.
+        dry_run: bool,
+    },
     /// The log written to a file (`export FILE`).
     Exported {
         /// Events written.
@@ -272,15 +291,38 @@ pub fn parse_pk(text: &str) -> Value {
     }
 }
 
-/// A past point given on the command line: an LSN or an RFC 3339 time.
-pub fn parse_at(text: &str) -> Result<At, Failure> {
-    Ok(text.parse::<At>()?)
+/// A point given on the command line, in any spelling of [`At::parse`]; `deletion:ID` also
+/// takes the end of an id (see [`parse_deletion`]).
+pub fn parse_at(db: &lazarusdb::Db, text: &str) -> Result<At, Failure> {
+    if let Some(id) = text.trim().strip_prefix("deletion:") {
+        if uuid::Uuid::parse_str(id.trim()).is_err() {
+            return Ok(At::BeforeDeletion(parse_deletion(db, id)?));
+        }
+    }
+    Ok(At::parse(text)?)
 }
 
-/// A deletion id given on the command line; `hint` ends the message when it is not one.
-pub fn parse_deletion(text: &str, hint: &str) -> Result<uuid::Uuid, Failure> {
-    uuid::Uuid::parse_str(text)
-        .map_err(|_| fail(2, format!("`{text}` is not a deletion id {hint}")))
+/// A deletion given on the command line: its whole id, or the last 6 or more hex digits of it
+/// ([`lazarusdb::Db::deletion_id`]).
+pub fn parse_deletion(db: &lazarusdb::Db, text: &str) -> Result<uuid::Uuid, Failure> {
+    Ok(db.deletion_id(text)?)
+}
+
+/// Runs `f` in one transaction that records `audit` (who and why) with it.
+pub fn audited<T>(
+    db: &lazarusdb::Db,
+    audit: &lazarusdb::Audit,
+    f: impl FnOnce(&mut lazarusdb::Transaction<'_>) -> lazarusdb::Result<T>,
+) -> Result<T, Failure> {
+    Ok(db.transaction(|tx| {
+        if let Some(a) = &audit.actor {
+            tx.set_actor(a.clone());
+        }
+        if let Some(r) = &audit.reason {
+            tx.set_reason(r.clone());
+        }
+        f(tx)
+    })?)
 }
 
 /// fsyncs the folder holding `path`, so that a rename into it is durable.

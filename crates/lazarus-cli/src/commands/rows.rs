@@ -1,19 +1,28 @@
 //! Rows and their events: `insert`, `update`, `get`, `scan`, `children`, `history`, `log`.
 
-use lazarusdb::{Db, Error, Readable, Row, Scan, Value};
+use lazarusdb::{At, Audit, Db, Error, Readable, Row, Scan, Value};
 
-use super::{parse_at, parse_pk, pk_value, Outcome, Rows};
+use super::{audited, parse_at, parse_pk, pk_value, Outcome, Rows};
 use crate::{fail, Failure};
 
 /// `insert TABLE JSON`: the stored row.
-pub fn insert(db: &Db, table: &str, row: &str) -> Result<Outcome, Failure> {
-    let row = db.insert(table, Row::from_json_str(row)?)?;
+pub fn insert(db: &Db, table: &str, row: &str, audit: &Audit) -> Result<Outcome, Failure> {
+    let row = Row::from_json_str(row)?;
+    let row = audited(db, audit, |tx| tx.insert(table, row))?;
     Ok(Outcome::Row(Rows::of(db, table, vec![row])?))
 }
 
 /// `update TABLE PK JSON`: the new row.
-pub fn update(db: &Db, table: &str, pk: &str, row: &str) -> Result<Outcome, Failure> {
-    let row = db.update(table, pk_value(db, table, pk), Row::from_json_str(row)?)?;
+pub fn update(
+    db: &Db,
+    table: &str,
+    pk: &str,
+    row: &str,
+    audit: &Audit,
+) -> Result<Outcome, Failure> {
+    let changes = Row::from_json_str(row)?;
+    let pk = pk_value(db, table, pk);
+    let row = audited(db, audit, |tx| tx.update(table, pk, changes))?;
     Ok(Outcome::Row(Rows::of(db, table, vec![row])?))
 }
 
@@ -21,17 +30,32 @@ pub fn update(db: &Db, table: &str, pk: &str, row: &str) -> Result<Outcome, Fail
 pub fn get(db: &Db, table: &str, pk: &str, as_of: Option<&str>) -> Result<Outcome, Failure> {
     let found = match as_of {
         Some(at) => db
-            .as_of(parse_at(at)?)?
+            .as_of(parse_at(db, at)?)?
             .get(table, pk_value(db, table, pk))?,
         None => db.get(table, pk_value(db, table, pk))?,
     };
-    match found {
-        Some(row) => Ok(Outcome::Row(Rows::of(db, table, vec![row])?)),
-        None => Err(fail(
-            1,
-            format!("{table}: no live row with primary key {pk}"),
-        )),
+    if let Some(row) = found {
+        return Ok(Outcome::Row(Rows::of(db, table, vec![row])?));
     }
+    // In the trash (live reads only: as of a point, say what was then)?
+    let held = match as_of {
+        Some(_) => None,
+        None => db.find_deletion(table, pk_value(db, table, pk))?,
+    };
+    Err(fail(
+        1,
+        match held {
+            Some(id) => {
+                let short = crate::render::text::short_id(&id);
+                format!(
+                    "{table}: the row with primary key {pk} is in the trash, deleted by deletion \
+                     {id}; restore it with `lazarus restore {short}` (or `lazarus restore \
+                     {table} {pk}`), see it with `lazarus trash show {short}`"
+                )
+            }
+            None => format!("{table}: no live row with primary key {pk}"),
+        },
+    ))
 }
 
 /// `scan TABLE [--where COL=VALUE]... [--limit N] [--as-of AT]`: live rows in primary-key order.
@@ -43,7 +67,7 @@ pub fn scan(
     as_of: Option<&str>,
 ) -> Result<Outcome, Failure> {
     let rows = match as_of {
-        Some(at) => scan_where(&db.as_of(parse_at(at)?)?, table, filters, limit)?,
+        Some(at) => scan_where(&db.as_of(parse_at(db, at)?)?, table, filters, limit)?,
         None => scan_where(db, table, filters, limit)?,
     };
     Ok(Outcome::Rows(Rows::of(db, table, rows)?))
@@ -55,16 +79,61 @@ pub fn children(db: &Db, table: &str, pk: &str, child_table: &str) -> Result<Out
     Ok(Outcome::Rows(Rows::of(db, child_table, rows)?))
 }
 
-/// `history TABLE PK`: every version of a row, oldest first.
-pub fn history(db: &Db, table: &str, pk: &str) -> Result<Outcome, Failure> {
-    Ok(Outcome::Changes(
-        db.history(table, pk_value(db, table, pk))?,
-    ))
+/// `history TABLE PK [--since AT] [--until AT]`: every version of a row, oldest first.
+pub fn history(
+    db: &Db,
+    table: &str,
+    pk: &str,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Outcome, Failure> {
+    let (first, last) = lsn_window(db, since, until)?;
+    let mut changes = db.history(table, pk_value(db, table, pk))?;
+    changes.retain(|c| c.lsn >= first && c.lsn <= last);
+    Ok(Outcome::Changes(changes))
 }
 
-/// `log [--since LSN] [--limit N]`: the event log.
-pub fn log(db: &Db, since: u64, limit: Option<usize>) -> Result<Outcome, Failure> {
-    Ok(Outcome::Changes(db.changes(since, limit)?))
+/// `log [--since AT] [--until AT] [--limit N]`: the event log.
+pub fn log(
+    db: &Db,
+    since: Option<&str>,
+    until: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Outcome, Failure> {
+    let (first, last) = lsn_window(db, since, until)?;
+    let mut changes = Vec::new();
+    let mut from = first;
+    // in pages, so that `--until` stops the reading and `--limit` counts what is kept
+    const PAGE: usize = 1_000;
+    while from <= last && limit.is_none_or(|n| changes.len() < n) {
+        let page = db.changes(from, Some(PAGE))?;
+        let full = page.len() == PAGE;
+        for c in page {
+            from = c.lsn.saturating_add(1);
+            if c.lsn <= last && limit.is_none_or(|n| changes.len() < n) {
+                changes.push(c);
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(Outcome::Changes(changes))
+}
+
+/// The LSNs `--since` and `--until` leave: from the first event after the state `since`
+/// names (an LSN: from that event on) to the last event of the state `until` names.
+fn lsn_window(db: &Db, since: Option<&str>, until: Option<&str>) -> Result<(u64, u64), Failure> {
+    let first = match since.map(|t| parse_at(db, t)).transpose()? {
+        None => 1,
+        Some(At::Lsn(n)) => n.max(1),
+        Some(point) => db.resolve(point)?.saturating_add(1),
+    };
+    let last = match until.map(|t| parse_at(db, t)).transpose()? {
+        None => u64::MAX,
+        Some(point) => db.resolve(point)?,
+    };
+    Ok((first, last))
 }
 
 /// The rows of `table` where every `COL=VALUE` filter holds (through an index when one matches),

@@ -11,7 +11,14 @@ use crate::{fail, output, Failure};
 /// `schema apply FILE` (`apply`) or `schema show`. A schema file is read and parsed before the
 /// store is opened (or created), and a store this command created is removed again when the file
 /// does not apply.
-pub fn schema(place: &Place<'_>, apply: Option<&Path>) -> Result<Outcome, Failure> {
+pub fn schema(
+    place: &Place<'_>,
+    apply: Option<(&PathBuf, lazarusdb::Audit)>,
+) -> Result<Outcome, Failure> {
+    let (apply, audit) = match apply {
+        Some((file, audit)) => (Some(file.as_path()), audit),
+        None => (None, lazarusdb::Audit::default()),
+    };
     let text = match apply {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -27,7 +34,12 @@ pub fn schema(place: &Place<'_>, apply: Option<&Path>) -> Result<Outcome, Failur
     let db = place.open(apply.is_some())?;
     let applied = match text {
         None => None,
-        Some(text) => match db.apply_schema_file(&text) {
+        Some(text) => match lazarusdb::parse_schema_document(&text)
+            .map_err(Failure::from)
+            .and_then(|doc| {
+                super::audited(&db, &audit, |tx| tx.apply_schema_document(&doc))?;
+                Ok(doc)
+            }) {
             Ok(doc) => Some(doc),
             Err(e) => {
                 let _ = db.close();
@@ -45,7 +57,7 @@ pub fn schema(place: &Place<'_>, apply: Option<&Path>) -> Result<Outcome, Failur
                         }
                     }
                 }
-                return Err(e.into());
+                return Err(e);
             }
         },
     };

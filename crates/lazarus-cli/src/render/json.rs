@@ -54,6 +54,32 @@ pub fn document(outcome: &Outcome) -> Option<Json> {
                 .map(|t| deletion_json(&t.deletion, &t.rows))
                 .collect(),
         ),
+        Outcome::TrashShown {
+            deletion: d,
+            tombstoned,
+            unlinked,
+        } => {
+            let by_table = |list: &[(String, crate::commands::Rows)]| {
+                list.iter()
+                    .map(|(t, rows)| {
+                        (
+                            t.clone(),
+                            Json::Array(rows.rows.iter().map(Row::to_json).collect()),
+                        )
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+            };
+            let mut doc = deletion_json(d, &[]);
+            if let Some(o) = doc.as_object_mut() {
+                o.remove("rows");
+                o.insert("tx".into(), json!(d.tx));
+                o.insert("remaining".into(), json!(d.remaining));
+                o.insert("roots".into(), refs_json(&d.roots));
+                o.insert("tombstoned".into(), Json::Object(by_table(tombstoned)));
+                o.insert("unlinked".into(), Json::Object(by_table(unlinked)));
+            }
+            doc
+        }
         Outcome::RestorePlanned { deletion, plan } => json!({
             "deletion": deletion.to_string(),
             "rows": refs_json(&plan.rows),
@@ -67,13 +93,25 @@ pub fn document(outcome: &Outcome) -> Option<Json> {
             "skipped": plan.skipped.iter().map(|s| json!({
                 "table": s.row.table, "pk": s.row.pk.to_json(), "reason": s.reason})).collect::<Vec<_>>(),
         }),
-        Outcome::Purged(report) => json!({
-            "purged": report.purged.iter().map(purge_json).collect::<Vec<_>>(),
-            "pruned": report.pruned.iter().map(|(t, h, n)| json!({
-                "table": t, "horizon": h, "images": n,
-            })).collect::<Vec<_>>(),
-        }),
-        Outcome::Erased(p) => purge_json(p),
+        Outcome::Purged { report, dry_run } => {
+            let mut doc = json!({
+                "purged": report.purged.iter().map(purge_json).collect::<Vec<_>>(),
+                "pruned": report.pruned.iter().map(|(t, h, n)| json!({
+                    "table": t, "horizon": h, "images": n,
+                })).collect::<Vec<_>>(),
+            });
+            if let (true, Some(o)) = (*dry_run, doc.as_object_mut()) {
+                o.insert("dry_run".into(), json!(true));
+            }
+            doc
+        }
+        Outcome::Erased { report, dry_run } => {
+            let mut doc = purge_json(report);
+            if let (true, Some(o)) = (*dry_run, doc.as_object_mut()) {
+                o.insert("dry_run".into(), json!(true));
+            }
+            doc
+        }
         Outcome::Exported { events, file } => {
             json!({"events": events, "file": file.display().to_string()})
         }

@@ -3,7 +3,7 @@
 //! decides what the tool prints on standard output.
 
 mod json;
-mod text;
+pub mod text;
 
 use crate::commands::Outcome;
 

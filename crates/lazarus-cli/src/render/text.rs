@@ -83,6 +83,48 @@ pub fn add(out: &mut String, outcome: &Outcome) {
             }
         }
         Outcome::Trash(trash) => trash_table(out, trash),
+        Outcome::TrashShown {
+            deletion: d,
+            tombstoned,
+            unlinked,
+        } => {
+            put!(out, "deletion {}", d.id);
+            put!(
+                out,
+                "made {} in transaction {}{}{}",
+                d.at.to_rfc3339(),
+                d.tx,
+                d.actor
+                    .as_ref()
+                    .map(|a| format!(" by {a}"))
+                    .unwrap_or_default(),
+                d.reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+            let roots: Vec<String> = d.roots.iter().map(|r| r.to_string()).collect();
+            put!(out, "deleted: {}", roots.join(", "));
+            if d.remaining == 0 {
+                put!(out, "restored: nothing of it is in the trash");
+            }
+            for (table, rows) in tombstoned {
+                put!(out, "");
+                put!(out, "{table}: {} row(s) in the trash", rows.rows.len());
+                rows_table(out, rows);
+            }
+            for (table, rows) in unlinked {
+                put!(out, "");
+                put!(
+                    out,
+                    "{table}: {} live row(s) whose reference it set to null (as they were)",
+                    rows.rows.len()
+                );
+                rows_table(out, rows);
+            }
+            put!(out, "");
+            put!(out, "restore it with: lazarus restore {}", short_id(&d.id));
+        }
         Outcome::RestorePlanned { plan, .. } => {
             for r in &plan.rows {
                 put!(out, "would restore {r}");
@@ -103,45 +145,57 @@ pub fn add(out: &mut String, outcome: &Outcome) {
                 put!(out, "left in the trash: {} ({})", s.row, s.reason);
             }
         }
-        Outcome::Purged(report) => {
-            for p in &report.purged {
-                put!(
-                    out,
-                    "purged deletion {}: {} row(s), {} image(s) removed",
-                    p.deletion,
-                    p.rows.len(),
-                    p.images
-                );
-                purged_rows(out, p);
+        Outcome::Purged { report, dry_run } => {
+            if *dry_run {
+                out.push_str(&purge_summary(report));
+                if !report.purged.is_empty() || !report.pruned.is_empty() {
+                    put!(out, "dry run: nothing was purged");
+                }
+            } else {
+                for p in &report.purged {
+                    put!(
+                        out,
+                        "purged deletion {}: {} row(s), {} image(s) removed",
+                        p.deletion,
+                        p.rows.len(),
+                        p.images
+                    );
+                    purged_rows(out, p, "purged");
+                }
+                for (t, h, n) in &report.pruned {
+                    put!(
+                        out,
+                        "pruned history of {t} before lsn {h}: {n} image(s) removed"
+                    );
+                }
+                if report.purged.is_empty() && report.pruned.is_empty() {
+                    put!(out, "nothing to purge");
+                } else {
+                    put!(
+                        out,
+                        "run `lazarus compact` to remove the purged bytes from the files"
+                    );
+                }
             }
-            for (t, h, n) in &report.pruned {
-                put!(
-                    out,
-                    "pruned history of {t} before lsn {h}: {n} image(s) removed"
-                );
-            }
-            if report.purged.is_empty() && report.pruned.is_empty() {
-                put!(out, "nothing to purge");
+        }
+        Outcome::Erased { report, dry_run } => {
+            if *dry_run {
+                out.push_str(&erase_summary(report));
+                put!(out, "dry run: nothing was erased");
             } else {
                 put!(
                     out,
-                    "run `lazarus compact` to remove the purged bytes from the files"
+                    "erased through deletion {}: {} row(s), {} image(s) removed",
+                    report.deletion,
+                    report.rows.len(),
+                    report.images
+                );
+                purged_rows(out, report, "erased");
+                put!(
+                    out,
+                    "run `lazarus compact` to remove the erased bytes from the files"
                 );
             }
-        }
-        Outcome::Erased(p) => {
-            put!(
-                out,
-                "erased through deletion {}: {} row(s), {} image(s) removed",
-                p.deletion,
-                p.rows.len(),
-                p.images
-            );
-            purged_rows(out, p);
-            put!(
-                out,
-                "run `lazarus compact` to remove the erased bytes from the files"
-            );
         }
         Outcome::Exported { events, file } => {
             put!(out, "exported {events} events to {}", file.display());
@@ -265,7 +319,7 @@ fn trash_table(out: &mut String, trash: &[Trashed]) {
         .map(|Trashed { deletion: d, .. }| {
             let counts: Vec<String> = d.rows.iter().map(|(t, n)| format!("{t}:{n}")).collect();
             vec![
-                d.id.to_string(),
+                short_id(&d.id),
                 d.at.to_rfc3339(),
                 d.roots.first().map(|r| r.to_string()).unwrap_or_default(),
                 counts.join(" "),
@@ -279,6 +333,13 @@ fn trash_table(out: &mut String, trash: &[Trashed]) {
         &headers(&["deletion", "at", "root", "rows", "actor", "reason"]),
         &rows,
     );
+}
+
+/// The short form of a deletion id the trash lists: its last 8 hex digits, which every
+/// command taking a deletion accepts (ids made close together share their beginnings).
+pub fn short_id(id: &uuid::Uuid) -> String {
+    let s = id.simple().to_string();
+    s.get(s.len().saturating_sub(8)..).unwrap_or(&s).to_string()
 }
 
 /// Column headers.
@@ -355,10 +416,78 @@ fn conflicts_text(out: &mut String, conflicts: &[Conflict]) {
 }
 
 /// One line a purged row.
-fn purged_rows(out: &mut String, p: &PurgeReport) {
+fn purged_rows(out: &mut String, p: &PurgeReport, verb: &str) {
     for r in &p.rows {
-        put!(out, "  purged {r}");
+        put!(out, "  {verb} {r}");
     }
+}
+
+/// Rows per table of a purge, in table order: "author 1, book 3".
+fn rows_per_table(p: &PurgeReport) -> String {
+    let mut per: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in &p.rows {
+        *per.entry(r.table.as_str()).or_default() += 1;
+    }
+    per.iter()
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a purge would remove: each deletion with its rows per table and the versions (images)
+/// that go, each history prune; the text a dry run prints and a confirmation shows.
+pub fn purge_summary(report: &lazarusdb::RetentionReport) -> String {
+    let mut out = String::new();
+    if report.purged.is_empty() && report.pruned.is_empty() {
+        put!(out, "nothing to purge");
+        return out;
+    }
+    let rows: usize = report.purged.iter().map(|p| p.rows.len()).sum();
+    let images: u64 = report.purged.iter().map(|p| p.images).sum();
+    put!(
+        out,
+        "would purge {} deletion(s): {rows} row(s), {images} version(s) of them",
+        report.purged.len()
+    );
+    for p in &report.purged {
+        put!(
+            out,
+            "  deletion {}: {} ({} version(s))",
+            p.deletion,
+            rows_per_table(p),
+            p.images
+        );
+        purged_rows(&mut out, p, "  would purge");
+    }
+    for (t, h, n) in &report.pruned {
+        put!(
+            out,
+            "would prune the history of {t} before lsn {h}: {n} version(s)"
+        );
+    }
+    out
+}
+
+/// What an erase would remove: the rows per table, each row, the versions.
+pub fn erase_summary(p: &PurgeReport) -> String {
+    let mut out = String::new();
+    put!(
+        out,
+        "would erase {} row(s) ({}) with {} version(s), through deletion {}",
+        p.rows.len(),
+        rows_per_table(p),
+        p.images,
+        p.deletion
+    );
+    purged_rows(&mut out, p, "would erase");
+    if !p.also.is_empty() {
+        put!(
+            out,
+            "and purge {} older deletion(s) holding earlier lives of the same key",
+            p.also.len()
+        );
+    }
+    out
 }
 
 /// The statistics, one a line, then the rows per table and the retention policies.
