@@ -95,7 +95,8 @@ fn allocated(meta: &std::fs::Metadata) -> u64 {
     meta.len()
 }
 
-/// Total bytes the files under `path` take on disk (0 when it does not exist).
+/// Total bytes the files and folders under `path` take on disk, as `du` counts them (0 when it
+/// does not exist).
 pub fn tree_bytes(path: &Path) -> Result<u64> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -105,7 +106,8 @@ pub fn tree_bytes(path: &Path) -> Result<u64> {
     if !meta.is_dir() {
         return Ok(allocated(&meta));
     }
-    let mut total = 0;
+    // the folder's own blocks too, as `du` counts them
+    let mut total = allocated(&meta);
     for entry in std::fs::read_dir(path).map_err(|e| io(path, e))? {
         let entry = entry.map_err(|e| io(path, e))?;
         total += tree_bytes(&entry.path())?;

@@ -106,6 +106,9 @@ pub struct Change {
     pub kind: ChangeKind,
     /// The table concerned (for schema events: the first table concerned).
     pub table: Option<String>,
+    /// Every table concerned: the tables a schema event created (one event creates all the
+    /// tables of one schema apply), else the one in `table`.
+    pub tables: Vec<String>,
     /// The row's primary key (row events).
     pub pk: Option<Value>,
     /// The row image written (insert, update, restore), in today's columns.
@@ -159,7 +162,9 @@ pub struct Stats {
     pub last_tx: u64,
     /// Live rows per table.
     pub tables: Vec<(String, u64)>,
-    /// Bytes the engine's files take on disk.
+    /// Bytes the store's folder takes on disk: the blocks allocated to every file in it (the
+    /// engine's, the checkpoint's and lazarusdb's own), as `du` counts them; for a memory
+    /// store, what the engine holds.
     pub disk_bytes: u64,
     /// Deletions in the trash.
     pub deletions: u64,
@@ -624,6 +629,10 @@ impl Db {
                 .ok()
                 .map(|t| crate::records::to_row(t, image))
         };
+        let tables: Vec<String> = match &ev.body {
+            EventBody::CreateTables(defs) => defs.iter().map(|d| d.name.clone()).collect(),
+            _ => Vec::new(),
+        };
         let (kind, table, pk, row, deletion) = match ev.body {
             EventBody::CreateTables(defs) => (
                 ChangeKind::Schema,
@@ -712,6 +721,11 @@ impl Db {
                 (ChangeKind::Schema, table.and_then(name), None, None, None)
             }
         };
+        let tables = if tables.is_empty() {
+            table.iter().cloned().collect()
+        } else {
+            tables
+        };
         let change = Change {
             lsn: ev.lsn,
             tx: ev.tx,
@@ -719,6 +733,7 @@ impl Db {
             actor: rec.actor.clone(),
             reason: rec.reason.clone(),
             kind,
+            tables,
             table,
             pk,
             row,
@@ -1033,7 +1048,11 @@ impl Db {
                 }
             }
         }
-        let disk_bytes = self.inner.engine.disk_bytes()?;
+        // what `du` counts for the store's folder: every file's allocated blocks
+        let disk_bytes = match &self.inner.path {
+            Some(dir) => crate::compact::tree_bytes(dir)?,
+            None => self.inner.engine.disk_bytes()?,
+        };
         Ok(Stats {
             engine: self.engine(),
             last_lsn: self.last_lsn(),

@@ -347,6 +347,43 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable, machine-readable name of the error's kind (`unknown_table`, `not_found`,
+    /// `constraint_violation`, `corrupted`, …): the variant's name in snake case, for scripts
+    /// and the CLI's `--json` errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::UnknownTable(..) => "unknown_table",
+            Error::UnknownColumn { .. } => "unknown_column",
+            Error::UnknownIndex { .. } => "unknown_index",
+            Error::WrongType { .. } => "wrong_type",
+            Error::ConstraintViolation { .. } => "constraint_violation",
+            Error::NotFound { .. } => "not_found",
+            Error::InvalidSchema(..) => "invalid_schema",
+            Error::InvalidInput(..) => "invalid_input",
+            Error::NotAStore { .. } => "not_a_store",
+            Error::NewerFormat { .. } => "newer_format",
+            Error::EngineMismatch { .. } => "engine_mismatch",
+            Error::Locked(..) => "locked",
+            Error::Corrupted { .. } => "corrupted",
+            Error::NestedTransaction => "nested_transaction",
+            Error::Poisoned(..) => "poisoned",
+            Error::Storage(..) => "storage",
+            Error::Io { .. } => "io",
+            Error::AlreadyDeleted { .. } => "already_deleted",
+            Error::DeleteRestricted { .. } => "delete_restricted",
+            Error::UnknownDeletion(..) => "unknown_deletion",
+            Error::Purged(..) => "purged",
+            Error::HistoryExpired { .. } => "history_expired",
+            Error::AlreadyRestored(..) => "already_restored",
+            Error::RestoreConflict { .. } => "restore_conflict",
+            Error::RewindConflict { .. } => "rewind_conflict",
+            Error::KeyReserved { .. } => "key_reserved",
+            Error::KeysExhausted { .. } => "keys_exhausted",
+            Error::DataLoss { .. } => "data_loss",
+            Error::Closed => "closed",
+        }
+    }
+
     /// Shorthand for an [`Error::InvalidInput`].
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())

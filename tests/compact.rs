@@ -445,3 +445,34 @@ fn an_interrupted_checkpoint_swap_is_finished_or_dropped_at_open() {
     assert!(!path.join("checkpoint.tmp").exists());
     assert_eq!(db.rebuild().unwrap(), db.last_lsn() - at);
 }
+
+#[test]
+fn stats_count_the_disk_as_du_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let db = Db::open(&path).unwrap();
+    schema(&db);
+    for i in 0..200 {
+        db.insert(
+            "person",
+            Row::new().with("id", i).with("name", format!("person {i}")),
+        )
+        .unwrap();
+    }
+    let stats = db.stats().unwrap();
+    let du = std::process::Command::new("du")
+        .args(["-s", "-B1"])
+        .arg(&path)
+        .output();
+    let Ok(du) = du else {
+        return; // no du on this machine
+    };
+    let text = String::from_utf8(du.stdout).unwrap();
+    let du_bytes: u64 = text.split_whitespace().next().unwrap().parse().unwrap();
+    // the engine writes in the background: allow a little drift, not a factor
+    let (a, b) = (stats.disk_bytes as f64, du_bytes as f64);
+    assert!(
+        (a - b).abs() <= b * 0.1 + 64.0 * 1024.0,
+        "stats say {a}, du says {b}"
+    );
+}

@@ -279,6 +279,11 @@ enum Command {
     Compact,
     /// Write a checkpoint of the views, so that a rebuild replays only the events after it.
     Checkpoint,
+    /// Print the shell completion script (e.g. `lazarus completions bash > /etc/bash_completion.d/lazarus`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -339,6 +344,11 @@ pub struct ConfirmArgs {
 pub struct Failure {
     /// The exit code: 1 for a verdict (a missing row, differences found), 2 for an error.
     pub code: u8,
+    /// What kind of failure, for `--json` errors: the library error's [`Error::kind`], or
+    /// `verdict` (code 1), `usage`, `failed`.
+    pub kind: &'static str,
+    /// The library error behind it, if any (to suggest a name for an unknown one).
+    pub error: Option<Box<Error>>,
     /// The line said on standard error.
     pub message: String,
     /// A verdict that comes with a report (`verify` with differences): what the command printed
@@ -348,7 +358,18 @@ pub struct Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
-        fail(2, e.to_string())
+        Failure {
+            kind: e.kind(),
+            ..fail(2, e.to_string())
+        }
+        .with_error(e)
+    }
+}
+
+impl Failure {
+    fn with_error(mut self, e: Error) -> Failure {
+        self.error = Some(Box::new(e));
+        self
     }
 }
 
@@ -356,6 +377,8 @@ impl From<Error> for Failure {
 pub fn fail(code: u8, message: impl Into<String>) -> Failure {
     Failure {
         code,
+        kind: if code == 1 { "verdict" } else { "failed" },
+        error: None,
         message: message.into(),
         keeps_output: false,
     }
@@ -367,23 +390,27 @@ const OUTPUT_LOST: u8 = 3;
 /// Parses the command line, runs the command, writes its output and says how it went: the exit
 /// code and, on a failure, one line on standard error.
 fn main() -> ExitCode {
+    // read before parsing, so that a command line that does not parse is answered in JSON too
+    let json = std::env::args_os().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage(&e),
+        Err(e) => return usage(&e, json),
     };
-    let (code, message, keep) = match run(&cli) {
+    let (code, failure, keep) = match run(&cli) {
         Ok(()) => (0, None, true),
-        Err(f) => (f.code, Some(f.message), f.keeps_output),
+        Err(f) => (f.code, Some((f.kind, f.message)), f.keeps_output),
     };
     let lost = output::finish(keep);
-    if let Some(message) = message {
-        say_error(&message);
+    if let Some((kind, message)) = failure {
+        say_failure(json, kind, &message);
     }
     match lost {
         Some(e) => {
-            say_error(&format!(
-                "the output could not be written ({e}); the command's work is done"
-            ));
+            say_failure(
+                json,
+                "output_lost",
+                &format!("the output could not be written ({e}); the command's work is done"),
+            );
             ExitCode::from(if code == 0 { OUTPUT_LOST } else { code })
         }
         None => ExitCode::from(code),
@@ -392,8 +419,19 @@ fn main() -> ExitCode {
 
 /// A command line that does not parse (exit 2, on standard error), or `--help` and `--version`
 /// (exit 0, on standard output; 3 when that output could not be written).
-fn usage(e: &clap::Error) -> ExitCode {
+fn usage(e: &clap::Error, json: bool) -> ExitCode {
     use std::io::Write as _;
+    if json && e.use_stderr() {
+        let text = e.render().to_string();
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("the command line does not parse")
+            .trim_start_matches("error: ")
+            .to_string();
+        say_failure(true, "usage", &format!("{first} (see --help)"));
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    }
     let printed = e.print().and_then(|()| std::io::stdout().flush());
     if !e.use_stderr() {
         if let Err(err) = printed {
@@ -404,6 +442,16 @@ fn usage(e: &clap::Error) -> ExitCode {
         }
     }
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// Says a failure on standard error: `lazarus: MESSAGE`, or under `--json` one JSON object on
+/// one line, `{"error": KIND, "message": MESSAGE}`.
+fn say_failure(json: bool, kind: &str, message: &str) {
+    if json {
+        output::say_raw(&serde_json::json!({"error": kind, "message": message}).to_string());
+    } else {
+        say_error(message);
+    }
 }
 
 /// Runs the command, then adds its output (text, or one JSON document under `--json`) to
@@ -472,7 +520,22 @@ fn execute(cli: &Cli) -> Result<Outcome, Failure> {
             },
             bars,
         ),
-        command => closing(place.open(false)?, |db| on_store(db, command, bars)),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "lazarus",
+                &mut script,
+            );
+            Ok(Outcome::Script {
+                name: shell.to_string(),
+                text: String::from_utf8_lossy(&script).into_owned(),
+            })
+        }
+        command => closing(place.open(false)?, |db| {
+            on_store(db, command, bars).map_err(|f| commands::did_you_mean(db, f))
+        }),
     }
 }
 
@@ -569,7 +632,9 @@ fn on_store(db: &Db, command: &Command, bars: bool) -> Result<Outcome, Failure> 
         Command::Demo | Command::Schema { .. } | Command::Import { .. } | Command::Compact => {
             Err(fail(2, "this command opens the store itself"))
         }
-        Command::Bench { .. } => Err(fail(2, "this command opens no store")),
+        Command::Bench { .. } | Command::Completions { .. } => {
+            Err(fail(2, "this command opens no store"))
+        }
     }
 }
 

@@ -89,6 +89,11 @@ pub fn say_error(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "lazarus: {message}");
 }
 
+/// One line on standard error as it is (a `--json` error).
+pub fn say_raw(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// A progress bar drawn with `template`, when `shown` (not under `--json`) and standard error is
 /// a terminal.
 fn bar(shown: bool, bar: impl FnOnce() -> ProgressBar, template: &str) -> Option<ProgressBar> {

@@ -82,8 +82,9 @@ fn lazarus(args: &[&str]) -> Out {
 }
 
 /// Asserts a failure's form: the expected code, nothing on standard output, one line on standard
-/// error that names the tool.
-fn assert_failure(out: &Out, code: i32, what: &str) {
+/// error: one naming the tool, or under `--json` one JSON object with the error's kind and
+/// message. Returns the message.
+fn assert_failure(out: &Out, code: i32, what: &str) -> String {
     assert_eq!(out.code, code, "{what}: {out:?}");
     assert_eq!(out.stdout, "", "{what}: a failure prints nothing on stdout");
     assert_eq!(
@@ -92,11 +93,27 @@ fn assert_failure(out: &Out, code: i32, what: &str) {
         "{what}: one line on stderr, got {:?}",
         out.stderr
     );
+    if out.stderr.starts_with('{') {
+        let v: Value = serde_json::from_str(&out.stderr)
+            .unwrap_or_else(|e| panic!("{what}: not one JSON object ({e}): {:?}", out.stderr));
+        let kind = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no kind: {v}"));
+        assert!(
+            !kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{what}: {v}"
+        );
+        return v["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no message: {v}"))
+            .to_string();
+    }
     assert!(
         out.stderr.starts_with("lazarus: "),
         "{what}: {:?}",
         out.stderr
     );
+    out.stderr.clone()
 }
 
 /// A store at `<tempdir>/s`, with room for files beside it.
@@ -178,9 +195,9 @@ impl Store {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.run(&all);
-        assert_failure(&out, code, &format!("{args:?}"));
+        let message = assert_failure(&out, code, &format!("{args:?}"));
         assert_eq!(self.last_lsn(), before, "{args:?} wrote something");
-        out.stderr
+        message
     }
 
     /// Applies a schema file given as text.
@@ -1675,4 +1692,131 @@ fn the_trash_reads_with_short_ids_its_rows_and_the_row_it_holds() {
     let tail = &again_id.replace('-', "")[26..];
     let out = s.json(&["purge", tail, "--actor", "dpo", "--yes"]);
     assert_eq!(out["purged"][0]["deletion"], json!(again_id));
+}
+
+#[test]
+fn tables_line_up_by_display_width_and_null_is_not_text() {
+    use unicode_width::UnicodeWidthStr as _;
+    let s = Store::new();
+    s.schema(
+        "t.json",
+        r#"{"tables": [{"name": "t", "primary_key": "id",
+            "columns": [{"name": "id", "type": "int"},
+                        {"name": "name", "type": "text"},
+                        {"name": "note", "type": "text", "nullable": true}]}]}"#,
+    );
+    s.json(&["insert", "t", r#"{"name": "東京タワー", "note": "null"}"#]);
+    s.json(&["insert", "t", r#"{"name": "😀 smile", "note": null}"#]);
+    s.json(&["insert", "t", r#"{"name": "plain", "note": "x"}"#]);
+    let text = s.human(&["scan", "t"]);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(['1', '2', '3']))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    // the third column starts at the same display column on every line
+    let starts: Vec<usize> = lines
+        .iter()
+        .map(|l| {
+            let at = ["null", "NULL", "x"]
+                .iter()
+                .find_map(|n| l.rfind(n))
+                .unwrap();
+            l[..at].width()
+        })
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] == w[1]),
+        "{starts:?}\n{text}"
+    );
+    // the text "null" and a NULL read differently
+    assert!(lines[0].trim_end().ends_with("null"), "{text}");
+    assert!(lines[1].trim_end().ends_with("NULL"), "{text}");
+}
+
+#[test]
+fn errors_under_json_are_json_and_typos_get_a_suggestion() {
+    let s = Store::new();
+    seed(&s);
+    let json_error = |args: &[&str], code: i32| -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = s.run(&all);
+        assert_eq!(out.code, code, "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}");
+        serde_json::from_str(out.stderr.trim_end())
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {:?}", out.stderr))
+    };
+    let e = json_error(&["get", "bb", "1"], 2);
+    assert_eq!(e["error"], json!("unknown_table"));
+    assert!(
+        e["message"].as_str().unwrap().contains("did you mean `b`?"),
+        "{e}"
+    );
+    let e = json_error(&["scan", "b", "--where", "a_idd=1"], 2);
+    assert_eq!(e["error"], json!("unknown_column"));
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `a_id`?"),
+        "{e}"
+    );
+    let e = json_error(&["get", "a", "99"], 1);
+    assert_eq!(e["error"], json!("verdict"));
+    let e = json_error(&["frobnicate"], 2);
+    assert_eq!(e["error"], json!("usage"));
+    assert!(e["message"].as_str().unwrap().contains("frobnicate"), "{e}");
+    // far from every name: no suggestion; without --json: the plain line
+    let out = s.run(&["get", "zzzzzz", "1"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with("lazarus: ") && !out.stderr.contains("did you mean"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn completions_cover_the_commands_and_every_command_says_what_it_does() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = lazarus(&["completions", shell]);
+        assert_eq!(out.code, 0, "{out:?}");
+        for cmd in ["restore-to", "purge", "erase", "trash", "completions"] {
+            assert!(out.stdout.contains(cmd), "{shell}: no {cmd}");
+        }
+    }
+    let out = lazarus(&["completions", "tcsh"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    // `--help` lists every command with its one line
+    let help = lazarus(&["--help"]);
+    assert_eq!(help.code, 0);
+    let listed: Vec<&str> = help
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(listed.len() > 20, "{}", help.stdout);
+    for line in listed {
+        let mut words = line.split_whitespace();
+        let cmd = words.next().unwrap();
+        assert!(
+            words.next().is_some(),
+            "`{cmd}` has no one-line description"
+        );
+    }
+}
+
+#[test]
+fn the_log_names_every_table_a_schema_event_made_and_stats_count_like_du() {
+    let s = Store::new();
+    seed(&s);
+    let log = s.json(&["log", "--limit", "1"]);
+    assert_eq!(log[0]["kind"], json!("schema"));
+    assert_eq!(log[0]["tables"], json!(["a", "b"]));
+    let text = s.human(&["log", "--limit", "1"]);
+    assert!(text.contains("a, b"), "{text}");
+    let stats = s.human(&["stats"]);
+    assert!(stats.contains("as du counts them"), "{stats}");
 }

@@ -57,6 +57,13 @@ pub enum Outcome {
     Deleted(DeleteReport),
     /// The deletions in the trash, newest first (`trash`).
     Trash(Vec<Trashed>),
+    /// A script printed as it is (`completions`).
+    Script {
+        /// What it is for (the shell).
+        name: String,
+        /// The script.
+        text: String,
+    },
     /// One deletion with its rows (`trash show`).
     TrashShown {
         /// The deletion.
@@ -334,4 +341,39 @@ pub fn sync_parent(path: &Path) -> Result<(), Failure> {
     std::fs::File::open(parent)
         .and_then(|d| d.sync_all())
         .map_err(|e| fail(2, format!("cannot sync {}: {e}", parent.display())))
+}
+
+/// Adds "did you mean" to a failure over an unknown table or column: the closest name the store
+/// has, when one is close (at most a third of the letters differ).
+pub fn did_you_mean(db: &lazarusdb::Db, mut f: Failure) -> Failure {
+    let (wrong, known): (String, Vec<String>) = match f.error.as_deref() {
+        Some(lazarusdb::Error::UnknownTable(t)) => (t.clone(), db.tables().unwrap_or_default()),
+        Some(lazarusdb::Error::UnknownColumn { table, column }) => (
+            column.clone(),
+            db.table_def(table)
+                .map(|d| d.columns.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default(),
+        ),
+        _ => return f,
+    };
+    if let Some(best) = closest(&wrong, &known) {
+        f.message = format!("{} (did you mean `{best}`?)", f.message);
+    }
+    f
+}
+
+/// The name of `known` closest to `wrong` by edit distance, if close enough to be a typo.
+fn closest<'a>(wrong: &str, known: &'a [String]) -> Option<&'a str> {
+    let limit = (wrong.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| {
+            (
+                strsim::levenshtein(&wrong.to_lowercase(), &k.to_lowercase()),
+                k,
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
 }

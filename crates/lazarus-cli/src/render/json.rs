@@ -54,6 +54,7 @@ pub fn document(outcome: &Outcome) -> Option<Json> {
                 .map(|t| deletion_json(&t.deletion, &t.rows))
                 .collect(),
         ),
+        Outcome::Script { name, text } => json!({"shell": name, "script": text}),
         Outcome::TrashShown {
             deletion: d,
             tombstoned,
@@ -192,6 +193,9 @@ fn change_json(c: &Change) -> Json {
     o.insert("at".into(), c.at.to_rfc3339().into());
     o.insert("kind".into(), c.kind.name().into());
     o.insert("table".into(), c.table.clone().into());
+    if c.tables.len() > 1 {
+        o.insert("tables".into(), c.tables.clone().into());
+    }
     o.insert(
         "pk".into(),
         c.pk.as_ref().map_or(Json::Null, Value::to_json),

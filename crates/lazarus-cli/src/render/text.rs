@@ -14,6 +14,9 @@ macro_rules! put {
     };
 }
 
+/// How a NULL shows in a table (a text value shows as itself, unquoted).
+const NULL: &str = "NULL";
+
 /// Adds the text of `outcome` to `out`.
 pub fn add(out: &mut String, outcome: &Outcome) {
     match outcome {
@@ -82,6 +85,7 @@ pub fn add(out: &mut String, outcome: &Outcome) {
                 put!(out, "  reference set to null in {r}");
             }
         }
+        Outcome::Script { text, .. } => out.push_str(text),
         Outcome::Trash(trash) => trash_table(out, trash),
         Outcome::TrashShown {
             deletion: d,
@@ -228,13 +232,26 @@ pub fn add(out: &mut String, outcome: &Outcome) {
         Outcome::Compacted(r) => {
             put!(
                 out,
-                "compacted {} key(s), {} bytes, in {:.2} s: {} -> {} bytes on disk",
+                "compacted {} key(s), {} bytes, in {:.2} s",
                 r.keys,
                 r.bytes,
-                r.seconds,
-                r.disk_bytes_before,
-                r.disk_bytes_after
+                r.seconds
             );
+            let (before, after) = (r.disk_bytes_before, r.disk_bytes_after);
+            if after <= before {
+                put!(
+                    out,
+                    "the data files took {before} bytes on disk before, {after} after: {} freed",
+                    before - after
+                );
+            } else {
+                put!(
+                    out,
+                    "the data files took {before} bytes on disk before, {after} after: {} more \
+                     (fresh engine files start with space set aside; nothing was there to reclaim)",
+                    after - before
+                );
+            }
         }
         Outcome::Bench { out: dir, results } => {
             put!(out, "{}", lazarus_bench::table(results));
@@ -277,8 +294,9 @@ fn rows_table(out: &mut String, rows: &Rows) {
                 .iter()
                 .map(|h| match r.get(h) {
                     Some(Value::Text(s)) => s.clone(),
+                    // NULL apart from any text, "null" included
+                    Some(Value::Null) | None => NULL.to_string(),
                     Some(v) => v.to_string(),
-                    None => String::new(),
                 })
                 .collect()
         })
@@ -296,7 +314,7 @@ fn changes_table(out: &mut String, changes: &[Change]) {
                 c.tx.to_string(),
                 c.at.to_rfc3339(),
                 c.kind.name().to_string(),
-                c.table.clone().unwrap_or_default(),
+                c.tables.join(", "),
                 c.pk.as_ref().map(|v| v.to_string()).unwrap_or_default(),
                 c.row
                     .as_ref()
@@ -347,35 +365,52 @@ fn headers(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// An aligned table: the headers, a rule, the rows; a cell is cut to 40 characters.
+/// An aligned table: the headers, a rule, the rows, laid out by display width (CJK text and
+/// emoji take two columns); a cell is cut to 40 columns with `…`.
 fn table(out: &mut String, headers: &[String], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut t = comfy_table::Table::new();
+    // no borders; only the line under the header (preset positions 5 and 6)
+    t.load_preset("     --            ")
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(headers.iter().map(|h| cut(h)));
     for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count().min(40));
+        t.add_row(r.iter().map(|c| cut(c)));
+    }
+    for line in t.lines() {
+        put!(out, " {}", line.trim_end());
+    }
+}
+
+/// `text` cut to at most 40 display columns, the last one an ellipsis when cut; one line.
+fn cut(text: &str) -> String {
+    use unicode_width::UnicodeWidthChar as _;
+    const MAX: usize = 40;
+    let flat: String = text
+        .chars()
+        .map(|c| {
+            if c == '\n' || c == '\r' || c == '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let width: usize = flat.chars().map(|c| c.width().unwrap_or(0)).sum();
+    if width <= MAX {
+        return flat;
+    }
+    let mut kept = String::new();
+    let mut used = 0;
+    for c in flat.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > MAX - 1 {
+            break;
         }
+        used += w;
+        kept.push(c);
     }
-    let mut line = |cells: &[String]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| {
-                let c: String = if c.chars().count() > 40 {
-                    c.chars().take(39).chain(std::iter::once('…')).collect()
-                } else {
-                    c.clone()
-                };
-                format!("{c:<w$}")
-            })
-            .collect();
-        put!(out, "  {}", parts.join("  ").trim_end());
-    };
-    line(headers);
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    line(&rule);
-    for r in rows {
-        line(r);
-    }
+    kept.push('…');
+    kept
 }
 
 /// The tables: columns, indexes and foreign keys.
@@ -496,7 +531,11 @@ fn stats_text(out: &mut String, s: &Stats, retention: &Retentions) {
     put!(out, "last lsn          {}", s.last_lsn);
     put!(out, "last tx           {}", s.last_tx);
     put!(out, "deletions         {}", s.deletions);
-    put!(out, "disk bytes        {}", s.disk_bytes);
+    put!(
+        out,
+        "disk bytes        {} (every file of the store's folder, as du counts them)",
+        s.disk_bytes
+    );
     put!(out, "live bytes        {}", s.live_bytes);
     put!(out, "history bytes     {}", s.history_bytes);
     put!(out, "trash bytes       {}", s.trash_bytes);
