@@ -57,7 +57,7 @@ fn io(path: &Path, e: std::io::Error) -> Error {
     Error::io(path, e)
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let d = std::fs::File::open(dir).map_err(|e| io(dir, e))?;
     d.sync_all().map_err(|e| io(dir, e))
 }
@@ -402,6 +402,39 @@ pub(crate) fn copy(
     let new_path: PathBuf = dir.join(NEW_DATA);
     remove_tree(&new_path)?;
     let view = from.read()?;
+    let to = open_engine(from.kind(), &new_path)?;
+    let (state, last_lsn) = copy_view(view.as_ref(), to.as_ref(), progress)?;
+    let promise = Promise {
+        id: uuid::Uuid::now_v7(),
+        last_lsn,
+    };
+    let mut b = crate::storage::Batch::default();
+    b.put(
+        Space::Meta,
+        crate::codec::META_COMPACTION.to_vec(),
+        promise.id.as_bytes().to_vec(),
+    );
+    to.write(&b)?;
+    to.persist()?;
+    drop(to);
+    // Table files written outside the engine's journal: make every file and folder of the copy
+    // durable before the COMPACTED marker says the copy is complete.
+    sync_tree(&new_path)?;
+    progress(state);
+    Ok(Copied {
+        keys: state.keys,
+        bytes: state.bytes,
+        promise,
+    })
+}
+
+/// Copies every key of every space of `view` into the fresh engine `to`, space by space in key
+/// order; returns how far it got (everything) and the view's last LSN.
+fn copy_view(
+    view: &dyn crate::storage::ReadView,
+    to: &dyn Engine,
+    progress: &mut dyn FnMut(CompactProgress),
+) -> Result<(CompactProgress, u64)> {
     let mut total_keys = 0u64;
     for space in Space::ALL {
         for item in view.range(space, Bound::Unbounded, Bound::Unbounded, false)? {
@@ -409,7 +442,6 @@ pub(crate) fn copy(
             total_keys += 1;
         }
     }
-    let to = open_engine(from.kind(), &new_path)?;
     let mut state = CompactProgress {
         keys: 0,
         bytes: 0,
@@ -442,29 +474,41 @@ pub(crate) fn copy(
             return Err(e);
         }
     }
-    let (last_lsn, _) = crate::log::last_positions(view.as_ref())?;
-    let promise = Promise {
-        id: uuid::Uuid::now_v7(),
-        last_lsn,
-    };
-    let mut b = crate::storage::Batch::default();
-    b.put(
-        Space::Meta,
-        crate::codec::META_COMPACTION.to_vec(),
-        promise.id.as_bytes().to_vec(),
-    );
-    to.write(&b)?;
+    let (last_lsn, _) = crate::log::last_positions(view)?;
+    Ok((state, last_lsn))
+}
+
+/// What a backup wrote ([`crate::Db::backup`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupReport {
+    /// The folder of the copy: a complete store, opened like any other.
+    pub path: PathBuf,
+    /// The last LSN the copy holds: every commit up to it, none after.
+    pub lsn: u64,
+    /// Keys copied.
+    pub keys: u64,
+    /// Bytes of keys and values copied.
+    pub bytes: u64,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+}
+
+/// Writes the data folder of a backup: a fresh engine of `kind` at `data` holding every key of
+/// `view`, made durable file by file; returns how far it got (everything) and the view's last
+/// LSN. The store around it (marker, high-water mark) is [`crate::Db::backup`]'s.
+pub(crate) fn backup_data(
+    view: &dyn crate::storage::ReadView,
+    kind: EngineKind,
+    data: &Path,
+    progress: &mut dyn FnMut(CompactProgress),
+) -> Result<(CompactProgress, u64)> {
+    let to = open_engine(kind, data)?;
+    let copied = copy_view(view, to.as_ref(), progress)?;
     to.persist()?;
+    to.close()?;
     drop(to);
-    // Table files written outside the engine's journal: make every file and folder of the copy
-    // durable before the COMPACTED marker says the copy is complete.
-    sync_tree(&new_path)?;
-    progress(state);
-    Ok(Copied {
-        keys: state.keys,
-        bytes: state.bytes,
-        promise,
-    })
+    sync_tree(data)?;
+    Ok(copied)
 }
 
 /// fsyncs every file and folder under `path`.

@@ -606,6 +606,117 @@ impl Db {
         })
     }
 
+    /// Copies the store as it is now into a new store at `dest` (a folder that does not exist
+    /// yet, or an empty one) while it stays open: writers go on (on fjall and fjall-redb the
+    /// copy reads one snapshot; on sled, writes wait until the copy is made), and the copy holds
+    /// every commit up to one point and none after. The copy is a complete store of the same
+    /// engine (a memory store's on the default engine): restoring a backup is opening it. On
+    /// failure `dest` is left as it was. `progress` is called now and then.
+    pub fn backup(
+        &self,
+        dest: impl AsRef<Path>,
+        progress: impl FnMut(CompactProgress),
+    ) -> Result<crate::compact::BackupReport> {
+        let mut progress = progress;
+        let dest = dest.as_ref();
+        if let Some(dir) = &self.inner.path {
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+            // where `dest` will be: its nearest existing ancestor, resolved, then the rest
+            let mut existing = dest.to_path_buf();
+            let mut rest = Vec::new();
+            while !existing.exists() {
+                match (existing.file_name(), existing.parent()) {
+                    (Some(name), Some(parent)) => {
+                        rest.push(name.to_os_string());
+                        existing = parent.to_path_buf();
+                    }
+                    _ => break,
+                }
+            }
+            let mut resolved = if existing.as_os_str().is_empty() {
+                std::env::current_dir().map_err(|e| Error::io(dest, e))?
+            } else {
+                std::fs::canonicalize(&existing).unwrap_or(existing)
+            };
+            resolved.extend(rest.iter().rev());
+            if resolved.starts_with(&dir) {
+                return Err(Error::invalid(format!(
+                    "cannot back up into {}: it is inside the store itself",
+                    dest.display()
+                )));
+            }
+        }
+        let kind = match self.engine() {
+            EngineKind::Memory => EngineKind::default(),
+            k => k,
+        };
+        self.inner.pipeline.drain()?;
+        let view = self.inner.engine.read()?;
+        let start = std::time::Instant::now();
+        let absent = match std::fs::symlink_metadata(dest) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(Error::io(dest, e)),
+            Ok(m) if !m.is_dir() => {
+                return Err(Error::invalid(format!(
+                    "cannot back up into {}: it is a file (give a new folder)",
+                    dest.display()
+                )))
+            }
+            Ok(_) => {
+                let mut entries = std::fs::read_dir(dest).map_err(|e| Error::io(dest, e))?;
+                if entries.next().is_some() {
+                    return Err(Error::invalid(format!(
+                        "cannot back up into {}: the folder is not empty (give a new folder)",
+                        dest.display()
+                    )));
+                }
+                false
+            }
+        };
+        // the marker first (incomplete), the data, its high-water mark, then the marker line
+        // that makes it a complete store
+        let made = (|| -> Result<crate::compact::BackupReport> {
+            std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+            crate::store::write_marker(dest, kind, false)?;
+            let (state, lsn) = crate::compact::backup_data(
+                view.as_ref(),
+                kind,
+                &dest.join(crate::compact::DATA),
+                &mut progress,
+            )?;
+            write_hwm(dest, lsn)?;
+            crate::store::write_marker(dest, kind, true)?;
+            crate::compact::sync_dir(dest)?;
+            if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::compact::sync_dir(parent)?;
+            }
+            progress(state);
+            Ok(crate::compact::BackupReport {
+                path: dest.to_path_buf(),
+                lsn,
+                keys: state.keys,
+                bytes: state.bytes,
+                seconds: crate::compact::elapsed(start),
+            })
+        })();
+        if made.is_err() {
+            // leave `dest` as it was
+            if absent {
+                let _ = std::fs::remove_dir_all(dest);
+            } else if let Ok(entries) = std::fs::read_dir(dest) {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    let _ = if p.is_dir() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
+                }
+            }
+        }
+        made
+    }
+
     fn change_of(
         &self,
         view: &dyn crate::storage::ReadView,

@@ -81,7 +81,7 @@ mod views;
 
 pub use as_of::{AsOf, At};
 pub use commit::Durability;
-pub use compact::{CompactProgress, CompactReport};
+pub use compact::{BackupReport, CompactProgress, CompactReport};
 pub use db::{Audit, Change, ChangeKind, Db, Snapshot, Stats};
 pub use error::{Conflict, ConflictKind};
 pub use error::{Constraint, Error, Result};

@@ -476,3 +476,66 @@ fn stats_count_the_disk_as_du_does() {
         "stats say {a}, du says {b}"
     );
 }
+
+fn backup_while_writing(engine: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let db = std::sync::Arc::new(Db::open_with(&path, Options::default().engine(engine)).unwrap());
+    schema(&db);
+    for i in 0..300 {
+        db.insert(
+            "person",
+            Row::new().with("id", i).with("name", format!("person {i}")),
+        )
+        .unwrap();
+    }
+    db.delete("person", 7).unwrap();
+    // a writer goes on while the backup is made
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 1_000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                db.insert("person", Row::new().with("id", i).with("name", "later"))
+                    .unwrap();
+                i += 1;
+            }
+            i
+        })
+    };
+    let dest = dir.path().join("backup");
+    let mut calls = 0;
+    let report = db.backup(&dest, |_| calls += 1).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(calls > 0);
+    assert!(report.lsn >= 302 && report.keys > 0, "{report:?}");
+    // the copy is a complete store holding exactly the commits up to its LSN
+    let copy = Db::open(&dest).unwrap();
+    assert_eq!(copy.engine(), engine);
+    assert_eq!(copy.last_lsn(), report.lsn);
+    assert!(copy.verify().unwrap().is_ok());
+    let live_then = db.as_of(report.lsn).unwrap();
+    assert_eq!(
+        copy.scan("person", lazarusdb::Scan::all()).unwrap(),
+        live_then.scan("person", lazarusdb::Scan::all()).unwrap()
+    );
+    assert_eq!(copy.trash(&lazarusdb::TrashQuery::all()).unwrap().len(), 1);
+    assert!(written > 1_000 || db.last_lsn() >= report.lsn);
+    // refused: a folder that is not empty, a folder inside the store; nothing left behind
+    let e = db.backup(&dest, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("not empty"), "{e}");
+    let inside = path.join("copy");
+    let e = db.backup(&inside, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("inside the store"), "{e}");
+    assert!(!inside.exists());
+    drop(copy);
+}
+
+#[test]
+fn a_backup_of_an_open_store_opens_and_verifies() {
+    for engine in [EngineKind::FjallRedb, EngineKind::Fjall, EngineKind::Sled] {
+        backup_while_writing(engine);
+    }
+}

@@ -80,6 +80,24 @@ enum Command {
         #[command(flatten)]
         audit: AuditArgs,
     },
+    /// Insert the rows of a file (JSON lines, or CSV with a header; `-`: standard input), in
+    /// transactions of --batch rows, each checked as `insert` checks it.
+    Load {
+        table: String,
+        /// The file (`-` for standard input).
+        file: PathBuf,
+        /// jsonl or csv (default: csv for a .csv file, else jsonl).
+        #[arg(long, value_enum)]
+        format: Option<commands::load::RowFormat>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// All rows in one transaction: a bad line loads nothing.
+        #[arg(long)]
+        atomic: bool,
+        #[command(flatten)]
+        audit: AuditArgs,
+    },
     /// Partial update of a row; prints the new row.
     Update {
         table: String,
@@ -101,6 +119,11 @@ enum Command {
     /// Live rows in primary-key order.
     Scan {
         table: String,
+        /// Write the rows for other tools: jsonl (one JSON object a line) or csv (a header,
+        /// then one line a row; NULL is an empty field). Default: a table (or one JSON
+        /// document with --json).
+        #[arg(long, value_enum)]
+        format: Option<commands::load::RowFormat>,
         /// Only rows where COL equals VALUE (repeatable; uses an index when one matches).
         #[arg(long = "where", value_name = "COL=VALUE")]
         filters: Vec<String>,
@@ -279,6 +302,12 @@ enum Command {
     Compact,
     /// Write a checkpoint of the views, so that a rebuild replays only the events after it.
     Checkpoint,
+    /// Copy the store as it is now into a new store at DEST while it stays open (writers go
+    /// on); restoring a backup is opening it.
+    Backup {
+        /// A folder that does not exist yet, or an empty one.
+        dest: PathBuf,
+    },
     /// Print the shell completion script (e.g. `lazarus completions bash > /etc/bash_completion.d/lazarus`).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -552,10 +581,28 @@ fn on_store(db: &Db, command: &Command, bars: bool) -> Result<Outcome, Failure> 
         Command::Get { table, pk, as_of } => rows::get(db, table, pk, as_of.as_deref()),
         Command::Scan {
             table,
+            format,
             filters,
             limit,
             as_of,
-        } => rows::scan(db, table, filters, *limit, as_of.as_deref()),
+        } => rows::scan(db, table, filters, *limit, as_of.as_deref(), *format),
+        Command::Load {
+            table,
+            file,
+            format,
+            batch,
+            atomic,
+            audit,
+        } => commands::load::load(
+            db,
+            table,
+            file,
+            *format,
+            *batch,
+            *atomic,
+            &audit.audit(),
+            bars,
+        ),
         Command::Children {
             table,
             pk,
@@ -629,6 +676,7 @@ fn on_store(db: &Db, command: &Command, bars: bool) -> Result<Outcome, Failure> 
         Command::Verify => store::verify(db, bars),
         Command::Stats => store::stats(db),
         Command::Checkpoint => store::checkpoint(db),
+        Command::Backup { dest } => store::backup(db, dest, bars),
         Command::Demo | Command::Schema { .. } | Command::Import { .. } | Command::Compact => {
             Err(fail(2, "this command opens the store itself"))
         }

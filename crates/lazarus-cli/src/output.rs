@@ -114,7 +114,7 @@ pub fn spinner(shown: bool, what: &str) -> Option<ProgressBar> {
     }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos} ({elapsed})")
+        ProgressStyle::with_template("{spinner} {msg} {human_pos} ({per_sec}, {elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_message(what.to_string());
@@ -122,12 +122,29 @@ pub fn spinner(shown: bool, what: &str) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// A progress bar over the keys copied by `compact`.
-pub fn compact_bar(shown: bool) -> Option<ProgressBar> {
+/// A progress bar over `total` things (`unit`) that `what` goes through: done and total,
+/// percent, rate, time spent and left.
+pub fn count_bar(shown: bool, what: &str, total: u64, unit: &str) -> Option<ProgressBar> {
+    bar(
+        shown,
+        || ProgressBar::new(total),
+        &format!(
+            "{what} {{bar:30}} {{human_pos}}/{{human_len}} {unit} {{percent}}% \
+             {{per_sec}} ({{elapsed}}, {{eta}} left)"
+        ),
+    )
+}
+
+/// A progress bar over the keys copied by `compact` or `backup` (`what` it is doing): done and
+/// total, percent, rate, time spent and left.
+pub fn copy_bar(shown: bool, what: &str) -> Option<ProgressBar> {
     bar(
         shown,
         || ProgressBar::new(0),
-        "compacting {bar:30} {pos}/{len} keys ({elapsed})",
+        &format!(
+            "{what} {{bar:30}} {{human_pos}}/{{human_len}} keys {{percent}}% \
+             {{per_sec}} ({{elapsed}}, {{eta}} left)"
+        ),
     )
 }
 

@@ -1820,3 +1820,82 @@ fn the_log_names_every_table_a_schema_event_made_and_stats_count_like_du() {
     let stats = s.human(&["stats"]);
     assert!(stats.contains("as du counts them"), "{stats}");
 }
+
+#[test]
+fn rows_load_from_json_lines_and_csv_and_scan_out_for_other_tools() {
+    let s = Store::new();
+    s.schema(
+        "t.json",
+        r#"{"tables": [{"name": "t", "primary_key": "id",
+            "columns": [{"name": "id", "type": "int"},
+                        {"name": "name", "type": "text"},
+                        {"name": "score", "type": "float", "nullable": true},
+                        {"name": "ok", "type": "bool", "nullable": true}]}]}"#,
+    );
+    let csv = s.file(
+        "rows.csv",
+        "id,name,score,ok\n1,\"quoted, comma\",1.5,true\n2,\"two\nlines\",,false\n3,plain,-2,\n",
+    );
+    let out = s.json(&["load", "t", &csv, "--batch", "2"]);
+    assert_eq!(out, json!({"table": "t", "rows": 3, "transactions": 2}));
+    let jsonl = s.file(
+        "more.jsonl",
+        "{\"id\": 4, \"name\": \"four\"}\n\n{\"name\": \"five\"}\n",
+    );
+    assert_eq!(s.json(&["load", "t", &jsonl])["rows"], json!(2));
+    assert_eq!(ids(&s.json(&["scan", "t"])), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        s.json(&["get", "t", "2"]),
+        json!({"id": 2, "name": "two\nlines", "score": null, "ok": false})
+    );
+    // out again: CSV reads back to the same rows, JSON lines are one object a line
+    let csv_out = s.run(&["scan", "t", "--format", "csv"]).stdout;
+    assert!(csv_out.starts_with("id,name,score,ok\n"), "{csv_out}");
+    assert!(csv_out.contains("\"quoted, comma\""), "{csv_out}");
+    let lines = s.run(&["--json", "scan", "t", "--format", "jsonl"]).stdout;
+    let parsed: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed.len(), 5);
+    assert_eq!(parsed[0]["name"], json!("quoted, comma"));
+    let copy = Store::new();
+    copy.schema(
+        "t.json",
+        r#"{"tables": [{"name": "t", "primary_key": "id",
+            "columns": [{"name": "id", "type": "int"},
+                        {"name": "name", "type": "text"},
+                        {"name": "score", "type": "float", "nullable": true},
+                        {"name": "ok", "type": "bool", "nullable": true}]}]}"#,
+    );
+    let round = copy.file("round.csv", &csv_out);
+    copy.json(&["load", "t", &round]);
+    assert_eq!(copy.json(&["scan", "t"]), s.json(&["scan", "t"]));
+
+    // a bad line: the rows before it stay, it and the rest do not; --atomic loads nothing
+    let bad = s.file("bad.csv", "id,name\n10,a\n11,b\n1,dup\n12,c\n");
+    let e = s.fails_at(&["load", "t", &bad], 2, s.last_lsn() + 2);
+    assert!(
+        e.contains("line 4") && e.contains("2 row(s) before it"),
+        "{e}"
+    );
+    assert_eq!(ids(&s.json(&["scan", "t"])), [1, 2, 3, 4, 5, 10, 11]);
+    let bad = s.file("bad2.csv", "id,name\n20,a\n2x,b\n");
+    let e = s.fails(&["load", "t", &bad, "--atomic"], 2);
+    assert!(
+        e.contains("line 3") && e.contains("nothing was loaded"),
+        "{e}"
+    );
+    let e = s.fails(&["load", "t", &s.file("h.csv", "id,nme\n1,a\n")], 2);
+    assert!(e.contains("line 1") && e.contains("`nme`"), "{e}");
+    let e = s.fails(
+        &["load", "t", &s.file("j.jsonl", "{\"id\": 30}\nnot json\n")],
+        2,
+    );
+    assert!(
+        e.contains("line 1") && e.contains("name"),
+        "the first bad line: {e}"
+    );
+    let e = s.fails(&["load", "t", &s.file("k.jsonl", "not json\n")], 2);
+    assert!(e.contains("line 1") && e.contains("JSON"), "{e}");
+}

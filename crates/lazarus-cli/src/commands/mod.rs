@@ -4,6 +4,7 @@
 //! on standard output.
 
 pub mod bench;
+pub mod load;
 pub mod restore;
 pub mod rows;
 pub mod store;
@@ -57,6 +58,10 @@ pub enum Outcome {
     Deleted(DeleteReport),
     /// The deletions in the trash, newest first (`trash`).
     Trash(Vec<Trashed>),
+    /// Rows written for other tools (`scan --format`), printed as they are.
+    Formatted(String),
+    /// Rows loaded from a file (`load`).
+    Loaded(load::Loaded),
     /// A script printed as it is (`completions`).
     Script {
         /// What it is for (the shell).
@@ -128,6 +133,8 @@ pub enum Outcome {
     Checkpoint(u64),
     /// The store rewritten (`compact`).
     Compacted(CompactReport),
+    /// The store copied into a new one (`backup`).
+    BackedUp(lazarusdb::BackupReport),
     /// The comparison harness run (`bench`).
     Bench {
         /// The folder of results.json and plot.svg.

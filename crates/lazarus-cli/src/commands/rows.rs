@@ -65,11 +65,18 @@ pub fn scan(
     filters: &[String],
     limit: Option<usize>,
     as_of: Option<&str>,
+    format: Option<super::load::RowFormat>,
 ) -> Result<Outcome, Failure> {
     let rows = match as_of {
         Some(at) => scan_where(&db.as_of(parse_at(db, at)?)?, table, filters, limit)?,
         None => scan_where(db, table, filters, limit)?,
     };
+    if let Some(format) = format {
+        let def = db.table_def(table)?;
+        return Ok(Outcome::Formatted(super::load::write_rows(
+            &def, &rows, format,
+        )?));
+    }
     Ok(Outcome::Rows(Rows::of(db, table, rows)?))
 }
 

@@ -99,7 +99,7 @@ pub fn export(db: &Db, file: &Path, bars: bool) -> Result<Outcome, Failure> {
     let f = std::fs::File::create(&tmp)
         .map_err(|e| fail(2, format!("cannot create {}: {e}", tmp.display())))?;
     let mut w = std::io::BufWriter::new(f);
-    let bar = output::spinner(bars, "exporting");
+    let bar = output::count_bar(bars, "exporting", db.last_lsn(), "events");
     let n = db.export_log_with(&mut w, |n| output::advance(bar.as_ref(), n))?;
     output::clear(bar);
     let f = w
@@ -181,7 +181,7 @@ pub fn import(place: &Place<'_>, file: &Path, bars: bool) -> Result<Outcome, Fai
 /// `verify`: every view compared with a rebuild from the log; a spinner while it works when
 /// `bars`. Differences are a verdict, not an error: see [`Outcome::Verified`].
 pub fn verify(db: &Db, bars: bool) -> Result<Outcome, Failure> {
-    let bar = output::spinner(bars, "verifying");
+    let bar = output::count_bar(bars, "verifying", db.last_lsn(), "events");
     let report = db.verify_with_progress(|n| output::advance(bar.as_ref(), n))?;
     output::clear(bar);
     Ok(Outcome::Verified(report))
@@ -204,7 +204,7 @@ pub fn checkpoint(db: &Db) -> Result<Outcome, Failure> {
 /// the end. A progress bar over the keys copied when `bars`.
 pub fn compact(place: &Place<'_>, bars: bool) -> Result<Outcome, Failure> {
     let db = place.open(false)?;
-    let bar = output::compact_bar(bars);
+    let bar = output::copy_bar(bars, "compacting");
     let result = db.compact(|p| {
         if let Some(b) = &bar {
             b.set_length(p.total_keys);
@@ -215,4 +215,18 @@ pub fn compact(place: &Place<'_>, bars: bool) -> Result<Outcome, Failure> {
     let (db, report) = result?;
     closing(db, |_| Ok(()))?;
     Ok(Outcome::Compacted(report))
+}
+
+/// `backup DEST`: the open store copied as it is now into a new store at DEST, writers going on;
+/// a progress bar over the keys when `bars`.
+pub fn backup(db: &Db, dest: &Path, bars: bool) -> Result<Outcome, Failure> {
+    let bar = output::copy_bar(bars, "backing up");
+    let result = db.backup(dest, |p| {
+        if let Some(b) = &bar {
+            b.set_length(p.total_keys);
+            b.set_position(p.keys);
+        }
+    });
+    output::clear(bar);
+    Ok(Outcome::BackedUp(result?))
 }

@@ -55,6 +55,11 @@ pub fn document(outcome: &Outcome) -> Option<Json> {
                 .collect(),
         ),
         Outcome::Script { name, text } => json!({"shell": name, "script": text}),
+        // written in the format asked for, as it is
+        Outcome::Formatted(_) => return None,
+        Outcome::Loaded(l) => json!({
+            "table": l.table, "rows": l.rows, "transactions": l.transactions,
+        }),
         Outcome::TrashShown {
             deletion: d,
             tombstoned,
@@ -148,6 +153,13 @@ pub fn document(outcome: &Outcome) -> Option<Json> {
             })
         }
         Outcome::Checkpoint(at) => json!({ "lsn": at }),
+        Outcome::BackedUp(r) => json!({
+            "path": r.path.display().to_string(),
+            "lsn": r.lsn,
+            "keys": r.keys,
+            "bytes": r.bytes,
+            "seconds": r.seconds,
+        }),
         Outcome::Compacted(r) => json!({
             "keys": r.keys,
             "bytes": r.bytes,

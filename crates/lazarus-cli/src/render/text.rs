@@ -85,7 +85,16 @@ pub fn add(out: &mut String, outcome: &Outcome) {
                 put!(out, "  reference set to null in {r}");
             }
         }
-        Outcome::Script { text, .. } => out.push_str(text),
+        Outcome::Script { text, .. } | Outcome::Formatted(text) => out.push_str(text),
+        Outcome::Loaded(l) => {
+            put!(
+                out,
+                "loaded {} row(s) into {} in {} transaction(s)",
+                l.rows,
+                l.table,
+                l.transactions
+            );
+        }
         Outcome::Trash(trash) => trash_table(out, trash),
         Outcome::TrashShown {
             deletion: d,
@@ -227,6 +236,22 @@ pub fn add(out: &mut String, outcome: &Outcome) {
             put!(
                 out,
                 "checkpoint at lsn {at}: a rebuild replays only the events after it"
+            );
+        }
+        Outcome::BackedUp(r) => {
+            put!(
+                out,
+                "backed up to {}: every commit up to lsn {}, {} key(s), {} bytes, in {:.2} s",
+                r.path.display(),
+                r.lsn,
+                r.keys,
+                r.bytes,
+                r.seconds
+            );
+            put!(
+                out,
+                "the copy is a store: open it with `lazarus --db {} ...`",
+                r.path.display()
             );
         }
         Outcome::Compacted(r) => {
