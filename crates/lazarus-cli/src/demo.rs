@@ -49,6 +49,18 @@ pub struct Summary {
 pub fn demo(place: &Place<'_>) -> Result<Outcome, Failure> {
     let explicit_db = std::env::args().any(|a| a == "--db" || a.starts_with("--db="));
     let db = if explicit_db {
+        let occupied = std::fs::read_dir(place.path).is_ok_and(|mut d| d.next().is_some());
+        if occupied {
+            return Err(crate::fail(
+                2,
+                format!(
+                    "the demo tells its story on a fresh store, and {} already holds something \
+                     (a store from an earlier run?): give a new --db path, remove that one, or \
+                     leave --db out for a temporary store",
+                    place.path.display()
+                ),
+            ));
+        }
         let options = Options {
             engine: place.engine()?,
             ..Options::default()
@@ -170,6 +182,7 @@ fn story(db: &Db) -> Result<Demo, Failure> {
     );
 
     s.say("4. An update is an event too: the row keeps every version.");
+    let before_edit = db.last_lsn();
     db.update("a", 1, Row::new().with("data2", "a1d2 (edited)"))?;
     s.show(Outcome::Changes(db.history("a", 1)?));
 
@@ -230,9 +243,54 @@ fn story(db: &Db) -> Result<Demo, Failure> {
     s.say("12. Nothing was lost on the way: the history of b1 keeps its insert, its tombstone (with the\n    deletion id) and its restore.");
     s.show(Outcome::Changes(db.history("b", 1)?));
 
+    s.say(&format!(
+        "13. Any read can be made as of a past point: a1 as it was before its edit (lsn {before_edit}),\n    \
+         then now."
+    ));
+    let then = db.as_of(before_edit)?.get("a", 1)?;
+    s.rows(db, "a", then.into_iter().collect())?;
+    s.rows(db, "a", db.get("a", 1)?.into_iter().collect())?;
+
+    s.say("14. A bad bulk update hits every a row. restore-to puts the store back as it was just\n    before it, with compensating events; diff shows what differed.");
+    let before_bulk = db.last_lsn();
+    db.transaction(|tx| {
+        for r in tx.scan("a", Scan::all())? {
+            if let Some(id) = r.get("id").cloned() {
+                tx.update("a", id, Row::new().with("data1", "OVERWRITTEN"))?;
+            }
+        }
+        Ok::<_, Error>(())
+    })?;
+    s.rows(db, "a", db.scan("a", Scan::all())?)?;
+    let diff = db.diff(before_bulk, lazarusdb::At::Now, Some("a"))?;
+    s.line(format!(
+        "   diff from lsn {before_bulk} to now: {} row(s) of a changed",
+        diff.len()
+    ));
+    let plan = db.restore_table_to("a", before_bulk)?;
+    s.line(format!(
+        "   restore-to lsn {before_bulk}: {} row(s) put back",
+        plan.reverted.len()
+    ));
+    s.rows(db, "a", db.scan("a", Scan::all())?)?;
+
+    s.say("15. The restore-to is a transaction like any other: undo it, and the bulk update is back.\n    Undo that too, and it is gone again. Nothing is ever lost on the way.");
+    let restore_tx = last_tx(db)?;
+    db.undo(restore_tx, false)?;
+    s.line(format!(
+        "   after undo of transaction {restore_tx}: a1 data1 = {}",
+        data1(db)?
+    ));
+    let undo_tx = last_tx(db)?;
+    db.undo(undo_tx, false)?;
+    s.line(format!(
+        "   after undo of transaction {undo_tx}: a1 data1 = {}",
+        data1(db)?
+    ));
+
     let report = db.verify()?;
     s.say(&format!(
-        "13. verify: the live views equal a rebuild from the log ({} events, {} view keys, {} differences).",
+        "16. verify: the live views equal a rebuild from the log ({} events, {} view keys, {} differences).",
         report.events,
         report.keys,
         report.differences.len()
@@ -247,6 +305,27 @@ fn story(db: &Db) -> Result<Demo, Failure> {
             verify: report,
         },
     })
+}
+
+/// The transaction of the last event.
+fn last_tx(db: &Db) -> Result<u64, Failure> {
+    Ok(db
+        .changes(db.last_lsn(), Some(1))?
+        .first()
+        .map_or(0, |c| c.tx))
+}
+
+/// a1's data1, as text.
+fn data1(db: &Db) -> Result<String, Failure> {
+    Ok(db
+        .get("a", 1)?
+        .and_then(|r| {
+            r.get("data1").map(|v| match v {
+                lazarusdb::Value::Text(t) => t.clone(),
+                other => other.to_string(),
+            })
+        })
+        .unwrap_or_else(|| "(no row)".into()))
 }
 
 /// The primary keys of the live rows of `table`, as text.

@@ -1899,3 +1899,32 @@ fn rows_load_from_json_lines_and_csv_and_scan_out_for_other_tools() {
     let e = s.fails(&["load", "t", &s.file("k.jsonl", "not json\n")], 2);
     assert!(e.contains("line 1") && e.contains("JSON"), "{e}");
 }
+
+#[test]
+fn the_demo_reads_the_past_restores_to_it_and_says_why_not_on_a_used_store() {
+    let s = Store::new();
+    let out = s.run(&["demo"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for part in [
+        "as of a past point",
+        "restore-to lsn",
+        "diff from lsn",
+        "after undo of transaction",
+    ] {
+        assert!(
+            out.stdout.contains(part),
+            "no `{part}` in the demo:\n{}",
+            out.stdout
+        );
+    }
+    assert!(out.stdout.contains("0 differences"), "{}", out.stdout);
+    // twice on the same store: the second run says why it does not start
+    let again = s.run(&["demo"]);
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(
+        again.stderr.contains("fresh store") && again.stderr.contains("--db"),
+        "{again:?}"
+    );
+    // the first run's store is still there, whole
+    assert_eq!(s.json(&["verify"])["ok"], json!(true));
+}
