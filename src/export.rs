@@ -9,13 +9,18 @@
 //!
 //! `kind` is one of `schema`, `insert`, `update`, `delete` (a tombstone, with `deletion` and
 //! `root`), `unlink` (a set-null update inside a deletion, with `deletion`), `restore` (with
-//! `deletion`). A schema line carries `schema`: `{"create_tables": [table, ...]}` (each table
+//! `deletion`), and the purge kinds, which carry keys and ids, never a value: `purged` (an
+//! event whose image a purge or a history prune removed: `table`, `pk`, `was` — `insert`,
+//! `update`, `unlink` or `restore` — and its `deletion` for the last two), `purge` (a row's life
+//! purged from the trash of `deletion`), `purge_deletion` (`deletion` leaves the trash) and
+//! `prune` (`table`'s history before LSN `horizon` dropped). A schema line carries `schema`: `{"create_tables": [table, ...]}` (each table
 //! with its id, columns, index ids and foreign-key index ids), `{"add_column": {"table", "column"}}`
 //! or `{"add_index": {"table", "id", "columns", "unique"}}`. Rows are JSON objects as the CLI
 //! prints them (bytes in base64, times in RFC 3339).
 //!
 //! Import replays such a file into an **empty** store, keeping LSNs, transaction ids, times,
-//! actors, reasons and deletion ids. Each event is checked as its kind requires (types and keys;
+//! actors, reasons and deletion ids: a store whose log holds purges imports to the same store,
+//! the erased values absent from both. Each event is checked as its kind requires (types and keys;
 //! an insert of a key that is not live, an update or set-null update of a live row, a tombstone
 //! of a live row, a restore naming a deletion whose trash holds the row — or, for a live row, a
 //! set-null update of it; tombstones and set-null updates join only a deletion of their own
@@ -154,15 +159,38 @@ pub fn export(db: &Db, out: &mut dyn Write, mut progress: impl FnMut(u64)) -> Re
                         json!({"retention": {"table": table, "deletions": policy.deletions, "history": policy.history}}),
                     );
                 }
-                EventBody::Purge { .. }
-                | EventBody::ImagePurged { .. }
-                | EventBody::PurgeDeletion { .. }
-                | EventBody::PruneHistory { .. } => {
-                    return Err(Error::invalid(format!(
-                        "the event at lsn {} is a purge, which export does not support yet: \
-                         copy the store folder (after `lazarus compact`) instead",
-                        ev.lsn
-                    )));
+                EventBody::ImagePurged {
+                    table,
+                    pk,
+                    was,
+                    deletion,
+                } => {
+                    o.insert("kind".into(), "purged".into());
+                    o.insert("table".into(), name(&catalog, *table)?);
+                    o.insert("pk".into(), pk.to_json());
+                    o.insert("was".into(), was_name(*was, ev.lsn)?.into());
+                    if let Some(d) = deletion {
+                        o.insert("deletion".into(), d.to_string().into());
+                    }
+                }
+                EventBody::Purge {
+                    table,
+                    pk,
+                    deletion,
+                } => {
+                    o.insert("kind".into(), "purge".into());
+                    o.insert("table".into(), name(&catalog, *table)?);
+                    o.insert("pk".into(), pk.to_json());
+                    o.insert("deletion".into(), deletion.to_string().into());
+                }
+                EventBody::PurgeDeletion { deletion } => {
+                    o.insert("kind".into(), "purge_deletion".into());
+                    o.insert("deletion".into(), deletion.to_string().into());
+                }
+                EventBody::PruneHistory { table, horizon } => {
+                    o.insert("kind".into(), "prune".into());
+                    o.insert("table".into(), name(&catalog, *table)?);
+                    o.insert("horizon".into(), (*horizon).into());
                 }
                 EventBody::Tombstone {
                     table,
@@ -197,6 +225,23 @@ pub fn export(db: &Db, out: &mut dyn Write, mut progress: impl FnMut(u64)) -> Re
     }
     out.flush().map_err(|e| Error::io("export", e))?;
     Ok(n)
+}
+
+/// The name of the event kind a purged image stands for, as a line spells it.
+fn was_name(was: u8, lsn: u64) -> Result<&'static str> {
+    use crate::codec::record::kind;
+    Ok(match was {
+        kind::INSERT => "insert",
+        kind::UPDATE => "update",
+        kind::UNLINK => "unlink",
+        kind::RESTORE => "restore",
+        other => {
+            return Err(Error::corrupted(
+                format!("log event at lsn {lsn}"),
+                format!("a purged image stands for event kind {other}"),
+            ))
+        }
+    })
 }
 
 fn field<'a>(o: &'a Map<String, Json>, name: &str, line: usize) -> Result<&'a Json> {
@@ -343,6 +388,26 @@ pub(crate) enum ImportBody {
         policy: crate::schema::Retention,
     },
     Row(RowLine),
+    /// An event whose image was purged (`purged`): what it was, without the image.
+    Purged {
+        table: String,
+        pk: Json,
+        was: u8,
+        deletion: Option<Uuid>,
+    },
+    /// A row's lives purged from a deletion's trash (`purge`).
+    Purge {
+        table: String,
+        pk: Json,
+        deletion: Uuid,
+    },
+    /// A deletion purged (`purge_deletion`).
+    PurgeDeletion(Uuid),
+    /// A table's history pruned before a horizon (`prune`).
+    Prune {
+        table: String,
+        horizon: u64,
+    },
 }
 
 /// A row event as read from a line.
@@ -421,6 +486,54 @@ fn parse_line(text: &str, line: usize) -> Result<Line> {
             return Err(Error::invalid(format!(
                 "line {line}: unknown schema change"
             )));
+        }
+    } else if matches!(kind, "purged" | "purge" | "purge_deletion" | "prune") {
+        let deletion = match o.get("deletion") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(d)) => Some(
+                Uuid::parse_str(d)
+                    .map_err(|_| Error::invalid(format!("line {line}: bad deletion id `{d}`")))?,
+            ),
+            Some(_) => {
+                return Err(Error::invalid(format!(
+                    "line {line}: \"deletion\" must be a deletion id"
+                )))
+            }
+        };
+        let need =
+            || deletion.ok_or_else(|| Error::invalid(format!("line {line}: missing \"deletion\"")));
+        match kind {
+            "purged" => {
+                use crate::codec::record::kind as k;
+                let was = match str_field(o, "was", line)? {
+                    "insert" => k::INSERT,
+                    "update" => k::UPDATE,
+                    "unlink" => k::UNLINK,
+                    "restore" => k::RESTORE,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "line {line}: a purged image stands for insert, update, unlink or \
+                             restore, not `{other}`"
+                        )))
+                    }
+                };
+                ImportBody::Purged {
+                    table: str_field(o, "table", line)?.to_string(),
+                    pk: field(o, "pk", line)?.clone(),
+                    was,
+                    deletion,
+                }
+            }
+            "purge" => ImportBody::Purge {
+                table: str_field(o, "table", line)?.to_string(),
+                pk: field(o, "pk", line)?.clone(),
+                deletion: need()?,
+            },
+            "purge_deletion" => ImportBody::PurgeDeletion(need()?),
+            _ => ImportBody::Prune {
+                table: str_field(o, "table", line)?.to_string(),
+                horizon: u64_field(o, "horizon", line)?,
+            },
         }
     } else {
         if !matches!(kind, "insert" | "update" | "unlink" | "restore" | "delete") {
@@ -650,6 +763,37 @@ impl Db {
                         policy,
                     },
                     ImportBody::Row(r) => row_event(tx.catalog(), r, line)?.body,
+                    ImportBody::Purged {
+                        table,
+                        pk,
+                        was,
+                        deletion,
+                    } => {
+                        let t = tx.catalog().table(&table)?;
+                        EventBody::ImagePurged {
+                            table: t.id(),
+                            pk: crate::read::pk_enc(t, Value::from_json(&pk)?)?.0,
+                            was,
+                            deletion,
+                        }
+                    }
+                    ImportBody::Purge {
+                        table,
+                        pk,
+                        deletion,
+                    } => {
+                        let t = tx.catalog().table(&table)?;
+                        EventBody::Purge {
+                            table: t.id(),
+                            pk: crate::read::pk_enc(t, Value::from_json(&pk)?)?.0,
+                            deletion,
+                        }
+                    }
+                    ImportBody::PurgeDeletion(deletion) => EventBody::PurgeDeletion { deletion },
+                    ImportBody::Prune { table, horizon } => EventBody::PruneHistory {
+                        table: tx.catalog().table(&table)?.id(),
+                        horizon,
+                    },
                 })
             })()
             .map_err(at_line)?;
@@ -661,8 +805,9 @@ impl Db {
         Ok(())
     }
 
-    /// Writes the event log as JSON lines, one event a line in LSN order (the format is in
-    /// `docs/semantics.md`; purge events cannot be exported).
+    /// Writes the event log as JSON lines, one event a line in LSN order (the format is in the
+    /// module notes of `export.rs` and `docs/semantics.md`; purges included, without the values
+    /// they erased).
     pub fn export_log(&self, out: &mut dyn Write) -> Result<u64> {
         export(self, out, |_| {})
     }

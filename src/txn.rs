@@ -1135,19 +1135,12 @@ impl<'db> Transaction<'db> {
                     EventBody::Restore { deletion, .. } => {
                         // A restore takes a member out of its deletion's trash: a trashed row
                         // (the row is not live) or a set-null update to revert (it is).
-                        let member = ReadView::get(
-                            &self.overlay,
-                            Space::DelRows,
-                            &codec::delrow_key(deletion, t.id(), &enc),
-                        )?
-                        .map(|b| crate::records::decode_member(&b))
-                        .transpose()?;
                         let expected = if live {
                             crate::records::MEMBER_UNLINK
                         } else {
                             crate::records::MEMBER_TOMBSTONE
                         };
-                        if member.map(|m| m.kind) != Some(expected) {
+                        if self.member_kind(deletion, t.id(), &enc)? != Some(expected) {
                             return Err(Error::invalid(format!(
                                 "a restore of {} {pk} names deletion {deletion}, whose trash does \
                                  not hold {}",
@@ -1174,11 +1167,78 @@ impl<'db> Transaction<'db> {
                 }
                 check_windows(policy)?;
             }
-            EventBody::Purge { .. }
-            | EventBody::ImagePurged { .. }
-            | EventBody::PurgeDeletion { .. }
-            | EventBody::PruneHistory { .. } => {
-                return Err(Error::invalid("purge events cannot be imported"));
+            EventBody::ImagePurged {
+                table,
+                pk,
+                was,
+                deletion,
+            } => {
+                // what the event it stands for would need, but of an image that is gone
+                use crate::codec::record::kind;
+                let t = self.catalog.by_id(*table)?.clone();
+                let enc = keys::encode_one(pk);
+                let live = crate::records::row_exists(&self.overlay, t.id(), &enc)?;
+                let fits = match (*was, deletion) {
+                    (kind::INSERT, None) => !live,
+                    (kind::UPDATE, None) => live,
+                    (kind::UNLINK, Some(d)) => {
+                        self.check_new_deletion(d)?;
+                        live
+                    }
+                    (kind::RESTORE, Some(d)) => {
+                        let expected = if live {
+                            crate::records::MEMBER_UNLINK
+                        } else {
+                            crate::records::MEMBER_TOMBSTONE
+                        };
+                        self.member_kind(d, t.id(), &enc)? == Some(expected)
+                    }
+                    _ => false,
+                };
+                if !fits {
+                    return Err(Error::invalid(format!(
+                        "a purged image of {} {pk} does not fit the row's state then (it stands \
+                         for an event of kind {was}{})",
+                        t.name(),
+                        if live {
+                            ", the row live"
+                        } else {
+                            ", the row not live"
+                        }
+                    )));
+                }
+            }
+            EventBody::Purge {
+                table,
+                pk,
+                deletion,
+            } => {
+                let t = self.catalog.by_id(*table)?.clone();
+                let enc = keys::encode_one(pk);
+                if self.member_kind(deletion, t.id(), &enc)?
+                    != Some(crate::records::MEMBER_TOMBSTONE)
+                {
+                    return Err(Error::invalid(format!(
+                        "a purge of {} {pk} names deletion {deletion}, whose trash does not hold \
+                         the row",
+                        t.name()
+                    )));
+                }
+            }
+            EventBody::PurgeDeletion { deletion } => {
+                if crate::records::get_deletion(&self.overlay, deletion)?.is_none() {
+                    return Err(Error::invalid(format!(
+                        "the purge of deletion {deletion}, which the store does not hold"
+                    )));
+                }
+            }
+            EventBody::PruneHistory { table, horizon } => {
+                self.catalog.by_id(*table)?;
+                if *horizon > self.next_lsn() {
+                    return Err(Error::invalid(format!(
+                        "a history prune up to lsn {horizon}, after itself"
+                    )));
+                }
             }
             EventBody::Tombstone {
                 table,
@@ -1199,6 +1259,18 @@ impl<'db> Transaction<'db> {
             }
         }
         self.stage(body).map(|_| ())
+    }
+
+    /// The kind of the member (table, encoded pk) of a deletion's trash, if it holds one.
+    fn member_kind(&self, deletion: &uuid::Uuid, table: u32, enc: &[u8]) -> Result<Option<u8>> {
+        Ok(ReadView::get(
+            &self.overlay,
+            Space::DelRows,
+            &codec::delrow_key(deletion, table, enc),
+        )?
+        .map(|b| crate::records::decode_member(&b))
+        .transpose()?
+        .map(|m| m.kind))
     }
 
     /// Refuses a tombstone or set-null update joining a deletion made by an earlier transaction
@@ -1229,6 +1301,8 @@ impl<'db> Transaction<'db> {
             }
             let t = self.catalog.by_id(*table)?.clone();
             match crate::records::get_row(&self.overlay, t.id(), &enc)? {
+                // a purged image: nothing of it is left to check
+                Some(row) if row.image.is_empty() => {}
                 Some(row) => {
                     self.check_unique(&t, &row.image, &enc, None)?;
                     self.check_parents(&t, &row.image, None)?;
