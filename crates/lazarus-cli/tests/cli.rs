@@ -1928,3 +1928,39 @@ fn the_demo_reads_the_past_restores_to_it_and_says_why_not_on_a_used_store() {
     // the first run's store is still there, whole
     assert_eq!(s.json(&["verify"])["ok"], json!(true));
 }
+
+#[test]
+fn backup_export_after_a_purge_and_an_honest_compact() {
+    let s = Store::new();
+    seed(&s);
+    let del = s.json(&["delete", "a", "1"]);
+    let id = del["deletion"].as_str().unwrap().to_string();
+    s.json(&["purge", &id, "--actor", "dpo", "--yes"]);
+    // export takes a purged log; the import is the same store
+    let file = s.dir.path().join("log.jsonl");
+    let out = s.json(&["export", file.to_str().unwrap()]);
+    assert_eq!(out["events"].as_u64(), Some(s.last_lsn()));
+    let copy = Store::new();
+    copy.json(&["import", file.to_str().unwrap()]);
+    assert_eq!(copy.json(&["scan", "b"]), s.json(&["scan", "b"]));
+    assert_eq!(copy.json(&["log"]), s.json(&["log"]));
+    // a backup of the store opens and verifies
+    let dest = s.dir.path().join("backup");
+    let b = s.json(&["backup", dest.to_str().unwrap()]);
+    assert_eq!(b["lsn"].as_u64(), Some(s.last_lsn()));
+    let out = lazarus(&["--db", dest.to_str().unwrap(), "--json", "verify"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = lazarus(&["--db", dest.to_str().unwrap(), "--json", "scan", "a"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out.stdout).unwrap(),
+        s.json(&["scan", "a"])
+    );
+    let e = s.fails(&["backup", dest.to_str().unwrap()], 2);
+    assert!(e.contains("not empty"), "{e}");
+    // compact says what it freed, or why the files grew
+    let text = s.human(&["compact"]);
+    assert!(
+        text.contains("freed") || text.contains("nothing was there to reclaim"),
+        "{text}"
+    );
+}
