@@ -47,8 +47,8 @@ fn schema(db: &Db) {
     .unwrap();
 }
 
-/// A closed store at `<tmp>/s` with `n` authors and a book each, one deletion in the trash.
-fn store(engine: EngineKind, n: i64) -> (tempfile::TempDir, PathBuf) {
+/// An open store at `<tmp>/s` with `n` authors and a book each.
+fn filled(engine: EngineKind, n: i64) -> (tempfile::TempDir, PathBuf, Db) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
     let db = Db::open_with(&path, Options::default().engine(engine)).unwrap();
@@ -62,6 +62,12 @@ fn store(engine: EngineKind, n: i64) -> (tempfile::TempDir, PathBuf) {
         db.insert("book", Row::new().with("id", i).with("author_id", i))
             .unwrap();
     }
+    (dir, path, db)
+}
+
+/// A closed store at `<tmp>/s` with `n` authors and a book each, one deletion in the trash.
+fn store(engine: EngineKind, n: i64) -> (tempfile::TempDir, PathBuf) {
+    let (dir, path, db) = filled(engine, n);
     db.delete("author", 1).unwrap();
     db.close().unwrap();
     (dir, path)
@@ -128,18 +134,8 @@ fn a_store_keeps_its_mark_from_creation_and_every_process_refreshes_it() {
 /// commit durable in the journal, no memtable flushed), with the high-water mark the close
 /// wrote after (as a crash just after a refresh of the mark would leave it).
 fn crashed_store(engine: EngineKind, n: i64) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
+    let (dir, path, db) = filled(engine, n);
     let copy = dir.path().join("crashed");
-    let db = Db::open_with(&path, Options::default().engine(engine)).unwrap();
-    schema(&db);
-    for i in 1..=n {
-        db.insert(
-            "author",
-            Row::new().with("id", i).with("name", format!("a{i}")),
-        )
-        .unwrap();
-    }
     copy_tree(&path, &copy);
     db.close().unwrap();
     std::fs::copy(path.join("HWM"), copy.join("HWM")).unwrap();

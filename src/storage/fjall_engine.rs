@@ -948,16 +948,20 @@ mod journal_tests {
         assert_eq!(n, 501);
     }
 
+    /// A folder whose engine wrote `a`, closed, then wrote `b` (the engine stays usable after
+    /// close; that write is only in the journal).
+    fn written_after_close() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let e = FjallEngine::open(dir.path()).unwrap();
+        put(&e, b"a", b"1");
+        e.close().unwrap();
+        put(&e, b"b", b"2");
+        dir
+    }
+
     #[test]
     fn a_write_after_the_close_keeps_the_journal() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let e = FjallEngine::open(dir.path()).unwrap();
-            put(&e, b"a", b"1");
-            e.close().unwrap();
-            // the engine stays usable after close; this write is only in the journal
-            put(&e, b"b", b"2");
-        }
+        let dir = written_after_close();
         assert!(dir.path().join(JOURNAL_OK).is_file());
         let e = FjallEngine::open_existing(dir.path(), true).unwrap();
         assert!(journal_bytes(dir.path()) > 0);
@@ -968,13 +972,7 @@ mod journal_tests {
 
     #[test]
     fn a_damaged_record_is_not_trusted() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let e = FjallEngine::open(dir.path()).unwrap();
-            put(&e, b"a", b"1");
-            e.close().unwrap();
-            put(&e, b"b", b"2");
-        }
+        let dir = written_after_close();
         for garbage in [
             &b"\xff\xfe not text"[..],
             b"",

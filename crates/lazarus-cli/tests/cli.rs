@@ -40,6 +40,13 @@ const SEED_SCHEMA: &str = r#"{"tables": [
    "foreign_keys": [{"column": "a_id", "references": "a", "on_delete": "cascade"}]}
 ]}"#;
 
+/// One table of several column types, for rows in and out.
+const TYPED_SCHEMA: &str = r#"{"tables": [{"name": "t", "primary_key": "id",
+  "columns": [{"name": "id", "type": "int"},
+              {"name": "name", "type": "text"},
+              {"name": "score", "type": "float", "nullable": true},
+              {"name": "ok", "type": "bool", "nullable": true}]}]}"#;
+
 /// A table with a unique column, a table with a text key and one with a uuid key.
 const MORE_SCHEMA: &str = r#"{"tables": [
   {"name": "u", "primary_key": "id",
@@ -1824,14 +1831,7 @@ fn the_log_names_every_table_a_schema_event_made_and_stats_count_like_du() {
 #[test]
 fn rows_load_from_json_lines_and_csv_and_scan_out_for_other_tools() {
     let s = Store::new();
-    s.schema(
-        "t.json",
-        r#"{"tables": [{"name": "t", "primary_key": "id",
-            "columns": [{"name": "id", "type": "int"},
-                        {"name": "name", "type": "text"},
-                        {"name": "score", "type": "float", "nullable": true},
-                        {"name": "ok", "type": "bool", "nullable": true}]}]}"#,
-    );
+    s.schema("t.json", TYPED_SCHEMA);
     let csv = s.file(
         "rows.csv",
         "id,name,score,ok\n1,\"quoted, comma\",1.5,true\n2,\"two\nlines\",,false\n3,plain,-2,\n",
@@ -1860,14 +1860,7 @@ fn rows_load_from_json_lines_and_csv_and_scan_out_for_other_tools() {
     assert_eq!(parsed.len(), 5);
     assert_eq!(parsed[0]["name"], json!("quoted, comma"));
     let copy = Store::new();
-    copy.schema(
-        "t.json",
-        r#"{"tables": [{"name": "t", "primary_key": "id",
-            "columns": [{"name": "id", "type": "int"},
-                        {"name": "name", "type": "text"},
-                        {"name": "score", "type": "float", "nullable": true},
-                        {"name": "ok", "type": "bool", "nullable": true}]}]}"#,
-    );
+    copy.schema("t.json", TYPED_SCHEMA);
     let round = copy.file("round.csv", &csv_out);
     copy.json(&["load", "t", &round]);
     assert_eq!(copy.json(&["scan", "t"]), s.json(&["scan", "t"]));
