@@ -576,7 +576,12 @@ fn parse_line(text: &str, line: usize) -> Result<Line> {
 }
 
 /// Imports a JSON-lines event log into an empty store; returns the number of events imported.
-pub fn import(db: &Db, input: &mut dyn BufRead, mut progress: impl FnMut(u64)) -> Result<u64> {
+pub fn import(
+    db: &Db,
+    input: &mut dyn BufRead,
+    defaults: &crate::db::Audit,
+    mut progress: impl FnMut(u64),
+) -> Result<u64> {
     if db.last_lsn() != 0 {
         return Err(Error::invalid(
             "import needs an empty store (it keeps the file's LSNs and transaction ids); create a new store",
@@ -618,7 +623,7 @@ pub fn import(db: &Db, input: &mut dyn BufRead, mut progress: impl FnMut(u64)) -
         };
         if boundary {
             n += pending.len() as u64;
-            db.import_transaction(std::mem::take(&mut pending))?;
+            db.import_transaction(std::mem::take(&mut pending), defaults)?;
             progress(n);
         }
         if let Some(l) = parsed {
@@ -706,15 +711,15 @@ pub(crate) fn row_event(
 }
 
 impl Db {
-    fn import_transaction(&self, lines: Vec<Line>) -> Result<()> {
+    fn import_transaction(&self, lines: Vec<Line>, defaults: &crate::db::Audit) -> Result<()> {
         let Some(first) = lines.first() else {
             return Ok(());
         };
         let (tx_id, at, actor, reason) = (
             first.tx,
             first.at,
-            first.actor.clone(),
-            first.reason.clone(),
+            first.actor.clone().or_else(|| defaults.actor.clone()),
+            first.reason.clone().or_else(|| defaults.reason.clone()),
         );
         let mut tx = self.begin()?;
         if tx.id() != tx_id {
@@ -817,7 +822,7 @@ impl Db {
     /// the store checks its own writes; a bad line is [`Error::InvalidInput`] naming it, and the
     /// transactions before it stay committed.
     pub fn import_log(&self, input: &mut dyn BufRead) -> Result<u64> {
-        import(self, input, |_| {})
+        import(self, input, &crate::db::Audit::default(), |_| {})
     }
 
     /// [`Db::export_log`], calling `progress` with the number of events written so far.
@@ -831,7 +836,18 @@ impl Db {
         input: &mut dyn BufRead,
         progress: impl FnMut(u64),
     ) -> Result<u64> {
-        import(self, input, progress)
+        import(self, input, &crate::db::Audit::default(), progress)
+    }
+
+    /// [`Db::import_log_with`], recording `defaults` (who imports, and why) with every imported
+    /// transaction whose line records no actor or no reason of its own; a recorded one is kept.
+    pub fn import_log_as(
+        &self,
+        input: &mut dyn BufRead,
+        defaults: &crate::db::Audit,
+        progress: impl FnMut(u64),
+    ) -> Result<u64> {
+        import(self, input, defaults, progress)
     }
 
     /// Reads every live row of every table (for comparisons in tests and tools).

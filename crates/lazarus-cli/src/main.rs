@@ -237,7 +237,13 @@ enum Command {
     /// Write the event log to FILE as JSON lines (`-` for standard output).
     Export { file: PathBuf },
     /// Replay a JSON-lines event log from FILE into a new, empty store.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Who imports (and --reason why): recorded with each imported transaction whose line
+        /// records none; one that does keeps its own.
+        #[command(flatten)]
+        audit: AuditArgs,
+    },
     /// Compare every view with a rebuild from the log.
     Verify,
     /// The comparison harness: every performance goal measured in one run on lazarusdb (each
@@ -531,7 +537,7 @@ fn execute(cli: &Cli) -> Result<Outcome, Failure> {
             }
             SchemaAction::Show => store::schema(&place, None),
         },
-        Command::Import { file } => store::import(&place, file, bars),
+        Command::Import { file, audit } => store::import(&place, file, &audit.audit(), bars),
         Command::Compact => store::compact(&place, bars),
         Command::Bench {
             quick,

@@ -1507,6 +1507,24 @@ fn every_writing_command_records_its_actor() {
     );
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(actor_at(&s, s.last_lsn()), json!("envy"));
+    // import: who imports fills in the transactions whose lines record no actor; the others
+    // keep theirs
+    let file = s.dir.path().join("log.jsonl");
+    s.json(&["export", file.to_str().unwrap()]);
+    let copy = Store::new();
+    copy.json(&["import", file.to_str().unwrap(), "--actor", "importer"]);
+    let log = copy.json(&["log"]);
+    let actors: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap_or("-"))
+        .collect();
+    assert!(
+        actors.contains(&"ins") && actors.contains(&"importer"),
+        "{actors:?}"
+    );
+    assert!(!actors.contains(&"-"), "{actors:?}");
     // the flag wins over the environment
     let out = exec(
         Command::new(BIN)

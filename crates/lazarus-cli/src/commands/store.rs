@@ -118,7 +118,12 @@ pub fn export(db: &Db, file: &Path, bars: bool) -> Result<Outcome, Failure> {
 
 /// `import FILE`: a JSON-lines event log replayed into a new store, built beside the target and
 /// moved into place only when the whole file imported: a failed import leaves nothing behind.
-pub fn import(place: &Place<'_>, file: &Path, bars: bool) -> Result<Outcome, Failure> {
+pub fn import(
+    place: &Place<'_>,
+    file: &Path,
+    audit: &lazarusdb::Audit,
+    bars: bool,
+) -> Result<Outcome, Failure> {
     let f = std::fs::File::open(file)
         .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
     if place.path.exists() {
@@ -153,7 +158,7 @@ pub fn import(place: &Place<'_>, file: &Path, bars: bool) -> Result<Outcome, Fai
         };
         let db = Db::open_with(&tmp, options)?;
         let bar = output::spinner(bars, "importing");
-        let n = db.import_log_with(&mut std::io::BufReader::new(f), |n| {
+        let n = db.import_log_as(&mut std::io::BufReader::new(f), audit, |n| {
             output::advance(bar.as_ref(), n)
         })?;
         output::clear(bar);
