@@ -6,7 +6,7 @@
 //! * 0: success.
 //! * 1: a verdict, its report printed: a `get` of a missing row (standard error names the
 //!   deletion when the row is in the trash), a `verify` that found differences, a `restore
-//!   --dry-run` whose plan has conflicts.
+//!   --dry-run` or `restore-to --dry-run` whose plan has conflicts.
 //! * 2: bad input or a failed operation: one line on standard error, nothing on standard output,
 //!   nothing written to the store. Closing the store comes last (a sync and its durable
 //!   high-water mark `HWM`): when that fails, the command fails with 2, though what it committed
@@ -502,6 +502,19 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 format!(
                     "{} difference(s) between the views and the log",
                     report.differences.len()
+                ),
+            )
+        }),
+        Outcome::RestoredTo {
+            plan,
+            dry_run: true,
+        } if !plan.conflicts.is_empty() => Err(Failure {
+            keeps_output: true,
+            ..fail(
+                1,
+                format!(
+                    "{} conflict(s): the restore-to would be refused as it stands",
+                    plan.conflicts.len()
                 ),
             )
         }),

@@ -1975,3 +1975,26 @@ fn backup_export_after_a_purge_and_an_honest_compact() {
         "{text}"
     );
 }
+
+#[test]
+fn a_restore_to_dry_run_with_conflicts_exits_1_with_its_plan() {
+    let s = Store::new();
+    s.schema(
+        "pc.json",
+        r#"{"tables": [
+            {"name": "p", "primary_key": "id", "columns": [{"name": "id", "type": "int"}]},
+            {"name": "c", "primary_key": "id",
+             "columns": [{"name": "id", "type": "int"}, {"name": "p_id", "type": "int"}],
+             "foreign_keys": [{"column": "p_id", "references": "p", "on_delete": "cascade"}]}]}"#,
+    );
+    s.json(&["insert", "p", r#"{"id": 1}"#]);
+    let point = s.last_lsn().to_string();
+    s.json(&["insert", "p", r#"{"id": 2}"#]);
+    s.json(&["insert", "c", r#"{"id": 1, "p_id": 2}"#]);
+    // p2 would be tombstoned, but c1 (outside the scope) references it
+    let plan = s.verdict(&["restore-to", &point, "--table", "p", "--dry-run"], 1);
+    assert_eq!(plan["conflicts"].as_array().unwrap().len(), 1, "{plan}");
+    // without conflicts: 0
+    let plan = s.json(&["restore-to", &point, "--dry-run"]);
+    assert_eq!(plan["conflicts"], json!([]));
+}
