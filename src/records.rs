@@ -354,22 +354,36 @@ pub fn last_schema_lsn(view: &dyn ReadView, lsn: u64) -> Result<u64> {
     }
 }
 
+/// What [`catalog_at_cached`] remembers: the newest schema event at or before some points, the
+/// last of those points (no schema event lies after the first and up to it), and the catalog.
+pub type CatalogMemo = parking_lot::Mutex<Option<(u64, u64, std::sync::Arc<Catalog>)>>;
+
 /// [`catalog_at`], reusing `memo` when it holds the catalog of the same newest schema event:
 /// the catalog as of a point depends only on the schema events up to it, and a committed
-/// event never changes. `memo` is replaced by the catalog built otherwise.
+/// event never changes. A point between the memo's schema event and the last point it was
+/// asked for has that same newest event, known without a read. `memo` is replaced by the
+/// catalog built otherwise.
 pub fn catalog_at_cached(
     view: &dyn ReadView,
     lsn: u64,
-    memo: &parking_lot::Mutex<Option<(u64, std::sync::Arc<Catalog>)>>,
+    memo: &CatalogMemo,
 ) -> Result<std::sync::Arc<Catalog>> {
-    let newest = last_schema_lsn(view, lsn)?;
-    if let Some((at, catalog)) = &*memo.lock() {
-        if *at == newest {
+    if let Some((newest, covered, catalog)) = &*memo.lock() {
+        if *newest <= lsn && lsn <= *covered {
             return Ok(catalog.clone());
         }
     }
+    let newest = last_schema_lsn(view, lsn)?;
+    let mut held = memo.lock();
+    if let Some((at, covered, catalog)) = held.as_mut() {
+        if *at == newest {
+            *covered = (*covered).max(lsn);
+            return Ok(catalog.clone());
+        }
+    }
+    drop(held);
     let catalog = std::sync::Arc::new(catalog_at(view, lsn)?);
-    *memo.lock() = Some((newest, catalog.clone()));
+    *memo.lock() = Some((newest, lsn, catalog.clone()));
     Ok(catalog)
 }
 

@@ -192,7 +192,7 @@ pub(crate) struct Inner {
     pub(crate) catalog: RwLock<Arc<Catalog>>,
     /// The catalog of the last as-of view and the LSN of the newest schema event it holds
     /// (see [`records::catalog_at_cached`](crate::records::catalog_at_cached)).
-    pub(crate) as_of_catalog: Mutex<Option<(u64, Arc<Catalog>)>>,
+    pub(crate) as_of_catalog: crate::records::CatalogMemo,
     /// The last LSN an as-of view was asked for and the end of its transaction, which a
     /// committed event never changes.
     pub(crate) as_of_point: Mutex<Option<(u64, u64)>>,

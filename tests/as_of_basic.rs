@@ -251,3 +251,49 @@ fn every_kind_of_point_resolves_to_the_commit_it_names() {
 fn uuid_of(text: &str) -> uuid::Uuid {
     uuid::Uuid::parse_str(text).unwrap()
 }
+
+#[test]
+fn the_catalog_of_each_point_is_its_own_whatever_order_points_are_read_in() {
+    let db = Db::memory().unwrap();
+    db.create_table(
+        TableBuilder::new("t")
+            .column(("id", ColumnType::Int))
+            .primary_key("id"),
+    )
+    .unwrap();
+    db.insert("t", Row::new().with("id", 1)).unwrap();
+    let before = db.last_lsn();
+    db.insert("t", Row::new().with("id", 2)).unwrap();
+    let still_before = db.last_lsn();
+    db.add_column(
+        "t",
+        ColumnDef::new("note", ColumnType::Text).with_default("x"),
+    )
+    .unwrap();
+    let added = db.last_lsn();
+    db.insert("t", Row::new().with("id", 3).with("note", "y"))
+        .unwrap();
+    let after = db.last_lsn();
+    let has_note = |at: u64| {
+        db.as_of(at)
+            .unwrap()
+            .table_def("t")
+            .unwrap()
+            .columns
+            .iter()
+            .any(|c| c.name == "note")
+    };
+    // read in an order that walks the remembered range forwards, backwards and across the change
+    for (at, want) in [
+        (before, false),
+        (still_before, false),
+        (before, false),
+        (after, true),
+        (still_before, false),
+        (added, true),
+        (before, false),
+        (after, true),
+    ] {
+        assert_eq!(has_note(at), want, "as of {at}");
+    }
+}
