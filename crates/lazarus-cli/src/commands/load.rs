@@ -117,7 +117,8 @@ pub fn load(
 }
 
 /// Inserts `pending` in one transaction; a row that does not insert names its line, and
-/// (unless `atomic`) the rows before it are committed in a transaction of their own.
+/// (unless `atomic`) the rows before it are committed in a transaction of their own. A
+/// transaction that fails as a whole (at its commit) names its lines and keeps nothing of them.
 fn commit(
     db: &Db,
     table: &str,
@@ -127,39 +128,54 @@ fn commit(
     atomic: bool,
 ) -> Result<(), Failure> {
     let rows = std::mem::take(pending);
-    let mut bad = None;
-    let result = super::audited(db, audit, |tx| {
-        for (i, (_, row)) in rows.iter().enumerate() {
-            bad = Some(i);
-            tx.insert(table, row.clone())?;
-        }
-        Ok(())
-    });
-    let failed = match result {
-        Ok(()) => {
-            loaded.rows += rows.len() as u64;
-            loaded.transactions += 1;
-            return Ok(());
-        }
-        Err(f) => f,
+    let (bad, failed) = match insert_all(db, table, &rows, audit, loaded) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
     };
-    let at = bad.unwrap_or(0);
+    let Some(at) = bad else {
+        let (first, last) = (
+            rows.first().map_or(0, |(l, _)| *l),
+            rows.last().map_or(0, |(l, _)| *l),
+        );
+        return Err(fail(
+            2,
+            format!(
+                "lines {first}-{last}: their transaction failed: {}",
+                failed.message
+            ),
+        ));
+    };
     let line = rows.get(at).map_or(0, |(l, _)| *l);
     let failure = fail(2, format!("line {line}: {}", failed.message));
     if at > 0 && !atomic {
-        let before: Vec<Row> = rows.iter().take(at).map(|(_, r)| r.clone()).collect();
-        let n = before.len() as u64;
-        super::audited(db, audit, |tx| {
-            for row in before {
-                tx.insert(table, row)?;
-            }
-            Ok(())
-        })
-        .map_err(|f| fail(2, format!("{}; then {}", failure.message, f.message)))?;
-        loaded.rows += n;
-        loaded.transactions += 1;
+        let before = rows.get(..at).unwrap_or_default();
+        insert_all(db, table, before, audit, loaded)
+            .map_err(|(_, f)| fail(2, format!("{}; then {}", failure.message, f.message)))?;
     }
     Err(failure)
+}
+
+/// Inserts `rows` in one transaction and counts them as loaded; on failure, the index of the
+/// row whose insert failed (`None`: the commit itself failed) and why.
+fn insert_all(
+    db: &Db,
+    table: &str,
+    rows: &[(u64, Row)],
+    audit: &Audit,
+    loaded: &mut Loaded,
+) -> Result<(), (Option<usize>, Failure)> {
+    let mut bad = None;
+    super::audited(db, audit, |tx| {
+        for (i, (_, row)) in rows.iter().enumerate() {
+            tx.insert(table, row.clone())
+                .inspect_err(|_| bad = Some(i))?;
+        }
+        Ok(())
+    })
+    .map_err(|f| (bad, f))?;
+    loaded.rows += rows.len() as u64;
+    loaded.transactions += 1;
+    Ok(())
 }
 
 /// A reader that moves a progress bar by the bytes read.
