@@ -302,6 +302,9 @@ pub(crate) struct AsOfView<'a> {
     lsn: u64,
     catalog: Arc<Catalog>,
     expired: Expired,
+    /// Rows an index read of this view has just read as of the LSN (row key → row record):
+    /// the gets of the rows it found, which follow in the same read, take them from here.
+    found: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
 }
 
 /// Tables whose history window the point lies before: table id → (name, window, what).
@@ -422,6 +425,7 @@ impl<'a> AsOfView<'a> {
             lsn,
             catalog,
             expired,
+            found: Default::default(),
         }
     }
 
@@ -535,6 +539,114 @@ impl<'a> AsOfView<'a> {
         Ok(out)
     }
 
+    /// The entries of one index of `table` inside the bounds, as of the LSN, in key order
+    /// (design §10): the rows that have the values now (live entries) or had them in a version
+    /// at or before the LSN (past entries), each read as of the LSN and kept when its image
+    /// then gives an entry inside the bounds. `None` when the bounds do not name one index of
+    /// one table in the catalog: the caller computes the whole index instead.
+    fn index_range_at(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+    ) -> Result<Option<Vec<Vec<u8>>>> {
+        let (Bound::Included(first) | Bound::Excluded(first)) = start else {
+            return Ok(None);
+        };
+        let (Some(table), Some(index)) = (
+            codec::table_of(first),
+            first
+                .get(4..8)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes),
+        ) else {
+            return Ok(None);
+        };
+        let Ok(t) = self.catalog.by_id(table) else {
+            return Ok(None);
+        };
+        let Some(idx) = t.indexes.iter().find(|i| i.id == index) else {
+            return Ok(None);
+        };
+        let ncols = idx.cols.len();
+        let mut pks: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
+        for item in self.base.range(Space::Index, start, end, false)? {
+            let (k, _) = item?;
+            pks.insert(codec::index_entry_pk(Space::Index, &k, ncols)?.to_vec());
+        }
+        // Past entries: the same keys with the index's past bit and a version LSN after them.
+        let past_prefix = codec::past_index_prefix(table, index);
+        let to_past = |k: &[u8]| {
+            let mut p = k.to_vec();
+            if let Some(b) = p.get_mut(4) {
+                *b |= 0x80;
+            }
+            p
+        };
+        let from = Bound::Included(to_past(first));
+        let until = match end {
+            Bound::Included(k) | Bound::Excluded(k) if k.len() >= 8 => {
+                keys::prefix_end(&to_past(k)).map_or(Bound::Unbounded, Bound::Excluded)
+            }
+            _ => keys::prefix_end(&past_prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        };
+        // A past entry's LSN is the event that ended its run: runs ended after the point
+        // may hold the row's version then.
+        if !crate::storage::empty_range(&from, &until) {
+            for item in self.base.range(
+                Space::Index,
+                crate::storage::bound_ref(&from),
+                crate::storage::bound_ref(&until),
+                false,
+            )? {
+                let (k, _) = item?;
+                if !k.starts_with(&past_prefix) {
+                    break;
+                }
+                let (live_key, ended) = codec::past_index_parts(&k)?;
+                if ended > self.lsn {
+                    pks.insert(codec::index_entry_pk(Space::Index, &live_key, ncols)?.to_vec());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let inside = |k: &[u8]| {
+            (match start {
+                Bound::Included(s) => k >= s,
+                Bound::Excluded(s) => k > s,
+                Bound::Unbounded => true,
+            }) && (match end {
+                Bound::Included(e) => k <= e,
+                Bound::Excluded(e) => k < e,
+                Bound::Unbounded => true,
+            })
+        };
+        let mut found = self.found.borrow_mut();
+        found.clear();
+        for pk_enc in pks {
+            let (version, bytes, image) =
+                match row_as_of(self.base.as_ref(), table, &pk_enc, self.lsn)? {
+                    RowAsOf::Live(bytes, row) => (row.lsn, Some(bytes), row.image),
+                    RowAsOf::Version(lsn, image) => (lsn, None, image),
+                    RowAsOf::Purged(_) | RowAsOf::Absent => continue,
+                };
+            if image.is_empty() {
+                continue;
+            }
+            let (vals, _) = crate::records::index_vals(t, &idx.cols, &image);
+            let key = codec::index_key(table, index, &vals, &pk_enc);
+            if inside(&key) {
+                out.push(key);
+                let record = match bytes {
+                    Some(b) => b,
+                    None => crate::records::encode_row(version, &image)?,
+                };
+                found.insert(codec::row_key(table, &pk_enc), record);
+            }
+        }
+        out.sort();
+        Ok(Some(out))
+    }
+
     /// Every index entry of a table as of the LSN.
     fn index_entries(&self, table: u32) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
         let mut out = BTreeMap::new();
@@ -578,6 +690,9 @@ impl ReadView for AsOfView<'_> {
                     return Ok(None);
                 };
                 self.check_table(Some(table))?;
+                if let Some(record) = self.found.borrow_mut().remove(key) {
+                    return Ok(Some(record));
+                }
                 match row_as_of(self.base.as_ref(), table, pk_enc, self.lsn)? {
                     RowAsOf::Live(bytes, _) => Ok(Some(bytes)),
                     RowAsOf::Version(lsn, image) => {
@@ -595,6 +710,11 @@ impl ReadView for AsOfView<'_> {
                     return Ok(None);
                 };
                 self.check_table(Some(table))?;
+                if let Some(found) =
+                    self.index_range_at(Bound::Included(key), Bound::Included(key))?
+                {
+                    return Ok(found.iter().any(|k| k == key).then(Vec::new));
+                }
                 Ok(self.index_entries(table)?.get(key).cloned())
             }
             Space::Log => match codec::read_u64_key(key) {
@@ -647,16 +767,20 @@ impl ReadView for AsOfView<'_> {
                     ));
                 };
                 self.check_table(Some(table))?;
-                let entries = self.index_entries(table)?;
-                let own = |b: Bound<&[u8]>| match b {
-                    Bound::Included(k) => Bound::Included(k.to_vec()),
-                    Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
-                    Bound::Unbounded => Bound::Unbounded,
-                };
-                let (s, e) = (own(start), own(end));
+                let (s, e) = (
+                    crate::storage::bound_owned(start),
+                    crate::storage::bound_owned(end),
+                );
                 if crate::storage::empty_range(&s, &e) {
                     return Ok(Box::new(std::iter::empty()));
                 }
+                if let Some(mut keys) = self.index_range_at(start, end)? {
+                    if reverse {
+                        keys.reverse();
+                    }
+                    return Ok(Box::new(keys.into_iter().map(|k| Ok((k, Vec::new())))));
+                }
+                let entries = self.index_entries(table)?;
                 let mut items: Vec<(Vec<u8>, Vec<u8>)> = entries
                     .range((s, e))
                     .map(|(k, v)| (k.clone(), v.clone()))

@@ -1150,7 +1150,11 @@ impl Db {
                 let mut n = 0u64;
                 for item in view.range(space, Bound::Unbounded, Bound::Unbounded, false)? {
                     let (k, v) = item?;
-                    n += (k.len() + v.len()) as u64;
+                    if space == Space::Index && codec::is_past_index_key(&k) {
+                        history += (k.len() + v.len()) as u64;
+                    } else {
+                        n += (k.len() + v.len()) as u64;
+                    }
                 }
                 match space {
                     Space::Rows | Space::Index => live += n,
@@ -1445,6 +1449,81 @@ mod tests {
         assert_eq!(past(&db), before);
         // rows 2 and 3: their Insert, then the update or the tombstone
         assert_eq!(hist_entries(&db).len(), 4);
+    }
+
+    /// The past index entries of a store (design §4).
+    fn past_index_keys(db: &Db) -> Vec<Vec<u8>> {
+        let view = db.inner.engine.read().unwrap();
+        view.range(Space::Index, Bound::Unbounded, Bound::Unbounded, false)
+            .unwrap()
+            .map(|r| r.unwrap().0)
+            .filter(|k| codec::is_past_index_key(k))
+            .collect()
+    }
+
+    #[test]
+    fn a_format_2_store_gets_its_past_index_entries_at_open() {
+        for engine in [EngineKind::FjallRedb, EngineKind::Fjall] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s");
+            let db = Db::open_with(&path, Options::default().engine(engine)).unwrap();
+            db.create_table(
+                TableBuilder::new("t")
+                    .column(("id", ColumnType::Int))
+                    .column(("v", ColumnType::Text))
+                    .primary_key("id")
+                    .index(["v"]),
+            )
+            .unwrap();
+            for id in 1..=3 {
+                db.insert("t", Row::new().with("id", id).with("v", "a"))
+                    .unwrap();
+            }
+            db.update("t", 2, Row::new().with("v", "b")).unwrap();
+            db.update("t", 1, Row::new().with("v", "c")).unwrap();
+            db.delete("t", 3).unwrap();
+            db.insert("t", Row::new().with("id", 4).with("v", "a"))
+                .unwrap();
+            let lookups = |db: &Db| -> Vec<String> {
+                (0..=db.last_lsn())
+                    .map(|lsn| {
+                        let a = db.as_of(At::Lsn(lsn)).unwrap();
+                        format!("{:?}", a.lookup("t", &["v"], &["a".into()]))
+                    })
+                    .collect()
+            };
+            let before = lookups(&db);
+            let past = past_index_keys(&db);
+            // the first versions of rows 1, 2 and 3
+            assert_eq!(past.len(), 3, "{engine:?}");
+            // what a format 2 store holds: no past entries
+            let mut b = Batch::default();
+            for k in &past {
+                b.delete(Space::Index, k.clone());
+            }
+            b.put(
+                Space::Meta,
+                codec::META_FORMAT.to_vec(),
+                2u32.to_be_bytes().to_vec(),
+            );
+            db.inner.engine.write(&b).unwrap();
+            assert!(!db.verify().unwrap().differences.is_empty());
+            db.close().unwrap();
+            std::fs::write(
+                path.join(MARKER),
+                format!("{MARKER_HEAD}\nformat 2\nengine {}\n", engine.name()),
+            )
+            .unwrap();
+            let db = Db::open(&path).unwrap();
+            assert_eq!(
+                read_format(db.inner.engine.read().unwrap().as_ref()).unwrap(),
+                Some(FORMAT_VERSION)
+            );
+            assert_eq!(read_marker(&path).unwrap().unwrap().format, FORMAT_VERSION);
+            assert_eq!(past_index_keys(&db), past, "{engine:?}");
+            assert!(db.verify().unwrap().differences.is_empty());
+            assert_eq!(lookups(&db), before, "{engine:?}");
+        }
     }
 
     #[test]

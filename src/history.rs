@@ -397,10 +397,20 @@ pub(crate) fn tombstone_of(
 }
 
 /// Replaces the event at `lsn` (an Insert, Update, Restore or Unlink of the row) by its purged
-/// form and marks its version-index entry. Returns false when it held no image.
-pub(crate) fn purge_image(o: &mut Overlay, table: u32, pk_enc: &[u8], lsn: u64) -> Result<bool> {
+/// form, marks its version-index entry and removes its past index entries (design §4: no
+/// value outlives its image). Returns false when it held no image.
+pub(crate) fn purge_image(
+    o: &mut Overlay,
+    t: &crate::schema::Table,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<bool> {
+    let table = t.id();
     let ev = log::read_event(&*o, lsn)?
         .ok_or_else(|| Error::corrupted("hist", format!("points at missing lsn {lsn}")))?;
+    if let Some(image) = crate::records::event_image(&ev.body) {
+        forget_runs(o, t, pk_enc, lsn, &ev.body, image)?;
+    }
     let was = ev.body.tag();
     let (pk, deletion) = match ev.body {
         EventBody::Insert { pk, .. } | EventBody::Update { pk, .. } => (pk, None),
@@ -426,6 +436,83 @@ pub(crate) fn purge_image(o: &mut Overlay, table: u32, pk_enc: &[u8], lsn: u64) 
         vec![kind::IMAGE_PURGED],
     );
     Ok(true)
+}
+
+/// Rewrites the past index entries around a version whose image (at `lsn`) is being purged
+/// as a replay of the rewritten log would write them (design §4): the run the next event ended
+/// for this image's values goes, and the image it replaced (an Update's or a set-null's) now
+/// ends its runs at `lsn` for every index, as one replaced by a purged image does.
+fn forget_runs(
+    o: &mut Overlay,
+    t: &crate::schema::Table,
+    pk_enc: &[u8],
+    lsn: u64,
+    body: &EventBody,
+    image: &[Value],
+) -> Result<()> {
+    let table = t.id();
+    let next = {
+        let start = codec::hist_key(table, pk_enc, lsn.saturating_add(1));
+        let end = codec::hist_key(table, pk_enc, u64::MAX);
+        let mut it = o.range(
+            Space::Hist,
+            Bound::Included(&start),
+            Bound::Included(&end),
+            false,
+        )?;
+        first_version(&mut it)?
+    };
+    if let Some(next) = next {
+        for idx in &t.indexes {
+            let (vals, _) = crate::records::index_vals(t, &idx.cols, image);
+            o.delete(
+                Space::Index,
+                codec::past_index_key(table, idx.id, &vals, pk_enc, next),
+            );
+        }
+    }
+    if matches!(body, EventBody::Update { .. } | EventBody::Unlink { .. }) {
+        let start = codec::hist_key(table, pk_enc, 0);
+        let end = codec::hist_key(table, pk_enc, lsn);
+        let before = {
+            let mut it = o.range(
+                Space::Hist,
+                Bound::Included(&start),
+                Bound::Excluded(&end),
+                true,
+            )?;
+            first_version(&mut it)?
+        };
+        let replaced = match before {
+            Some(at) => log::read_event(&*o, at)?
+                .and_then(|ev| crate::records::event_image(&ev.body).cloned()),
+            None => None,
+        };
+        if let Some(old) = replaced.filter(|img| !img.is_empty()) {
+            for idx in &t.indexes {
+                let (vals, _) = crate::records::index_vals(t, &idx.cols, &old);
+                o.put(
+                    Space::Index,
+                    codec::past_index_key(table, idx.id, &vals, pk_enc, lsn),
+                    Vec::new(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The LSN of the first entry of a walk over one row's hist entries that is an event of the
+/// row: the Purge entry of an earlier life, which may lie among the versions of a later one,
+/// is not (design §4).
+fn first_version(it: &mut crate::storage::KvIter<'_>) -> Result<Option<u64>> {
+    for item in it {
+        let (k, v) = item?;
+        if v.first() != Some(&kind::PURGE) {
+            return Ok(Some(codec::hist_lsn(&k)?));
+        }
+    }
+    Ok(None)
 }
 
 /// A member of a deletion still in its trash: (table, encoded pk, pk, tombstone LSN).

@@ -207,14 +207,6 @@ fn bound_key(prefix: &[u8], b: &Bound<Vec<u8>>, is_start: bool) -> Bound<Vec<u8>
     }
 }
 
-fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(k.as_slice()),
-        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 /// Reads over a consistent view of the store. Implemented by [`crate::Db`] (live rows) and
 /// [`crate::Transaction`] (live rows plus the transaction's own writes).
 pub trait Readable {
@@ -256,8 +248,8 @@ pub trait Readable {
         }
         ctx.view().visit(
             Space::Rows,
-            as_ref_bound(&s),
-            as_ref_bound(&e),
+            crate::storage::bound_ref(&s),
+            crate::storage::bound_ref(&e),
             scan.reverse,
             &mut |k, v| {
                 let row = crate::records::decode_row(k, v)?;
@@ -310,8 +302,8 @@ pub trait Readable {
         let view = ctx.view();
         view.visit(
             Space::Index,
-            as_ref_bound(&s),
-            as_ref_bound(&e),
+            crate::storage::bound_ref(&s),
+            crate::storage::bound_ref(&e),
             range.reverse,
             &mut |k, _| {
                 let pk = codec::index_entry_pk(Space::Index, k, idx.cols.len())?;

@@ -636,6 +636,12 @@ impl Table {
             .indexes
             .iter()
             .map(|i| {
+                if i.id >= crate::codec::PAST_INDEX_BIT {
+                    return Err(Error::schema(format!(
+                        "table `{}`: index id {} is out of range (ids are below 2^31)",
+                        def.name, i.id
+                    )));
+                }
                 Ok(Index {
                     id: i.id,
                     cols: i.columns.iter().map(|c| pos(c)).collect::<Result<_>>()?,

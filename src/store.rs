@@ -22,9 +22,10 @@ use crate::storage::{Batch, Engine, EngineKind};
 use crate::value::Timestamp;
 use crate::views;
 
-/// The store format version this build writes and reads. Format 1 stores are migrated at open
-/// (design §4: format 2 writes no hist entry for a live row's Insert).
-pub const FORMAT_VERSION: u32 = 2;
+/// The store format version this build writes and reads. Older stores are migrated at open
+/// (design §4: format 2 writes no hist entry for a live row's Insert; format 3 keeps past
+/// index entries).
+pub const FORMAT_VERSION: u32 = 3;
 
 pub(crate) const MARKER: &str = "LAZARUS";
 
@@ -523,7 +524,10 @@ impl Inner {
             if let Some(dir) = &path {
                 write_marker(dir, engine.kind(), read_hwm(dir)?.is_some())?;
             }
-            views::drop_live_insert_entries(engine.as_ref())?;
+            if format.is_some_and(|v| v < 2) {
+                views::drop_live_insert_entries(engine.as_ref())?;
+            }
+            views::write_past_entries(engine.as_ref())?;
             let mut b = Batch::default();
             b.put(
                 Space::Meta,

@@ -810,9 +810,10 @@ impl<'db> Transaction<'db> {
         })?;
         let res = (|| -> Result<u64> {
             let mut n = 0;
+            let t = self.catalog.by_id(table)?.clone();
             for img in crate::history::life_images(&self.overlay, table, pk_enc, tombstone)? {
                 if !img.purged
-                    && crate::history::purge_image(&mut self.overlay, table, pk_enc, img.lsn)?
+                    && crate::history::purge_image(&mut self.overlay, &t, pk_enc, img.lsn)?
                 {
                     n += 1;
                 }
@@ -935,7 +936,7 @@ impl<'db> Transaction<'db> {
                         && at != *latest
                         && !read.contains(&at)
                         && !keep.contains(&at)
-                        && crate::history::purge_image(&mut self.overlay, t.id(), &pk_enc, at)?
+                        && crate::history::purge_image(&mut self.overlay, &t, &pk_enc, at)?
                     {
                         n += 1;
                     }

@@ -53,6 +53,7 @@ fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value
     let old = records::get_row(o, t.id(), pk_enc)?;
     if let Some(old) = &old {
         keep_version(o, t.id(), pk_enc, old.lsn)?;
+        end_runs(o, t, pk_enc, lsn, &old.image, Some(image));
     }
     match old {
         Some(old) if !old.image.is_empty() && !image.is_empty() => {
@@ -137,6 +138,168 @@ pub(crate) fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> R
     }
 }
 
+/// The runs of the live image `old`'s index values that an event breaks (design §4), over
+/// `indexes`: (index id, values) for each index whose values the row leaves — `new` is `None`
+/// (a tombstone), a purged image (empty) or holds other values. A purged `old` ends nothing.
+fn ended_runs<'t>(
+    t: &Table,
+    indexes: impl Iterator<Item = &'t crate::schema::Index>,
+    old: &[Value],
+    new: Option<&[Value]>,
+) -> Vec<(u32, Vec<u8>)> {
+    if old.is_empty() {
+        return Vec::new();
+    }
+    indexes
+        .filter_map(|idx| {
+            let (vals, _) = records::index_vals(t, &idx.cols, old);
+            let ends = match new {
+                Some(img) if !img.is_empty() => records::index_vals(t, &idx.cols, img).0 != vals,
+                _ => true,
+            };
+            ends.then_some((idx.id, vals))
+        })
+        .collect()
+}
+
+/// Writes the past entries `(values, pk, lsn)` of the runs the event at `lsn` ends.
+fn end_runs(
+    o: &mut Overlay,
+    t: &Table,
+    pk_enc: &[u8],
+    lsn: u64,
+    old: &[Value],
+    new: Option<&[Value]>,
+) {
+    for (id, vals) in ended_runs(t, t.indexes.iter(), old, new) {
+        o.put(
+            Space::Index,
+            codec::past_index_key(t.id(), id, &vals, pk_enc, lsn),
+            Vec::new(),
+        );
+    }
+}
+
+/// Whether a hist tag is a version with an image (possibly purged).
+fn holds_image(tag: u8) -> bool {
+    matches!(
+        tag,
+        kind::INSERT | kind::UPDATE | kind::RESTORE | kind::UNLINK | kind::IMAGE_PURGED
+    )
+}
+
+/// Past index keys, and the hist key to go on after (`None`: done).
+pub(crate) type PastEntries = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
+/// The past index entries, for the indexes `ids` of `t`, that the rows' histories listed in
+/// `hist` from `after` on hold (design §4: one per run of equal values that an event ended),
+/// stopping at the first row boundary after `limit` hist entries; with the last hist key
+/// examined (`None`: the table's history is done). What a replay of the log writes for an
+/// index that had always existed.
+pub(crate) fn past_entries_of_history(
+    view: &dyn ReadView,
+    t: &Table,
+    ids: &[u32],
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<PastEntries> {
+    let prefix = codec::table_prefix(t.id());
+    let start = match after {
+        Some(k) => Bound::Excluded(k.to_vec()),
+        None => Bound::Included(prefix.clone()),
+    };
+    let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    let indexes: Vec<_> = t.indexes.iter().filter(|i| ids.contains(&i.id)).collect();
+    let mut out = Vec::new();
+    // the row being walked, and its image before the current entry (none: not live, or purged)
+    let mut row: Vec<u8> = Vec::new();
+    let mut prev: Option<Vec<Value>> = None;
+    let mut last: Option<Vec<u8>> = None;
+    for (seen, item) in view
+        .range(
+            Space::Hist,
+            crate::storage::bound_ref(&start),
+            crate::storage::bound_ref(&end),
+            false,
+        )?
+        .enumerate()
+    {
+        let (k, v) = item?;
+        let (row_key, lsn) = codec::hist_split(&k)?;
+        if row_key != row.as_slice() {
+            if seen >= limit {
+                return Ok((out, last));
+            }
+            row = row_key.to_vec();
+            prev = None;
+        }
+        last = Some(k.clone());
+        let (_, pk_enc) = codec::row_parts(Space::Rows, row_key)?;
+        let tag = v
+            .first()
+            .copied()
+            .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+        if tag == kind::PURGE {
+            // the purge of an earlier life, among the versions of a later one: no event of it
+            continue;
+        }
+        let image = if holds_image(tag) && tag != kind::IMAGE_PURGED {
+            let ev = crate::log::read_event(view, lsn)?
+                .ok_or_else(|| Error::corrupted("hist", format!("points at missing lsn {lsn}")))?;
+            records::event_image(&ev.body).cloned()
+        } else {
+            None
+        };
+        if let Some(old) = &prev {
+            let new = match (&image, holds_image(tag)) {
+                (Some(img), _) => Some(img.as_slice()),
+                (None, true) => Some(&[][..]),
+                (None, false) => None,
+            };
+            for (id, vals) in ended_runs(t, indexes.iter().copied(), old, new) {
+                out.push(codec::past_index_key(t.id(), id, &vals, pk_enc, lsn));
+            }
+        }
+        prev = image;
+    }
+    Ok((out, None))
+}
+
+/// Migrates a format 2 store to format 3 (design §4): the past index entries its history holds,
+/// written in chunks of rows (a crash part way leaves entries the next open writes again).
+/// Returns the entries written.
+pub(crate) fn write_past_entries(engine: &dyn crate::storage::Engine) -> Result<u64> {
+    const CHUNK: usize = 10_000;
+    let catalog = records::load_catalog(engine.read()?.as_ref())?;
+    let mut written = 0u64;
+    for t in catalog.tables() {
+        let ids: Vec<u32> = t.indexes.iter().map(|i| i.id).collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let (entries, next) = {
+                let view = engine.read()?;
+                past_entries_of_history(view.as_ref(), t, &ids, after.as_deref(), CHUNK)?
+            };
+            if !entries.is_empty() {
+                let mut batch = crate::storage::Batch::default();
+                written += entries.len() as u64;
+                for k in entries {
+                    batch.put(Space::Index, k, Vec::new());
+                }
+                engine.write(&batch)?;
+            }
+            match next {
+                Some(k) => after = Some(k),
+                None => break,
+            }
+        }
+    }
+    Ok(written)
+}
+
 fn put_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value]) {
     for idx in &t.indexes {
         let (vals, _) = records::index_vals(t, &idx.cols, image);
@@ -219,6 +382,11 @@ pub fn apply(catalog: &mut Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 entries.push(codec::index_key(t.id(), idx.id, &vals, &pk_enc));
             }
             for k in entries {
+                o.put(Space::Index, k, Vec::new());
+            }
+            // ... and the past entries of every earlier version, as if it had always existed
+            let (past, _) = past_entries_of_history(&*o, &t, &[idx.id], None, usize::MAX)?;
+            for k in past {
                 o.put(Space::Index, k, Vec::new());
             }
             if t.def.trash_keeps_keys && idx.unique {
@@ -307,6 +475,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 )
             })?;
             keep_version(o, t.id(), &pk_enc, old.lsn)?;
+            end_runs(o, &t, &pk_enc, ev.lsn, &old.image, None);
             remove_index_entries(o, &t, &pk_enc, &old.image);
             if t.def.trash_keeps_keys && !old.image.is_empty() {
                 let value = record::encode(kind::RESERVED, &deletion.as_u128())?;
@@ -733,6 +902,33 @@ pub fn verify(view: &dyn ReadView, progress: impl FnMut(u64)) -> Result<VerifyRe
                     a.next();
                 }
             }
+        }
+    }
+    // The past index entries again, from the history as the views hold it (what adding an
+    // index and the format 3 migration write): the same keys (design §4).
+    let catalog = records::load_catalog(view)?;
+    for t in catalog.tables() {
+        let ids: Vec<u32> = t.indexes.iter().map(|i| i.id).collect();
+        let (walked, _) = past_entries_of_history(view, t, &ids, None, usize::MAX)?;
+        let walked: std::collections::BTreeSet<Vec<u8>> = walked.into_iter().collect();
+        let prefix = codec::table_prefix(t.id());
+        let held: std::collections::BTreeSet<&Vec<u8>> = actual
+            .range((Space::Index, prefix.clone())..)
+            .map(|((_, k), _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+            .filter(|k| codec::is_past_index_key(k))
+            .collect();
+        for k in walked.iter().filter(|k| !held.contains(k)) {
+            differences.push(format!(
+                "missing from the views (the version index implies it): {}",
+                describe(Space::Index, k)
+            ));
+        }
+        for k in held.into_iter().filter(|k| !walked.contains(*k)) {
+            differences.push(format!(
+                "in the views but not implied by the version index: {}",
+                describe(Space::Index, k)
+            ));
         }
     }
     Ok(VerifyReport {

@@ -51,6 +51,8 @@ fn schema(db: &Db) {
             .column(("id", ColumnType::Int))
             .column(("name", ColumnType::Text))
             .primary_key("id")
+            // old versions keep past index entries (design §4): the erase must take them too
+            .index(["name"])
             .build(),
         TableBuilder::new("note")
             .column(("id", ColumnType::Int))

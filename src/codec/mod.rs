@@ -326,6 +326,50 @@ pub fn index_key(table: u32, index: u32, vals_enc: &[u8], pk_enc: &[u8]) -> Vec<
     k
 }
 
+/// The bit of the index id that marks a past index entry (design §4): a table's past entries
+/// sort after all its live ones, and no live index id has it.
+pub const PAST_INDEX_BIT: u32 = 0x8000_0000;
+
+/// Prefix of every past entry of one index.
+pub fn past_index_prefix(table: u32, index: u32) -> Vec<u8> {
+    index_prefix(table, index | PAST_INDEX_BIT)
+}
+
+/// Key of the past entry of one version of a row (at `lsn`) in one index.
+pub fn past_index_key(table: u32, index: u32, vals_enc: &[u8], pk_enc: &[u8], lsn: u64) -> Vec<u8> {
+    let mut k = index_key(table, index | PAST_INDEX_BIT, vals_enc, pk_enc);
+    k.extend_from_slice(&lsn.to_be_bytes());
+    k
+}
+
+/// Whether an `index` key is a past entry.
+pub fn is_past_index_key(key: &[u8]) -> bool {
+    key.get(4).is_some_and(|b| b & 0x80 != 0)
+}
+
+/// (the key of the live entry it stands for, LSN of the version) of a past index entry: the
+/// live key has the index id without its past bit and no LSN.
+pub fn past_index_parts(key: &[u8]) -> Result<(Vec<u8>, u64)> {
+    let Key::Index {
+        table,
+        index,
+        entry,
+    } = Key::decode(Space::Index, key)?
+    else {
+        return Err(Error::corrupted("index", "not an index key"));
+    };
+    if index & PAST_INDEX_BIT == 0 {
+        return Err(Error::corrupted("index", "not a past index entry"));
+    }
+    let split = entry
+        .len()
+        .checked_sub(8)
+        .ok_or_else(|| short(Space::Index))?;
+    let (rest, lsn) = entry.split_at(split);
+    let lsn = u64_of(Space::Index, lsn)?;
+    Ok((index_key(table, index & !PAST_INDEX_BIT, rest, &[]), lsn))
+}
+
 /// Key of one version of a row in the history index.
 pub fn hist_key(table: u32, pk_enc: &[u8], lsn: u64) -> Vec<u8> {
     Key::Hist {

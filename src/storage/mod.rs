@@ -535,6 +535,24 @@ pub(crate) fn prefixed_key(space: Space, key: &[u8]) -> Vec<u8> {
     v
 }
 
+/// A bound over an owned key, borrowed.
+pub(crate) fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// A borrowed bound, owned.
+pub(crate) fn bound_owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
 /// True when a range with these bounds is empty (start past end): engines may panic on those.
 pub(crate) fn empty_range<T: Ord>(start: &Bound<T>, end: &Bound<T>) -> bool {
     use Bound::*;
