@@ -307,6 +307,37 @@ pub(crate) struct AsOfView<'a> {
     found: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
 }
 
+/// A row as of a point, as [`AsOfView::rows_in`] lists it.
+pub(crate) struct RowThen {
+    /// Its key in the rows view.
+    pub(crate) key: Vec<u8>,
+    /// Its version then.
+    pub(crate) version: crate::history::Version,
+    /// Its record in the rows view when its version then is its live one.
+    pub(crate) record: Option<Vec<u8>>,
+}
+
+impl RowThen {
+    /// The row's record as of the point: the live one, or one made from the log's image.
+    pub(crate) fn record(self, base: &dyn ReadView) -> Result<Vec<u8>> {
+        match self.record {
+            Some(r) => Ok(r),
+            None => crate::records::encode_row(
+                self.version.lsn,
+                &crate::history::image_of(base, self.version.lsn)?,
+            ),
+        }
+    }
+
+    /// The row's image as of the point.
+    pub(crate) fn image(&self, base: &dyn ReadView) -> Result<Vec<Value>> {
+        match &self.record {
+            Some(r) => Ok(crate::records::decode_row(&self.key, r)?.image),
+            None => crate::history::image_of(base, self.version.lsn),
+        }
+    }
+}
+
 /// Tables whose history window the point lies before: table id → (name, window, what).
 pub(crate) type Expired = Arc<BTreeMap<u32, (String, String, String)>>;
 
@@ -434,38 +465,38 @@ impl<'a> AsOfView<'a> {
         refuse_expired(&self.expired, table)
     }
 
-    /// Rows as of the LSN within row-key bounds: (row key, version), in key order (reversed
-    /// for `reverse`). A row's version is its live version when that is ≤ the LSN (it is the
-    /// row's newest event; an Insert not changed since has no hist entry, design §4), otherwise
-    /// its newest hist entry ≤ the LSN. Rows whose version there was purged are listed too
-    /// (tag `IMAGE_PURGED`): a read leaves them out, a restore to the point refuses them.
+    /// Rows as of the LSN within row-key bounds, in key order (reversed for `reverse`). A row's
+    /// version is its live version when that is ≤ the LSN (it is the row's newest event; an
+    /// Insert not changed since has no hist entry, design §4) — its record comes with it, so
+    /// that reading it needs no log read — otherwise its newest hist entry ≤ the LSN. Rows
+    /// whose version there was purged are listed too (tag `IMAGE_PURGED`): a read leaves them
+    /// out, a restore to the point refuses them. The version index is walked forwards; a row
+    /// with more than a few entries is left with one reverse seek for its version then, so the
+    /// cost does not grow with the number of versions.
     pub(crate) fn rows_in(
         &self,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
         reverse: bool,
-    ) -> Result<Vec<(Vec<u8>, crate::history::Version)>> {
-        fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-            match b {
-                Bound::Included(k) => Bound::Included(k.as_slice()),
-                Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
-                Bound::Unbounded => Bound::Unbounded,
-            }
-        }
+    ) -> Result<Vec<RowThen>> {
+        /// Entries of one row walked before the rest are skipped with a seek.
+        const WALKED: usize = 32;
+        use crate::storage::bound_ref;
         if crate::storage::empty_range(&start, &end) {
             return Ok(Vec::new());
         }
-        let (hs, he) = (
-            hist_bound(borrow(&start), true),
-            hist_bound(borrow(&end), false),
+        let (mut hs, he) = (
+            hist_bound(bound_ref(&start), true),
+            hist_bound(bound_ref(&end), false),
         );
         // Walk forward; within one row the versions come in LSN order. Each row keeps its
         // newest entry ≤ the LSN (`None`: every entry is later, or a Purge).
         let mut listed: Vec<(Vec<u8>, Option<crate::history::Version>)> = Vec::new();
-        if !crate::storage::empty_range(&hs, &he) {
+        'walk: while !crate::storage::empty_range(&hs, &he) {
+            let mut in_row = 0usize;
             for item in self
                 .base
-                .range(Space::Hist, borrow(&hs), borrow(&he), false)?
+                .range(Space::Hist, bound_ref(&hs), bound_ref(&he), false)?
             {
                 let (k, v) = item?;
                 let (rk, lsn) = codec::hist_split(&k)?;
@@ -474,6 +505,29 @@ impl<'a> AsOfView<'a> {
                     .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
                 if listed.last().map(|c| c.0.as_slice()) != Some(rk) {
                     listed.push((rk.to_vec(), None));
+                    in_row = 0;
+                }
+                in_row += 1;
+                if in_row > WALKED {
+                    // Many versions: one seek for the row's version then, one past its entries.
+                    let (table, pk_enc) = codec::row_parts(Space::Rows, rk)?;
+                    let found = crate::history::listed_version_at(
+                        self.base.as_ref(),
+                        table,
+                        pk_enc,
+                        self.lsn,
+                    )?;
+                    let next = keys::prefix_end(rk);
+                    if let Some(c) = listed.last_mut() {
+                        c.1 = found;
+                    }
+                    match next {
+                        Some(n) => {
+                            hs = Bound::Included(n);
+                            continue 'walk;
+                        }
+                        None => break 'walk,
+                    }
                 }
                 // The purge of an earlier life is not a version of the row.
                 if lsn <= self.lsn && tag != kind::PURGE {
@@ -482,23 +536,28 @@ impl<'a> AsOfView<'a> {
                     }
                 }
             }
+            break;
         }
         // The live versions ≤ the LSN, in the same key order.
-        let mut live: Vec<(Vec<u8>, u64)> = Vec::new();
+        let mut live: Vec<(Vec<u8>, u64, Vec<u8>)> = Vec::new();
         for item in self
             .base
-            .range(Space::Rows, borrow(&start), borrow(&end), false)?
+            .range(Space::Rows, bound_ref(&start), bound_ref(&end), false)?
         {
             let (rk, v) = item?;
             let lsn = crate::records::row_lsn(&rk, &v)?;
             if lsn <= self.lsn {
-                live.push((rk, lsn));
+                live.push((rk, lsn, v));
             }
         }
-        let mut out: Vec<(Vec<u8>, crate::history::Version)> = Vec::new();
-        let mut keep = |rk: Vec<u8>, v: Option<crate::history::Version>| {
-            if let Some(v) = v.filter(|v| v.is_live() || v.tag == kind::IMAGE_PURGED) {
-                out.push((rk, v));
+        let mut out: Vec<RowThen> = Vec::new();
+        let mut keep = |key: Vec<u8>, v: Option<crate::history::Version>, record| {
+            if let Some(version) = v.filter(|v| v.is_live() || v.tag == kind::IMAGE_PURGED) {
+                out.push(RowThen {
+                    key,
+                    version,
+                    record,
+                });
             }
         };
         let as_live = |lsn| crate::history::Version {
@@ -512,23 +571,23 @@ impl<'a> AsOfView<'a> {
                 (None, None) => break,
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some((lk, _)), Some((rk, _))) => lk.cmp(rk),
+                (Some((lk, _)), Some((rk, _, _))) => lk.cmp(rk),
             };
             match order {
                 std::cmp::Ordering::Less => {
                     if let Some((rk, v)) = l.next() {
-                        keep(rk, v);
+                        keep(rk, v, None);
                     }
                 }
                 std::cmp::Ordering::Greater => {
-                    if let Some((rk, lsn)) = r.next() {
-                        keep(rk, Some(as_live(lsn)));
+                    if let Some((rk, lsn, rec)) = r.next() {
+                        keep(rk, Some(as_live(lsn)), Some(rec));
                     }
                 }
                 std::cmp::Ordering::Equal => {
                     // The live version is the row's newest event: it wins.
-                    if let (Some(_), Some((rk, lsn))) = (l.next(), r.next()) {
-                        keep(rk, Some(as_live(lsn)));
+                    if let (Some(_), Some((rk, lsn, rec))) = (l.next(), r.next()) {
+                        keep(rk, Some(as_live(lsn)), Some(rec));
                     }
                 }
             }
@@ -655,11 +714,12 @@ impl<'a> AsOfView<'a> {
         };
         let prefix = codec::table_prefix(table);
         let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
-        for (rk, v) in self.rows_in(Bound::Included(prefix), end, false)? {
-            if v.tag == kind::IMAGE_PURGED {
+        for row in self.rows_in(Bound::Included(prefix), end, false)? {
+            if row.version.tag == kind::IMAGE_PURGED {
                 continue;
             }
-            let image = crate::history::image_of(self.base.as_ref(), v.lsn)?;
+            let image = row.image(self.base.as_ref())?;
+            let rk = row.key;
             let (_, pk_enc) = codec::row_parts(Space::Rows, &rk)?;
             for idx in &t.indexes {
                 let (vals, _) = crate::records::index_vals(t, &idx.cols, &image);
@@ -749,11 +809,11 @@ impl ReadView for AsOfView<'_> {
                     Bound::Unbounded => Bound::Unbounded,
                 };
                 let mut rows = self.rows_in(own(start), own(end), reverse)?;
-                rows.retain(|(_, v)| v.tag != kind::IMAGE_PURGED);
+                rows.retain(|r| r.version.tag != kind::IMAGE_PURGED);
                 let base = self.base.as_ref();
-                Ok(Box::new(rows.into_iter().map(move |(rk, v)| {
-                    let image = crate::history::image_of(base, v.lsn)?;
-                    Ok((rk, crate::records::encode_row(v.lsn, &image)?))
+                Ok(Box::new(rows.into_iter().map(move |r| {
+                    let key = r.key.clone();
+                    Ok((key, r.record(base)?))
                 })))
             }
             Space::Index => {

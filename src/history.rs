@@ -716,7 +716,7 @@ fn live_row_at(
 }
 
 /// The newest version ≤ `lsn` of a row that has a hist entry.
-fn listed_version_at(
+pub(crate) fn listed_version_at(
     view: &dyn ReadView,
     table: u32,
     pk_enc: &[u8],

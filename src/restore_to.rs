@@ -165,10 +165,10 @@ fn rows_then_of(
     let prefix = codec::table_prefix(t.id());
     let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
     let mut out = BTreeMap::new();
-    for (rk, v) in asof.rows_in(Bound::Included(prefix), end, false)? {
-        let image = crate::history::image_of(base, v.lsn)?;
+    for row in asof.rows_in(Bound::Included(prefix), end, false)? {
+        let image = row.image(base)?;
         out.insert(
-            codec::row_parts(Space::Rows, &rk)?.1.to_vec(),
+            codec::row_parts(Space::Rows, &row.key)?.1.to_vec(),
             pad(t, &image),
         );
     }
