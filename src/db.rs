@@ -717,6 +717,11 @@ impl Db {
         made
     }
 
+    /// The store's shared state (for the modules above the facade).
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     fn change_of(
         &self,
         view: &dyn crate::storage::ReadView,

@@ -33,6 +33,7 @@
 //! ground floor, share their types), which a unit test keeps true (`layers::only_look_down`):
 //!
 //! ```text
+//! feed                                    the change feed: Db::subscribe
 //! export  db                              the facade: Db, import and export
 //! txn                                     the write path: Transaction, its checks and staging
 //! restore_to  as_of  read                 going back · reads as of a point · the Readable trait
@@ -64,6 +65,7 @@ mod compact;
 mod db;
 mod error;
 mod export;
+mod feed;
 mod history;
 mod log;
 mod purge;
@@ -85,6 +87,7 @@ pub use compact::{BackupReport, CompactProgress, CompactReport};
 pub use db::{Audit, Change, ChangeKind, Db, Snapshot, Stats};
 pub use error::{Conflict, ConflictKind};
 pub use error::{Constraint, Error, Result};
+pub use feed::Subscription;
 pub use log::{Event, EventBody, TxRecord};
 pub use purge::{
     format_duration, parse_duration, PurgeReport, Retention, RetentionDue, RetentionReport,
@@ -135,7 +138,7 @@ mod layers {
 
     /// The modules, bottom up (`LAYERS` in the crate docs, read left to right per floor from
     /// the ground).
-    const LAYERS: [&str; 25] = [
+    const LAYERS: [&str; 26] = [
         "error",
         "value",
         "storage",
@@ -159,6 +162,7 @@ mod layers {
         "txn",
         "db",
         "export",
+        "feed",
         "lib",
         "main",
     ];

@@ -163,6 +163,8 @@ pub(crate) struct WriterState {
 pub(crate) struct Published {
     last_lsn: AtomicU64,
     last_tx: AtomicU64,
+    /// Woken after every commit is published: the change feed waits on it.
+    signal: (parking_lot::Mutex<()>, parking_lot::Condvar),
 }
 
 impl Published {
@@ -171,10 +173,23 @@ impl Published {
         self.last_lsn.store(lsn, Ordering::Release);
     }
 
-    /// Moves forward only: commits applied out of order never move it back.
+    /// Moves forward only: commits applied out of order never move it back. Wakes the
+    /// change feed's waiters.
     pub(crate) fn advance(&self, lsn: u64, tx: u64) {
         self.last_tx.fetch_max(tx, Ordering::AcqRel);
         self.last_lsn.fetch_max(lsn, Ordering::AcqRel);
+        let _held = self.signal.0.lock();
+        self.signal.1.notify_all();
+    }
+
+    /// Waits until an LSN after `seen` is published, or `timeout` passes; returns the last
+    /// published LSN.
+    pub(crate) fn wait_past(&self, seen: u64, timeout: std::time::Duration) -> u64 {
+        let mut held = self.signal.0.lock();
+        if self.lsn() <= seen {
+            let _ = self.signal.1.wait_for(&mut held, timeout);
+        }
+        self.lsn()
     }
 
     pub(crate) fn lsn(&self) -> u64 {
