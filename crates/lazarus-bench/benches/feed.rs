@@ -5,7 +5,8 @@
 //! all subscribers together) per second of wall time, beside the writer's own rate alone.
 //!
 //! Run: `cargo bench --bench feed` (criterion groups `feed/*`); a fixed-work pass then prints
-//! the rates to standard error.
+//! the rates to standard error, and the rate at which 1 and 8 subscribers catch up on a backlog
+//! of the same events (the feed's own speed, with no writer to wait for).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ fn open(dir: &std::path::Path) -> Db {
 /// One run: the writer's transactions with `subscribers` threads following them; returns the
 /// wall time until the last subscriber received the last event, and the events written.
 fn run(subscribers: usize) -> (Duration, u64) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = lazarus_bench::bench_tempdir().unwrap();
     let db = open(dir.path());
     let from = db.last_lsn();
     let events = (TXS * ROWS_PER_TX) as u64;
@@ -71,6 +72,42 @@ fn run(subscribers: usize) -> (Duration, u64) {
     (took, events)
 }
 
+/// A backlog: the writer's transactions first, then `subscribers` threads reading them all
+/// from the log; returns the time the reading took and the events.
+fn catch_up(subscribers: usize) -> (Duration, u64) {
+    let dir = lazarus_bench::bench_tempdir().unwrap();
+    let db = open(dir.path());
+    let from = db.last_lsn();
+    for t in 0..TXS {
+        db.transaction(|tx| {
+            for r in 0..ROWS_PER_TX {
+                tx.insert(
+                    "event",
+                    Row::new()
+                        .with("id", t * ROWS_PER_TX + r)
+                        .with("body", "an event of the feed"),
+                )?;
+            }
+            Ok::<_, lazarusdb::Error>(())
+        })
+        .unwrap();
+    }
+    let last = db.last_lsn();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..subscribers {
+            let db = &db;
+            s.spawn(move || {
+                let mut feed = db.subscribe(from).unwrap();
+                while feed.last_seen() < last {
+                    feed.try_next().unwrap().unwrap();
+                }
+            });
+        }
+    });
+    (start.elapsed(), last - from)
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("feed");
     g.sample_size(10);
@@ -90,6 +127,20 @@ fn bench(c: &mut Criterion) {
             let (took, events) = run(*n);
             out.push(events as f64 * (*n).max(1) as f64 / took.as_secs_f64());
         }
+    }
+    for n in [1usize, 8] {
+        let mut r: Vec<f64> = (0..3)
+            .map(|_| {
+                let (took, events) = catch_up(n);
+                events as f64 * n as f64 / took.as_secs_f64()
+            })
+            .collect();
+        r.sort_by(f64::total_cmp);
+        eprintln!(
+            "feed: catching up on a backlog, {n} subscriber(s): {:.0} events/s delivered (median of {:?})",
+            r[1],
+            r.iter().map(|x| x.round()).collect::<Vec<_>>()
+        );
     }
     for (n, mut r) in rates {
         r.sort_by(f64::total_cmp);

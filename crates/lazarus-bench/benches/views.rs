@@ -15,7 +15,6 @@
 //! the workspace's `target/`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
@@ -27,15 +26,7 @@ use lazarus_bench::workloads::{build_families, delete_where, doomed_at, live_at,
 use lazarusdb::{Db, EngineKind, Readable};
 
 fn tempdir() -> tempfile::TempDir {
-    // Next to the crate's target folder rather than a tmpfs /tmp.
-    let base = std::env::var_os("LAZARUS_BENCH_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    std::fs::create_dir_all(&base).unwrap();
-    tempfile::Builder::new()
-        .prefix("bench-")
-        .tempdir_in(base)
-        .unwrap()
+    lazarus_bench::bench_tempdir().unwrap()
 }
 
 fn short(g: &mut BenchmarkGroup<'_, WallTime>) {

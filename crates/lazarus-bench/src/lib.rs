@@ -33,6 +33,16 @@ pub use crash::write_until_killed;
 pub use error::{BenchError, Result};
 pub use report::table;
 
+/// A temporary folder for a bench's stores under `LAZARUS_BENCH_DIR` (default the workspace's
+/// `target/`: on the disk rather than a possible tmpfs `/tmp`), removed when dropped.
+pub fn bench_tempdir() -> std::io::Result<tempfile::TempDir> {
+    let base = std::env::var_os("LAZARUS_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    std::fs::create_dir_all(&base)?;
+    tempfile::Builder::new().prefix("bench-").tempdir_in(base)
+}
+
 /// The name of the disk's own figure (append + fdatasync), beside the systems.
 pub const DISK: &str = "disk";
 
