@@ -268,6 +268,22 @@ enum Command {
         #[arg(long, value_name = "STORE", hide = true)]
         crash_writer: Option<PathBuf>,
     },
+    /// Serve the store over HTTP: a JSON API (see docs/server.md) and the change feed as
+    /// Server-Sent Events, until Ctrl-C. Other processes reach the store through it.
+    Serve {
+        /// Where to listen (IP:PORT). Any address but loopback needs --token-file.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        addr: String,
+        /// A file holding the bearer token every request must carry (at least 16 characters).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Refuse every write.
+        #[arg(long)]
+        read_only: bool,
+        /// The largest request body accepted, in bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        body_limit: usize,
+    },
     /// Store statistics: rows per table, disk use, live / history / trash / reclaimable bytes
     /// and the retention policies.
     Stats,
@@ -552,6 +568,20 @@ fn execute(cli: &Cli) -> Result<Outcome, Failure> {
         },
         Command::Import { file, audit } => store::import(&place, file, &audit.audit(), bars),
         Command::Compact => store::compact(&place, bars),
+        Command::Serve {
+            addr,
+            token_file,
+            read_only,
+            body_limit,
+        } => commands::serve::serve(
+            &place,
+            &commands::serve::ServeArgs {
+                addr,
+                token_file: token_file.as_deref(),
+                read_only: *read_only,
+                body_limit: *body_limit,
+            },
+        ),
         Command::Bench {
             quick,
             out,
@@ -696,9 +726,11 @@ fn on_store(db: &Db, command: &Command, bars: bool) -> Result<Outcome, Failure> 
         Command::Stats => store::stats(db),
         Command::Checkpoint => store::checkpoint(db),
         Command::Backup { dest } => store::backup(db, dest, bars),
-        Command::Demo | Command::Schema { .. } | Command::Import { .. } | Command::Compact => {
-            Err(fail(2, "this command opens the store itself"))
-        }
+        Command::Demo
+        | Command::Schema { .. }
+        | Command::Import { .. }
+        | Command::Compact
+        | Command::Serve { .. } => Err(fail(2, "this command opens the store itself")),
         Command::Bench { .. } | Command::Completions { .. } => {
             Err(fail(2, "this command opens no store"))
         }

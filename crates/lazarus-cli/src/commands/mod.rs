@@ -7,6 +7,7 @@ pub mod bench;
 pub mod load;
 pub mod restore;
 pub mod rows;
+pub mod serve;
 pub mod store;
 pub mod trash;
 
@@ -131,6 +132,11 @@ pub enum Outcome {
     },
     /// A checkpoint written at this LSN (`checkpoint`).
     Checkpoint(u64),
+    /// `serve` stopped.
+    Served {
+        /// The address it served on.
+        addr: String,
+    },
     /// The store rewritten (`compact`).
     Compacted(CompactReport),
     /// The store copied into a new one (`backup`).

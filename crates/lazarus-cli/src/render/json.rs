@@ -153,6 +153,7 @@ pub fn document(outcome: &Outcome) -> Option<Json> {
             })
         }
         Outcome::Checkpoint(at) => json!({ "lsn": at }),
+        Outcome::Served { addr } => json!({ "served": addr }),
         Outcome::BackedUp(r) => json!({
             "path": r.path.display().to_string(),
             "lsn": r.lsn,

@@ -232,6 +232,9 @@ pub fn add(out: &mut String, outcome: &Outcome) {
             }
         }
         Outcome::Stats { stats, retention } => stats_text(out, stats, retention),
+        Outcome::Served { addr } => {
+            put!(out, "stopped serving on {addr}; the store is closed");
+        }
         Outcome::Checkpoint(at) => {
             put!(
                 out,

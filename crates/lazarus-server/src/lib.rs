@@ -1,0 +1,840 @@
+//! One open lazarusdb store over HTTP: a JSON API over what the `lazarus` command line does
+//! (tables, reads live and as of a point, writes with who and why, the trash and restores,
+//! history, the log, verify, stats) and the change feed as Server-Sent Events.
+//!
+//! The store stays synchronous: every request's store work runs on tokio's blocking threads,
+//! and runs to its end even when the client goes away (a write is committed whole or not at
+//! all). An application mounts the same routes in its own server with [`router`].
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = std::sync::Arc::new(lazarusdb::Db::open("app.db")?);
+//! let app = lazarus_server::router(db, lazarus_server::ServerOptions::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7070").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every answer is JSON; every error is `{"error": KIND, "message": ...}` with a 4xx status for
+//! anything the request got wrong (KIND the library's `Error::kind`, or `bad_request`,
+//! `unauthorized`, `read_only`, `too_large`, `no_such_route`) and 5xx only for the store's own
+//! failures. See `docs/server.md` for every route.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use lazarusdb::{
+    At, Audit, Change, ColumnType, Db, DeletedRow, Deletion, Readable, RestorePlan, RestorePolicy,
+    Row, RowRef, Scan, TrashQuery, Value,
+};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+/// How the server treats requests.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Refuse every request that would write (anything but GET and HEAD): `403 read_only`.
+    pub read_only: bool,
+    /// When set, every request must carry `Authorization: Bearer TOKEN`: `401 unauthorized`.
+    pub token: Option<String>,
+    /// The largest request body accepted, in bytes: `413 too_large` beyond.
+    pub body_limit: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            read_only: false,
+            token: None,
+            body_limit: 1 << 20,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    db: Arc<Db>,
+    opts: Arc<ServerOptions>,
+}
+
+/// The routes of the API over `db`, ready to serve or to mount (`Router::nest`) in an
+/// application's own server.
+pub fn router(db: Arc<Db>, opts: ServerOptions) -> Router {
+    let limit = opts.body_limit;
+    let app = App {
+        db,
+        opts: Arc::new(opts),
+    };
+    Router::new()
+        .route("/api/tables", get(tables))
+        .route("/api/tables/{table}", get(table_def))
+        .route("/api/rows/{table}", get(scan).post(insert))
+        .route(
+            "/api/rows/{table}/{pk}",
+            get(get_row).patch(update).delete(delete_row),
+        )
+        .route("/api/rows/{table}/{pk}/children/{child}", get(children))
+        .route("/api/rows/{table}/{pk}/history", get(history))
+        .route("/api/trash", get(trash))
+        .route("/api/trash/{id}", get(deletion))
+        .route("/api/trash/{id}/restore", get(restore_plan).post(restore))
+        .route("/api/log", get(log))
+        .route("/api/verify", get(verify))
+        .route("/api/stats", get(stats))
+        .route("/api/changes", get(changes))
+        .fallback(no_such_route)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// Serves `db` on `addr` until `shutdown` completes. Refuses, before binding, an address other
+/// than loopback without a token: a store's data is not for the network by default.
+pub async fn serve(
+    db: Arc<Db>,
+    addr: SocketAddr,
+    opts: ServerOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    if !addr.ip().is_loopback() && opts.token.is_none() {
+        return Err(ServeError::NeedsToken(addr));
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::Bind(addr, e))?;
+    axum::serve(listener, router(db, opts))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Serve)
+}
+
+/// Why [`serve`] could not serve.
+#[derive(Debug)]
+pub enum ServeError {
+    /// A non-loopback address without a token.
+    NeedsToken(SocketAddr),
+    /// The address could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// The server failed while serving.
+    Serve(std::io::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::NeedsToken(a) => write!(
+                f,
+                "{a} is not a loopback address: serving a store beyond this machine needs a \
+                 bearer token (--token-file FILE)"
+            ),
+            ServeError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            ServeError::Serve(e) => write!(f, "the server failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+/// An error answer: a status and `{"error": kind, "message": ...}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    kind: String,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind: kind.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl From<lazarusdb::Error> for ApiError {
+    fn from(e: lazarusdb::Error) -> ApiError {
+        let kind = e.kind();
+        if let lazarusdb::Error::ConstraintViolation {
+            constraint: lazarusdb::Constraint::NotNull(_),
+            ..
+        } = &e
+        {
+            // a row that lacks a value is the request's fault, not a clash with the store
+            return ApiError::new(StatusCode::BAD_REQUEST, kind, e.to_string());
+        }
+        let status = match kind {
+            "not_found" | "unknown_table" | "unknown_column" | "unknown_index"
+            | "unknown_deletion" => StatusCode::NOT_FOUND,
+            "purged" | "history_expired" => StatusCode::GONE,
+            "constraint_violation"
+            | "already_deleted"
+            | "delete_restricted"
+            | "already_restored"
+            | "restore_conflict"
+            | "rewind_conflict"
+            | "key_reserved" => StatusCode::CONFLICT,
+            "wrong_type" | "invalid_schema" | "invalid_input" | "keys_exhausted" => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({"error": self.kind, "message": self.message})),
+        )
+            .into_response()
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> ApiError {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "too_large",
+                "the request body is larger than the server takes",
+            )
+        } else {
+            ApiError::new(status, "bad_request", r.body_text())
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::bad(r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::bad(r.body_text())
+    }
+}
+
+type ApiResult = Result<axum::Json<Json>, ApiError>;
+
+/// Runs store work on a blocking thread. It runs to its end even if the client goes away.
+async fn blocking<T: Send + 'static>(
+    app: &App,
+    work: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || work(&db))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the store work failed: {e}"),
+            )
+        })?
+}
+
+/// Authentication and read-only mode, before any route.
+async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    if let Some(token) = &app.opts.token {
+        let given = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this server needs `Authorization: Bearer TOKEN`",
+            )
+            .into_response();
+        }
+    }
+    if app.opts.read_only && !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "read_only",
+            "this server is read-only: it refuses every write",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn no_such_route(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_route",
+        format!("no route {method} {}", uri.path()),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters.
+
+/// A primary key from a path, read for the table's key type: an integer key is a number, a
+/// text or uuid key is taken as it is.
+fn pk_of(db: &Db, table: &str, text: &str) -> Result<Value, ApiError> {
+    let def = db.table_def(table)?;
+    let ty = def
+        .columns
+        .iter()
+        .find(|c| c.name == def.primary_key)
+        .map(|c| c.ty);
+    Ok(match ty {
+        Some(ColumnType::Int) => Value::Int(text.parse::<i64>().map_err(|_| {
+            ApiError::bad(format!(
+                "`{text}` is not a key of {table}: its keys are integers"
+            ))
+        })?),
+        _ => Value::Text(text.to_string()),
+    })
+}
+
+fn at_of(text: Option<&str>) -> Result<Option<At>, ApiError> {
+    text.map(|t| At::parse(t).map_err(ApiError::from))
+        .transpose()
+}
+
+fn deletion_of(db: &Db, text: &str) -> Result<uuid::Uuid, ApiError> {
+    Ok(db.deletion_id(text)?)
+}
+
+fn policy_of(text: Option<&str>) -> Result<RestorePolicy, ApiError> {
+    match text {
+        None | Some("refuse") => Ok(RestorePolicy::Refuse),
+        Some("skip") | Some("skip-conflicts") => Ok(RestorePolicy::SkipConflicts),
+        Some(other) => Err(ApiError::bad(format!(
+            "no restore policy `{other}`: use refuse or skip"
+        ))),
+    }
+}
+
+fn audit_of(actor: Option<String>, reason: Option<String>) -> Audit {
+    Audit { actor, reason }
+}
+
+#[derive(Deserialize, Default)]
+struct AsOfQuery {
+    as_of: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ScanQuery {
+    as_of: Option<String>,
+    limit: Option<usize>,
+    after: Option<String>,
+    reverse: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+struct TrashQueryParams {
+    table: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+struct PolicyQuery {
+    policy: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct LogQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+struct AuditQuery {
+    actor: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ChangesQuery {
+    from: Option<u64>,
+}
+
+/// The body of a write: the row (or the changes), who and why.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteBody {
+    row: Json,
+    actor: Option<String>,
+    reason: Option<String>,
+}
+
+/// The body of a restore.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    policy: Option<String>,
+    actor: Option<String>,
+    reason: Option<String>,
+}
+
+fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("the request body: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON of the store's answers.
+
+fn rows_json(rows: &[Row]) -> Json {
+    Json::Array(rows.iter().map(Row::to_json).collect())
+}
+
+fn refs_json(refs: &[RowRef]) -> Json {
+    Json::Array(
+        refs.iter()
+            .map(|r| json!({"table": r.table, "pk": r.pk.to_json()}))
+            .collect(),
+    )
+}
+
+fn change_json(c: &Change) -> Json {
+    json!({
+        "lsn": c.lsn,
+        "tx": c.tx,
+        "at": c.at.to_rfc3339(),
+        "actor": c.actor,
+        "reason": c.reason,
+        "kind": c.kind.name(),
+        "table": c.table,
+        "tables": c.tables,
+        "pk": c.pk.as_ref().map(Value::to_json),
+        "row": c.row.as_ref().map(Row::to_json),
+        "deletion": c.deletion.map(|d| d.to_string()),
+    })
+}
+
+fn deletion_json(d: &Deletion) -> Json {
+    json!({
+        "id": d.id.to_string(),
+        "tx": d.tx,
+        "lsn": d.lsn,
+        "at": d.at.to_rfc3339(),
+        "actor": d.actor,
+        "reason": d.reason,
+        "roots": refs_json(&d.roots),
+        "rows": d.rows.iter().map(|(t, n)| json!({"table": t, "count": n})).collect::<Vec<_>>(),
+        "unlinked": d.unlinked,
+        "remaining": d.remaining,
+        "restored": d.restored,
+    })
+}
+
+fn member_json(m: &DeletedRow) -> Json {
+    json!({
+        "table": m.row_ref.table,
+        "pk": m.row_ref.pk.to_json(),
+        "kind": match m.kind {
+            lazarusdb::MemberKind::Tombstoned => "tombstoned",
+            lazarusdb::MemberKind::Unlinked => "unlinked",
+        },
+        "row": m.row.to_json(),
+        "lsn": m.lsn,
+    })
+}
+
+fn plan_json(p: &RestorePlan) -> Json {
+    json!({
+        "deletion": p.deletion.to_string(),
+        "rows": refs_json(&p.rows),
+        "relinks": refs_json(&p.relinks),
+        "conflicts": p.conflicts.iter().map(|c| json!({
+            "kind": c.kind.name(),
+            "row": {"table": c.row.table, "pk": c.row.pk.to_json()},
+            "detail": c.detail,
+            "message": c.to_string(),
+        })).collect::<Vec<_>>(),
+        "skipped": p.skipped.iter().map(|s| json!({
+            "row": {"table": s.row.table, "pk": s.row.pk.to_json()},
+            "reason": s.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes.
+
+async fn tables(State(app): State<App>) -> ApiResult {
+    blocking(&app, |db| Ok(axum::Json(json!(db.tables()?)))).await
+}
+
+async fn table_def(State(app): State<App>, path: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(table) = path?;
+    blocking(&app, move |db| {
+        let def = db.table_def(&table)?;
+        Ok(axum::Json(lazarusdb::schema_to_json(&[&def])))
+    })
+    .await
+}
+
+async fn get_row(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<AsOfQuery>, QueryRejection>,
+) -> ApiResult {
+    let Path((table, pk)) = path?;
+    let Query(q) = query?;
+    blocking(&app, move |db| {
+        let pk = pk_of(db, &table, &pk)?;
+        let row = match at_of(q.as_of.as_deref())? {
+            Some(at) => db.as_of(at)?.get(&table, pk.clone())?,
+            None => db.get(&table, pk.clone())?,
+        };
+        match row {
+            Some(r) => Ok(axum::Json(r.to_json())),
+            None => Err(lazarusdb::Error::NotFound {
+                table: table.clone(),
+                pk: pk.to_string(),
+            }
+            .into()),
+        }
+    })
+    .await
+}
+
+async fn scan(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ScanQuery>, QueryRejection>,
+) -> ApiResult {
+    let Path(table) = path?;
+    let Query(q) = query?;
+    blocking(&app, move |db| {
+        let mut s = match &q.after {
+            Some(after) => {
+                let pk = pk_of(db, &table, after)?;
+                if q.reverse == Some(true) {
+                    Scan::range((Bound::Unbounded, Bound::Excluded(pk)))
+                } else {
+                    Scan::range((Bound::Excluded(pk), Bound::Unbounded))
+                }
+            }
+            None => Scan::all(),
+        };
+        if q.reverse == Some(true) {
+            s = s.reverse();
+        }
+        s = s.limit(q.limit.unwrap_or(100).min(10_000));
+        let rows = match at_of(q.as_of.as_deref())? {
+            Some(at) => db.as_of(at)?.scan(&table, s)?,
+            None => db.scan(&table, s)?,
+        };
+        Ok(axum::Json(rows_json(&rows)))
+    })
+    .await
+}
+
+async fn children(
+    State(app): State<App>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    query: Result<Query<AsOfQuery>, QueryRejection>,
+) -> ApiResult {
+    let Path((table, pk, child)) = path?;
+    let Query(q) = query?;
+    blocking(&app, move |db| {
+        let pk = pk_of(db, &table, &pk)?;
+        let rows = match at_of(q.as_of.as_deref())? {
+            Some(at) => db.as_of(at)?.children(&table, pk, &child)?,
+            None => db.children(&table, pk, &child)?,
+        };
+        Ok(axum::Json(rows_json(&rows)))
+    })
+    .await
+}
+
+async fn history(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult {
+    let Path((table, pk)) = path?;
+    blocking(&app, move |db| {
+        let pk = pk_of(db, &table, &pk)?;
+        let changes = db.history(&table, pk)?;
+        Ok(axum::Json(Json::Array(
+            changes.iter().map(change_json).collect(),
+        )))
+    })
+    .await
+}
+
+async fn insert(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let Path(table) = path?;
+    let body: WriteBody = body_of(&body?)?;
+    blocking(&app, move |db| {
+        let row = Row::from_json(&body.row)?;
+        let audit = audit_of(body.actor, body.reason);
+        let written = db.transaction(|tx| {
+            if let Some(a) = &audit.actor {
+                tx.set_actor(a.clone());
+            }
+            if let Some(r) = &audit.reason {
+                tx.set_reason(r.clone());
+            }
+            tx.insert(&table, row)
+        })?;
+        Ok(axum::Json(written.to_json()))
+    })
+    .await
+}
+
+async fn update(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let Path((table, pk)) = path?;
+    let body: WriteBody = body_of(&body?)?;
+    blocking(&app, move |db| {
+        let pk = pk_of(db, &table, &pk)?;
+        let changes = Row::from_json(&body.row)?;
+        let audit = audit_of(body.actor, body.reason);
+        let written = db.transaction(|tx| {
+            if let Some(a) = &audit.actor {
+                tx.set_actor(a.clone());
+            }
+            if let Some(r) = &audit.reason {
+                tx.set_reason(r.clone());
+            }
+            tx.update(&table, pk, changes)
+        })?;
+        Ok(axum::Json(written.to_json()))
+    })
+    .await
+}
+
+async fn delete_row(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> ApiResult {
+    let Path((table, pk)) = path?;
+    let Query(q) = query?;
+    blocking(&app, move |db| {
+        let pk = pk_of(db, &table, &pk)?;
+        let report = db.delete_with(&table, pk, &audit_of(q.actor, q.reason))?;
+        Ok(axum::Json(json!({
+            "deletion": report.deletion.to_string(),
+            "rows": refs_json(&report.rows),
+            "unlinked": refs_json(&report.unlinked),
+        })))
+    })
+    .await
+}
+
+async fn trash(
+    State(app): State<App>,
+    query: Result<Query<TrashQueryParams>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query?;
+    blocking(&app, move |db| {
+        let mut tq = TrashQuery::all().limit(q.limit.unwrap_or(100).min(10_000));
+        if let Some(t) = q.table {
+            tq = tq.table(t);
+        }
+        let list = db.trash(&tq)?;
+        Ok(axum::Json(Json::Array(
+            list.iter().map(deletion_json).collect(),
+        )))
+    })
+    .await
+}
+
+async fn deletion(State(app): State<App>, path: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(id) = path?;
+    blocking(&app, move |db| {
+        let id = deletion_of(db, &id)?;
+        let d = db.deletion(id)?;
+        let members = db.deletion_rows(id)?;
+        let mut doc = deletion_json(&d);
+        if let Some(o) = doc.as_object_mut() {
+            o.insert(
+                "members".into(),
+                Json::Array(members.iter().map(member_json).collect()),
+            );
+        }
+        Ok(axum::Json(doc))
+    })
+    .await
+}
+
+async fn restore_plan(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<PolicyQuery>, QueryRejection>,
+) -> ApiResult {
+    let Path(id) = path?;
+    let Query(q) = query?;
+    let policy = policy_of(q.policy.as_deref())?;
+    blocking(&app, move |db| {
+        let id = deletion_of(db, &id)?;
+        let plan = db.restore_plan(id, policy)?;
+        Ok(axum::Json(plan_json(&plan)))
+    })
+    .await
+}
+
+async fn restore(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let Path(id) = path?;
+    let body = body?;
+    let body: RestoreBody = if body.is_empty() {
+        RestoreBody::default()
+    } else {
+        body_of(&body)?
+    };
+    let policy = policy_of(body.policy.as_deref())?;
+    blocking(&app, move |db| {
+        let id = deletion_of(db, &id)?;
+        let plan = db.restore_with(id, policy, &audit_of(body.actor, body.reason))?;
+        Ok(axum::Json(plan_json(&plan)))
+    })
+    .await
+}
+
+async fn log(State(app): State<App>, query: Result<Query<LogQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = query?;
+    blocking(&app, move |db| {
+        let limit = q.limit.unwrap_or(100).min(10_000);
+        let changes = db.changes(q.from.unwrap_or(1), Some(limit))?;
+        Ok(axum::Json(Json::Array(
+            changes.iter().map(change_json).collect(),
+        )))
+    })
+    .await
+}
+
+async fn verify(State(app): State<App>) -> ApiResult {
+    blocking(&app, |db| {
+        let r = db.verify()?;
+        Ok(axum::Json(json!({
+            "ok": r.is_ok(),
+            "events": r.events,
+            "keys": r.keys,
+            "differences": r.differences,
+        })))
+    })
+    .await
+}
+
+async fn stats(State(app): State<App>) -> ApiResult {
+    blocking(&app, |db| {
+        let s = db.stats()?;
+        Ok(axum::Json(json!({
+            "engine": s.engine.name(),
+            "last_lsn": s.last_lsn,
+            "last_tx": s.last_tx,
+            "tables": s.tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+            "deletions": s.deletions,
+            "disk_bytes": s.disk_bytes,
+            "live_bytes": s.live_bytes,
+            "history_bytes": s.history_bytes,
+            "trash_bytes": s.trash_bytes,
+            "reclaimable_bytes": s.reclaimable_bytes,
+        })))
+    })
+    .await
+}
+
+/// The change feed as Server-Sent Events: one `change` event per committed change after
+/// `from` (or after the `Last-Event-ID` a reconnecting client sends), its id the LSN.
+async fn changes(
+    State(app): State<App>,
+    headers: HeaderMap,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| ApiError::bad(format!("Last-Event-ID `{v}` is not an LSN")))
+        })
+        .transpose()?;
+    let from = resume.or(q.from).unwrap_or(0);
+    // refused at once when past the end of the log
+    let db = app.db.clone();
+    blocking(&app, move |db| {
+        db.subscribe(from).map(|_| ()).map_err(ApiError::from)
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(256);
+    tokio::task::spawn_blocking(move || {
+        let Ok(mut feed) = db.subscribe(from) else {
+            return;
+        };
+        loop {
+            if tx.is_closed() {
+                return; // the client went away
+            }
+            match feed.next_timeout(Duration::from_millis(500)) {
+                Ok(Some(c)) => {
+                    let event = SseEvent::default()
+                        .event("change")
+                        .id(c.lsn.to_string())
+                        .data(change_json(&c).to_string());
+                    if tx.blocking_send(event).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let event = SseEvent::default()
+                        .event("error")
+                        .data(json!({"error": e.kind(), "message": e.to_string()}).to_string());
+                    let _ = tx.blocking_send(event);
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<SseEvent, Infallible>(e), rx))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
