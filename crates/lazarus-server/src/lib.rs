@@ -90,14 +90,41 @@ pub fn router(db: Arc<Db>, opts: ServerOptions) -> Router {
         .route("/api/trash", get(trash))
         .route("/api/trash/{id}", get(deletion))
         .route("/api/trash/{id}/restore", get(restore_plan).post(restore))
+        .route("/api/restore-to", get(restore_to_plan).post(restore_to))
         .route("/api/log", get(log))
         .route("/api/verify", get(verify))
         .route("/api/stats", get(stats))
         .route("/api/changes", get(changes))
+        .route("/", get(|| page(INDEX_HTML, "text/html; charset=utf-8")))
+        .route(
+            "/app.js",
+            get(|| page(APP_JS, "text/javascript; charset=utf-8")),
+        )
+        .route("/app.css", get(|| page(APP_CSS, "text/css; charset=utf-8")))
         .fallback(no_such_route)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
+}
+
+/// The trash page: plain HTML, JavaScript and CSS in the binary, no build step.
+const INDEX_HTML: &str = include_str!("../web/index.html");
+const APP_JS: &str = include_str!("../web/app.js");
+const APP_CSS: &str = include_str!("../web/app.css");
+
+async fn page(body: &'static str, kind: &'static str) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, kind),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; connect-src 'self'",
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Serves `db` on `addr` until `shutdown` completes. Refuses, before binding, an address other
@@ -260,13 +287,30 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Authentication and read-only mode, before any route.
+///
+/// The page's own files hold no data and are served to anyone; the page asks for the token.
+/// `EventSource` cannot send headers: the change feed also takes the token as `access_token`
+/// in its query.
 async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
-    if let Some(token) = &app.opts.token {
-        let given = req
+    let path = req.uri().path();
+    let public = matches!(path, "/" | "/app.js" | "/app.css");
+    if let (Some(token), false) = (&app.opts.token, public) {
+        let header = req
             .headers()
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        let query = (path == "/api/changes")
+            .then(|| {
+                req.uri().query().and_then(|q| {
+                    q.split('&')
+                        .find_map(|kv| kv.strip_prefix("access_token="))
+                        .map(percent_decode)
+                })
+            })
+            .flatten();
+        let given = header.or(query);
         if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -285,6 +329,32 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
+}
+
+/// A query value with its `%XX` escapes (and `+`) decoded; a bad escape is kept as it is.
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match (c, b.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => match std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+                None => out.push(b'%'),
+            },
+            (b'+', _) => out.push(b' '),
+            (c, _) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Compares two secrets in time that does not depend on where they differ.
@@ -382,8 +452,27 @@ struct AuditQuery {
 }
 
 #[derive(Deserialize, Default)]
+struct RestoreToQuery {
+    at: Option<String>,
+    table: Option<String>,
+}
+
+/// The body of a restore to a point.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreToBody {
+    at: String,
+    table: Option<String>,
+    actor: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
 struct ChangesQuery {
     from: Option<u64>,
+    /// The token, for clients that cannot send headers (checked by the guard).
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 /// The body of a write: the row (or the changes), who and why.
@@ -484,6 +573,28 @@ fn plan_json(p: &RestorePlan) -> Json {
             "reason": s.reason,
         })).collect::<Vec<_>>(),
     })
+}
+
+fn rewind_json(p: &lazarusdb::RewindPlan) -> Json {
+    json!({
+        "target_lsn": p.target_lsn,
+        "restored": refs_json(&p.restored),
+        "reverted": refs_json(&p.reverted),
+        "tombstoned": refs_json(&p.tombstoned),
+        "conflicts": p.conflicts.iter().map(|c| json!({
+            "kind": c.kind.name(),
+            "row": {"table": c.row.table, "pk": c.row.pk.to_json()},
+            "detail": c.detail,
+            "message": c.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn scope_of(table: Option<String>) -> lazarusdb::Scope {
+    match table {
+        Some(t) => lazarusdb::Scope::Table(t),
+        None => lazarusdb::Scope::Store,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -729,6 +840,44 @@ async fn restore(
         let id = deletion_of(db, &id)?;
         let plan = db.restore_with(id, policy, &audit_of(body.actor, body.reason))?;
         Ok(axum::Json(plan_json(&plan)))
+    })
+    .await
+}
+
+/// The dry run of a restore of a table (or the store) to a point.
+async fn restore_to_plan(
+    State(app): State<App>,
+    query: Result<Query<RestoreToQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query?;
+    let Some(at) = at_of(q.at.as_deref())? else {
+        return Err(ApiError::bad("`at` is missing: the point to restore to"));
+    };
+    blocking(&app, move |db| {
+        let plan = db.restore_to_plan(&scope_of(q.table), at)?;
+        Ok(axum::Json(rewind_json(&plan)))
+    })
+    .await
+}
+
+/// A restore of a table (or the store) to a point, by compensating events.
+async fn restore_to(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body: RestoreToBody = body_of(&body?)?;
+    let at = At::parse(&body.at)?;
+    blocking(&app, move |db| {
+        let audit = audit_of(body.actor, body.reason);
+        let target = db.resolve(at)?;
+        let scope = scope_of(body.table);
+        let plan = db.transaction(|tx| {
+            if let Some(a) = &audit.actor {
+                tx.set_actor(a.clone());
+            }
+            if let Some(r) = &audit.reason {
+                tx.set_reason(r.clone());
+            }
+            tx.restore_to(&scope, target)
+        })?;
+        Ok(axum::Json(rewind_json(&plan)))
     })
     .await
 }

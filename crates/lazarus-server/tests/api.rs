@@ -519,3 +519,121 @@ fn the_change_feed_streams_over_http_and_resumes_from_last_event_id() {
     assert_eq!(rest[0].0, start + 3);
     assert_eq!(rest[1].1["kind"], json!("delete"));
 }
+
+#[tokio::test]
+async fn restore_to_a_point_dry_run_then_for_real() {
+    let db = store();
+    let app = router(db.clone(), ServerOptions::default());
+    for i in 1..=3 {
+        send(
+            &app,
+            "POST",
+            "/api/rows/author",
+            json!({"row": {"email": format!("{i}@x")}}),
+        )
+        .await;
+    }
+    let point = db.last_lsn();
+    send(
+        &app,
+        "PATCH",
+        "/api/rows/author/1",
+        json!({"row": {"name": "changed"}}),
+    )
+    .await;
+    call(&app, "DELETE", "/api/rows/author/2", None, &[]).await;
+    send(
+        &app,
+        "POST",
+        "/api/rows/author",
+        json!({"row": {"email": "4@x"}}),
+    )
+    .await;
+    let (s, plan) = call(
+        &app,
+        "GET",
+        &format!("/api/restore-to?table=author&at={point}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{plan}");
+    assert_eq!(plan["target_lsn"], json!(point));
+    assert_eq!(plan["reverted"][0]["pk"], json!(1));
+    assert_eq!(plan["restored"][0]["pk"], json!(2));
+    assert_eq!(plan["tombstoned"][0]["pk"], json!(4));
+    // the dry run wrote nothing
+    assert_eq!(db.count("author").unwrap(), 3);
+    let (s, e) = call(&app, "GET", "/api/restore-to?table=author", None, &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, done) = send(
+        &app,
+        "POST",
+        "/api/restore-to",
+        json!({"at": point.to_string(), "table": "author", "actor": "ops"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    let (_, rows) = call(&app, "GET", "/api/rows/author", None, &[]).await;
+    let ids: Vec<i64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    assert_eq!(rows[0]["name"], json!(null));
+}
+
+#[tokio::test]
+async fn the_page_is_served_to_anyone_and_its_data_only_with_the_token() {
+    let db = store();
+    let app = router(
+        db,
+        ServerOptions {
+            token: Some("0123456789abcdef".into()),
+            ..ServerOptions::default()
+        },
+    );
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+    ] {
+        let resp = app
+            .clone()
+            .oneshot(Request::builder().uri(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with(kind), "{path}: {ct}");
+    }
+    let (s, _) = call(&app, "GET", "/api/trash", None, &[]).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // the feed takes the token in its query too (EventSource sends no headers)
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/api/changes?from=0&access_token=0123456789abcdef")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (s, _) = call(
+        &app,
+        "GET",
+        "/api/trash?access_token=0123456789abcdef",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "only the feed takes it in the query"
+    );
+}
