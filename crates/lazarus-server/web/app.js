@@ -17,6 +17,11 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
+// Replaces the children of `node`: arrays flattened, null and undefined left out.
+function put(node, ...children) {
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
+}
+
 function show(value) {
   if (value === null || value === undefined) return "NULL";
   return typeof value === "object" ? JSON.stringify(value) : String(value);
@@ -70,7 +75,7 @@ function filtered() {
 function renderTrash() {
   const list = document.getElementById("trash");
   const shown = filtered();
-  list.replaceChildren(...shown.map((d) => el("li", {},
+  put(list, ...shown.map((d) => el("li", {},
     el("button", {
       "aria-current": state.current === d.id ? "true" : "false",
       "data-deletion": d.id,
@@ -113,7 +118,7 @@ async function openDeletion(id) {
     el("option", { value: "refuse" }, "refuse on any conflict"),
     el("option", { value: "skip" }, "skip conflicting rows"));
   const plan = el("div", { id: "plan" });
-  document.getElementById("detail").replaceChildren(
+  put(document.getElementById("detail"),
     el("p", {}, "by ", d.actor || "nobody recorded", d.reason ? ", “" + d.reason + "”" : "",
       el("span", { class: "muted" }, " · transaction ", d.tx, " · id ", d.id)),
     d.remaining === 0 ? el("p", { class: "ok" }, "Restored: nothing of it is left in the trash.") : null,
@@ -132,7 +137,7 @@ async function dryRun(id) {
   const box = document.getElementById("plan");
   const refs = (rs) => rs.map((r) => r.table + " " + pkOf(r.pk)).join(", ") || "none";
   const blocked = p.conflicts.length > 0 && policy === "refuse";
-  box.replaceChildren(el("div", { class: "plan" },
+  put(box, el("div", { class: "plan" },
     el("h3", {}, "Dry run"),
     el("p", {}, "Comes back: ", refs(p.rows)),
     p.relinks.length ? el("p", {}, "References set again: ", refs(p.relinks)) : null,
@@ -141,7 +146,7 @@ async function dryRun(id) {
     el("div", { class: "actions" },
       el("button", { id: "confirm-restore", disabled: blocked || p.rows.length === 0, on: { click: () => restore(id, policy) } },
         "Restore " + p.rows.length + " row(s)"),
-      el("button", { class: "secondary", on: { click: () => box.replaceChildren() } }, "Cancel"))));
+      el("button", { class: "secondary", on: { click: () => put(box) } }, "Cancel"))));
   document.getElementById("confirm-restore").focus();
 }
 
@@ -181,7 +186,7 @@ async function openHistory(table, pk) {
       el("strong", {}, c.kind), " ", el("span", { class: "muted" }, when(c.at), " · lsn ", c.lsn, " · ", c.actor || "nobody recorded", c.reason ? " · “" + c.reason + "”" : ""),
       diff.length ? el("ul", {}, diff) : null);
   });
-  document.getElementById("history").replaceChildren(el("ol", { class: "timeline" }, items));
+  put(document.getElementById("history"), el("ol", { class: "timeline" }, items));
   pane.scrollIntoView({ behavior: "smooth" });
 }
 
@@ -196,7 +201,7 @@ async function showAsOf(ev) {
     const rows = await api("GET", "/api/rows/" + enc(table) + "?limit=200&as_of=" + enc(at));
     const plan = await api("GET", "/api/restore-to?table=" + enc(table) + "&at=" + enc(at));
     const refs = (rs) => rs.map((r) => pkOf(r.pk)).join(", ") || "none";
-    box.replaceChildren(
+    put(box,
       el("p", { class: "muted" }, rows.length, " row(s) of ", table, " at ", when(at), " (lsn ", plan.target_lsn, ")"),
       rowsTable(rows.map((r) => ({ table, pk: null, row: r })), false),
       el("div", { class: "plan" },
@@ -215,7 +220,7 @@ async function showAsOf(ev) {
           } },
         }, "Restore " + table + " to this point"))));
   } catch (e) {
-    box.replaceChildren(el("p", { class: "conflict" }, e.message));
+    put(box, el("p", { class: "conflict" }, e.message));
   }
 }
 
