@@ -4,7 +4,12 @@
 //!
 //! Needs `/usr/bin/chromium` and `npm ci` in `crates/lazarus-server/browser`; without them the
 //! test says so and passes, unless `LAZARUS_BROWSER_TESTS=1` (CI sets it), when it fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::Path;
 use std::process::Command;
