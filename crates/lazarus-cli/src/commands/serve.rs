@@ -71,7 +71,7 @@ pub fn serve(place: &Place, args: &ServeArgs) -> Result<Outcome, Failure> {
         body_limit: args.body_limit,
     };
     eprintln!(
-        "serving {} on http://{addr}/api{} (Ctrl-C stops)",
+        "serving {} on http://{addr}/ (the trash page; the JSON API under /api){} - Ctrl-C stops",
         place.path.display(),
         if args.read_only { ", read-only" } else { "" }
     );
