@@ -628,8 +628,12 @@ impl<'a> AsOfView<'a> {
         };
         let ncols = idx.cols.len();
         let mut pks: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
+        let live_prefix = codec::index_prefix(table, index);
         for item in self.base.range(Space::Index, start, end, false)? {
             let (k, _) = item?;
+            if !k.starts_with(&live_prefix) {
+                break; // bounds wider than the index: its entries are done
+            }
             pks.insert(codec::index_entry_pk(Space::Index, &k, ncols)?.to_vec());
         }
         // Past entries: the same keys with the index's past bit and a version LSN after them.
