@@ -86,13 +86,34 @@ fn a_second_process_works_on_the_store_through_serve() {
     assert!(body.contains("written through the server"), "{body}");
     let (status, body) = http(port, "GET", "/api/rows/note/x", "").unwrap();
     assert_eq!(status, 400, "{body}");
-    // stopped with SIGTERM: it closes the store and says so
+    // a browser following the change feed stays connected...
+    let mut feed = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        feed,
+        "GET /api/changes?from=0 HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 12];
+    feed.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // ...and SIGTERM still stops the server: it ends the feed, closes the store and says so
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = server.wait().unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = server.kill();
+            panic!("the server did not stop with a feed open");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(feed);
     let mut out = String::new();
     server
         .stdout

@@ -67,15 +67,28 @@ impl Default for ServerOptions {
 struct App {
     db: Arc<Db>,
     opts: Arc<ServerOptions>,
+    /// Turns true when [`serve`] is told to stop: the change feed's streams end then, so that
+    /// the graceful shutdown does not wait for them for ever.
+    closing: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// The routes of the API over `db`, ready to serve or to mount (`Router::nest`) in an
-/// application's own server.
+/// application's own server. (Its change feed streams run until their clients leave: a server
+/// that shuts down gracefully should close those connections, as [`serve`] does.)
 pub fn router(db: Arc<Db>, opts: ServerOptions) -> Router {
+    routes(db, opts, None)
+}
+
+fn routes(
+    db: Arc<Db>,
+    opts: ServerOptions,
+    closing: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Router {
     let limit = opts.body_limit;
     let app = App {
         db,
         opts: Arc::new(opts),
+        closing,
     };
     Router::new()
         .route("/api/tables", get(tables))
@@ -141,8 +154,13 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| ServeError::Bind(addr, e))?;
-    axum::serve(listener, router(db, opts))
-        .with_graceful_shutdown(shutdown)
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    axum::serve(listener, routes(db, opts, Some(closed)))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // the feed's streams end: their connections close and the shutdown completes
+            let _ = closing.send(true);
+        })
         .await
         .map_err(ServeError::Serve)
 }
@@ -926,6 +944,21 @@ async fn stats(State(app): State<App>) -> ApiResult {
     .await
 }
 
+/// Completes once the server is stopping (never for a router without [`serve`]).
+async fn until_closing(closing: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(c) = closing {
+        loop {
+            if *c.borrow_and_update() {
+                return;
+            }
+            if c.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+    std::future::pending::<()>().await
+}
+
 /// The change feed as Server-Sent Events: one `change` event per committed change after
 /// `from` (or after the `Last-Event-ID` a reconnecting client sends), its id the LSN.
 async fn changes(
@@ -980,9 +1013,15 @@ async fn changes(
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|e| (Ok::<SseEvent, Infallible>(e), rx))
-    });
+    let stream = futures_util::stream::unfold(
+        (rx, app.closing.clone()),
+        |(mut rx, mut closing)| async move {
+            tokio::select! {
+                e = rx.recv() => e.map(|e| (Ok::<SseEvent, Infallible>(e), (rx, closing))),
+                () = until_closing(&mut closing) => None,
+            }
+        },
+    );
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
