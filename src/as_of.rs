@@ -638,13 +638,7 @@ impl<'a> AsOfView<'a> {
         }
         // Past entries: the same keys with the index's past bit and a version LSN after them.
         let past_prefix = codec::past_index_prefix(table, index);
-        let to_past = |k: &[u8]| {
-            let mut p = k.to_vec();
-            if let Some(b) = p.get_mut(4) {
-                *b |= 0x80;
-            }
-            p
-        };
+        let to_past = codec::to_past_index_key;
         let from = Bound::Included(to_past(first));
         let until = match end {
             Bound::Included(k) | Bound::Excluded(k) if k.len() >= 8 => {

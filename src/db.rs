@@ -295,6 +295,29 @@ impl Db {
         Ok(out)
     }
 
+    /// [`Db::transaction`] recording who makes it and why (`audit`) with the transaction.
+    ///
+    /// ```
+    /// # use lazarusdb::{Audit, ColumnType, Db, Row, TableBuilder};
+    /// # let db = Db::memory()?;
+    /// # db.create_table(TableBuilder::new("t").column(("id", ColumnType::Int)).primary_key("id"))?;
+    /// db.transaction_as(&Audit::by("alice").because("import"), |tx| {
+    ///     tx.insert("t", Row::new().with("id", 1))
+    /// })?;
+    /// assert_eq!(db.changes(1, None)?.last().unwrap().actor.as_deref(), Some("alice"));
+    /// # Ok::<(), lazarusdb::Error>(())
+    /// ```
+    pub fn transaction_as<T, E: From<Error>>(
+        &self,
+        audit: &Audit,
+        f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.transaction(|tx| {
+            audit.apply(tx);
+            f(tx)
+        })
+    }
+
     /// Runs `f` in a transaction and throws the transaction away: what `f` returns is what it
     /// would have done, and nothing is written. The dry run of an operation that cannot be
     /// undone (a purge, an erase, a history prune) is its preview: the same code on the same
@@ -381,18 +404,12 @@ impl Db {
         audit: &Audit,
     ) -> Result<DeleteReport> {
         let pk = pk.into();
-        self.transaction(|tx| {
-            audit.apply(tx);
-            tx.delete(table, pk)
-        })
+        self.transaction_as(audit, |tx| tx.delete(table, pk))
     }
 
     /// Deletes several rows of one table (with their cascades) as one deletion.
     pub fn delete_many(&self, table: &str, pks: Vec<Value>, audit: &Audit) -> Result<DeleteReport> {
-        self.transaction(|tx| {
-            audit.apply(tx);
-            tx.delete_many(table, pks)
-        })
+        self.transaction_as(audit, |tx| tx.delete_many(table, pks))
     }
 
     /// Restores a deletion in its own transaction (see [`Transaction::restore`]).
@@ -407,10 +424,7 @@ impl Db {
         policy: RestorePolicy,
         audit: &Audit,
     ) -> Result<RestorePlan> {
-        self.transaction(|tx| {
-            audit.apply(tx);
-            tx.restore(deletion, policy)
-        })
+        self.transaction_as(audit, |tx| tx.restore(deletion, policy))
     }
 
     /// Restores one trashed row of a deletion (see [`Transaction::restore_row`]).
@@ -426,20 +440,14 @@ impl Db {
 
     /// Purges a deletion for good, in its own transaction (see [`Transaction::purge`]).
     pub fn purge(&self, deletion: Uuid, audit: &Audit) -> Result<PurgeReport> {
-        self.transaction(|tx| {
-            audit.apply(tx);
-            tx.purge(deletion)
-        })
+        self.transaction_as(audit, |tx| tx.purge(deletion))
     }
 
     /// Erases a row (live or in the trash) and every version it had, in its own transaction
     /// (see [`Transaction::erase`]).
     pub fn erase(&self, table: &str, pk: impl Into<Value>, audit: &Audit) -> Result<PurgeReport> {
         let pk = pk.into();
-        self.transaction(|tx| {
-            audit.apply(tx);
-            tx.erase(table, pk)
-        })
+        self.transaction_as(audit, |tx| tx.erase(table, pk))
     }
 
     /// Sets the retention policy of a table, or of the store for `None` (see
@@ -533,10 +541,7 @@ impl Db {
             report.purged.push(self.purge(d, audit)?);
         }
         for (table, horizon) in plan.prunes {
-            let n = self.transaction(|tx| {
-                audit.apply(tx);
-                tx.prune_history(&table, horizon)
-            })?;
+            let n = self.transaction_as(audit, |tx| tx.prune_history(&table, horizon))?;
             report.pruned.push((table, horizon, n));
         }
         Ok(report)

@@ -342,9 +342,22 @@ pub fn past_index_key(table: u32, index: u32, vals_enc: &[u8], pk_enc: &[u8], ls
     k
 }
 
+/// The byte of an `index` key that holds the past bit (the first of the index id), and the bit.
+const PAST_BYTE: (usize, u8) = (4, PAST_INDEX_BIT.to_be_bytes()[0]);
+
 /// Whether an `index` key is a past entry.
 pub fn is_past_index_key(key: &[u8]) -> bool {
-    key.get(4).is_some_and(|b| b & 0x80 != 0)
+    key.get(PAST_BYTE.0).is_some_and(|b| b & PAST_BYTE.1 != 0)
+}
+
+/// An `index` key (or a prefix of one holding at least table and index) with the index id's
+/// past bit set: where the index's past entries for the same values start.
+pub fn to_past_index_key(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    if let Some(b) = k.get_mut(PAST_BYTE.0) {
+        *b |= PAST_BYTE.1;
+    }
+    k
 }
 
 /// (the key of the live entry it stands for, LSN of the version) of a past index entry: the

@@ -33,6 +33,24 @@ fn open(dir: &std::path::Path) -> Db {
     db
 }
 
+/// The writer's transactions: `TXS` of `ROWS_PER_TX` single-row inserts.
+fn write(db: &Db) {
+    for t in 0..TXS {
+        db.transaction(|tx| {
+            for r in 0..ROWS_PER_TX {
+                tx.insert(
+                    "event",
+                    Row::new()
+                        .with("id", t * ROWS_PER_TX + r)
+                        .with("body", "an event of the feed"),
+                )?;
+            }
+            Ok::<_, lazarusdb::Error>(())
+        })
+        .unwrap();
+    }
+}
+
 /// One run: the writer's transactions with `subscribers` threads following them; returns the
 /// wall time until the last subscriber received the last event, and the events written.
 fn run(subscribers: usize) -> (Duration, u64) {
@@ -52,20 +70,7 @@ fn run(subscribers: usize) -> (Duration, u64) {
                 }
             });
         }
-        for t in 0..TXS {
-            db.transaction(|tx| {
-                for r in 0..ROWS_PER_TX {
-                    tx.insert(
-                        "event",
-                        Row::new()
-                            .with("id", t * ROWS_PER_TX + r)
-                            .with("body", "an event of the feed"),
-                    )?;
-                }
-                Ok::<_, lazarusdb::Error>(())
-            })
-            .unwrap();
-        }
+        write(&db);
     });
     let took = start.elapsed();
     assert_eq!(db.last_lsn(), last);
@@ -78,20 +83,7 @@ fn catch_up(subscribers: usize) -> (Duration, u64) {
     let dir = lazarus_bench::bench_tempdir().unwrap();
     let db = open(dir.path());
     let from = db.last_lsn();
-    for t in 0..TXS {
-        db.transaction(|tx| {
-            for r in 0..ROWS_PER_TX {
-                tx.insert(
-                    "event",
-                    Row::new()
-                        .with("id", t * ROWS_PER_TX + r)
-                        .with("body", "an event of the feed"),
-                )?;
-            }
-            Ok::<_, lazarusdb::Error>(())
-        })
-        .unwrap();
-    }
+    write(&db);
     let last = db.last_lsn();
     let start = Instant::now();
     std::thread::scope(|s| {

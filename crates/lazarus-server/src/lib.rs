@@ -575,17 +575,28 @@ fn member_json(m: &DeletedRow) -> Json {
     })
 }
 
+fn conflicts_json(conflicts: &[lazarusdb::Conflict]) -> Json {
+    Json::Array(
+        conflicts
+            .iter()
+            .map(|c| {
+                json!({
+                    "kind": c.kind.name(),
+                    "row": {"table": c.row.table, "pk": c.row.pk.to_json()},
+                    "detail": c.detail,
+                    "message": c.to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
 fn plan_json(p: &RestorePlan) -> Json {
     json!({
         "deletion": p.deletion.to_string(),
         "rows": refs_json(&p.rows),
         "relinks": refs_json(&p.relinks),
-        "conflicts": p.conflicts.iter().map(|c| json!({
-            "kind": c.kind.name(),
-            "row": {"table": c.row.table, "pk": c.row.pk.to_json()},
-            "detail": c.detail,
-            "message": c.to_string(),
-        })).collect::<Vec<_>>(),
+        "conflicts": conflicts_json(&p.conflicts),
         "skipped": p.skipped.iter().map(|s| json!({
             "row": {"table": s.row.table, "pk": s.row.pk.to_json()},
             "reason": s.reason,
@@ -599,12 +610,7 @@ fn rewind_json(p: &lazarusdb::RewindPlan) -> Json {
         "restored": refs_json(&p.restored),
         "reverted": refs_json(&p.reverted),
         "tombstoned": refs_json(&p.tombstoned),
-        "conflicts": p.conflicts.iter().map(|c| json!({
-            "kind": c.kind.name(),
-            "row": {"table": c.row.table, "pk": c.row.pk.to_json()},
-            "detail": c.detail,
-            "message": c.to_string(),
-        })).collect::<Vec<_>>(),
+        "conflicts": conflicts_json(&p.conflicts),
     })
 }
 
@@ -731,15 +737,7 @@ async fn insert(
     blocking(&app, move |db| {
         let row = Row::from_json(&body.row)?;
         let audit = audit_of(body.actor, body.reason);
-        let written = db.transaction(|tx| {
-            if let Some(a) = &audit.actor {
-                tx.set_actor(a.clone());
-            }
-            if let Some(r) = &audit.reason {
-                tx.set_reason(r.clone());
-            }
-            tx.insert(&table, row)
-        })?;
+        let written = db.transaction_as(&audit, |tx| tx.insert(&table, row))?;
         Ok(axum::Json(written.to_json()))
     })
     .await
@@ -756,15 +754,7 @@ async fn update(
         let pk = pk_of(db, &table, &pk)?;
         let changes = Row::from_json(&body.row)?;
         let audit = audit_of(body.actor, body.reason);
-        let written = db.transaction(|tx| {
-            if let Some(a) = &audit.actor {
-                tx.set_actor(a.clone());
-            }
-            if let Some(r) = &audit.reason {
-                tx.set_reason(r.clone());
-            }
-            tx.update(&table, pk, changes)
-        })?;
+        let written = db.transaction_as(&audit, |tx| tx.update(&table, pk, changes))?;
         Ok(axum::Json(written.to_json()))
     })
     .await
@@ -886,15 +876,7 @@ async fn restore_to(State(app): State<App>, body: Result<Bytes, BytesRejection>)
         let audit = audit_of(body.actor, body.reason);
         let target = db.resolve(at)?;
         let scope = scope_of(body.table);
-        let plan = db.transaction(|tx| {
-            if let Some(a) = &audit.actor {
-                tx.set_actor(a.clone());
-            }
-            if let Some(r) = &audit.reason {
-                tx.set_reason(r.clone());
-            }
-            tx.restore_to(&scope, target)
-        })?;
+        let plan = db.transaction_as(&audit, |tx| tx.restore_to(&scope, target))?;
         Ok(axum::Json(rewind_json(&plan)))
     })
     .await
@@ -977,12 +959,9 @@ async fn changes(
         })
         .transpose()?;
     let from = resume.or(q.from).unwrap_or(0);
-    // refused at once when past the end of the log
+    // refused at once when past the end of the log (a check of one counter: no store work)
+    app.db.subscribe(from)?;
     let db = app.db.clone();
-    blocking(&app, move |db| {
-        db.subscribe(from).map(|_| ()).map_err(ApiError::from)
-    })
-    .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(256);
     tokio::task::spawn_blocking(move || {
         let Ok(mut feed) = db.subscribe(from) else {

@@ -334,15 +334,7 @@ pub fn audited<T>(
     audit: &lazarusdb::Audit,
     f: impl FnOnce(&mut lazarusdb::Transaction<'_>) -> lazarusdb::Result<T>,
 ) -> Result<T, Failure> {
-    Ok(db.transaction(|tx| {
-        if let Some(a) = &audit.actor {
-            tx.set_actor(a.clone());
-        }
-        if let Some(r) = &audit.reason {
-            tx.set_reason(r.clone());
-        }
-        f(tx)
-    })?)
+    Ok(db.transaction_as(audit, f)?)
 }
 
 /// fsyncs the folder holding `path`, so that a rename into it is durable.
