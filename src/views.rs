@@ -53,7 +53,6 @@ fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value
     let old = records::get_row(o, t.id(), pk_enc)?;
     if let Some(old) = &old {
         keep_version(o, t.id(), pk_enc, old.lsn)?;
-        end_runs(o, t, pk_enc, lsn, &old.image, Some(image));
     }
     match old {
         Some(old) if !old.image.is_empty() && !image.is_empty() => {
@@ -61,7 +60,13 @@ fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value
                 let (ov, _) = records::index_vals(t, &idx.cols, &old.image);
                 let (nv, _) = records::index_vals(t, &idx.cols, image);
                 if ov != nv {
+                    // the run of the old values ends here (design §4)
                     o.delete(Space::Index, codec::index_key(t.id(), idx.id, &ov, pk_enc));
+                    o.put(
+                        Space::Index,
+                        codec::past_index_key(t.id(), idx.id, &ov, pk_enc, lsn),
+                        Vec::new(),
+                    );
                     o.put(
                         Space::Index,
                         codec::index_key(t.id(), idx.id, &nv, pk_enc),
@@ -70,7 +75,7 @@ fn put_image(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value
                 }
             }
         }
-        Some(old) if !old.image.is_empty() => remove_index_entries(o, t, pk_enc, &old.image),
+        Some(old) if !old.image.is_empty() => retire_index_entries(o, t, pk_enc, lsn, &old.image),
         _ if !image.is_empty() => put_index_entries(o, t, pk_enc, image),
         _ => {}
     }
@@ -160,24 +165,6 @@ fn ended_runs<'t>(
             ends.then_some((idx.id, vals))
         })
         .collect()
-}
-
-/// Writes the past entries `(values, pk, lsn)` of the runs the event at `lsn` ends.
-fn end_runs(
-    o: &mut Overlay,
-    t: &Table,
-    pk_enc: &[u8],
-    lsn: u64,
-    old: &[Value],
-    new: Option<&[Value]>,
-) {
-    for (id, vals) in ended_runs(t, t.indexes.iter(), old, new) {
-        o.put(
-            Space::Index,
-            codec::past_index_key(t.id(), id, &vals, pk_enc, lsn),
-            Vec::new(),
-        );
-    }
 }
 
 /// Whether a hist tag is a version with an image (possibly purged).
@@ -311,15 +298,23 @@ fn put_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value])
     }
 }
 
-fn remove_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value]) {
+/// The live index entries of a live image that the event at `lsn` replaces by a tombstone or
+/// a purged image go; each becomes the past entry of the run it ends (design §4). A purged
+/// image has none.
+fn retire_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], lsn: u64, image: &[Value]) {
     if image.is_empty() {
-        return; // a purged image has no index entries
+        return;
     }
     for idx in &t.indexes {
         let (vals, _) = records::index_vals(t, &idx.cols, image);
         o.delete(
             Space::Index,
             codec::index_key(t.id(), idx.id, &vals, pk_enc),
+        );
+        o.put(
+            Space::Index,
+            codec::past_index_key(t.id(), idx.id, &vals, pk_enc, lsn),
+            Vec::new(),
         );
     }
 }
@@ -475,8 +470,7 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                 )
             })?;
             keep_version(o, t.id(), &pk_enc, old.lsn)?;
-            end_runs(o, &t, &pk_enc, ev.lsn, &old.image, None);
-            remove_index_entries(o, &t, &pk_enc, &old.image);
+            retire_index_entries(o, &t, &pk_enc, ev.lsn, &old.image);
             if t.def.trash_keeps_keys && !old.image.is_empty() {
                 let value = record::encode(kind::RESERVED, &deletion.as_u128())?;
                 for k in records::reserved_keys(&t, &pk_enc, &old.image) {
