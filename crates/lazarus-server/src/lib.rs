@@ -108,6 +108,7 @@ fn routes(
         .route("/api/verify", get(verify))
         .route("/api/stats", get(stats))
         .route("/api/changes", get(changes))
+        .route("/api/command", axum::routing::post(command))
         .route("/", get(|| page(INDEX_HTML, "text/html; charset=utf-8")))
         .route(
             "/app.js",
@@ -338,7 +339,11 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
             .into_response();
         }
     }
-    if app.opts.read_only && !matches!(*req.method(), Method::GET | Method::HEAD) {
+    // a command says itself whether it writes (see `command`)
+    if app.opts.read_only
+        && !matches!(*req.method(), Method::GET | Method::HEAD)
+        && path != "/api/command"
+    {
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "read_only",
@@ -513,6 +518,34 @@ struct RestoreBody {
 
 fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("the request body: {e}")))
+}
+
+/// `POST /api/command`: a command of the `lazarus` command line run on the store
+/// (`lazarus --url`); the reply says what it printed and its exit code. A read-only server
+/// refuses a command that writes.
+async fn command(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let request: lazarus_commands::remote::Request = body_of(&body?)?;
+    if app.opts.read_only && lazarus_commands::writes(&request.command) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "read_only",
+            format!(
+                "this server is read-only: it refuses `{}`, which writes",
+                lazarus_commands::name(&request.command)
+            ),
+        ));
+    }
+    let reply = blocking(&app, move |db| {
+        Ok(lazarus_commands::remote::run(db, &request))
+    })
+    .await?;
+    Ok(axum::Json(serde_json::to_value(reply).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the reply could not be encoded: {e}"),
+        )
+    })?))
 }
 
 // ---------------------------------------------------------------------------------------------

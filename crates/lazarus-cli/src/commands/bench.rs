@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use lazarus_bench as harness;
 
-use super::Outcome;
-use crate::{fail, output, Failure};
+use lazarus_commands::commands::Outcome;
+use lazarus_commands::{fail, output, Failure};
 
 /// What `bench` is asked.
 pub struct BenchArgs<'a> {
@@ -108,5 +108,18 @@ pub fn bench(args: BenchArgs<'_>, bars: bool) -> Result<Outcome, Failure> {
             harness::report::markdown(&results, &info, "bench/plot.png", "bench/results.json");
         harness::report::rewrite_docs(page, &block).map_err(failed)?;
     }
-    Ok(Outcome::Bench { out, results })
+    let text = format!(
+        "{}\n[Nx] after a value: lazarusdb's advantage over that system (above 1: lazarusdb is \
+         better)\nresults: {}  plot: {}\n",
+        harness::table(&results),
+        out.join("results.json").display(),
+        out.join("plot.svg").display()
+    );
+    Ok(Outcome::Said {
+        text,
+        json: serde_json::json!({
+            "out": out.display().to_string(),
+            "results": results,
+        }),
+    })
 }

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{fail, Failure, Outcome, Place};
+use lazarus_commands::commands::{Outcome, Place};
+use lazarus_commands::{fail, Failure};
 
 /// What `serve` takes from the command line.
 pub struct ServeArgs<'a> {

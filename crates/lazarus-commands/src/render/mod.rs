@@ -1,5 +1,5 @@
 //! What a command found or did ([`Outcome`]) as output: the human text (aligned tables and
-//! sentences, [`text`]) or, under `--json`, exactly one JSON document ([`json`]). Nothing else
+//! sentences, [`text`]) or, under `--json`, exactly one JSON document (`json`). Nothing else
 //! decides what the tool prints on standard output.
 
 mod json;

@@ -142,11 +142,12 @@ impl PurgeWhat {
 /// `purge DELETION | --older-than DURATION | --retention [--dry-run | --yes]`: deletions purged
 /// for good, and with `--retention` old versions pruned. What would go is worked out first by
 /// running the same purges in transactions that are thrown away; `--dry-run` shows it, and a
-/// real run shows it and asks (see [`confirm`]) unless `--yes`.
+/// real run shows it and asks (see `confirm`) unless `--yes`.
 pub fn purge(
     db: &Db,
     what: PurgeWhat,
     how: ConfirmArgs,
+    client: bool,
     audit: &Audit,
 ) -> Result<Outcome, Failure> {
     // what is due, then each step previewed
@@ -180,7 +181,7 @@ pub fn purge(
     }
     need_actor(audit, "purge")?;
     let summary = crate::render::text::purge_summary(&preview);
-    confirm(how.yes, &summary, "yes", "a purge")?;
+    confirm(how.yes, client, &summary, "yes", "a purge")?;
     let mut report = RetentionReport::default();
     for d in deletions {
         report.purged.push(db.purge(d, audit)?);
@@ -204,6 +205,7 @@ pub fn erase(
     pk: &str,
     cascade: bool,
     how: ConfirmArgs,
+    client: bool,
     audit: &Audit,
 ) -> Result<Outcome, Failure> {
     let pk = pk_value(db, table, pk);
@@ -245,7 +247,7 @@ pub fn erase(
     }
     need_actor(audit, "erase")?;
     let summary = crate::render::text::erase_summary(&preview);
-    confirm(how.yes, &summary, table, "an erase")?;
+    confirm(how.yes, client, &summary, table, "an erase")?;
     Ok(Outcome::Erased {
         report: audited(db, audit, |tx| tx.erase(table, pk))?,
         dry_run: false,
@@ -267,13 +269,34 @@ fn need_actor(audit: &Audit, what: &str) -> Result<(), Failure> {
 }
 
 /// Asks before something that cannot be undone: on a terminal, shows `summary` on standard
-/// error and goes on only when the answer is `word`; `yes` (`--yes`) skips the question.
+/// error and goes on only when the answer is `word`; `yes` (`--yes`) skips the question. For a
+/// `client` (`--url`), the question is the failure, for the client to ask.
 /// Without a terminal to ask on, and without `--yes`, refuses.
-fn confirm(yes: bool, summary: &str, word: &str, what: &str) -> Result<(), Failure> {
-    use std::io::IsTerminal as _;
+fn confirm(yes: bool, client: bool, summary: &str, word: &str, what: &str) -> Result<(), Failure> {
     if yes {
         return Ok(());
     }
+    if client {
+        // the client asks on its own terminal, then sends the command again with --yes
+        return Err(Failure {
+            question: Some(Box::new(crate::Question {
+                summary: summary.to_string(),
+                word: word.to_string(),
+                what: what.to_string(),
+            })),
+            ..fail(
+                2,
+                format!("{what} cannot be undone and needs an answer: nothing was written"),
+            )
+        });
+    }
+    ask_here(summary, word, what)
+}
+
+/// Asks on this process's terminal whether to go on with `what` (shown as `summary`): goes on
+/// only when the answer is `word`; refuses without a terminal to ask on.
+pub fn ask_here(summary: &str, word: &str, what: &str) -> Result<(), Failure> {
+    use std::io::IsTerminal as _;
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(fail(

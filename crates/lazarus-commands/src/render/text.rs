@@ -281,16 +281,7 @@ pub fn add(out: &mut String, outcome: &Outcome) {
                 );
             }
         }
-        Outcome::Bench { out: dir, results } => {
-            put!(out, "{}", lazarus_bench::table(results));
-            put!(out, "[Nx] after a value: lazarusdb's advantage over that system (above 1: lazarusdb is better)");
-            put!(
-                out,
-                "results: {}  plot: {}",
-                dir.join("results.json").display(),
-                dir.join("plot.svg").display()
-            );
-        }
+        Outcome::Said { text, .. } => out.push_str(text),
         Outcome::Demo(demo) => {
             for part in &demo.story {
                 match part {

@@ -44,11 +44,11 @@ pub struct Summary {
     pub verify: VerifyReport,
 }
 
-/// `demo`: the story on a fresh temporary store, unless `--db` was given explicitly; the store
-/// is closed at the end.
-pub fn demo(place: &Place<'_>) -> Result<Outcome, Failure> {
-    let explicit_db = std::env::args().any(|a| a == "--db" || a.starts_with("--db="));
-    let db = if explicit_db {
+/// `demo`: the story on a fresh temporary store, unless `on_disk` (`--db` given explicitly):
+/// then on a fresh store at `place`. The store is closed at the end. `for_page`: one more
+/// deletion is made and left in the trash, for the trash page of `demo --serve`.
+pub fn demo(place: &Place<'_>, on_disk: bool, for_page: bool) -> Result<Outcome, Failure> {
+    let db = if on_disk {
         let occupied = std::fs::read_dir(place.path).is_ok_and(|mut d| d.next().is_some());
         if occupied {
             return Err(crate::fail(
@@ -76,7 +76,7 @@ pub fn demo(place: &Place<'_>) -> Result<Outcome, Failure> {
         };
         Db::temporary_with(options)?
     };
-    closing(db, |db| story(db).map(Outcome::Demo))
+    closing(db, |db| story(db, for_page).map(Outcome::Demo))
 }
 
 /// The story as it is told, part by part.
@@ -117,7 +117,7 @@ impl Story {
 }
 
 /// The demo's story, told on an open store.
-fn story(db: &Db) -> Result<Demo, Failure> {
+fn story(db: &Db, for_page: bool) -> Result<Demo, Failure> {
     let mut s = Story(Vec::new());
     let where_ = db
         .path()
@@ -295,6 +295,18 @@ fn story(db: &Db) -> Result<Demo, Failure> {
         report.keys,
         report.differences.len()
     ));
+    if for_page {
+        let d = db.delete_with(
+            "a",
+            1,
+            &Audit::by("demo").because("left in the trash for the page"),
+        )?;
+        s.say(&format!(
+            "17. For the trash page: a1 is deleted once more, with b1 and b2, and left in the trash\n    \
+             (deletion {}). Restore it from the page, or: lazarus --url URL restore {}",
+            d.deletion, d.deletion
+        ));
+    }
     Ok(Demo {
         story: s.0,
         summary: Summary {

@@ -10,7 +10,10 @@ use super::Outcome;
 use crate::{fail, output, Failure};
 
 /// How rows are written as text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum RowFormat {
     /// One JSON object a line.
     Jsonl,
@@ -33,11 +36,13 @@ pub struct Loaded {
 /// transaction (one for all with `atomic`), each checked as `insert` checks it. The first bad
 /// line stops the load: every row before it is committed and stays, it and the rows after it
 /// are not loaded (with `atomic`: nothing is), and the error says which line and what was kept.
+/// `sent`: the file's contents as a client sent them (`--url`), read instead of `file`.
 #[allow(clippy::too_many_arguments)]
 pub fn load(
     db: &Db,
     table: &str,
     file: &Path,
+    sent: Option<&[u8]>,
     format: Option<RowFormat>,
     batch: usize,
     atomic: bool,
@@ -50,7 +55,9 @@ pub fn load(
         Some(e) if e.eq_ignore_ascii_case("csv") => RowFormat::Csv,
         _ => RowFormat::Jsonl,
     });
-    let (input, total): (Box<dyn Read>, Option<u64>) = if stdin {
+    let (input, total): (Box<dyn Read + '_>, Option<u64>) = if let Some(bytes) = sent {
+        (Box::new(bytes), Some(bytes.len() as u64))
+    } else if stdin {
         (Box::new(std::io::stdin().lock()), None)
     } else {
         let f = std::fs::File::open(file)
@@ -179,13 +186,13 @@ fn insert_all(
 }
 
 /// A reader that moves a progress bar by the bytes read.
-struct Counted {
-    inner: Box<dyn Read>,
+struct Counted<'a> {
+    inner: Box<dyn Read + 'a>,
     read: u64,
     bar: Option<indicatif::ProgressBar>,
 }
 
-impl Read for Counted {
+impl Read for Counted<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
@@ -196,7 +203,7 @@ impl Read for Counted {
 
 /// The rows of the input with their line numbers (1-based; a CSV row: the line it starts on).
 fn parse_rows<'a>(
-    input: Counted,
+    input: Counted<'a>,
     format: RowFormat,
     def: &'a TableDef,
 ) -> Box<dyn Iterator<Item = Result<(u64, Row), Failure>> + 'a> {

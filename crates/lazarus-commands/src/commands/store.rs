@@ -70,6 +70,17 @@ pub fn schema(
     })
 }
 
+/// `schema apply` on a store already open (`--url`): the schema document `text` applied in one
+/// transaction recorded with `audit`.
+pub fn schema_on(db: &Db, text: &str, audit: &lazarusdb::Audit) -> Result<Outcome, Failure> {
+    let file = lazarusdb::parse_schema_document(text)?;
+    super::audited(db, audit, |tx| tx.apply_schema_document(&file))?;
+    Ok(Outcome::SchemaApplied {
+        file,
+        schema: schema_of(db)?,
+    })
+}
+
 /// The schema of the store `db`: its tables and retention policies.
 pub fn schema_of(db: &Db) -> Result<Schema, Failure> {
     let tables = db
@@ -84,8 +95,25 @@ pub fn schema_of(db: &Db) -> Result<Schema, Failure> {
 }
 
 /// `export FILE`: the event log written to FILE as JSON lines, through a file beside it renamed
-/// into place; `export -` streams it on standard output. A spinner while it works when `bars`.
-pub fn export(db: &Db, file: &Path, bars: bool) -> Result<Outcome, Failure> {
+/// into place; `export -` streams it on standard output (for a client: returns it as the
+/// output). A spinner while it works when `bars`.
+pub fn export(db: &Db, file: &Path, ctx: crate::Context<'_>) -> Result<Outcome, Failure> {
+    let bars = ctx.bars();
+    if ctx.is_client() {
+        // the log is the output: the client writes its file itself
+        if file.as_os_str() != "-" {
+            return Err(fail(
+                2,
+                "export over --url writes the log on standard output (`export -`); the client \
+                 writes its file",
+            ));
+        }
+        let mut out = Vec::new();
+        db.export_log(&mut out)?;
+        return Ok(Outcome::Formatted(
+            String::from_utf8_lossy(&out).into_owned(),
+        ));
+    }
     if file.as_os_str() == "-" {
         // Streamed: the log can be larger than memory. When standard output fails (or its
         // reader goes away), the export stops and `main` reports that.
