@@ -125,3 +125,147 @@ pub fn run(db: &Db, request: &Request) -> Reply {
 pub fn encode_input(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::ConfirmArgs;
+    use lazarusdb::Readable as _;
+
+    fn store() -> Db {
+        let db = Db::temporary().unwrap();
+        db.transaction(|tx| {
+            tx.apply_schema_document(&lazarusdb::parse_schema_document(
+                r#"{"tables": [{"name": "note", "primary_key": "id",
+                    "columns": [{"name": "id", "type": "int"}, {"name": "text", "type": "text"}]}]}"#,
+            )?)?;
+            tx.insert("note", lazarusdb::Row::from_json_str(r#"{"id": 1, "text": "kept"}"#)?)?;
+            tx.insert("note", lazarusdb::Row::from_json_str(r#"{"id": 2, "text": "gone"}"#)?)?;
+            Ok::<(), lazarusdb::Error>(())
+        })
+        .unwrap();
+        db
+    }
+
+    fn request(command: Command) -> Request {
+        Request {
+            version: VERSION.to_string(),
+            command,
+            json: false,
+            input: None,
+        }
+    }
+
+    #[test]
+    fn a_command_prints_what_it_prints_on_the_store() {
+        let db = store();
+        let get = Command::Get {
+            table: "note".into(),
+            pk: "1".into(),
+            as_of: None,
+        };
+        let reply = run(&db, &request(get.clone()));
+        let Ok(local) = execute_on(&db, &get, Context::Local { bars: false }) else {
+            panic!("the get failed on the store")
+        };
+        assert_eq!(reply.code, 0);
+        assert_eq!(reply.output, finish(&local, false).0);
+        assert!(reply.output.contains("kept"));
+        // a missing row: the verdict 1 and its message, no output
+        let missing = run(
+            &db,
+            &request(Command::Get {
+                table: "note".into(),
+                pk: "9".into(),
+                as_of: None,
+            }),
+        );
+        assert_eq!(missing.code, 1);
+        assert!(missing.output.is_empty());
+        assert!(missing.error.is_some());
+    }
+
+    #[test]
+    fn another_version_is_refused_before_anything_runs() {
+        let db = store();
+        let mut req = request(Command::Delete {
+            table: "note".into(),
+            pk: "2".into(),
+            audit: Default::default(),
+        });
+        req.version = "0.0.0-other".into();
+        let reply = run(&db, &req);
+        assert_eq!(reply.code, 2);
+        assert_eq!(reply.error.unwrap().kind, "version");
+        assert!(db.get("note", 2).unwrap().is_some(), "nothing was deleted");
+    }
+
+    #[test]
+    fn an_erase_comes_back_as_a_question_and_writes_nothing() {
+        let db = store();
+        let erase = |yes| {
+            request(Command::Erase {
+                table: "note".into(),
+                pk: "2".into(),
+                cascade: false,
+                confirm: ConfirmArgs {
+                    dry_run: false,
+                    yes,
+                },
+                audit: crate::AuditArgs {
+                    actor: Some("tester".into()),
+                    reason: None,
+                },
+            })
+        };
+        let asked = run(&db, &erase(false));
+        assert_eq!(asked.code, 2);
+        let q = asked.question.unwrap();
+        assert_eq!(q.word, "note");
+        assert!(q.summary.contains("note"), "{}", q.summary);
+        assert!(
+            db.get("note", 2).unwrap().is_some(),
+            "nothing was erased yet"
+        );
+        let done = run(&db, &erase(true));
+        assert_eq!(done.code, 0, "{done:?}");
+        assert!(db.get("note", 2).unwrap().is_none());
+    }
+
+    #[test]
+    fn no_file_of_the_server_is_read_or_written() {
+        let db = store();
+        let load = Command::Load {
+            table: "note".into(),
+            file: "/etc/hostname".into(),
+            format: None,
+            batch: 10,
+            atomic: false,
+            audit: Default::default(),
+        };
+        let reply = run(&db, &request(load.clone()));
+        assert_eq!(reply.code, 2);
+        assert!(reply.error.unwrap().message.contains("reads no file"));
+        let mut sent = request(load);
+        sent.input = Some(encode_input(b"{\"id\": 3, \"text\": \"sent\"}\n"));
+        assert_eq!(run(&db, &sent).code, 0);
+        assert!(db.get("note", 3).unwrap().is_some());
+        let export = run(
+            &db,
+            &request(Command::Export {
+                file: "/tmp/should-not-exist.jsonl".into(),
+            }),
+        );
+        assert_eq!(export.code, 2);
+        let backup = run(
+            &db,
+            &request(Command::Backup {
+                dest: "/tmp/should-not-exist".into(),
+            }),
+        );
+        assert_eq!(backup.code, 2);
+        assert!(!std::path::Path::new("/tmp/should-not-exist").exists());
+    }
+}
