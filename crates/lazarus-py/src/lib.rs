@@ -1029,12 +1029,28 @@ impl PyDb {
     #[pyo3(signature = (from_lsn=0))]
     fn subscribe(&self, py: Python<'_>, from_lsn: u64) -> PyResult<PySubscription> {
         let db = self.db(py)?;
-        let rx = py
-            .detach(|| db.subscribe_channel(from_lsn, 1024))
+        // a point past the end is refused here, at once
+        py.detach(|| db.subscribe(from_lsn).map(|_| ()))
             .map_err(|e| store_error(py, e, Some(&db)))?;
+        drop(db);
+        let (out, rx) = bounded(1024);
+        let shared = self.shared.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("lazarus-py-feed".into())
+            .spawn(move || feed(shared, from_lsn, out, &stopped))
+            .map_err(|e| {
+                refused(
+                    py,
+                    "storage",
+                    &format!("cannot start the change feed's thread: {e}"),
+                )
+            })?;
         Ok(PySubscription {
             rx,
             last: Mutex::new(from_lsn),
+            stop,
         })
     }
 
@@ -1076,23 +1092,41 @@ impl PyDb {
         Ok(self.db(py)?.last_lsn())
     }
 
-    /// Closes the store (a sync). Refused while a transaction or another user still holds it.
+    /// Closes the store (a sync). Refused while a transaction is open; waits (a few seconds
+    /// at most) for calls running in other threads and ends the change feeds.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let Some(db) = lock(&self.shared.db).take() else {
+        if !lock(&self.shared.in_transaction).is_empty() {
+            return Err(refused(
+                py,
+                "invalid_operation",
+                "a transaction is open on this store: finish it, then close",
+            ));
+        }
+        let Some(mut db) = lock(&self.shared.db).take() else {
             return Ok(());
         };
-        match Arc::try_unwrap(db) {
-            Ok(db) => py
-                .detach(|| db.close())
-                .map_err(|e| store_error(py, e, None)),
-            Err(db) => {
-                *lock(&self.shared.db) = Some(db);
-                Err(refused(
-                    py,
-                    "invalid_operation",
-                    "the store is still in use (an open transaction or a call running in \
-                     another thread): finish it, then close",
-                ))
+        // calls under way in other threads and the feeds' threads let go soon
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match Arc::try_unwrap(db) {
+                Ok(db) => {
+                    return py
+                        .detach(|| db.close())
+                        .map_err(|e| store_error(py, e, None));
+                }
+                Err(held) if std::time::Instant::now() < deadline => {
+                    db = held;
+                    py.detach(|| std::thread::sleep(Duration::from_millis(5)));
+                }
+                Err(held) => {
+                    *lock(&self.shared.db) = Some(held);
+                    return Err(refused(
+                        py,
+                        "invalid_operation",
+                        "the store is still in use by a call in another thread: close it \
+                         when that call is done",
+                    ));
+                }
             }
         }
     }
@@ -1265,6 +1299,7 @@ enum TxState {
     Open {
         to_worker: Sender<Msg>,
         thread: ThreadId,
+        worker: std::thread::JoinHandle<()>,
     },
     Finished,
 }
@@ -1308,18 +1343,21 @@ impl PyTransaction {
             .name("lazarus-py-tx".into())
             .spawn(move || serve_transaction(db, audit, inbox, ready_tx));
         let begun = match spawned {
-            Ok(_) => py
-                .detach(|| ready.recv())
-                .unwrap_or(Err(lazarusdb::Error::Closed)),
+            Ok(worker) => match py.detach(|| ready.recv()) {
+                Ok(Ok(())) => Ok(worker),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(lazarusdb::Error::Closed),
+            },
             Err(e) => Err(lazarusdb::Error::Storage(format!(
                 "cannot start the transaction's thread: {e}"
             ))),
         };
         match begun {
-            Ok(()) => {
+            Ok(worker) => {
                 *state = TxState::Open {
                     to_worker,
                     thread: me,
+                    worker,
                 };
                 Ok(())
             }
@@ -1334,7 +1372,9 @@ impl PyTransaction {
     /// The channel to the transaction's thread, from the thread that opened it only.
     fn sender(&self, py: Python<'_>) -> PyResult<Sender<Msg>> {
         match &*lock(&self.state) {
-            TxState::Open { to_worker, thread } => {
+            TxState::Open {
+                to_worker, thread, ..
+            } => {
                 if *thread != std::thread::current().id() {
                     return Err(refused(
                         py,
@@ -1386,15 +1426,25 @@ impl PyTransaction {
         }
     }
 
-    /// Ends the transaction: commits it (`commit`) or drops it (nothing written).
+    /// Ends the transaction: commits it (`commit`) or drops it (nothing written), and waits
+    /// for its thread to let go of the store.
     fn finish(&self, py: Python<'_>, commit: bool) -> PyResult<Option<u64>> {
-        let sender = self.sender(py)?;
-        *lock(&self.state) = TxState::Finished;
+        self.sender(py)?; // the opening thread only, and open
+        let TxState::Open {
+            to_worker, worker, ..
+        } = std::mem::replace(&mut *lock(&self.state), TxState::Finished)
+        else {
+            return Err(refused(
+                py,
+                "invalid_operation",
+                "the transaction is not open",
+            ));
+        };
         let me = std::thread::current().id();
         let result = if commit {
             let (answer_tx, answer) = bounded(1);
-            let sent = sender.send(Msg::Commit(answer_tx)).is_ok();
-            drop(sender);
+            let sent = to_worker.send(Msg::Commit(answer_tx)).is_ok();
+            drop(to_worker);
             match (sent, py.detach(|| answer.recv())) {
                 (true, Ok(r)) => r.map_err(|e| store_error(py, e, None)),
                 _ => Err(refused(
@@ -1404,10 +1454,11 @@ impl PyTransaction {
                 )),
             }
         } else {
-            // dropping the channel ends the thread, which drops the transaction unwritten
-            drop(sender);
+            // a closed channel ends the thread, which drops the transaction unwritten
+            drop(to_worker);
             Ok(None)
         };
+        let _ = py.detach(|| worker.join());
         lock(&self.shared.in_transaction).remove(&me);
         result
     }
@@ -1604,6 +1655,14 @@ impl PyTransaction {
 struct PySubscription {
     rx: Receiver<lazarusdb::Result<Change>>,
     last: Mutex<u64>,
+    /// Set when the subscription is dropped: its thread ends.
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for PySubscription {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl PySubscription {
@@ -1643,6 +1702,55 @@ impl PySubscription {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The feed's thread: reads the committed changes after `seen` in short waits, holding the
+/// store only while it reads, and sends them on; it ends when the store is closed or the
+/// subscription is dropped (`stop`).
+fn feed(
+    shared: Arc<Shared>,
+    mut seen: u64,
+    out: Sender<lazarusdb::Result<Change>>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Some(db) = lock(&shared.db).clone() else {
+            return;
+        };
+        let mut batch = Vec::new();
+        let mut failed = None;
+        match db.subscribe(seen) {
+            Ok(mut sub) => {
+                while batch.len() < 256 {
+                    match sub.next_timeout(Duration::from_millis(100)) {
+                        Ok(Some(change)) => {
+                            seen = change.lsn;
+                            batch.push(change);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+        drop(db);
+        for change in batch {
+            if out.send(Ok(change)).is_err() {
+                return; // the subscription is gone
+            }
+        }
+        if let Some(e) = failed {
+            let _ = out.send(Err(e));
+            return;
         }
     }
 }
