@@ -223,6 +223,19 @@ fn to_row(obj: &Bound<'_, PyAny>) -> PyResult<Row> {
     Ok(row)
 }
 
+/// An iterable of dicts as rows.
+fn rows_arg(rows: &Bound<'_, PyAny>) -> PyResult<Vec<Row>> {
+    if rows.is_instance_of::<PyDict>() || rows.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "rows are an iterable of dicts (a list, say)",
+        ));
+    }
+    rows.try_iter()
+        .map_err(|_| PyTypeError::new_err("rows are an iterable of dicts (a list, say)"))?
+        .map(|r| to_row(&r?))
+        .collect()
+}
+
 fn row_py<'py>(py: Python<'py>, row: &Row) -> PyResult<Bound<'py, PyAny>> {
     let dict = PyDict::new(py);
     for (k, v) in row.iter() {
@@ -536,7 +549,13 @@ fn schema_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 struct Shared {
     db: Mutex<Option<Arc<Db>>>,
     in_transaction: Mutex<HashSet<ThreadId>>,
+    /// Transaction threads waiting for their next transaction (starting a thread for each
+    /// costs more than a small transaction).
+    idle: Mutex<Vec<Sender<Begin>>>,
 }
+
+/// How many transaction threads wait idle at most.
+const IDLE_WORKERS: usize = 4;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -629,6 +648,7 @@ impl PyDb {
             shared: Arc::new(Shared {
                 db: Mutex::new(Some(Arc::new(db))),
                 in_transaction: Mutex::new(HashSet::new()),
+                idle: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -674,6 +694,28 @@ impl PyDb {
             db.transaction_as(&audit, |tx| tx.insert(&table, row))
         })?;
         row_py(py, &stored)
+    }
+
+    /// Inserts many rows (an iterable of dicts) in one transaction; returns them as stored.
+    #[pyo3(signature = (table, rows, *, actor=None, reason=None))]
+    fn insert_many<'py>(
+        &self,
+        py: Python<'py>,
+        table: String,
+        rows: &Bound<'py, PyAny>,
+        actor: Option<String>,
+        reason: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_arg(rows)?;
+        let audit = audit(actor, reason);
+        let stored = self.run(py, true, move |db| {
+            db.transaction_as(&audit, |tx| {
+                rows.into_iter()
+                    .map(|r| tx.insert(&table, r))
+                    .collect::<lazarusdb::Result<Vec<_>>>()
+            })
+        })?;
+        rows_py(py, &stored)
     }
 
     /// Changes some columns of a row; returns the row as it is now.
@@ -1299,7 +1341,9 @@ enum TxState {
     Open {
         to_worker: Sender<Msg>,
         thread: ThreadId,
-        worker: std::thread::JoinHandle<()>,
+        /// The transaction thread, idle again once `done` says it let go of the store.
+        worker: Sender<Begin>,
+        done: Receiver<()>,
     },
     Finished,
 }
@@ -1338,26 +1382,55 @@ impl PyTransaction {
         };
         let (to_worker, inbox) = bounded::<Msg>(1);
         let (ready_tx, ready) = bounded::<lazarusdb::Result<()>>(1);
-        let audit = self.audit.clone();
-        let spawned = std::thread::Builder::new()
-            .name("lazarus-py-tx".into())
-            .spawn(move || serve_transaction(db, audit, inbox, ready_tx));
-        let begun = match spawned {
-            Ok(worker) => match py.detach(|| ready.recv()) {
-                Ok(Ok(())) => Ok(worker),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(lazarusdb::Error::Closed),
-            },
-            Err(e) => Err(lazarusdb::Error::Storage(format!(
-                "cannot start the transaction's thread: {e}"
-            ))),
+        let (done_tx, done) = bounded::<()>(1);
+        let begin = Begin {
+            db,
+            audit: self.audit.clone(),
+            inbox,
+            ready: ready_tx,
+            done: done_tx,
         };
+        // an idle thread, else a new one
+        let mut pending = Some(begin);
+        let mut worker = None;
+        while let Some(b) = pending.take() {
+            let Some(w) = lock(&self.shared.idle).pop() else {
+                pending = Some(b);
+                break;
+            };
+            match w.send(b) {
+                Ok(()) => worker = Some(w),
+                Err(crossbeam::channel::SendError(back)) => pending = Some(back),
+            }
+        }
+        let worker = match (worker, pending) {
+            (Some(w), _) => Ok(w),
+            (None, None) => Err(lazarusdb::Error::Closed),
+            (None, Some(b)) => {
+                let (w, commands) = bounded::<Begin>(1);
+                std::thread::Builder::new()
+                    .name("lazarus-py-tx".into())
+                    .spawn(move || transaction_thread(commands))
+                    .map_err(|e| {
+                        lazarusdb::Error::Storage(format!(
+                            "cannot start the transaction's thread: {e}"
+                        ))
+                    })
+                    .and_then(|_| w.send(b).map_err(|_| lazarusdb::Error::Closed).map(|()| w))
+            }
+        };
+        let begun = worker.and_then(|w| match py.detach(|| ready.recv()) {
+            Ok(Ok(())) => Ok(w),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(lazarusdb::Error::Closed),
+        });
         match begun {
             Ok(worker) => {
                 *state = TxState::Open {
                     to_worker,
                     thread: me,
                     worker,
+                    done,
                 };
                 Ok(())
             }
@@ -1431,7 +1504,10 @@ impl PyTransaction {
     fn finish(&self, py: Python<'_>, commit: bool) -> PyResult<Option<u64>> {
         self.sender(py)?; // the opening thread only, and open
         let TxState::Open {
-            to_worker, worker, ..
+            to_worker,
+            worker,
+            done,
+            ..
         } = std::mem::replace(&mut *lock(&self.state), TxState::Finished)
         else {
             return Err(refused(
@@ -1458,14 +1534,38 @@ impl PyTransaction {
             drop(to_worker);
             Ok(None)
         };
-        let _ = py.detach(|| worker.join());
+        // the thread has let go of the store when it says so; then it waits for the next one
+        if py.detach(|| done.recv()).is_ok() {
+            let mut idle = lock(&self.shared.idle);
+            if idle.len() < IDLE_WORKERS {
+                idle.push(worker);
+            }
+        }
         lock(&self.shared.in_transaction).remove(&me);
         result
     }
 }
 
-/// The transaction's thread: begins it, runs what it is sent, commits when told; a closed
-/// channel drops it (nothing written).
+/// A transaction for a transaction thread: the store, who and why, where its work comes from,
+/// and where to say it began and, at the end, that it let go of the store.
+struct Begin {
+    db: Arc<Db>,
+    audit: Audit,
+    inbox: Receiver<Msg>,
+    ready: Sender<lazarusdb::Result<()>>,
+    done: Sender<()>,
+}
+
+/// A transaction thread: serves one transaction after another until its channel closes.
+fn transaction_thread(commands: Receiver<Begin>) {
+    while let Ok(b) = commands.recv() {
+        serve_transaction(b.db, b.audit, b.inbox, b.ready);
+        let _ = b.done.send(());
+    }
+}
+
+/// Serves one transaction: begins it, runs what it is sent, commits when told; a closed
+/// channel drops it (nothing written). The store is let go of on return.
 fn serve_transaction(
     db: Arc<Db>,
     audit: Audit,
@@ -1545,6 +1645,22 @@ impl PyTransaction {
         let row = to_row(row)?;
         let stored = self.run(py, move |tx| tx.insert(&table, row))?;
         row_py(py, &stored)
+    }
+
+    /// Inserts many rows (an iterable of dicts) in one step; returns them as stored.
+    fn insert_many<'py>(
+        &self,
+        py: Python<'py>,
+        table: String,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_arg(rows)?;
+        let stored = self.run(py, move |tx| {
+            rows.into_iter()
+                .map(|r| tx.insert(&table, r))
+                .collect::<lazarusdb::Result<Vec<_>>>()
+        })?;
+        rows_py(py, &stored)
     }
 
     /// Changes some columns of a row; returns the row as it is now.

@@ -106,3 +106,16 @@ def test_the_store_cannot_close_under_an_open_transaction(seed_db: lazarusdb.Db)
     with pytest.raises(lazarusdb.InvalidOperation):
         seed_db.close()
     tx.rollback()
+
+
+def test_insert_many_is_all_or_nothing(seed_db: lazarusdb.Db) -> None:
+    rows = seed_db.insert_many("a", [{"data1": str(i), "data2": "x"} for i in range(5)])
+    assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
+    with pytest.raises(lazarusdb.ConstraintError):
+        seed_db.insert_many("b", [{"data1": "ok", "a_id": 1}, {"data1": "dangling", "a_id": 99}])
+    assert seed_db.count("b") == 0
+    with seed_db.transaction() as tx:
+        tx.insert_many("b", ({"data1": str(i), "a_id": 1} for i in range(3)))
+    assert seed_db.count("b") == 3
+    with pytest.raises(TypeError):
+        seed_db.insert_many("a", {"data1": "x", "data2": "y"})
