@@ -1341,9 +1341,8 @@ enum TxState {
     Open {
         to_worker: Sender<Msg>,
         thread: ThreadId,
-        /// The transaction thread, idle again once `done` says it let go of the store.
+        /// The transaction thread, idle again when this transaction ends.
         worker: Sender<Begin>,
-        done: Receiver<()>,
     },
     Finished,
 }
@@ -1382,13 +1381,11 @@ impl PyTransaction {
         };
         let (to_worker, inbox) = bounded::<Msg>(1);
         let (ready_tx, ready) = bounded::<lazarusdb::Result<()>>(1);
-        let (done_tx, done) = bounded::<()>(1);
         let begin = Begin {
             db,
             audit: self.audit.clone(),
             inbox,
             ready: ready_tx,
-            done: done_tx,
         };
         // an idle thread, else a new one
         let mut pending = Some(begin);
@@ -1419,7 +1416,7 @@ impl PyTransaction {
                     .and_then(|_| w.send(b).map_err(|_| lazarusdb::Error::Closed).map(|()| w))
             }
         };
-        let begun = worker.and_then(|w| match py.detach(|| ready.recv()) {
+        let begun = worker.and_then(|w| match py.detach(|| recv_soon(&ready, ANSWER_SPIN)) {
             Ok(Ok(())) => Ok(w),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(lazarusdb::Error::Closed),
@@ -1430,7 +1427,6 @@ impl PyTransaction {
                     to_worker,
                     thread: me,
                     worker,
-                    done,
                 };
                 Ok(())
             }
@@ -1489,7 +1485,7 @@ impl PyTransaction {
             ));
         }
         let db = lock(&self.shared.db).clone();
-        match py.detach(|| answer.recv()) {
+        match py.detach(|| recv_soon(&answer, ANSWER_SPIN)) {
             Ok(result) => result.map_err(|e| store_error(py, e, db.as_deref())),
             Err(_) => Err(refused(
                 py,
@@ -1504,10 +1500,7 @@ impl PyTransaction {
     fn finish(&self, py: Python<'_>, commit: bool) -> PyResult<Option<u64>> {
         self.sender(py)?; // the opening thread only, and open
         let TxState::Open {
-            to_worker,
-            worker,
-            done,
-            ..
+            to_worker, worker, ..
         } = std::mem::replace(&mut *lock(&self.state), TxState::Finished)
         else {
             return Err(refused(
@@ -1534,33 +1527,55 @@ impl PyTransaction {
             drop(to_worker);
             Ok(None)
         };
-        // the thread has let go of the store when it says so; then it waits for the next one
-        if py.detach(|| done.recv()).is_ok() {
-            let mut idle = lock(&self.shared.idle);
-            if idle.len() < IDLE_WORKERS {
-                idle.push(worker);
-            }
+        // the thread takes the next transaction once it has let go of this one's store
+        let mut idle = lock(&self.shared.idle);
+        if idle.len() < IDLE_WORKERS {
+            idle.push(worker);
         }
+        drop(idle);
         lock(&self.shared.in_transaction).remove(&me);
         result
     }
 }
 
+/// How long a transaction thread polls for the next operation before it sleeps, and a Python
+/// thread for an operation's answer: waking a sleeping thread costs tens of microseconds on a
+/// small VM, far more than the operation.
+const NEXT_OP_SPIN: Duration = Duration::from_micros(200);
+const ANSWER_SPIN: Duration = Duration::from_micros(50);
+
+/// Receives from `rx`, polling for `spin` first, then sleeping until something comes.
+fn recv_soon<T>(rx: &Receiver<T>, spin: Duration) -> Result<T, crossbeam::channel::RecvError> {
+    let until = std::time::Instant::now() + spin;
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(crossbeam::channel::TryRecvError::Disconnected) => {
+                return Err(crossbeam::channel::RecvError)
+            }
+            Err(crossbeam::channel::TryRecvError::Empty) => {
+                if std::time::Instant::now() >= until {
+                    return rx.recv();
+                }
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
 /// A transaction for a transaction thread: the store, who and why, where its work comes from,
-/// and where to say it began and, at the end, that it let go of the store.
+/// and where to say it began.
 struct Begin {
     db: Arc<Db>,
     audit: Audit,
     inbox: Receiver<Msg>,
     ready: Sender<lazarusdb::Result<()>>,
-    done: Sender<()>,
 }
 
 /// A transaction thread: serves one transaction after another until its channel closes.
 fn transaction_thread(commands: Receiver<Begin>) {
     while let Ok(b) = commands.recv() {
         serve_transaction(b.db, b.audit, b.inbox, b.ready);
-        let _ = b.done.send(());
     }
 }
 
@@ -1586,7 +1601,7 @@ fn serve_transaction(
         tx.set_reason(r);
     }
     let _ = ready.send(Ok(()));
-    while let Ok(msg) = inbox.recv() {
+    while let Ok(msg) = recv_soon(&inbox, NEXT_OP_SPIN) {
         match msg {
             Msg::Run(job) => job(&mut tx),
             Msg::Commit(answer) => {
