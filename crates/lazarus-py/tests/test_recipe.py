@@ -1,6 +1,6 @@
 """Side by side with the seed question's recipe.
 
-The answer the question got (../../../docs/python.md quotes it) copies a deleted row into a
+The answer the question got (docs/python.md describes it) copies a deleted row into a
 ``<table>_deleted`` shadow table in a ``before_flush`` hook (``preserve_deleted``) and puts a
 copy back with ``restore()``. Here that recipe runs on SQLAlchemy and SQLite, and the same
 sequences of inserts, deletes and restores run through lazarusdb; both are compared after every
