@@ -104,6 +104,9 @@ fn routes(
         .route("/api/trash/{id}", get(deletion))
         .route("/api/trash/{id}/restore", get(restore_plan).post(restore))
         .route("/api/restore-to", get(restore_to_plan).post(restore_to))
+        .route("/api/lookup/{table}", get(lookup))
+        .route("/api/diff", get(diff))
+        .route("/api/undo", axum::routing::post(undo))
         .route("/api/log", get(log))
         .route("/api/verify", get(verify))
         .route("/api/stats", get(stats))
@@ -415,6 +418,32 @@ fn pk_of(db: &Db, table: &str, text: &str) -> Result<Value, ApiError> {
     })
 }
 
+/// A value from a query string, read for its column's type: text as it is; a number, `true`,
+/// `null` as JSON; a uuid, an RFC 3339 time, base64 bytes as their text.
+fn value_of(db: &Db, table: &str, column: &str, text: &str) -> Result<Value, ApiError> {
+    let def = db.table_def(table)?;
+    let Some(ty) = def.columns.iter().find(|c| c.name == column).map(|c| c.ty) else {
+        return Err(lazarusdb::Error::UnknownColumn {
+            table: table.to_string(),
+            column: column.to_string(),
+        }
+        .into());
+    };
+    if ty == ColumnType::Text {
+        return Ok(Value::Text(text.to_string()));
+    }
+    let parsed = serde_json::from_str::<Json>(text)
+        .ok()
+        .and_then(|j| Value::from_json(&j).ok())
+        .unwrap_or_else(|| Value::Text(text.to_string()));
+    parsed.coerce(ty).map_err(|_| {
+        ApiError::bad(format!(
+            "`{text}` is not a value of {table}.{column}, a {} column",
+            ty.name()
+        ))
+    })
+}
+
 fn at_of(text: Option<&str>) -> Result<Option<At>, ApiError> {
     text.map(|t| At::parse(t).map_err(ApiError::from))
         .transpose()
@@ -460,6 +489,24 @@ struct TrashQueryParams {
 #[derive(Deserialize, Default)]
 struct PolicyQuery {
     policy: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct DiffQuery {
+    from: Option<String>,
+    to: Option<String>,
+    table: Option<String>,
+}
+
+/// The body of an undo.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UndoBody {
+    tx: u64,
+    #[serde(default)]
+    force: bool,
+    actor: Option<String>,
+    reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -910,6 +957,87 @@ async fn restore_to(State(app): State<App>, body: Result<Bytes, BytesRejection>)
         let target = db.resolve(at)?;
         let scope = scope_of(body.table);
         let plan = db.transaction_as(&audit, |tx| tx.restore_to(&scope, target))?;
+        Ok(axum::Json(rewind_json(&plan)))
+    })
+    .await
+}
+
+/// `GET /api/lookup/{table}?COLUMN=VALUE&...[&as_of=AT]`: the rows whose indexed columns
+/// equal the values, through the index on those columns.
+async fn lookup(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ApiResult {
+    let Path(table) = path?;
+    let Query(pairs) = query?;
+    blocking(&app, move |db| {
+        let mut at = None;
+        let mut columns = Vec::new();
+        let mut values = Vec::new();
+        for (k, v) in &pairs {
+            if k == "as_of" {
+                at = at_of(Some(v))?;
+            } else {
+                values.push(value_of(db, &table, k, v)?);
+                columns.push(k.as_str());
+            }
+        }
+        if columns.is_empty() {
+            return Err(ApiError::bad(
+                "a lookup names the indexed columns and their values: ?COLUMN=VALUE",
+            ));
+        }
+        let rows = match at {
+            Some(at) => db.as_of(at)?.lookup(&table, &columns, &values)?,
+            None => db.lookup(&table, &columns, &values)?,
+        };
+        Ok(axum::Json(rows_json(&rows)))
+    })
+    .await
+}
+
+/// `GET /api/diff?from=AT[&to=AT][&table=T]`: the rows that differ between two points.
+async fn diff(
+    State(app): State<App>,
+    query: Result<Query<DiffQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query?;
+    let from = at_of(q.from.as_deref())?
+        .ok_or_else(|| ApiError::bad("a diff needs `from`, the earlier point"))?;
+    let to = at_of(q.to.as_deref())?.unwrap_or(At::Now);
+    blocking(&app, move |db| {
+        let diffs = db.diff(from, to, q.table.as_deref())?;
+        Ok(axum::Json(Json::Array(
+            diffs
+                .iter()
+                .map(|d| {
+                    json!({
+                        "row": {"table": d.row.table, "pk": d.row.pk.to_json()},
+                        "kind": d.kind.name(),
+                        "before": d.before.as_ref().map(Row::to_json),
+                        "after": d.after.as_ref().map(Row::to_json),
+                        "changes": d.changes.iter().map(|c| json!({
+                            "column": c.column,
+                            "before": c.before.to_json(),
+                            "after": c.after.to_json(),
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect(),
+        )))
+    })
+    .await
+}
+
+/// `POST /api/undo` `{"tx", "force", "actor", "reason"}`: one transaction undone by
+/// compensating events (409 `rewind_conflict` when later transactions changed the same rows,
+/// unless `force`).
+async fn undo(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body: UndoBody = body_of(&body?)?;
+    blocking(&app, move |db| {
+        let audit = audit_of(body.actor, body.reason);
+        let plan = db.transaction_as(&audit, |t| t.undo(body.tx, body.force))?;
         Ok(axum::Json(rewind_json(&plan)))
     })
     .await

@@ -637,3 +637,78 @@ async fn the_page_is_served_to_anyone_and_its_data_only_with_the_token() {
         "only the feed takes it in the query"
     );
 }
+
+#[tokio::test]
+async fn lookup_diff_and_undo() {
+    let db = store();
+    db.add_index("book", &["title"], false).unwrap();
+    let app = router(db.clone(), ServerOptions::default());
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/api/rows/author",
+        json!({"row": {"email": "a@x", "name": "Ann"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for title in ["One", "Two", "One"] {
+        let (status, body) = send(
+            &app,
+            "POST",
+            "/api/rows/book",
+            json!({"row": {"author_id": 1, "title": title}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let before = db.last_lsn();
+    // a lookup through the index, typed by the column; as of a point too
+    let (status, rows) = call(&app, "GET", "/api/lookup/book?title=One", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    let (status, rows) = call(&app, "GET", "/api/lookup/book?author_id=1", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+    let (status, rows) = call(&app, "GET", "/api/lookup/book?title=One&as_of=2", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    assert_eq!(rows, json!([]));
+    for (uri, want) in [
+        ("/api/lookup/book", StatusCode::BAD_REQUEST),
+        ("/api/lookup/book?author_id=one", StatusCode::BAD_REQUEST),
+        ("/api/lookup/book?nope=1", StatusCode::NOT_FOUND),
+        ("/api/lookup/nope?title=x", StatusCode::NOT_FOUND),
+    ] {
+        let (status, body) = call(&app, "GET", uri, None, &[]).await;
+        assert_eq!(status, want, "{uri}: {body}");
+        assert!(body["error"].is_string());
+    }
+    // an update, its diff, and its undo
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        "/api/rows/book/2",
+        json!({"row": {"title": "Deux"}, "actor": "me"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, diffs) = call(&app, "GET", &format!("/api/diff?from={before}"), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{diffs}");
+    assert_eq!(diffs.as_array().unwrap().len(), 1);
+    assert_eq!(diffs[0]["row"]["pk"], 2);
+    assert_eq!(diffs[0]["changes"][0]["column"], "title");
+    assert_eq!(diffs[0]["changes"][0]["after"], "Deux");
+    let (status, _) = call(&app, "GET", "/api/diff", None, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let tx = db.changes(db.last_lsn(), None).unwrap()[0].tx;
+    let (status, plan) = send(&app, "POST", "/api/undo", json!({"tx": tx, "actor": "me"})).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["reverted"][0]["pk"], 2);
+    assert_eq!(
+        db.get("book", 2).unwrap().unwrap().get("title"),
+        Some(&lazarusdb::Value::Text("Two".into()))
+    );
+    let (status, body) = send(&app, "POST", "/api/undo", json!({"tx": 999_999})).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, _) = send(&app, "POST", "/api/undo", json!({"tx": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
