@@ -206,6 +206,27 @@ impl Db {
         })
     }
 
+    /// Opens (or creates) the store held in the schema `store` of the PostgreSQL database at
+    /// `url` (`postgres://USER@HOST:PORT/DATABASE`): the same store, semantics and API on a
+    /// database server (feature `postgres`). One process opens a store at a time.
+    ///
+    /// Every commit is acknowledged once PostgreSQL committed it (`synchronous_commit=on`); a
+    /// server that cannot be reached fails within about 10 s, one that stops answering within
+    /// about 30 s, with [`Error::Storage`].
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(url: &str, store: &str) -> Result<Db> {
+        Db::open_postgres_with(url, store, Options::default())
+    }
+
+    /// [`Db::open_postgres`] with options (the engine option is ignored).
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres_with(url: &str, store: &str, options: Options) -> Result<Db> {
+        let engine = crate::storage::postgres::PostgresEngine::open(url, store)?;
+        Ok(Db {
+            inner: Inner::start(Arc::new(engine), options, None, None)?,
+        })
+    }
+
     /// A new store on the default engine in a temporary folder, removed when the store is dropped.
     pub fn temporary() -> Result<Db> {
         Db::temporary_with(Options::default())
@@ -652,7 +673,7 @@ impl Db {
             }
         }
         let kind = match self.engine() {
-            EngineKind::Memory => EngineKind::default(),
+            EngineKind::Memory | EngineKind::Postgres => EngineKind::default(),
             k => k,
         };
         self.inner.pipeline.drain()?;

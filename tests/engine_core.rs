@@ -92,8 +92,13 @@ fn check(db: &Db) {
 fn run(options: Options) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
+    run_on(&|| Db::open_with(&path, options.clone()).unwrap());
+}
+
+/// The round trip on the store `open` opens (each call opens it again).
+fn run_on(open: &dyn Fn() -> Db) {
     {
-        let db = Db::open_with(&path, options.clone()).unwrap();
+        let db = open();
         schema(&db);
         fill(&db);
         check(&db);
@@ -110,7 +115,7 @@ fn run(options: Options) {
         assert!(db.verify().unwrap().is_ok());
         db.close().unwrap();
     }
-    let db = Db::open_with(&path, options).unwrap();
+    let db = open();
     check(&db);
     assert_eq!(
         db.get("author", 1).unwrap().unwrap().get("name"),
@@ -135,6 +140,16 @@ fn fjall_store_round_trip() {
 #[test]
 fn fjall_redb_store_round_trip() {
     run(Options::default().engine(EngineKind::FjallRedb));
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_store_round_trip() {
+    #[path = "common/mod.rs"]
+    mod common;
+    let Some(url) = common::pg_url() else { return };
+    let store = common::pg_store();
+    run_on(&|| Db::open_postgres(&url, &store).unwrap());
 }
 
 #[test]

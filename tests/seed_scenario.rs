@@ -196,3 +196,26 @@ fn seed_story_on_sled() {
     .unwrap();
     story(&db);
 }
+
+/// The story on PostgreSQL, then read again from a second opening of the same store.
+#[cfg(feature = "postgres")]
+#[test]
+fn seed_story_on_postgres_survives_reopen() {
+    #[path = "common/mod.rs"]
+    mod common;
+    let Some(url) = common::pg_url() else { return };
+    let store = common::pg_store();
+    {
+        let db = Db::open_postgres(&url, &store).unwrap();
+        story(&db);
+        db.close().unwrap();
+    }
+    let db = Db::open_postgres(&url, &store).unwrap();
+    assert_eq!(db.engine(), EngineKind::Postgres);
+    assert_eq!(ids(&db, "a"), vec![2, 3, 4]);
+    assert_eq!(ids(&db, "b"), vec![3, 4]);
+    assert_eq!(db.trash(&TrashQuery::all()).unwrap().len(), 1);
+    assert!(db.verify().unwrap().is_ok());
+    db.rebuild().unwrap();
+    assert_eq!(ids(&db, "b"), vec![3, 4]);
+}

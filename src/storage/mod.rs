@@ -10,9 +10,9 @@
 //!   at all, and no read view ever sees part of it;
 //! - [`Engine::sync`] makes every batch written so far durable (a real fdatasync).
 //!
-//! Four engines implement it: [`memory`] (tests, the CPU floor), [`fjall_engine`],
-//! [`fjall_redb`] (the log in fjall, the views in redb) and [`sled_engine`] (selectable). A later
-//! engine (a shared server) has to offer the same calls and nothing more.
+//! Five engines implement it: [`memory`] (tests, the CPU floor), [`fjall_engine`],
+//! [`fjall_redb`] (the log in fjall, the views in redb), [`sled_engine`] (selectable) and, with
+//! the `postgres` feature, `postgres` (a schema of a PostgreSQL database).
 //!
 //! An engine may keep its views apart from its log and let them lag behind after a crash
 //! ([`Engine::views_at`]): the store then replays the log's tail into them at open, before
@@ -22,6 +22,8 @@ pub mod fjall_engine;
 pub mod fjall_redb;
 pub mod memory;
 pub mod overlay;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sled")]
 pub mod sled_engine;
 mod space;
@@ -220,6 +222,8 @@ pub enum EngineKind {
     Sled,
     /// In memory only; nothing reaches disk.
     Memory,
+    /// A schema of a PostgreSQL database (feature `postgres`; opened by its URL).
+    Postgres,
 }
 
 impl EngineKind {
@@ -230,6 +234,7 @@ impl EngineKind {
             EngineKind::FjallRedb => "fjall-redb",
             EngineKind::Sled => "sled",
             EngineKind::Memory => "memory",
+            EngineKind::Postgres => "postgres",
         }
     }
 
@@ -240,6 +245,7 @@ impl EngineKind {
             "fjall-redb" => Some(EngineKind::FjallRedb),
             "sled" => Some(EngineKind::Sled),
             "memory" => Some(EngineKind::Memory),
+            "postgres" => Some(EngineKind::Postgres),
             _ => None,
         }
     }
@@ -275,6 +281,9 @@ pub fn open_engine(
         )),
         EngineKind::Memory => Err(crate::error::Error::invalid(
             "the memory engine keeps no files: use Db::memory()",
+        )),
+        EngineKind::Postgres => Err(crate::error::Error::invalid(
+            "a PostgreSQL store is opened by its URL (Db::open_postgres), not a folder",
         )),
     }
 }

@@ -23,8 +23,41 @@ pub fn on_fjall(scenario: fn(&Db)) {
     db.close().unwrap();
 }
 
+/// The PostgreSQL server the tests use (`LAZARUS_PG_URL`, e.g.
+/// `postgres://postgres@127.0.0.1:15432/postgres`). Without one a PostgreSQL test says so and
+/// passes, except under CI (`CI` set), where a missing server fails it.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("LAZARUS_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set and LAZARUS_PG_URL is not: the PostgreSQL tests need a server"
+            );
+            eprintln!("LAZARUS_PG_URL is not set: not run on PostgreSQL here");
+            None
+        }
+    }
+}
+
+/// A fresh store name (a schema of its own) for a test on PostgreSQL.
+pub fn pg_store() -> String {
+    format!("t_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Runs a scenario on a fresh store on PostgreSQL (when a server is there), verifying after.
+#[cfg(feature = "postgres")]
+pub fn on_postgres(scenario: fn(&Db)) {
+    let Some(url) = pg_url() else { return };
+    let db = Db::open_postgres(&url, &pg_store()).unwrap();
+    scenario(&db);
+    check_verify(&db);
+    db.close().unwrap();
+}
+
 #[allow(unused_macros)]
-/// Runs a scenario on the memory engine and on fjall (a test module per scenario).
+/// Runs a scenario on the memory engine, on fjall and (feature `postgres`) on PostgreSQL (a
+/// test module per scenario).
 macro_rules! on_both {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
@@ -35,6 +68,11 @@ macro_rules! on_both {
             #[test]
             fn fjall() {
                 super::on_fjall(super::$scenario);
+            }
+            #[cfg(feature = "postgres")]
+            #[test]
+            fn postgres() {
+                super::on_postgres(super::$scenario);
             }
         }
     )*};

@@ -48,7 +48,19 @@ pub struct Summary {
 /// then on a fresh store at `place`. The store is closed at the end. `for_page`: one more
 /// deletion is made and left in the trash, for the trash page of `demo --serve`.
 pub fn demo(place: &Place<'_>, on_disk: bool, for_page: bool) -> Result<Outcome, Failure> {
-    let db = if on_disk {
+    let db = if let Some((url, store)) = place.postgres() {
+        let db = Db::open_postgres(&url, &store)?;
+        if db.last_lsn() != 0 {
+            return Err(crate::fail(
+                2,
+                format!(
+                    "the demo tells its story on a fresh store, and the PostgreSQL store \
+                     `{store}` already holds something: give a new ?store=NAME"
+                ),
+            ));
+        }
+        db
+    } else if on_disk {
         let occupied = std::fs::read_dir(place.path).is_ok_and(|mut d| d.next().is_some());
         if occupied {
             return Err(crate::fail(

@@ -511,7 +511,7 @@ fn to_deletion(db: &Db, obj: &Bound<'_, PyAny>) -> PyResult<uuid::Uuid> {
 fn to_policy(policy: &str) -> PyResult<RestorePolicy> {
     match policy {
         "refuse" => Ok(RestorePolicy::Refuse),
-        "skip" | "skip_conflicts" => Ok(RestorePolicy::SkipConflicts),
+        "skip" | "skip_conflicts" | "skip-conflicts" => Ok(RestorePolicy::SkipConflicts),
         other => Err(PyValueError::new_err(format!(
             "unknown restore policy `{other}`: use \"refuse\" (the default) or \"skip\""
         ))),

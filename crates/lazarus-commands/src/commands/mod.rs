@@ -233,18 +233,55 @@ impl Place<'_> {
         match self.engine {
             None => Ok(None),
             Some(name) => match EngineKind::parse(name) {
-                Some(EngineKind::Memory) | None => Err(fail(
+                Some(EngineKind::Memory) | Some(EngineKind::Postgres) | None => Err(fail(
                     2,
-                    format!("unknown engine `{name}`: use fjall, fjall-redb or sled"),
+                    format!(
+                        "unknown engine `{name}`: use fjall, fjall-redb or sled (a PostgreSQL \
+                         store is named by its URL: --db postgres://USER@HOST/DATABASE?store=NAME)"
+                    ),
                 )),
                 Some(e) => Ok(Some(e)),
             },
         }
     }
 
+    /// The PostgreSQL database and store name when `--db` is a URL
+    /// (`postgres://USER@HOST:PORT/DATABASE?store=NAME`; the store `lazarus` without one).
+    pub fn postgres(&self) -> Option<(String, String)> {
+        let text = self.path.to_str()?;
+        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            return None;
+        }
+        let (base, query) = match text.split_once('?') {
+            Some((b, q)) => (b, q),
+            None => (text, ""),
+        };
+        let mut store = "lazarus".to_string();
+        let rest: Vec<&str> = query
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .filter(|kv| match kv.strip_prefix("store=") {
+                Some(name) => {
+                    store = name.to_string();
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let url = if rest.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        Some((url, store))
+    }
+
     /// Opens the store. Only `schema apply` creates a store (`creates`); every other command
-    /// needs one to exist.
+    /// needs one to exist. A PostgreSQL store (`--db postgres://...`) is created when missing.
     pub fn open(&self, creates: bool) -> Result<lazarusdb::Db, Failure> {
+        if let Some((url, store)) = self.postgres() {
+            return Ok(lazarusdb::Db::open_postgres(&url, &store)?);
+        }
         let engine = self.engine()?;
         if !creates && !self.path.exists() {
             return Err(fail(

@@ -28,6 +28,14 @@ pub fn schema(
         }
         None => None,
     };
+    if place.postgres().is_some() {
+        // a PostgreSQL store: one transaction applies the file or nothing
+        let db = place.open(true)?;
+        return closing(db, |db| match text {
+            Some(text) => schema_on(db, &text, &audit),
+            None => Ok(Outcome::Schema(schema_of(db)?)),
+        });
+    }
     // Absent: the folder goes on failure; empty: its contents go.
     let absent = !place.path.exists();
     let existed = !absent && std::fs::read_dir(place.path).map_or(true, |mut d| d.next().is_some());
@@ -154,6 +162,34 @@ pub fn import(
 ) -> Result<Outcome, Failure> {
     let f = std::fs::File::open(file)
         .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
+    if place.postgres().is_some() {
+        // into an empty PostgreSQL store, transaction by transaction
+        return closing(place.open(true)?, |db| {
+            if db.last_lsn() != 0 {
+                return Err(fail(
+                    2,
+                    "the PostgreSQL store is not empty: import into a new store name \
+                     (?store=NAME)",
+                ));
+            }
+            let bar = output::spinner(bars, "importing");
+            let n = db
+                .import_log_as(&mut std::io::BufReader::new(f), audit, |n| {
+                    output::advance(bar.as_ref(), n)
+                })
+                .map_err(|e| {
+                    fail(
+                        2,
+                        format!(
+                            "{e}; the transactions before it are in the PostgreSQL store: \
+                             import the whole log into a new store name"
+                        ),
+                    )
+                })?;
+            output::clear(bar);
+            Ok(Outcome::Imported { events: n })
+        });
+    }
     if place.path.exists() {
         // only into an empty folder or an empty store, which is replaced on success
         let empty_dir = std::fs::read_dir(place.path).is_ok_and(|mut d| d.next().is_none());
@@ -236,6 +272,13 @@ pub fn checkpoint(db: &Db) -> Result<Outcome, Failure> {
 /// `compact`: the store rewritten into fresh files and reopened; the reopened store is closed at
 /// the end. A progress bar over the keys copied when `bars`.
 pub fn compact(place: &Place<'_>, bars: bool) -> Result<Outcome, Failure> {
+    if place.postgres().is_some() {
+        return Err(fail(
+            2,
+            "compact rewrites a store's files on disk; PostgreSQL reclaims its own space \
+             (VACUUM): nothing to do here",
+        ));
+    }
     let db = place.open(false)?;
     let bar = output::copy_bar(bars, "compacting");
     let result = db.compact(|p| {

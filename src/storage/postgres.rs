@@ -1,0 +1,519 @@
+//! The PostgreSQL engine: the store's spaces as tables of a PostgreSQL schema, behind the same
+//! narrow interface as the embedded engines.
+//!
+//! - Each space is a table `"<schema>".<space>` of `(k bytea PRIMARY KEY, v bytea NOT NULL)`;
+//!   bytea compares byte by byte, shorter first on a common prefix, as the store's keys do.
+//! - [`Engine::write`] is one PostgreSQL transaction (upserts and deletes by arrays, one
+//!   statement per space and kind): after a crash of either side it is there whole or not at
+//!   all, and it is durable once PostgreSQL acknowledged its commit (`synchronous_commit=on`
+//!   is set on every connection), so [`Engine::sync`] has nothing left to do.
+//! - [`Engine::read`] opens a `REPEATABLE READ READ ONLY` transaction on a pooled connection
+//!   and takes its snapshot at once: the view sees every batch committed before it whole and
+//!   nothing after, and never holds up a writer.
+//! - Ranges are read in pages of [`PAGE`] pairs (keyset pagination), so that a view can serve
+//!   gets while a range over it is being walked.
+//! - A connection that fails is dropped; the next call connects again. Connecting gives up
+//!   after 10 s and a server that stops answering is given up after 30 s (TCP user timeout,
+//!   keepalives): a gone server is an error, never a hang.
+//!
+//! One process owns a store at a time here (the store's writer lock and counters live in the
+//! process that opened it).
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Bound;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use postgres::{Client, NoTls, Statement};
+
+use super::{Batch, Engine, EngineKind, Kv, KvIter, ReadView, Space};
+use crate::error::{Error, Result};
+
+/// Pairs fetched per query of a range.
+pub const PAGE: i64 = 512;
+
+/// Connections kept idle for the next read views.
+const IDLE: usize = 8;
+
+fn pg_error(e: postgres::Error) -> Error {
+    Error::Storage(format!("PostgreSQL: {e}"))
+}
+
+/// A connection with its prepared statements.
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn statement(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(pg_error)?;
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+/// A store in a PostgreSQL schema.
+pub struct PostgresEngine {
+    config: postgres::Config,
+    schema: String,
+    idle: Mutex<Vec<Conn>>,
+    writer: Mutex<Option<Conn>>,
+}
+
+/// True for a schema name the engine accepts: lower-case ASCII letters, digits and `_`, not
+/// starting with a digit, at most 63 bytes (PostgreSQL's identifier limit).
+pub fn valid_schema(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.as_bytes().first().is_some_and(u8::is_ascii_digit)
+}
+
+impl PostgresEngine {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`) and opens the store
+    /// in its schema `schema`, creating the schema and its tables when missing.
+    pub fn open(url: &str, schema: &str) -> Result<PostgresEngine> {
+        if !valid_schema(schema) {
+            return Err(Error::invalid(format!(
+                "`{schema}` is not a store name for PostgreSQL: use lower-case letters, digits \
+                 and `_` (a schema name, at most 63 characters, not starting with a digit)"
+            )));
+        }
+        let mut config: postgres::Config = url.parse().map_err(|e| {
+            Error::invalid(format!(
+                "`{url}` is not a PostgreSQL URL ({e}): use postgres://USER@HOST:PORT/DATABASE"
+            ))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .tcp_user_timeout(Duration::from_secs(30));
+        let engine = PostgresEngine {
+            config,
+            schema: schema.to_string(),
+            idle: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
+        };
+        let mut conn = engine.connect()?;
+        let mut ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";");
+        for space in Space::ALL {
+            ddl.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (k bytea PRIMARY KEY, v bytea NOT NULL);",
+                engine.table(space)
+            ));
+        }
+        conn.client.batch_execute(&ddl).map_err(pg_error)?;
+        engine.idle.lock().push(conn);
+        Ok(engine)
+    }
+
+    /// The table of a space.
+    fn table(&self, space: Space) -> String {
+        format!("\"{}\".{}", self.schema, space.name())
+    }
+
+    fn connect(&self) -> Result<Conn> {
+        let mut client = self.config.connect(NoTls).map_err(|e| {
+            Error::Storage(format!(
+                "PostgreSQL: cannot connect ({e}); is the server running and the URL right?"
+            ))
+        })?;
+        client
+            .batch_execute("SET synchronous_commit = on")
+            .map_err(pg_error)?;
+        Ok(Conn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn pooled(&self) -> Result<Conn> {
+        while let Some(c) = self.idle.lock().pop() {
+            if !c.client.is_closed() {
+                return Ok(c);
+            }
+        }
+        self.connect()
+    }
+
+    fn give_back(&self, conn: Conn) {
+        let mut idle = self.idle.lock();
+        if idle.len() < IDLE && !conn.client.is_closed() {
+            idle.push(conn);
+        }
+    }
+
+    /// Drops the schema with every table of the store (tests).
+    #[cfg(test)]
+    pub fn drop_store(url: &str, schema: &str) -> Result<()> {
+        let engine = PostgresEngine::open(url, schema)?;
+        let mut conn = engine.pooled()?;
+        conn.client
+            .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .map_err(pg_error)
+    }
+}
+
+impl Engine for PostgresEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Postgres
+    }
+
+    fn read(&self) -> Result<Box<dyn ReadView + '_>> {
+        let mut conn = self.pooled()?;
+        // the snapshot is taken by the first statement: take it now
+        conn.client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
+            .map_err(pg_error)?;
+        Ok(Box::new(PgView {
+            engine: self,
+            conn: Mutex::new(Some(conn)),
+        }))
+    }
+
+    fn write(&self, batch: &Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut slot = self.writer.lock();
+        let mut conn = match slot.take() {
+            Some(c) if !c.client.is_closed() => c,
+            _ => self.connect()?,
+        };
+        let mut work = Vec::new();
+        for space in Space::ALL {
+            let Some(map) = batch.space(space) else {
+                continue;
+            };
+            let mut keys: Vec<&[u8]> = Vec::new();
+            let mut values: Vec<&[u8]> = Vec::new();
+            let mut gone: Vec<&[u8]> = Vec::new();
+            for (k, v) in map {
+                match v {
+                    Some(v) => {
+                        keys.push(k);
+                        values.push(v);
+                    }
+                    None => gone.push(k),
+                }
+            }
+            let table = self.table(space);
+            if !keys.is_empty() {
+                let s = conn.statement(&format!(
+                    "INSERT INTO {table} (k, v) SELECT * FROM UNNEST($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+                ))?;
+                work.push((s, vec![keys, values]));
+            }
+            if !gone.is_empty() {
+                let s =
+                    conn.statement(&format!("DELETE FROM {table} WHERE k = ANY($1::bytea[])"))?;
+                work.push((s, vec![gone]));
+            }
+        }
+        let result = (|| {
+            let mut tx = conn.client.transaction().map_err(pg_error)?;
+            for (s, params) in &work {
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                tx.execute(s, &refs).map_err(pg_error)?;
+            }
+            tx.commit().map_err(pg_error)
+        })();
+        if result.is_ok() || !conn.client.is_closed() {
+            *slot = Some(conn);
+        }
+        result
+    }
+
+    fn sync(&self) -> Result<()> {
+        // every write was acknowledged by a synchronous commit
+        Ok(())
+    }
+
+    fn snapshots_hold_writes(&self) -> bool {
+        false
+    }
+
+    fn disk_bytes(&self) -> Result<u64> {
+        let mut conn = self.pooled()?;
+        let row = conn
+            .client
+            .query_one(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind = 'r'",
+                &[&self.schema],
+            )
+            .map_err(pg_error)?;
+        let bytes: i64 = row.get(0);
+        self.give_back(conn);
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+}
+
+/// A read view: a repeatable-read transaction on one connection.
+struct PgView<'e> {
+    engine: &'e PostgresEngine,
+    conn: Mutex<Option<Conn>>,
+}
+
+impl PgView<'_> {
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+        let mut slot = self.conn.lock();
+        let conn = slot.as_mut().ok_or_else(|| {
+            Error::Storage("PostgreSQL: the read view's connection failed".into())
+        })?;
+        let result = f(conn);
+        if result.is_err() && conn.client.is_closed() {
+            *slot = None;
+        }
+        result
+    }
+
+    /// One page of a range: at most [`PAGE`] pairs within the bounds, in order.
+    fn page(
+        &self,
+        space: Space,
+        lower: &Bound<Vec<u8>>,
+        upper: &Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Result<Vec<Kv>> {
+        let mut params: Vec<&[u8]> = Vec::new();
+        let mut cond = Vec::new();
+        for (bound, op_inc, op_exc) in [(lower, ">=", ">"), (upper, "<=", "<")] {
+            match bound {
+                Bound::Included(k) => {
+                    params.push(k);
+                    cond.push(format!("k {op_inc} ${}", params.len()));
+                }
+                Bound::Excluded(k) => {
+                    params.push(k);
+                    cond.push(format!("k {op_exc} ${}", params.len()));
+                }
+                Bound::Unbounded => {}
+            }
+        }
+        let sql = format!(
+            "SELECT k, v FROM {} {} ORDER BY k {} LIMIT {PAGE}",
+            self.engine.table(space),
+            if cond.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", cond.join(" AND "))
+            },
+            if reverse { "DESC" } else { "ASC" }
+        );
+        self.with_conn(|conn| {
+            let s = conn.statement(&sql)?;
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            let rows = conn.client.query(&s, &refs).map_err(pg_error)?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                .collect())
+        })
+    }
+}
+
+impl Drop for PgView<'_> {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.lock().take() {
+            if conn.client.batch_execute("ROLLBACK").is_ok() {
+                self.engine.give_back(conn);
+            }
+        }
+    }
+}
+
+impl ReadView for PgView<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let sql = format!("SELECT v FROM {} WHERE k = $1", self.engine.table(space));
+        self.with_conn(|conn| {
+            let s = conn.statement(&sql)?;
+            let row = conn.client.query_opt(&s, &[&key]).map_err(pg_error)?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+    }
+
+    fn range<'a>(
+        &'a self,
+        space: Space,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<KvIter<'a>> {
+        let (lower, upper) = (super::bound_owned(start), super::bound_owned(end));
+        if super::empty_range(&lower, &upper) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        Ok(Box::new(Pages {
+            view: self,
+            space,
+            lower,
+            upper,
+            reverse,
+            buffer: VecDeque::new(),
+            done: false,
+        }))
+    }
+}
+
+/// A range read page by page, each page's last key the next page's excluded bound.
+struct Pages<'a> {
+    view: &'a PgView<'a>,
+    space: Space,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    reverse: bool,
+    buffer: VecDeque<Kv>,
+    done: bool,
+}
+
+impl Iterator for Pages<'_> {
+    type Item = Result<Kv>;
+
+    fn next(&mut self) -> Option<Result<Kv>> {
+        if self.buffer.is_empty() && !self.done {
+            match self
+                .view
+                .page(self.space, &self.lower, &self.upper, self.reverse)
+            {
+                Ok(page) => {
+                    self.done = (page.len() as i64) < PAGE;
+                    if let Some((last, _)) = page.last() {
+                        if self.reverse {
+                            self.upper = Bound::Excluded(last.clone());
+                        } else {
+                            self.lower = Bound::Excluded(last.clone());
+                        }
+                    }
+                    self.buffer.extend(page);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.buffer.pop_front().map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// The URL of the server the tests use: `LAZARUS_PG_URL`. Without one the tests say so
+    /// and pass, except under CI, where a missing server fails them.
+    pub fn url() -> Option<String> {
+        match std::env::var("LAZARUS_PG_URL") {
+            Ok(u) if !u.is_empty() => Some(u),
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI is set and LAZARUS_PG_URL is not: the PostgreSQL tests need a server"
+                );
+                eprintln!("LAZARUS_PG_URL is not set: the PostgreSQL engine is not tested here");
+                None
+            }
+        }
+    }
+
+    fn fresh_schema() -> String {
+        format!("t_{}", uuid::Uuid::now_v7().simple())
+    }
+
+    #[test]
+    fn schema_names_are_checked() {
+        assert!(valid_schema("app_1"));
+        assert!(!valid_schema("App"));
+        assert!(!valid_schema("1app"));
+        assert!(!valid_schema("a\"; DROP"));
+        assert!(!valid_schema(""));
+        assert!(!valid_schema(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn conformance() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let engine = PostgresEngine::open(&url, &schema).unwrap();
+        crate::storage::conformance::run(&engine);
+        drop(engine);
+        PostgresEngine::drop_store(&url, &schema).unwrap();
+    }
+
+    #[test]
+    fn ranges_longer_than_a_page_and_a_view_that_does_not_see_later_writes() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let engine = PostgresEngine::open(&url, &schema).unwrap();
+        let mut b = Batch::default();
+        let n = (PAGE as u32) * 2 + 7;
+        for i in 0..n {
+            b.put(Space::Log, i.to_be_bytes().to_vec(), vec![1]);
+        }
+        engine.write(&b).unwrap();
+        let view = engine.read().unwrap();
+        let mut later = Batch::default();
+        later.put(Space::Log, n.to_be_bytes().to_vec(), vec![2]);
+        engine.write(&later).unwrap();
+        for reverse in [false, true] {
+            let keys: Vec<u32> = view
+                .range(Space::Log, Bound::Unbounded, Bound::Unbounded, reverse)
+                .unwrap()
+                .map(|r| {
+                    let (k, _) = r.unwrap();
+                    u32::from_be_bytes(k.try_into().unwrap())
+                })
+                .collect();
+            let mut want: Vec<u32> = (0..n).collect();
+            if reverse {
+                want.reverse();
+            }
+            assert_eq!(keys, want);
+        }
+        // gets between pages of a walk
+        let mut it = view
+            .range(Space::Log, Bound::Unbounded, Bound::Unbounded, false)
+            .unwrap();
+        for i in 0..n {
+            let (k, _) = it.next().unwrap().unwrap();
+            assert_eq!(view.get(Space::Log, &k).unwrap(), Some(vec![1]), "{i}");
+        }
+        drop(it);
+        drop(view);
+        assert!(engine.disk_bytes().unwrap() > 0);
+        drop(engine);
+        PostgresEngine::drop_store(&url, &schema).unwrap();
+    }
+
+    #[test]
+    fn a_server_that_is_not_there_is_an_error_not_a_hang() {
+        let started = std::time::Instant::now();
+        let e = PostgresEngine::open("postgres://nobody@127.0.0.1:1/none", "x")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("cannot connect"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(15));
+        assert!(PostgresEngine::open("not a url", "x").is_err());
+        assert!(PostgresEngine::open("postgres://a@b/c", "Bad").is_err());
+    }
+}
