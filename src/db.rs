@@ -265,9 +265,17 @@ impl Db {
         if let Some(why) = self.inner.pipeline.poisoned() {
             return Err(Error::Poisoned(why));
         }
-        let state = self.inner.writer.lock();
+        let mut state = self.inner.writer.lock();
         *self.inner.owner.lock() = Some(me);
-        let catalog = self.inner.catalog.read().clone();
+        // a store other processes write too: their writers take turns with ours
+        let xlock = match self.inner.engine.lock_writes() {
+            Ok(l) => l,
+            Err(e) => {
+                self.inner.release_writer();
+                return Err(e);
+            }
+        };
+        let mut catalog = self.inner.catalog.read().clone();
         // The batches still on their way to the engine first, then the engine view: a batch
         // applied in between shows in both (harmless), none is missed.
         let layers = self.inner.pipeline.pending();
@@ -278,6 +286,17 @@ impl Db {
                 return Err(e);
             }
         };
+        if xlock.is_some() {
+            // under the lock, what the other processes committed: the log's positions and
+            // the catalog
+            match self.inner.catch_up_shared(view.as_ref(), &mut state) {
+                Ok(fresh) => catalog = fresh,
+                Err(e) => {
+                    self.inner.release_writer();
+                    return Err(e);
+                }
+            }
+        }
         let base: Box<dyn crate::storage::ReadView + '_> = if layers.is_empty() {
             view
         } else {
@@ -288,6 +307,7 @@ impl Db {
             state,
             Overlay::new(base),
             catalog,
+            xlock,
         ))
     }
 
@@ -943,6 +963,16 @@ impl Db {
 
     /// The last LSN written (0 when the store is empty).
     pub fn last_lsn(&self) -> u64 {
+        if self.inner.engine.shared() {
+            // other processes commit too: the log's end as the engine has it
+            if let Ok(view) = self.inner.engine.read() {
+                if let Ok((lsn, last)) = crate::log::last_positions(view.as_ref()) {
+                    self.inner
+                        .published
+                        .advance(lsn, last.map(|r| r.tx).unwrap_or(0));
+                }
+            }
+        }
         self.inner.published.lsn()
     }
 
@@ -1319,9 +1349,17 @@ impl Readable for Snapshot<'_> {
 
 impl Readable for Db {
     fn read_ctx(&self) -> Result<ReadCtx<'_>> {
-        let catalog = self.inner.catalog.read().clone();
+        let view = self.inner.engine.read()?;
+        let catalog = if self.inner.engine.shared() {
+            // another process may have changed the schema: the catalog as the view has it
+            let fresh = Arc::new(crate::records::load_catalog(view.as_ref())?);
+            *self.inner.catalog.write() = fresh.clone();
+            fresh
+        } else {
+            self.inner.catalog.read().clone()
+        };
         Ok(ReadCtx {
-            view: ViewRef::Owned(self.inner.engine.read()?),
+            view: ViewRef::Owned(view),
             catalog,
         })
     }

@@ -239,6 +239,27 @@ impl Inner {
         }
     }
 
+    /// For a store other processes write too, under its write lock: moves the writer state up
+    /// to the log's end as `view` has it (LSN, transaction, commit time), publishes it, and
+    /// returns the catalog as `view` has it (also made this process's).
+    pub(crate) fn catch_up_shared(
+        &self,
+        view: &dyn crate::storage::ReadView,
+        state: &mut WriterState,
+    ) -> Result<Arc<crate::schema::Catalog>> {
+        let (last_lsn, last) = log::last_positions(view)?;
+        state.next_lsn = state.next_lsn.max(last_lsn + 1);
+        if let Some(rec) = &last {
+            state.next_tx = state.next_tx.max(rec.tx + 1);
+            state.last_at = state.last_at.max(rec.at);
+        }
+        self.published
+            .advance(last_lsn, last.as_ref().map(|r| r.tx).unwrap_or(0));
+        let catalog = Arc::new(crate::records::load_catalog(view)?);
+        *self.catalog.write() = catalog.clone();
+        Ok(catalog)
+    }
+
     pub(crate) fn release_writer(&self) {
         *self.owner.lock() = None;
     }

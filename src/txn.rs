@@ -57,6 +57,8 @@ pub struct Transaction<'db> {
     commit_time: Option<Timestamp>,
     /// Rows staged by [`Transaction::stage_checked`], for [`Transaction::check_consistent`].
     touched: Vec<(u32, Value)>,
+    /// A shared engine's cross-process write lock, held until the batch is written.
+    xlock: Option<Box<dyn crate::storage::WriteLock>>,
 }
 
 impl<'db> Transaction<'db> {
@@ -65,6 +67,7 @@ impl<'db> Transaction<'db> {
         state: MutexGuard<'db, WriterState>,
         overlay: Overlay<'db>,
         catalog: Arc<Catalog>,
+        xlock: Option<Box<dyn crate::storage::WriteLock>>,
     ) -> Transaction<'db> {
         let (tx, lsn) = (state.next_tx, state.next_lsn);
         Transaction {
@@ -83,6 +86,7 @@ impl<'db> Transaction<'db> {
             broken: None,
             commit_time: None,
             touched: Vec::new(),
+            xlock,
         }
     }
 
@@ -1408,6 +1412,8 @@ impl<'db> Transaction<'db> {
         // published to readers then (the data is readable through engine views as soon as it
         // is applied).
         pending.wait()?;
+        // written: the other processes' writers may go on
+        drop(self.xlock.take());
         self.db.published.advance(self.next_lsn - 1, self.tx);
         if self.durability == Durability::Immediate {
             self.db.durable_up_to(self.next_lsn - 1);

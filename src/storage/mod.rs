@@ -350,6 +350,22 @@ pub trait Engine: Send + Sync {
         true
     }
 
+    /// For an engine that several processes open at once (a database server): takes the
+    /// store's write lock shared by every process, waiting for the one that holds it; the lock
+    /// goes when the returned guard is dropped. The store takes it at the start of every write
+    /// transaction and lets go once the transaction's batch is written, and reads the log's
+    /// positions and the catalog again under it. `None` (the default): one process opens the
+    /// store at a time (the folder lock keeps the others out).
+    fn lock_writes(&self) -> Result<Option<Box<dyn WriteLock>>> {
+        Ok(None)
+    }
+
+    /// True when other processes may write the store while this one has it open (see
+    /// [`Engine::lock_writes`]).
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Bytes the engine's files take on disk (0 in memory).
     fn disk_bytes(&self) -> Result<u64>;
 
@@ -375,6 +391,10 @@ pub trait Engine: Send + Sync {
         write_in_chunks(&|b| self.write(b), space, items, 4 << 20)
     }
 }
+
+/// The guard of a store's cross-process write lock ([`Engine::lock_writes`]): dropping it lets
+/// go of the lock.
+pub trait WriteLock: Send {}
 
 /// Writes `items` into `space` as batches of about `chunk` bytes each, through `write`.
 pub(crate) fn write_in_chunks(

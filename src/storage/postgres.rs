@@ -16,8 +16,10 @@
 //!   after 10 s and a server that stops answering is given up after 30 s (TCP user timeout,
 //!   keepalives): a gone server is an error, never a hang.
 //!
-//! One process owns a store at a time here (the store's writer lock and counters live in the
-//! process that opened it).
+//! Several processes may open one store at once ([`Engine::shared`]): a write transaction takes
+//! the store's advisory lock ([`Engine::lock_writes`]) from its start until its batch is
+//! committed, so writers of all processes take turns, and reads the log's positions and the
+//! catalog under it.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
@@ -26,7 +28,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use postgres::{Client, NoTls, Statement};
 
-use super::{Batch, Engine, EngineKind, Kv, KvIter, ReadView, Space};
+use super::{Batch, Engine, EngineKind, Kv, KvIter, ReadView, Space, WriteLock};
 use crate::error::{Error, Result};
 
 /// Pairs fetched per query of a range.
@@ -62,6 +64,8 @@ pub struct PostgresEngine {
     schema: String,
     idle: Mutex<Vec<Conn>>,
     writer: Mutex<Option<Conn>>,
+    /// Connections that hold (or held) the store's write lock.
+    lockers: std::sync::Arc<Mutex<Vec<Conn>>>,
 }
 
 /// True for a schema name the engine accepts: lower-case ASCII letters, digits and `_`, not
@@ -102,6 +106,7 @@ impl PostgresEngine {
             schema: schema.to_string(),
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
+            lockers: std::sync::Arc::new(Mutex::new(Vec::new())),
         };
         let mut conn = engine.connect()?;
         let mut ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";");
@@ -246,6 +251,40 @@ impl Engine for PostgresEngine {
         false
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
+    /// A session-level advisory lock keyed by the store's schema, on a connection of its own
+    /// held until the guard drops. A process that dies while holding it loses its session and
+    /// the lock with it. Waiting gives up after `LOCK_WAIT`.
+    fn lock_writes(&self) -> Result<Option<Box<dyn WriteLock>>> {
+        let mut conn = match self.lockers.lock().pop() {
+            Some(c) if !c.client.is_closed() => c,
+            _ => {
+                let mut c = self.connect()?;
+                c.client
+                    .batch_execute(&format!("SET lock_timeout = '{}s'", LOCK_WAIT.as_secs()))
+                    .map_err(pg_error)?;
+                c
+            }
+        };
+        conn.client
+            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&self.schema])
+            .map_err(|e| {
+                Error::Storage(format!(
+                    "PostgreSQL: cannot take the store's write lock ({e}): another process \
+                     held it for more than {} s",
+                    LOCK_WAIT.as_secs()
+                ))
+            })?;
+        Ok(Some(Box::new(PgWriteLock {
+            engine_lockers: self.lockers.clone(),
+            schema: self.schema.clone(),
+            conn: Some(conn),
+        })))
+    }
+
     fn disk_bytes(&self) -> Result<u64> {
         let mut conn = self.pooled()?;
         let row = conn
@@ -260,6 +299,35 @@ impl Engine for PostgresEngine {
         let bytes: i64 = row.get(0);
         self.give_back(conn);
         Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+}
+
+/// How long a writer waits for another process's write transaction.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// The store's write lock, held by a connection of its own.
+struct PgWriteLock {
+    engine_lockers: std::sync::Arc<Mutex<Vec<Conn>>>,
+    schema: String,
+    conn: Option<Conn>,
+}
+
+impl WriteLock for PgWriteLock {}
+
+impl Drop for PgWriteLock {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let unlocked = conn
+                .client
+                .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&self.schema]);
+            // a connection whose unlock failed is dropped: its session ends, the lock with it
+            if unlocked.is_ok() {
+                let mut lockers = self.engine_lockers.lock();
+                if lockers.len() < 2 {
+                    lockers.push(conn);
+                }
+            }
+        }
     }
 }
 
@@ -289,6 +357,7 @@ impl PgView<'_> {
         lower: &Bound<Vec<u8>>,
         upper: &Bound<Vec<u8>>,
         reverse: bool,
+        size: i64,
     ) -> Result<Vec<Kv>> {
         let mut params: Vec<&[u8]> = Vec::new();
         let mut cond = Vec::new();
@@ -306,7 +375,7 @@ impl PgView<'_> {
             }
         }
         let sql = format!(
-            "SELECT k, v FROM {} {} ORDER BY k {} LIMIT {PAGE}",
+            "SELECT k, v FROM {} {} ORDER BY k {} LIMIT {size}",
             self.engine.table(space),
             if cond.is_empty() {
                 String::new()
@@ -369,6 +438,7 @@ impl ReadView for PgView<'_> {
             reverse,
             buffer: VecDeque::new(),
             done: false,
+            size: FIRST_PAGE,
         }))
     }
 }
@@ -382,19 +452,28 @@ struct Pages<'a> {
     reverse: bool,
     buffer: VecDeque<Kv>,
     done: bool,
+    /// The next page's size: small first (many ranges want one pair), then up to [`PAGE`].
+    size: i64,
 }
+
+/// The first page of a range.
+const FIRST_PAGE: i64 = 16;
 
 impl Iterator for Pages<'_> {
     type Item = Result<Kv>;
 
     fn next(&mut self) -> Option<Result<Kv>> {
         if self.buffer.is_empty() && !self.done {
-            match self
-                .view
-                .page(self.space, &self.lower, &self.upper, self.reverse)
-            {
+            match self.view.page(
+                self.space,
+                &self.lower,
+                &self.upper,
+                self.reverse,
+                self.size,
+            ) {
                 Ok(page) => {
-                    self.done = (page.len() as i64) < PAGE;
+                    self.done = (page.len() as i64) < self.size;
+                    self.size = (self.size * 4).min(PAGE);
                     if let Some((last, _)) = page.last() {
                         if self.reverse {
                             self.upper = Bound::Excluded(last.clone());
