@@ -21,7 +21,9 @@
 //! each commit cost more CPU, which on two cores made 16 writers slower (design §6).
 //!
 //! A failed write or sync poisons the pipeline: every commit waiting on it fails, and every later
-//! commit is refused until the store is reopened, so nothing is silently lost.
+//! commit is refused until the store is reopened, so nothing is silently lost. (On an engine
+//! several processes share, a failed write is a failed database transaction and poisons
+//! nothing: see `Shared::write_failed`.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -217,6 +219,16 @@ impl Shared {
         }
     }
 
+    /// After a failed write: poisons the pipeline, except on an engine several processes share
+    /// (PostgreSQL), where a write is one database transaction, committed whole or not at all,
+    /// and every writer reads the log's positions afresh under the store's lock: the next
+    /// commit may go on (on a connection made anew).
+    fn write_failed(&self, why: String) {
+        if !self.engine.shared() {
+            self.poison(why);
+        }
+    }
+
     /// Syncs under the sync lock (a lone commit's sync, the committer's, [`Pipeline::sync`]),
     /// and poisons the pipeline before releasing it when the sync fails. After a failed
     /// fdatasync the kernel may have dropped pages written before it, so a later sync that
@@ -351,7 +363,7 @@ impl Pipeline {
             let slot = SyncSlot::take(&shared.syncing);
             if !batch.is_empty() {
                 if let Err(e) = shared.engine.write(&batch) {
-                    shared.poison(format!("a write failed: {e}"));
+                    shared.write_failed(format!("a write failed: {e}"));
                     return Err(e);
                 }
             }
@@ -502,7 +514,7 @@ fn commit_loop(shared: &Shared, jobs: &Receiver<Job>) {
                 }
                 Err(e) => {
                     let why = format!("a write failed: {e}");
-                    shared.poison(why.clone());
+                    shared.write_failed(why.clone());
                     let mut first = Some(e);
                     for job in group {
                         let err = first.take().unwrap_or_else(|| Error::Poisoned(why.clone()));

@@ -38,7 +38,14 @@ pub const PAGE: i64 = 512;
 const IDLE: usize = 8;
 
 fn pg_error(e: postgres::Error) -> Error {
-    Error::Storage(format!("PostgreSQL: {e}"))
+    match e.as_db_error() {
+        Some(db) => Error::Storage(format!(
+            "PostgreSQL: {} ({})",
+            db.message(),
+            db.code().code()
+        )),
+        None => Error::Storage(format!("PostgreSQL: {e}")),
+    }
 }
 
 /// A connection with its prepared statements.
@@ -97,6 +104,10 @@ impl PostgresEngine {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        if config.get_application_name().is_none() {
+            // `pg_stat_activity` tells the store's connections apart
+            config.application_name(&format!("lazarusdb {schema}"));
+        }
         config
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(10))
@@ -150,50 +161,14 @@ impl PostgresEngine {
         self.connect()
     }
 
-    fn give_back(&self, conn: Conn) {
-        let mut idle = self.idle.lock();
-        if idle.len() < IDLE && !conn.client.is_closed() {
-            idle.push(conn);
-        }
-    }
-
-    /// Drops the schema with every table of the store (tests).
-    #[cfg(test)]
-    pub fn drop_store(url: &str, schema: &str) -> Result<()> {
-        let engine = PostgresEngine::open(url, schema)?;
-        let mut conn = engine.pooled()?;
-        conn.client
-            .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-            .map_err(pg_error)
-    }
-}
-
-impl Engine for PostgresEngine {
-    fn kind(&self) -> EngineKind {
-        EngineKind::Postgres
-    }
-
-    fn read(&self) -> Result<Box<dyn ReadView + '_>> {
-        let mut conn = self.pooled()?;
-        // the snapshot is taken by the first statement: take it now
-        conn.client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
-            .map_err(pg_error)?;
-        Ok(Box::new(PgView {
-            engine: self,
-            conn: Mutex::new(Some(conn)),
-        }))
-    }
-
-    fn write(&self, batch: &Batch) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut slot = self.writer.lock();
-        let mut conn = match slot.take() {
-            Some(c) if !c.client.is_closed() => c,
-            _ => self.connect()?,
-        };
+    /// The statements that write `batch` and their parameters: per space, one upsert of its
+    /// puts and one delete of its deletes.
+    #[allow(clippy::type_complexity)]
+    fn statements_for<'b>(
+        &self,
+        conn: &mut Conn,
+        batch: &'b Batch,
+    ) -> Result<Vec<(Statement, Vec<Vec<&'b [u8]>>)>> {
         let mut work = Vec::new();
         for space in Space::ALL {
             let Some(map) = batch.space(space) else {
@@ -225,8 +200,73 @@ impl Engine for PostgresEngine {
                 work.push((s, vec![gone]));
             }
         }
+        Ok(work)
+    }
+
+    fn give_back(&self, conn: Conn) {
+        let mut idle = self.idle.lock();
+        if idle.len() < IDLE && !conn.client.is_closed() {
+            idle.push(conn);
+        }
+    }
+
+    /// Drops the schema with every table of the store (tests).
+    #[cfg(test)]
+    pub fn drop_store(url: &str, schema: &str) -> Result<()> {
+        let engine = PostgresEngine::open(url, schema)?;
+        let mut conn = engine.pooled()?;
+        conn.client
+            .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .map_err(pg_error)
+    }
+}
+
+impl Engine for PostgresEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Postgres
+    }
+
+    fn read(&self) -> Result<Box<dyn ReadView + '_>> {
+        let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1";
+        let mut conn = self.pooled()?;
+        // the snapshot is taken by the first statement: take it now
+        if let Err(e) = conn.client.batch_execute(begin) {
+            if !conn.client.is_closed() {
+                return Err(pg_error(e));
+            }
+            // the server dropped it (a restart, a failover): so it did the idle ones
+            self.idle.lock().clear();
+            conn = self.connect()?;
+            conn.client.batch_execute(begin).map_err(pg_error)?;
+        }
+        Ok(Box::new(PgView {
+            engine: self,
+            conn: Mutex::new(Some(conn)),
+        }))
+    }
+
+    fn write(&self, batch: &Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut slot = self.writer.lock();
+        let mut conn = match slot.take() {
+            Some(c) if !c.client.is_closed() => c,
+            _ => self.connect()?,
+        };
+        let work = match self.statements_for(&mut conn, batch) {
+            Ok(w) => w,
+            Err(e) if conn.client.is_closed() => {
+                // the server dropped the connection; nothing was written: once more, anew
+                let _ = e;
+                conn = self.connect()?;
+                self.statements_for(&mut conn, batch)?
+            }
+            Err(e) => return Err(e),
+        };
         let result = (|| {
             let mut tx = conn.client.transaction().map_err(pg_error)?;
+            // (a connection found dead here has written nothing: the caller's retry is safe)
             for (s, params) in &work {
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
                     .iter()
@@ -269,15 +309,27 @@ impl Engine for PostgresEngine {
                 c
             }
         };
-        conn.client
-            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&self.schema])
-            .map_err(|e| {
-                Error::Storage(format!(
-                    "PostgreSQL: cannot take the store's write lock ({e}): another process \
-                     held it for more than {} s",
-                    LOCK_WAIT.as_secs()
-                ))
-            })?;
+        let lock = "SELECT pg_advisory_lock(hashtext($1))";
+        let waited = |e: postgres::Error| {
+            Error::Storage(format!(
+                "PostgreSQL: cannot take the store's write lock ({}): another process held it \
+                 for more than {} s, or the server is gone",
+                pg_error(e),
+                LOCK_WAIT.as_secs()
+            ))
+        };
+        match conn.client.execute(lock, &[&self.schema]) {
+            Ok(_) => {}
+            Err(e) if !conn.client.is_closed() => return Err(waited(e)),
+            Err(_) => {
+                // the server dropped the connection; the lock was not taken: once more, anew
+                conn = self.connect()?;
+                conn.client
+                    .batch_execute(&format!("SET lock_timeout = '{}s'", LOCK_WAIT.as_secs()))
+                    .map_err(pg_error)?;
+                conn.client.execute(lock, &[&self.schema]).map_err(waited)?;
+            }
+        }
         Ok(Some(Box::new(PgWriteLock {
             engine_lockers: self.lockers.clone(),
             schema: self.schema.clone(),
@@ -346,6 +398,8 @@ impl PgView<'_> {
         let result = f(conn);
         if result.is_err() && conn.client.is_closed() {
             *slot = None;
+            // the server dropped it (a restart, a failover): so it did the idle ones
+            self.engine.idle.lock().clear();
         }
         result
     }
