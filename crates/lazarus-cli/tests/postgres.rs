@@ -225,3 +225,119 @@ fn a_schema_change_by_one_process_is_seen_by_another_with_the_store_open() {
     assert!(db.verify().unwrap().is_ok());
     db.close().unwrap();
 }
+
+#[test]
+fn writers_killed_mid_commit_leave_whole_transactions_and_lose_nothing_acknowledged() {
+    let Some(url) = pg_url() else { return };
+    let (db_url, db) = store(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let (writers, rows, batch) = (3, 3000, 10);
+    let mut loaders: Vec<_> = (0..writers)
+        .map(|w| {
+            let file = dir.path().join(format!("rows{w}.jsonl"));
+            let lines: String = (0..rows)
+                .map(|i| format!("{{\"email\": \"w{w}-{i:05}@x\", \"who\": \"writer {w}\"}}\n"))
+                .collect();
+            std::fs::write(&file, lines).unwrap();
+            lazarus(
+                &db_url,
+                &[
+                    "load",
+                    "account",
+                    file.to_str().unwrap(),
+                    "--batch",
+                    &batch.to_string(),
+                ],
+            )
+        })
+        .collect();
+    // acknowledged commits of another process, made while the loaders write
+    let mut acknowledged = Vec::new();
+    for i in 0..5 {
+        let email = format!("ack-{i}@x");
+        let out = finish(lazarus(
+            &db_url,
+            &[
+                "insert",
+                "account",
+                &format!("{{\"email\": \"{email}\", \"who\": \"acker\"}}"),
+            ],
+        ));
+        if out.status.success() {
+            acknowledged.push(email);
+        }
+    }
+    assert_eq!(acknowledged.len(), 5);
+    // every loader has committed something: then each is killed, mid-commit or between two
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts: Vec<usize> = (0..writers).map(|w| rows_of(&db, w).len()).collect();
+        if counts.iter().all(|&c| c > 0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the loaders wrote nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for l in &mut loaders {
+        let _ = l.kill(); // SIGKILL
+    }
+    for l in loaders {
+        let _ = l.wait_with_output();
+    }
+    // whole transactions only: each loader's rows are its first k batches
+    let mut cut_short = 0;
+    for w in 0..writers {
+        let got = rows_of(&db, w);
+        assert_eq!(got.len() % batch, 0, "writer {w}: half a transaction");
+        let want: Vec<String> = (0..got.len()).map(|i| format!("w{w}-{i:05}@x")).collect();
+        assert_eq!(got, want, "writer {w}");
+        if got.len() < rows {
+            cut_short += 1;
+        }
+    }
+    assert!(
+        cut_short > 0,
+        "no loader was killed before it finished: the test proves nothing"
+    );
+    for email in &acknowledged {
+        let found = db
+            .lookup("account", &["email"], &[email.as_str().into()])
+            .unwrap();
+        assert_eq!(found.len(), 1, "{email} was acknowledged");
+    }
+    // the log has no gap, and the store's other processes go on writing
+    let changes = db.changes(1, None).unwrap();
+    assert!(changes.windows(2).all(|w| w[1].lsn == w[0].lsn + 1));
+    let out = finish(lazarus(
+        &db_url,
+        &["insert", "account", r#"{"email": "after@x", "who": "x"}"#],
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.verify().unwrap().is_ok());
+    db.close().unwrap();
+}
+
+/// The emails of loader `w`'s rows, in order.
+fn rows_of(db: &Db, w: usize) -> Vec<String> {
+    let mut emails: Vec<String> = db
+        .scan("account", Scan::all())
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("who").and_then(|v| v.as_text()) == Some(&format!("writer {w}")))
+        .map(|r| {
+            r.get("email")
+                .and_then(|v| v.as_text())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    emails.sort();
+    emails
+}
