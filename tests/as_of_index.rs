@@ -79,6 +79,11 @@ fn child(id: i64, parent: i64, tag: &str, code: &str, note: &str) -> Row {
 fn every_point_reads_what_the_live_store_read(engine: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_with(dir.path().join("s"), Options::default().engine(engine)).unwrap();
+    every_point_reads_what_the_live_store_read_on(db);
+}
+
+fn every_point_reads_what_the_live_store_read_on(db: Db) {
+    let engine = db.engine();
     schema(&db);
     // (lsn, reads then, whether the note index existed then)
     let mut seen: Vec<(u64, Vec<Vec<Row>>, bool)> = Vec::new();
@@ -165,6 +170,17 @@ fn every_point_reads_what_the_live_store_read_fjall_redb() {
 #[test]
 fn every_point_reads_what_the_live_store_read_fjall() {
     every_point_reads_what_the_live_store_read(EngineKind::Fjall);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn every_point_reads_what_the_live_store_read_postgres() {
+    #[path = "common/mod.rs"]
+    mod common;
+    let Some(url) = common::pg_url() else { return };
+    every_point_reads_what_the_live_store_read_on(
+        Db::open_postgres(&url, &common::pg_store()).unwrap(),
+    );
 }
 
 #[cfg(feature = "sled")]

@@ -1388,6 +1388,8 @@ enum Eng {
     Memory,
     Fjall,
     Sled,
+    #[cfg(feature = "postgres")]
+    Postgres,
 }
 
 fn open(eng: Eng, path: &std::path::Path) -> lazarusdb::Result<Db> {
@@ -1395,6 +1397,21 @@ fn open(eng: Eng, path: &std::path::Path) -> lazarusdb::Result<Db> {
         Eng::Memory => Db::memory(),
         Eng::Fjall => Db::open_with(path, Options::default()),
         Eng::Sled => Db::open_with(path, Options::default().engine(EngineKind::Sled)),
+        #[cfg(feature = "postgres")]
+        Eng::Postgres => {
+            // one store per case: named after the case's folder, so that a reopen finds it
+            let url = std::env::var("LAZARUS_PG_URL").unwrap_or_default();
+            let folder = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
+            let name: String = folder
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            Db::open_postgres(&url, &format!("m_{name}"))
+        }
     }
 }
 
@@ -1854,6 +1871,21 @@ proptest! {
     #[test]
     fn sled_store_matches_the_model(steps in steps()) {
         run_case(Eng::Sled, &steps)?;
+    }
+}
+
+#[cfg(feature = "postgres")]
+proptest! {
+    // a case costs about 6 s here: every read is a round trip to the server
+    #![proptest_config(config(4))]
+    /// On PostgreSQL (`LAZARUS_PG_URL`; skipped without one unless `CI` is set).
+    #[test]
+    fn postgres_store_matches_the_model(steps in steps()) {
+        if std::env::var("LAZARUS_PG_URL").map_or(true, |u| u.is_empty()) {
+            prop_assert!(std::env::var_os("CI").is_none(), "CI needs LAZARUS_PG_URL");
+            return Ok(());
+        }
+        run_case(Eng::Postgres, &steps)?;
     }
 }
 
