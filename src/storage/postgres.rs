@@ -3,8 +3,8 @@
 //!
 //! - Each space is a table `"<schema>".<space>` of `(k bytea PRIMARY KEY, v bytea NOT NULL)`;
 //!   bytea compares byte by byte, shorter first on a common prefix, as the store's keys do.
-//! - [`Engine::write`] is one PostgreSQL transaction (upserts and deletes by arrays, one
-//!   statement per space and kind): after a crash of either side it is there whole or not at
+//! - [`Engine::write`] is one PostgreSQL transaction sent as one query string (one upsert and
+//!   one delete per space, keys and values as hex literals: one round trip): after a crash of either side it is there whole or not at
 //!   all, and it is durable once PostgreSQL acknowledged its commit (`synchronous_commit=on`
 //!   is set on every connection), so [`Engine::sync`] has nothing left to do.
 //! - [`Engine::read`] opens a `REPEATABLE READ READ ONLY` transaction on a pooled connection
@@ -52,6 +52,9 @@ fn pg_error(e: postgres::Error) -> Error {
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// A read view's transaction is still open on it: the next user ends it first (a view's
+    /// end costs no round trip of its own).
+    open_tx: bool,
 }
 
 impl Conn {
@@ -149,6 +152,7 @@ impl PostgresEngine {
         Ok(Conn {
             client,
             statements: HashMap::new(),
+            open_tx: false,
         })
     }
 
@@ -161,46 +165,59 @@ impl PostgresEngine {
         self.connect()
     }
 
-    /// The statements that write `batch` and their parameters: per space, one upsert of its
-    /// puts and one delete of its deletes.
-    #[allow(clippy::type_complexity)]
-    fn statements_for<'b>(
-        &self,
-        conn: &mut Conn,
-        batch: &'b Batch,
-    ) -> Result<Vec<(Statement, Vec<Vec<&'b [u8]>>)>> {
-        let mut work = Vec::new();
+    /// The transaction that writes `batch`: per space, one upsert of its puts and one delete of
+    /// its deletes, between `BEGIN` and `COMMIT`.
+    fn write_sql(&self, batch: &Batch) -> String {
+        let mut sql = String::from("BEGIN;");
         for space in Space::ALL {
             let Some(map) = batch.space(space) else {
                 continue;
             };
-            let mut keys: Vec<&[u8]> = Vec::new();
-            let mut values: Vec<&[u8]> = Vec::new();
-            let mut gone: Vec<&[u8]> = Vec::new();
+            let table = self.table(space);
+            let mut puts = String::new();
+            let mut gone = String::new();
             for (k, v) in map {
                 match v {
                     Some(v) => {
-                        keys.push(k);
-                        values.push(v);
+                        if !puts.is_empty() {
+                            puts.push(',');
+                        }
+                        puts.push('(');
+                        push_hex(&mut puts, k);
+                        puts.push(',');
+                        push_hex(&mut puts, v);
+                        puts.push(')');
                     }
-                    None => gone.push(k),
+                    None => {
+                        if !gone.is_empty() {
+                            gone.push(',');
+                        }
+                        push_hex(&mut gone, k);
+                    }
                 }
             }
-            let table = self.table(space);
-            if !keys.is_empty() {
-                let s = conn.statement(&format!(
-                    "INSERT INTO {table} (k, v) SELECT * FROM UNNEST($1::bytea[], $2::bytea[]) \
-                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
-                ))?;
-                work.push((s, vec![keys, values]));
+            if !puts.is_empty() {
+                sql.push_str(&format!(
+                    "INSERT INTO {table} (k, v) VALUES {puts} \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;"
+                ));
             }
             if !gone.is_empty() {
-                let s =
-                    conn.statement(&format!("DELETE FROM {table} WHERE k = ANY($1::bytea[])"))?;
-                work.push((s, vec![gone]));
+                sql.push_str(&format!("DELETE FROM {table} WHERE k IN ({gone});"));
             }
         }
-        Ok(work)
+        sql.push_str("COMMIT;");
+        sql
+    }
+
+    /// A pooled connection with no transaction open (for work other than a read view).
+    fn pooled_idle(&self) -> Result<Conn> {
+        let mut conn = self.pooled()?;
+        if conn.open_tx {
+            conn.client.batch_execute("ROLLBACK").map_err(pg_error)?;
+            conn.open_tx = false;
+        }
+        Ok(conn)
     }
 
     fn give_back(&self, conn: Conn) {
@@ -214,7 +231,7 @@ impl PostgresEngine {
     #[cfg(test)]
     pub fn drop_store(url: &str, schema: &str) -> Result<()> {
         let engine = PostgresEngine::open(url, schema)?;
-        let mut conn = engine.pooled()?;
+        let mut conn = engine.pooled_idle()?;
         conn.client
             .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
             .map_err(pg_error)
@@ -229,8 +246,15 @@ impl Engine for PostgresEngine {
     fn read(&self) -> Result<Box<dyn ReadView + '_>> {
         let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1";
         let mut conn = self.pooled()?;
-        // the snapshot is taken by the first statement: take it now
-        if let Err(e) = conn.client.batch_execute(begin) {
+        // the snapshot is taken by the first statement: take it now (ending the last view's
+        // transaction in the same round trip)
+        let first = if conn.open_tx {
+            format!("ROLLBACK; {begin}")
+        } else {
+            begin.to_string()
+        };
+        conn.open_tx = true;
+        if let Err(e) = conn.client.batch_execute(&first) {
             if !conn.client.is_closed() {
                 return Err(pg_error(e));
             }
@@ -238,6 +262,7 @@ impl Engine for PostgresEngine {
             self.idle.lock().clear();
             conn = self.connect()?;
             conn.client.batch_execute(begin).map_err(pg_error)?;
+            conn.open_tx = true;
         }
         Ok(Box::new(PgView {
             engine: self,
@@ -249,35 +274,24 @@ impl Engine for PostgresEngine {
         if batch.is_empty() {
             return Ok(());
         }
+        // one round trip: the whole transaction as one query string (keys and values as hex
+        // literals, which hold nothing but hex digits)
+        let sql = self.write_sql(batch);
         let mut slot = self.writer.lock();
         let mut conn = match slot.take() {
             Some(c) if !c.client.is_closed() => c,
             _ => self.connect()?,
         };
-        let work = match self.statements_for(&mut conn, batch) {
-            Ok(w) => w,
-            Err(e) if conn.client.is_closed() => {
-                // the server dropped the connection; nothing was written: once more, anew
-                let _ = e;
-                conn = self.connect()?;
-                self.statements_for(&mut conn, batch)?
+        let result = conn.client.batch_execute(&sql).map_err(pg_error);
+        match &result {
+            Ok(()) => *slot = Some(conn),
+            Err(_) if !conn.client.is_closed() => {
+                // a failed statement leaves the transaction aborted: end it, keep the connection
+                if conn.client.batch_execute("ROLLBACK").is_ok() {
+                    *slot = Some(conn);
+                }
             }
-            Err(e) => return Err(e),
-        };
-        let result = (|| {
-            let mut tx = conn.client.transaction().map_err(pg_error)?;
-            // (a connection found dead here has written nothing: the caller's retry is safe)
-            for (s, params) in &work {
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
-                    .iter()
-                    .map(|p| p as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                tx.execute(s, &refs).map_err(pg_error)?;
-            }
-            tx.commit().map_err(pg_error)
-        })();
-        if result.is_ok() || !conn.client.is_closed() {
-            *slot = Some(conn);
+            Err(_) => {} // dropped: the next write connects anew
         }
         result
     }
@@ -338,7 +352,7 @@ impl Engine for PostgresEngine {
     }
 
     fn disk_bytes(&self) -> Result<u64> {
-        let mut conn = self.pooled()?;
+        let mut conn = self.pooled_idle()?;
         let row = conn
             .client
             .query_one(
@@ -352,6 +366,16 @@ impl Engine for PostgresEngine {
         self.give_back(conn);
         Ok(u64::try_from(bytes).unwrap_or(0))
     }
+}
+
+/// Appends `bytes` as a bytea literal: `'\x0a1b...'::bytea`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    use std::fmt::Write as _;
+    out.push_str("'\\x");
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out.push_str("'::bytea");
 }
 
 /// How long a writer waits for another process's write transaction.
@@ -455,10 +479,9 @@ impl PgView<'_> {
 
 impl Drop for PgView<'_> {
     fn drop(&mut self) {
-        if let Some(mut conn) = self.conn.lock().take() {
-            if conn.client.batch_execute("ROLLBACK").is_ok() {
-                self.engine.give_back(conn);
-            }
+        // its read-only transaction ends with the next use of the connection
+        if let Some(conn) = self.conn.lock().take() {
+            self.engine.give_back(conn);
         }
     }
 }
