@@ -552,8 +552,13 @@ fn stats_text(out: &mut String, s: &Stats, retention: &Retentions) {
     put!(out, "deletions         {}", s.deletions);
     put!(
         out,
-        "disk bytes        {} (every file of the store's folder, as du counts them)",
-        s.disk_bytes
+        "disk bytes        {} ({})",
+        s.disk_bytes,
+        if s.engine == lazarusdb::EngineKind::Postgres {
+            "the store's tables and indexes in PostgreSQL"
+        } else {
+            "every file of the store's folder, as du counts them"
+        }
     );
     put!(out, "live bytes        {}", s.live_bytes);
     put!(out, "history bytes     {}", s.history_bytes);
