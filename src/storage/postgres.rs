@@ -362,7 +362,7 @@ impl Engine for PostgresEngine {
                 &[&self.schema],
             )
             .map_err(pg_error)?;
-        let bytes: i64 = row.get(0);
+        let bytes: i64 = row.try_get(0).map_err(pg_error)?;
         self.give_back(conn);
         Ok(u64::try_from(bytes).unwrap_or(0))
     }
@@ -469,10 +469,14 @@ impl PgView<'_> {
                 .map(|p| p as &(dyn postgres::types::ToSql + Sync))
                 .collect();
             let rows = conn.client.query(&s, &refs).map_err(pg_error)?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-                .collect())
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get::<_, Vec<u8>>(0).map_err(pg_error)?,
+                        r.try_get::<_, Vec<u8>>(1).map_err(pg_error)?,
+                    ))
+                })
+                .collect()
         })
     }
 }
@@ -492,7 +496,8 @@ impl ReadView for PgView<'_> {
         self.with_conn(|conn| {
             let s = conn.statement(&sql)?;
             let row = conn.client.query_opt(&s, &[&key]).map_err(pg_error)?;
-            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+            row.map(|r| r.try_get::<_, Vec<u8>>(0).map_err(pg_error))
+                .transpose()
         })
     }
 
