@@ -633,6 +633,18 @@ fn open(py: Python<'_>, path: &Bound<'_, PyAny>, engine: Option<String>) -> PyRe
     Ok(PyDb::wrap(db))
 }
 
+/// Opens (or creates) the store `store` in a PostgreSQL database
+/// (`postgres://USER@HOST:PORT/DATABASE`); several processes may open it at once.
+#[pyfunction]
+#[pyo3(signature = (url, store="lazarus"))]
+fn open_postgres(py: Python<'_>, url: String, store: &str) -> PyResult<PyDb> {
+    let store = store.to_string();
+    let db = py
+        .detach(|| Db::open_postgres(&url, &store))
+        .map_err(|e| store_error(py, e, None))?;
+    Ok(PyDb::wrap(db))
+}
+
 /// A store in a temporary folder, removed when the store is closed or dropped.
 #[pyfunction]
 fn temporary(py: Python<'_>) -> PyResult<PyDb> {
@@ -1929,6 +1941,7 @@ impl PySubscription {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(temporary, m)?)?;
+    m.add_function(wrap_pyfunction!(open_postgres, m)?)?;
     m.add_class::<PyDb>()?;
     m.add_class::<PyAsOf>()?;
     m.add_class::<PyTransaction>()?;

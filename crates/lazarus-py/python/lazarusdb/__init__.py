@@ -31,7 +31,16 @@ from ._errors import (
     StorageError,
     TypeMismatch,
 )
-from ._native import AsOf, Db, Subscription, Transaction, __version__, open, temporary
+from ._native import (
+    AsOf,
+    Db,
+    Subscription,
+    Transaction,
+    __version__,
+    open,
+    open_postgres,
+    temporary,
+)
 
 __all__ = [
     "AsOf",
@@ -50,5 +59,6 @@ __all__ = [
     "TypeMismatch",
     "__version__",
     "open",
+    "open_postgres",
     "temporary",
 ]

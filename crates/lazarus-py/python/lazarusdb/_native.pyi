@@ -135,6 +135,10 @@ def open(path: Union[str, "os.PathLike[str]"], *, engine: Optional[str] = None) 
     """Opens (or creates) the store in the folder ``path``; ``engine`` for a new one:
     ``"fjall-redb"`` (the default), ``"fjall"`` or ``"sled"``."""
 
+def open_postgres(url: str, store: str = "lazarus") -> Db:
+    """Opens (or creates) the store ``store`` in the PostgreSQL database at ``url``
+    (``postgres://USER@HOST:PORT/DATABASE``); several processes may open it at once."""
+
 def temporary() -> Db:
     """A store in a temporary folder, removed when it is closed."""
 
