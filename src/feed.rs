@@ -98,7 +98,7 @@ fn feed_channel(weak: Weak<Db>, mut seen: u64, tx: crossbeam::channel::Sender<Re
             let Some(db) = weak.upgrade() else { return };
             match read_after(&db, seen) {
                 Ok(b) if b.is_empty() => {
-                    db.inner().published.wait_past(seen, RECHECK);
+                    wait_for_commit(&db, seen, RECHECK);
                     continue;
                 }
                 Ok(b) => b,
@@ -114,6 +114,20 @@ fn feed_channel(weak: Weak<Db>, mut seen: u64, tx: crossbeam::channel::Sender<Re
                 return; // the receiver is gone
             }
         }
+    }
+}
+
+/// Waits until a commit after `seen` may have happened, or `timeout`: this process's commits
+/// through its published LSN; on a store other processes write too, the engine's wake-ups
+/// (PostgreSQL's `LISTEN/NOTIFY`) as well. The caller reads the log to see what came.
+fn wait_for_commit(db: &Db, seen: u64, timeout: Duration) {
+    let inner = db.inner();
+    if inner.engine.shared() {
+        if inner.published.lsn() <= seen {
+            inner.engine.wait_for_commits(timeout);
+        }
+    } else {
+        inner.published.wait_past(seen, timeout);
     }
 }
 
@@ -153,10 +167,7 @@ impl Subscription<'_> {
             if now >= until {
                 return Ok(None);
             }
-            self.db
-                .inner()
-                .published
-                .wait_past(self.seen, (until - now).min(RECHECK));
+            wait_for_commit(self.db, self.seen, (until - now).min(RECHECK));
         }
     }
 
@@ -184,7 +195,7 @@ impl Iterator for Subscription<'_> {
             match self.take() {
                 Ok(Some(c)) => return Some(Ok(c)),
                 Ok(None) => {
-                    self.db.inner().published.wait_past(self.seen, RECHECK);
+                    wait_for_commit(self.db, self.seen, RECHECK);
                 }
                 Err(e) => return Some(Err(e)),
             }

@@ -366,6 +366,13 @@ pub trait Engine: Send + Sync {
         false
     }
 
+    /// For a shared engine: waits until a commit may have happened in any process (a wake-up,
+    /// not data: the caller reads the log) or `timeout` passes; true when woken. The default
+    /// (false at once) is for engines whose commits all happen in this process.
+    fn wait_for_commits(&self, _timeout: std::time::Duration) -> bool {
+        false
+    }
+
     /// Bytes the engine's files take on disk (0 in memory).
     fn disk_bytes(&self) -> Result<u64>;
 

@@ -76,6 +76,75 @@ pub struct PostgresEngine {
     writer: Mutex<Option<Conn>>,
     /// Connections that hold (or held) the store's write lock.
     lockers: std::sync::Arc<Mutex<Vec<Conn>>>,
+    /// The wake-ups of commits in any process (`LISTEN`), started at the first wait.
+    listener: std::sync::Arc<Listener>,
+}
+
+/// What the listening thread shares: a count of notifications and their condition variable.
+#[derive(Default)]
+struct Listener {
+    heard: Mutex<u64>,
+    signal: parking_lot::Condvar,
+    started: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl Listener {
+    fn wake(&self) {
+        *self.heard.lock() += 1;
+        self.signal.notify_all();
+    }
+}
+
+/// The notification channel of a store: every commit notifies it (`pg_notify`), at commit.
+fn channel(schema: &str) -> String {
+    format!("lz_{}", schema.get(..60).unwrap_or(schema))
+}
+
+/// The listening thread: `LISTEN` on the store's channel, a wake-up for every notification;
+/// connected again after a failure (waking the waiters: commits may have gone unheard).
+fn listen(config: postgres::Config, chan: String, listener: std::sync::Arc<Listener>) {
+    use std::sync::atomic::Ordering;
+    while !listener.stop.load(Ordering::Relaxed) {
+        let mut client = match config.connect(NoTls) {
+            Ok(c) => c,
+            Err(_) => {
+                listener.wake();
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if client.batch_execute(&format!("LISTEN {chan}")).is_err() {
+            listener.wake();
+            continue;
+        }
+        // anything committed before the LISTEN took is read by the waiters' next look
+        listener.wake();
+        while !listener.stop.load(Ordering::Relaxed) {
+            use postgres::fallible_iterator::FallibleIterator as _;
+            let heard = {
+                let mut notes = client.notifications();
+                let mut waiting = notes.timeout_iter(Duration::from_millis(500));
+                waiting.next().map(|n| n.is_some())
+            };
+            match heard {
+                Ok(true) => listener.wake(),
+                Err(_) => break,
+                Ok(false) if client.is_closed() => break,
+                Ok(false) => {}
+            }
+        }
+        listener.wake();
+    }
+}
+
+impl Drop for PostgresEngine {
+    fn drop(&mut self) {
+        // the listening thread ends at its next look (at most half a second)
+        self.listener
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// True for a schema name the engine accepts: lower-case ASCII letters, digits and `_`, not
@@ -121,6 +190,7 @@ impl PostgresEngine {
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
             lockers: std::sync::Arc::new(Mutex::new(Vec::new())),
+            listener: std::sync::Arc::new(Listener::default()),
         };
         let mut conn = engine.connect()?;
         let mut ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";");
@@ -206,6 +276,11 @@ impl PostgresEngine {
                 sql.push_str(&format!("DELETE FROM {table} WHERE k IN ({gone});"));
             }
         }
+        // a wake-up for the other processes' change feeds, delivered at commit
+        sql.push_str(&format!(
+            "SELECT pg_notify('{}', '');",
+            channel(&self.schema)
+        ));
         sql.push_str("COMMIT;");
         sql
     }
@@ -307,6 +382,28 @@ impl Engine for PostgresEngine {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn wait_for_commits(&self, timeout: Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        if !self.listener.started.swap(true, Ordering::AcqRel) {
+            let (config, chan, listener) = (
+                self.config.clone(),
+                channel(&self.schema),
+                self.listener.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name("lazarus-pg-listen".into())
+                .spawn(move || listen(config, chan, listener));
+            if spawned.is_err() {
+                self.listener.started.store(false, Ordering::Release);
+                return false;
+            }
+        }
+        let mut heard = self.listener.heard.lock();
+        let before = *heard;
+        let _ = self.listener.signal.wait_for(&mut heard, timeout);
+        *heard != before
     }
 
     /// A session-level advisory lock keyed by the store's schema, on a connection of its own
@@ -663,6 +760,33 @@ mod tests {
         drop(view);
         assert!(engine.disk_bytes().unwrap() > 0);
         drop(engine);
+        PostgresEngine::drop_store(&url, &schema).unwrap();
+    }
+
+    #[test]
+    fn a_commit_in_another_process_wakes_the_waiters() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let here = std::sync::Arc::new(PostgresEngine::open(&url, &schema).unwrap());
+        let there = PostgresEngine::open(&url, &schema).unwrap();
+        // the first wait starts the listener and returns once it listens
+        assert!(here.wait_for_commits(Duration::from_secs(10)));
+        let waiter = {
+            let here = here.clone();
+            std::thread::spawn(move || here.wait_for_commits(Duration::from_secs(30)))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let mut b = Batch::default();
+        b.put(Space::Log, vec![1], vec![1]);
+        there.write(&b).unwrap();
+        assert!(
+            waiter.join().unwrap(),
+            "the commit's notification woke the waiter"
+        );
+        // nothing committed: a wait times out
+        assert!(!here.wait_for_commits(Duration::from_millis(200)));
+        drop(there);
+        drop(here);
         PostgresEngine::drop_store(&url, &schema).unwrap();
     }
 
