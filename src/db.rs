@@ -982,11 +982,9 @@ impl Db {
     /// short — a writer's commit waits until it is dropped, and a thread must not commit while it
     /// holds one there (its commit would wait for itself).
     pub fn snapshot(&self) -> Result<Snapshot<'_>> {
-        let catalog = self.inner.catalog.read().clone();
-        Ok(Snapshot {
-            view: self.inner.engine.read()?,
-            catalog,
-        })
+        let view = self.inner.engine.read()?;
+        let catalog = self.inner.catalog_for(view.as_ref())?;
+        Ok(Snapshot { view, catalog })
     }
 
     /// A read-only view of the store as it was at `at` (any [`At`]: an LSN, a time, a
@@ -1350,14 +1348,7 @@ impl Readable for Snapshot<'_> {
 impl Readable for Db {
     fn read_ctx(&self) -> Result<ReadCtx<'_>> {
         let view = self.inner.engine.read()?;
-        let catalog = if self.inner.engine.shared() {
-            // another process may have changed the schema: the catalog as the view has it
-            let fresh = Arc::new(crate::records::load_catalog(view.as_ref())?);
-            *self.inner.catalog.write() = fresh.clone();
-            fresh
-        } else {
-            self.inner.catalog.read().clone()
-        };
+        let catalog = self.inner.catalog_for(view.as_ref())?;
         Ok(ReadCtx {
             view: ViewRef::Owned(view),
             catalog,

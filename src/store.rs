@@ -260,6 +260,20 @@ impl Inner {
         Ok(catalog)
     }
 
+    /// The catalog to read `view` with: this process's, or on a store other processes write
+    /// too (which may have changed the schema) the one `view` holds (made this process's).
+    pub(crate) fn catalog_for(
+        &self,
+        view: &dyn crate::storage::ReadView,
+    ) -> Result<Arc<crate::schema::Catalog>> {
+        if !self.engine.shared() {
+            return Ok(self.catalog.read().clone());
+        }
+        let fresh = Arc::new(crate::records::load_catalog(view)?);
+        *self.catalog.write() = fresh.clone();
+        Ok(fresh)
+    }
+
     pub(crate) fn release_writer(&self) {
         *self.owner.lock() = None;
     }

@@ -196,7 +196,11 @@ fn a_schema_change_by_one_process_is_seen_by_another_with_the_store_open() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // this process, open all along, reads the new table and writes to it
+    // this process, open all along, reads the new table (through a snapshot too) and writes
+    // to it
+    let snap = db.snapshot().unwrap();
+    assert_eq!(snap.count("note").unwrap(), 1);
+    drop(snap);
     let got = db.get("note", 1).unwrap().unwrap();
     assert_eq!(
         got.get("text").and_then(|v| v.as_text()),
