@@ -604,7 +604,8 @@ impl PyDb {
     }
 }
 
-/// Opens (or creates) the store in the folder `path`.
+/// Opens (or creates) the store in the folder `path`, or the PostgreSQL store a URL names
+/// (`postgres://USER@HOST:PORT/DATABASE?store=NAME`).
 #[pyfunction]
 #[pyo3(signature = (path, *, engine=None))]
 fn open(py: Python<'_>, path: &Bound<'_, PyAny>, engine: Option<String>) -> PyResult<PyDb> {
@@ -612,10 +613,21 @@ fn open(py: Python<'_>, path: &Bound<'_, PyAny>, engine: Option<String>) -> PyRe
         .import("os")?
         .call_method1("fspath", (path,))?
         .extract()?;
+    // a PostgreSQL URL, as the command line takes it: postgres://USER@HOST/DB?store=NAME
+    let place = lazarus_commands::commands::Place {
+        path: std::path::Path::new(&path),
+        engine: None,
+    };
+    if let Some((url, store)) = place.postgres() {
+        let db = py
+            .detach(|| Db::open_postgres(&url, &store))
+            .map_err(|e| store_error(py, e, None))?;
+        return Ok(PyDb::wrap(db));
+    }
     let engine = match engine.as_deref() {
         None => None,
         Some(name) => match EngineKind::parse(name) {
-            Some(EngineKind::Memory) | None => {
+            Some(EngineKind::Memory) | Some(EngineKind::Postgres) | None => {
                 return Err(PyValueError::new_err(format!(
                     "unknown engine `{name}`: use fjall-redb (the default), fjall or sled"
                 )))

@@ -37,3 +37,17 @@ def test_the_seed_story_on_postgres(pg_db) -> None:  # type: ignore[no-untyped-d
     assert [r["data1"] for r in db.children("a", a["id"], "b")] == ["child"]
     assert db.stats()["engine"] == "postgres"
     assert db.verify()["ok"]
+
+
+def test_open_takes_a_postgres_url_as_the_command_line_does(pg_db) -> None:  # type: ignore[no-untyped-def]
+    _, url = pg_db
+    name = f"py_{uuid.uuid4().hex}"
+    sep = "&" if "?" in url else "?"
+    with lazarusdb.open(f"{url}{sep}store={name}") as db:
+        db.apply_schema(SEED_SCHEMA)
+        db.insert("a", {"data1": "x", "data2": "y"})
+    # the same store, by the other spelling
+    db = lazarusdb.open_postgres(url, name)
+    assert db.count("a") == 1
+    assert db.stats()["engine"] == "postgres"
+    db.close()

@@ -133,7 +133,8 @@ class Stats(TypedDict):
 
 def open(path: Union[str, "os.PathLike[str]"], *, engine: Optional[str] = None) -> Db:
     """Opens (or creates) the store in the folder ``path``; ``engine`` for a new one:
-    ``"fjall-redb"`` (the default), ``"fjall"`` or ``"sled"``."""
+    ``"fjall-redb"`` (the default), ``"fjall"`` or ``"sled"``. A PostgreSQL URL
+    (``postgres://USER@HOST:PORT/DATABASE?store=NAME``) opens that store instead."""
 
 def open_postgres(url: str, store: str = "lazarus") -> Db:
     """Opens (or creates) the store ``store`` in the PostgreSQL database at ``url``
