@@ -244,6 +244,14 @@ fn row_py<'py>(py: Python<'py>, row: &Row) -> PyResult<Bound<'py, PyAny>> {
     Ok(dict.into_any())
 }
 
+/// A row as a dict, or None.
+fn opt_row_py<'py>(py: Python<'py>, row: Option<&Row>) -> PyResult<Bound<'py, PyAny>> {
+    match row {
+        Some(r) => row_py(py, r),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
 fn rows_py<'py>(py: Python<'py>, rows: &[Row]) -> PyResult<Bound<'py, PyAny>> {
     let list = PyList::empty(py);
     for r in rows {
@@ -389,13 +397,7 @@ fn change_py<'py>(py: Python<'py>, c: &Change) -> PyResult<Bound<'py, PyAny>> {
             None => py.None().into_bound(py),
         },
     )?;
-    d.set_item(
-        "row",
-        match &c.row {
-            Some(r) => row_py(py, r)?,
-            None => py.None().into_bound(py),
-        },
-    )?;
+    d.set_item("row", opt_row_py(py, c.row.as_ref())?)?;
     d.set_item(
         "deletion",
         match c.deletion {
@@ -421,14 +423,8 @@ fn diff_py<'py>(py: Python<'py>, diffs: &[RowDiff]) -> PyResult<Bound<'py, PyAny
         d.set_item("table", &x.row.table)?;
         d.set_item("pk", value_py(py, &x.row.pk)?)?;
         d.set_item("kind", x.kind.name())?;
-        let opt_row = |r: &Option<Row>| -> PyResult<Bound<'py, PyAny>> {
-            match r {
-                Some(r) => row_py(py, r),
-                None => Ok(py.None().into_bound(py)),
-            }
-        };
-        d.set_item("before", opt_row(&x.before)?)?;
-        d.set_item("after", opt_row(&x.after)?)?;
+        d.set_item("before", opt_row_py(py, x.before.as_ref())?)?;
+        d.set_item("after", opt_row_py(py, x.after.as_ref())?)?;
         let changes = PyList::empty(py);
         for c in &x.changes {
             let e = PyDict::new(py);
@@ -793,10 +789,7 @@ impl PyDb {
             None => db.get(&table, pk),
             Some(at) => db.as_of(at)?.get(&table, pk),
         })?;
-        match row {
-            Some(r) => row_py(py, &r),
-            None => Ok(py.None().into_bound(py)),
-        }
+        opt_row_py(py, row.as_ref())
     }
 
     /// Live rows in primary-key order (at most `limit`, last first with `reverse`).
@@ -1296,10 +1289,7 @@ impl PyAsOf {
         pk: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let pk = to_value(pk)?;
-        match self.run(py, move |v| v.get(&table, pk))? {
-            Some(r) => row_py(py, &r),
-            None => Ok(py.None().into_bound(py)),
-        }
+        opt_row_py(py, self.run(py, move |v| v.get(&table, pk))?.as_ref())
     }
 
     /// The rows that were live, in primary-key order.
@@ -1752,10 +1742,7 @@ impl PyTransaction {
         pk: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let pk = to_value(pk)?;
-        match self.run(py, move |tx| tx.get(&table, pk))? {
-            Some(r) => row_py(py, &r),
-            None => Ok(py.None().into_bound(py)),
-        }
+        opt_row_py(py, self.run(py, move |tx| tx.get(&table, pk))?.as_ref())
     }
 
     /// The rows as this transaction sees them.
