@@ -176,6 +176,13 @@ pub struct Config {
     /// Where the stores are made: `LAZARUS_BENCH_DIR`, else the system's temporary folder. It
     /// should be on the disk the figures are about, not a memory file system.
     pub scratch: PathBuf,
+    /// Only these groups of workloads (`LAZARUS_BENCH_ONLY`, names separated by commas: `reads`,
+    /// `as-of`, `cascade`, `ingest`, `commits`); every group when `None`. For experiments: a
+    /// partial run says nothing of the goals it leaves out.
+    pub only: Option<Vec<String>>,
+    /// Only the systems whose names contain one of these (`LAZARUS_BENCH_SYSTEMS`, separated by
+    /// commas, e.g. `lazarusdb,sqlite`); every system when `None`.
+    pub systems: Option<Vec<String>>,
 }
 
 impl Config {
@@ -197,8 +204,35 @@ impl Config {
             scratch: std::env::var_os("LAZARUS_BENCH_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(std::env::temp_dir),
+            only: list_var("LAZARUS_BENCH_ONLY"),
+            systems: list_var("LAZARUS_BENCH_SYSTEMS"),
         }
     }
+
+    /// Whether the group of workloads `group` is to be run.
+    pub fn runs(&self, group: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|g| g == group))
+    }
+
+    /// Whether the system named `name` is to be measured.
+    pub fn measures(&self, name: &str) -> bool {
+        self.systems
+            .as_ref()
+            .is_none_or(|some| some.iter().any(|s| name.contains(s.as_str())))
+    }
+}
+
+/// The names in an environment variable, separated by commas; `None` when unset or empty.
+fn list_var(name: &str) -> Option<Vec<String>> {
+    let v = std::env::var(name).ok()?;
+    let names: Vec<String> = v
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!names.is_empty()).then_some(names)
 }
 
 /// How far a run is.

@@ -119,14 +119,19 @@ pub fn live_at(rows: u64, pct: u64) -> u64 {
 
 impl<'a> Run<'a> {
     pub(crate) fn new(cfg: &'a Config, progress: &'a mut dyn FnMut(Progress)) -> Run<'a> {
-        let systems = systems::systems().len() as u64;
-        let ours = systems::systems().iter().filter(|s| s.is_ours()).count() as u64;
+        let measured: Vec<_> = systems::systems()
+            .into_iter()
+            .filter(|s| cfg.measures(s.name()))
+            .collect();
+        let systems = measured.len() as u64;
+        let ours = measured.iter().filter(|s| s.is_ours()).count() as u64;
         let s = &cfg.sizes;
-        let total = s.rows.len() as u64 * systems
-            + s.versions.len() as u64 * ours
-            + 2 * s.children.len() as u64 * systems
-            + s.build_reps as u64 * systems
-            + s.build_reps as u64 * (systems + 1);
+        let group = |name: &str, steps: u64| if cfg.runs(name) { steps } else { 0 };
+        let total = group("reads", s.rows.len() as u64 * systems)
+            + group("as-of", s.versions.len() as u64 * ours)
+            + group("cascade", 2 * s.children.len() as u64 * systems)
+            + group("ingest", s.build_reps as u64 * systems)
+            + group("commits", s.build_reps as u64 * (systems + 1));
         Run {
             cfg,
             figures: Vec::new(),
@@ -174,9 +179,12 @@ impl<'a> Run<'a> {
 
     /// Every workload, goal by goal.
     pub(crate) fn all(&mut self) -> Result<()> {
-        let systems = systems::systems();
         let cfg = self.cfg;
-        for &rows in &cfg.sizes.rows {
+        let systems: Vec<_> = systems::systems()
+            .into_iter()
+            .filter(|s| cfg.measures(s.name()))
+            .collect();
+        for &rows in cfg.sizes.rows.iter().filter(|_| cfg.runs("reads")) {
             for s in &systems {
                 self.tick(format!(
                     "live reads, {} rows: {}",
@@ -186,14 +194,14 @@ impl<'a> Run<'a> {
                 self.views(s, rows)?;
             }
         }
-        for &v in &cfg.sizes.versions {
+        for &v in cfg.sizes.versions.iter().filter(|_| cfg.runs("as-of")) {
             for s in systems.iter().filter(|s| s.is_ours()) {
                 self.tick(format!("as-of reads, {v} versions: {}", s.name()));
                 self.as_of(s, v)?;
             }
         }
         for durable in [Durable::Eventual, Durable::Immediate] {
-            for &n in &cfg.sizes.children {
+            for &n in cfg.sizes.children.iter().filter(|_| cfg.runs("cascade")) {
                 for s in &systems {
                     self.tick(format!(
                         "cascade, {n} children, {}: {}",
@@ -206,7 +214,7 @@ impl<'a> Run<'a> {
         }
         let mut ingest: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         for rep in 0..cfg.sizes.build_reps.max(1) {
-            for s in &systems {
+            for s in systems.iter().filter(|_| cfg.runs("ingest")) {
                 self.tick(format!("ingest: {}", s.name()));
                 let (rate, bytes) = self.ingest(s, rep == 0)?;
                 let e = ingest.entry(s.name().to_string()).or_default();
@@ -242,7 +250,9 @@ impl<'a> Run<'a> {
                 bytes,
             );
         }
-        self.commits(&systems)?;
+        if cfg.runs("commits") {
+            self.commits(&systems)?;
+        }
         Ok(())
     }
 

@@ -60,6 +60,13 @@ pub fn bench(args: BenchArgs<'_>, bars: bool) -> Result<Outcome, Failure> {
         }
         None => {
             let mut cfg = harness::Config::new(args.quick);
+            if args.docs.is_some() && (cfg.only.is_some() || cfg.systems.is_some()) {
+                return Err(fail(
+                    2,
+                    "a run narrowed by LAZARUS_BENCH_ONLY or LAZARUS_BENCH_SYSTEMS does not \
+                     measure every goal: unset them to write --docs, or leave --docs out",
+                ));
+            }
             cfg.exe = std::env::current_exe().ok();
             let bar = output::bench_bar(bars);
             let start = Instant::now();
