@@ -295,10 +295,11 @@ pub trait Readable {
         let prefix = codec::index_prefix(t.id(), idx.id);
         let (s, e) = (enc(range.start)?, enc(range.end)?);
         let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
-        let mut out = Vec::new();
         if range.limit == Some(0) {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        // the row keys of the entries, in index order; then the rows, read together
+        let mut row_keys = Vec::new();
         let view = ctx.view();
         view.visit(
             Space::Index,
@@ -307,19 +308,20 @@ pub trait Readable {
             range.reverse,
             &mut |k, _| {
                 let pk = codec::index_entry_pk(Space::Index, k, idx.cols.len())?;
-                match crate::records::get_row(view, t.id(), pk)? {
-                    Some(r) => out.push(crate::records::into_row(t, r.image)),
-                    None => {
-                        return Err(Error::corrupted(
-                            format!("index {} of {}", idx.id, t.name()),
-                            "an index entry points at no live row (run verify)",
-                        ))
-                    }
-                }
-                Ok(range.limit.is_none_or(|l| out.len() < l))
+                row_keys.push(codec::row_key(t.id(), pk));
+                Ok(range.limit.is_none_or(|l| row_keys.len() < l))
             },
         )?;
-        Ok(out)
+        crate::records::get_rows(view, &row_keys)?
+            .into_iter()
+            .map(|r| match r {
+                Some(r) => Ok(crate::records::into_row(t, r.image)),
+                None => Err(Error::corrupted(
+                    format!("index {} of {}", idx.id, t.name()),
+                    "an index entry points at no live row (run verify)",
+                )),
+            })
+            .collect()
     }
 
     /// The live rows of `child_table` that reference this row of `table` through a foreign key.

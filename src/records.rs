@@ -273,6 +273,95 @@ pub fn get_row(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<
     }
 }
 
+/// Reads the live rows of several row keys at once (the rows an index lookup found), in the
+/// order of `keys`: `None` where no live row has the key. The keys are visited in key order
+/// by range walks over the rows view, a walk going on past rows that are not asked for while
+/// they are few ([`MAX_SKIPPED`] in a row) and seeking again after that: rows that lie
+/// together (a parent's children, inserted together) cost a step each rather than a descent
+/// of the tree each, and rows far apart cost a seek each, as a get does.
+pub fn get_rows(view: &dyn ReadView, keys: &[Vec<u8>]) -> Result<Vec<Option<StoredRow>>> {
+    let mut out: Vec<Option<StoredRow>> = Vec::with_capacity(keys.len());
+    out.resize_with(keys.len(), || None);
+    if keys.len() <= 2 {
+        for (slot, key) in out.iter_mut().zip(keys) {
+            if let Some(bytes) = view.get(Space::Rows, key)? {
+                *slot = Some(decode_row(key, &bytes)?);
+            }
+        }
+        return Ok(out);
+    }
+    // positions in key order (an equality lookup already gives them so)
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    if !keys.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
+        order.sort_by(|&a, &b| keys.get(a).cmp(&keys.get(b)));
+        order.dedup_by(|a, b| keys.get(*a) == keys.get(*b));
+    }
+    let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
+        return Ok(out);
+    };
+    let (Some(_), Some(last_key)) = (keys.get(first), keys.get(last)) else {
+        return Ok(out);
+    };
+    let mut next = 0usize; // the next position of `order` to find
+    while let Some(key) = order.get(next).and_then(|&i| keys.get(i)) {
+        let mut skipped = 0usize;
+        let mut reseek = false;
+        view.visit(
+            Space::Rows,
+            Bound::Included(key),
+            Bound::Included(last_key),
+            false,
+            &mut |k, v| loop {
+                let Some(&pos) = order.get(next) else {
+                    return Ok(false);
+                };
+                let Some(want) = keys.get(pos) else {
+                    return Ok(false);
+                };
+                match k.cmp(want.as_slice()) {
+                    std::cmp::Ordering::Less => {
+                        skipped += 1;
+                        reseek = skipped >= MAX_SKIPPED;
+                        return Ok(!reseek);
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if let Some(slot) = out.get_mut(pos) {
+                            *slot = Some(decode_row(k, v)?);
+                        }
+                        next += 1;
+                        skipped = 0;
+                        return Ok(next < order.len());
+                    }
+                    // no live row with the key wanted: on to the next one, with this entry
+                    std::cmp::Ordering::Greater => next += 1,
+                }
+            },
+        )?;
+        if !reseek {
+            // the walk reached the last key (or ran out of rows): the rest are not there
+            break;
+        }
+    }
+    // keys repeated in `keys` share the row found for their first position
+    if order.len() < keys.len() {
+        for i in 0..keys.len() {
+            if out.get(i).is_some_and(Option::is_none) {
+                let twin = order
+                    .iter()
+                    .find(|&&j| j != i && keys.get(j) == keys.get(i))
+                    .and_then(|&j| out.get(j).cloned().flatten());
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = twin;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Rows [`get_rows`] walks past in a row before it seeks again.
+const MAX_SKIPPED: usize = 8;
+
 /// Reads the next integer primary key of a table from the sequence view.
 pub fn read_seq(view: &dyn ReadView, table: u32) -> Result<i64> {
     match view.get(Space::Meta, &codec::seq_key(table))? {
@@ -443,4 +532,50 @@ pub fn load_catalog(view: &dyn ReadView) -> Result<Catalog> {
     let mut c = Catalog::default();
     c.put(defs)?;
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::overlay::{EmptyView, Overlay};
+    use proptest::prelude::*;
+
+    fn key(pk: i64) -> Vec<u8> {
+        codec::row_key(7, &keys::encode_one(&Value::Int(pk)))
+    }
+
+    proptest! {
+        /// `get_rows` answers as one `get_row` per key does, in the order asked, for keys
+        /// together or far apart, sorted or not, present or not, repeated or not.
+        #[test]
+        fn get_rows_answers_as_gets_do(
+            present in proptest::collection::btree_set(0i64..300, 0..200),
+            asked in proptest::collection::vec(0i64..300, 0..60),
+            sort in any::<bool>(),
+        ) {
+            let mut view = Overlay::new(Box::new(EmptyView));
+            for &pk in &present {
+                let image = vec![Value::Int(pk), Value::Text(format!("row {pk}"))];
+                view.put(Space::Rows, key(pk), encode_row(pk as u64 + 1, &image).unwrap());
+            }
+            // another table's rows on both sides must never be taken
+            view.put(Space::Rows, codec::row_key(6, &keys::encode_one(&Value::Int(5))),
+                encode_row(1, &[Value::Int(5)]).unwrap());
+            view.put(Space::Rows, codec::row_key(8, &keys::encode_one(&Value::Int(5))),
+                encode_row(1, &[Value::Int(5)]).unwrap());
+            let mut asked = asked;
+            if sort {
+                asked.sort_unstable();
+                asked.dedup();
+            }
+            let keys: Vec<Vec<u8>> = asked.iter().map(|&pk| key(pk)).collect();
+            let got = get_rows(&view, &keys).unwrap();
+            prop_assert_eq!(got.len(), keys.len());
+            for (pk, row) in asked.iter().zip(&got) {
+                let one = get_row(&view, 7, &keys::encode_one(&Value::Int(*pk))).unwrap();
+                prop_assert_eq!(row, &one);
+                prop_assert_eq!(row.is_some(), present.contains(pk));
+            }
+        }
+    }
 }
