@@ -206,6 +206,9 @@ pub(crate) struct Inner {
     pub(crate) published: Published,
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) catalog: RwLock<Arc<Catalog>>,
+    /// On a store shared between processes, the catalog last loaded from a view and that
+    /// view's catalog stamp ([`crate::storage::ReadView::catalog_stamp`]).
+    pub(crate) stamped_catalog: Mutex<Option<(u64, Arc<Catalog>)>>,
     /// The catalog of the last as-of view and the LSN of the newest schema event it holds
     /// (see [`records::catalog_at_cached`](crate::records::catalog_at_cached)).
     pub(crate) as_of_catalog: crate::records::CatalogMemo,
@@ -269,8 +272,17 @@ impl Inner {
         if !self.engine.shared() {
             return Ok(self.catalog.read().clone());
         }
+        // another process may have changed it: the catalog loaded last serves while the view's
+        // stamp is the one it was loaded with
+        let stamp = view.catalog_stamp();
+        if let (Some(now), Some((then, catalog))) = (stamp, self.stamped_catalog.lock().as_ref()) {
+            if now == *then {
+                return Ok(catalog.clone());
+            }
+        }
         let fresh = Arc::new(crate::records::load_catalog(view)?);
         *self.catalog.write() = fresh.clone();
+        *self.stamped_catalog.lock() = stamp.map(|s| (s, fresh.clone()));
         Ok(fresh)
     }
 
@@ -615,6 +627,7 @@ impl Inner {
             published,
             engine,
             catalog: RwLock::new(Arc::new(catalog)),
+            stamped_catalog: Mutex::new(None),
             as_of_catalog: Mutex::new(None),
             as_of_point: Mutex::new(None),
             writer: Mutex::new(state),

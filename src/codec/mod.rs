@@ -489,8 +489,9 @@ pub const META_SCHEMA_PREFIX: &[u8] = b"schema/";
 pub const META_FORMAT: &[u8] = b"format";
 /// Meta key holding the engine name.
 pub const META_ENGINE: &[u8] = b"engine";
-/// Meta prefix of catalog entries.
-pub const META_TABLE_PREFIX: &[u8] = b"table/";
+/// Meta prefix of catalog entries (the storage layer knows it too: a store shared between
+/// processes keeps a stamp of its catalog, see [`crate::storage::CATALOG_PREFIX`]).
+pub const META_TABLE_PREFIX: &[u8] = crate::storage::CATALOG_PREFIX;
 /// Meta prefix of sequences.
 pub const META_SEQ_PREFIX: &[u8] = b"seq/";
 

@@ -30,6 +30,12 @@ mod space;
 
 pub use space::Space;
 
+/// The prefix of the `meta` keys that hold the catalog (the tables' definitions). An engine
+/// shared between processes keeps a stamp that moves with every write of such a key and gives
+/// it with each view ([`ReadView::catalog_stamp`]), so that a reader reloads the catalog only
+/// when another process changed it.
+pub const CATALOG_PREFIX: &[u8] = b"table/";
+
 use std::ops::Bound;
 
 use crate::error::Result;
@@ -178,6 +184,13 @@ pub type Visitor<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'f;
 pub trait ReadView {
     /// The value of `key` in `space`.
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// On an engine shared between processes, a stamp of the catalog this view sees: two views
+    /// with the same stamp see the same catalog (the keys under [`CATALOG_PREFIX`]). `None`
+    /// where the engine keeps none (a reader must then load the catalog from the view).
+    fn catalog_stamp(&self) -> Option<u64> {
+        None
+    }
 
     /// The pairs of `space` with keys within the bounds, in key order (or reverse order).
     fn range<'a>(

@@ -200,6 +200,12 @@ impl PostgresEngine {
                 engine.table(space)
             ));
         }
+        // the catalog's stamp: one row, moved by every write of a catalog key
+        ddl.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {stamp} (id int PRIMARY KEY CHECK (id = 1), n int8 NOT NULL);\
+             INSERT INTO {stamp} VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
+            stamp = engine.stamp_table()
+        ));
         conn.client.batch_execute(&ddl).map_err(pg_error)?;
         engine.idle.lock().push(conn);
         Ok(engine)
@@ -208,6 +214,11 @@ impl PostgresEngine {
     /// The table of a space.
     fn table(&self, space: Space) -> String {
         format!("\"{}\".{}", self.schema, space.name())
+    }
+
+    /// The table of the catalog's stamp (see [`super::CATALOG_PREFIX`]).
+    fn stamp_table(&self) -> String {
+        format!("\"{}\".catalog_stamp", self.schema)
     }
 
     fn connect(&self) -> Result<Conn> {
@@ -276,6 +287,12 @@ impl PostgresEngine {
                 sql.push_str(&format!("DELETE FROM {table} WHERE k IN ({gone});"));
             }
         }
+        let catalog_changed = batch
+            .space(Space::Meta)
+            .is_some_and(|m| m.keys().any(|k| k.starts_with(super::CATALOG_PREFIX)));
+        if catalog_changed {
+            sql.push_str(&format!("UPDATE {} SET n = n + 1;", self.stamp_table()));
+        }
         // a wake-up for the other processes' change feeds, delivered at commit
         sql.push_str(&format!(
             "SELECT pg_notify('{}', '');",
@@ -319,29 +336,40 @@ impl Engine for PostgresEngine {
     }
 
     fn read(&self) -> Result<Box<dyn ReadView + '_>> {
-        let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1";
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT n FROM {}",
+            self.stamp_table()
+        );
         let mut conn = self.pooled()?;
-        // the snapshot is taken by the first statement: take it now (ending the last view's
-        // transaction in the same round trip)
+        // the snapshot is taken by the first statement, which reads the catalog's stamp: take
+        // it now (ending the last view's transaction in the same round trip)
         let first = if conn.open_tx {
             format!("ROLLBACK; {begin}")
         } else {
-            begin.to_string()
+            begin.clone()
         };
         conn.open_tx = true;
-        if let Err(e) = conn.client.batch_execute(&first) {
-            if !conn.client.is_closed() {
-                return Err(pg_error(e));
+        let answer = match conn.client.simple_query(&first) {
+            Ok(answer) => answer,
+            Err(e) => {
+                if !conn.client.is_closed() {
+                    return Err(pg_error(e));
+                }
+                // the server dropped it (a restart, a failover): so it did the idle ones
+                self.idle.lock().clear();
+                conn = self.connect()?;
+                conn.open_tx = true;
+                conn.client.simple_query(&begin).map_err(pg_error)?
             }
-            // the server dropped it (a restart, a failover): so it did the idle ones
-            self.idle.lock().clear();
-            conn = self.connect()?;
-            conn.client.batch_execute(begin).map_err(pg_error)?;
-            conn.open_tx = true;
-        }
+        };
+        let stamp = answer.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|n| n.parse::<u64>().ok()),
+            _ => None,
+        });
         Ok(Box::new(PgView {
             engine: self,
             conn: Mutex::new(Some(conn)),
+            stamp,
         }))
     }
 
@@ -508,6 +536,8 @@ impl Drop for PgWriteLock {
 struct PgView<'e> {
     engine: &'e PostgresEngine,
     conn: Mutex<Option<Conn>>,
+    /// The catalog's stamp in this view's snapshot (`None`: not readable, so never trusted).
+    stamp: Option<u64>,
 }
 
 impl PgView<'_> {
@@ -588,6 +618,10 @@ impl Drop for PgView<'_> {
 }
 
 impl ReadView for PgView<'_> {
+    fn catalog_stamp(&self) -> Option<u64> {
+        self.stamp
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let sql = format!("SELECT v FROM {} WHERE k = $1", self.engine.table(space));
         self.with_conn(|conn| {
@@ -714,6 +748,34 @@ mod tests {
         let schema = fresh_schema();
         let engine = PostgresEngine::open(&url, &schema).unwrap();
         crate::storage::conformance::run(&engine);
+        drop(engine);
+        PostgresEngine::drop_store(&url, &schema).unwrap();
+    }
+
+    #[test]
+    fn the_catalog_stamp_moves_with_catalog_keys_only_and_is_a_views_own() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let engine = PostgresEngine::open(&url, &schema).unwrap();
+        let first = engine.read().unwrap().catalog_stamp().expect("a stamp");
+        let mut b = Batch::default();
+        b.put(Space::Meta, b"seq/1".to_vec(), b"x".to_vec());
+        b.put(Space::Rows, b"r".to_vec(), b"x".to_vec());
+        engine.write(&b).unwrap();
+        assert_eq!(engine.read().unwrap().catalog_stamp(), Some(first));
+        let before = engine.read().unwrap();
+        let mut b = Batch::default();
+        let mut key = super::super::CATALOG_PREFIX.to_vec();
+        key.extend_from_slice(&1u32.to_be_bytes());
+        b.put(Space::Meta, key, b"a table".to_vec());
+        engine.write(&b).unwrap();
+        let after = engine.read().unwrap();
+        assert_eq!(before.catalog_stamp(), Some(first));
+        assert_ne!(after.catalog_stamp(), Some(first));
+        // another process opening the same store shares the stamp
+        let other = PostgresEngine::open(&url, &schema).unwrap();
+        assert_eq!(other.read().unwrap().catalog_stamp(), after.catalog_stamp());
+        drop((before, after, other));
         drop(engine);
         PostgresEngine::drop_store(&url, &schema).unwrap();
     }
