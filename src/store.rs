@@ -258,9 +258,7 @@ impl Inner {
         }
         self.published
             .advance(last_lsn, last.as_ref().map(|r| r.tx).unwrap_or(0));
-        let catalog = Arc::new(crate::records::load_catalog(view)?);
-        *self.catalog.write() = catalog.clone();
-        Ok(catalog)
+        self.catalog_for(view)
     }
 
     /// The catalog to read `view` with: this process's, or on a store other processes write

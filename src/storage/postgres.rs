@@ -370,6 +370,7 @@ impl Engine for PostgresEngine {
             engine: self,
             conn: Mutex::new(Some(conn)),
             stamp,
+            ahead: Mutex::new(ReadAhead::default()),
         }))
     }
 
@@ -538,7 +539,51 @@ struct PgView<'e> {
     conn: Mutex<Option<Conn>>,
     /// The catalog's stamp in this view's snapshot (`None`: not readable, so never trusted).
     stamp: Option<u64>,
+    /// What this view's gets read ahead (see [`ReadAhead`]).
+    ahead: Mutex<ReadAhead>,
 }
+
+/// A view's read-ahead. A view's first get reads its one key; each later get that misses reads
+/// the next [`READ_AHEAD`] pairs from its key on, and the view answers a get that falls within
+/// a span it read from that span: within it, a key it did not return is not there. A snapshot
+/// never changes, so what it read stays true for the view's life. The gets of a transaction's
+/// checks and of a restore read neighbouring keys (a deletion's members, a parent's children,
+/// the events of one transaction): one round trip then serves many of them.
+#[derive(Default)]
+struct ReadAhead {
+    gets: usize,
+    spans: VecDeque<Span>,
+}
+
+/// Pairs read ahead: every pair of `space` from `from` to `to` (inclusive; `None`: to the end).
+struct Span {
+    space: Space,
+    from: Vec<u8>,
+    to: Option<Vec<u8>>,
+    pairs: Vec<Kv>,
+}
+
+impl Span {
+    fn holds(&self, space: Space, key: &[u8]) -> bool {
+        self.space == space
+            && key >= self.from.as_slice()
+            && self.to.as_deref().is_none_or(|to| key <= to)
+    }
+
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.pairs
+            .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+            .ok()
+            .and_then(|i| self.pairs.get(i))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Pairs a get reads ahead once a view has made one get.
+const READ_AHEAD: i64 = 32;
+
+/// The most spans a view keeps (the oldest go first).
+const MAX_SPANS: usize = 64;
 
 impl PgView<'_> {
     fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
@@ -623,6 +668,41 @@ impl ReadView for PgView<'_> {
     }
 
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let first = {
+            let mut ahead = self.ahead.lock();
+            if let Some(span) = ahead.spans.iter().find(|s| s.holds(space, key)) {
+                return Ok(span.value(key));
+            }
+            ahead.gets += 1;
+            ahead.gets == 1
+        };
+        if !first {
+            let pairs = self.page(
+                space,
+                &Bound::Included(key.to_vec()),
+                &Bound::Unbounded,
+                false,
+                READ_AHEAD,
+            )?;
+            // fewer pairs than asked: the span runs to the end of the space
+            let to = match pairs.last() {
+                Some((last, _)) if pairs.len() as i64 >= READ_AHEAD => Some(last.clone()),
+                _ => None,
+            };
+            let span = Span {
+                space,
+                from: key.to_vec(),
+                to,
+                pairs,
+            };
+            let value = span.value(key);
+            let mut ahead = self.ahead.lock();
+            if ahead.spans.len() >= MAX_SPANS {
+                ahead.spans.pop_front();
+            }
+            ahead.spans.push_back(span);
+            return Ok(value);
+        }
         let sql = format!("SELECT v FROM {} WHERE k = $1", self.engine.table(space));
         self.with_conn(|conn| {
             let s = conn.statement(&sql)?;
@@ -748,6 +828,50 @@ mod tests {
         let schema = fresh_schema();
         let engine = PostgresEngine::open(&url, &schema).unwrap();
         crate::storage::conformance::run(&engine);
+        drop(engine);
+        PostgresEngine::drop_store(&url, &schema).unwrap();
+    }
+
+    #[test]
+    fn gets_read_ahead_answer_as_exact_gets_and_keep_the_snapshot() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let engine = PostgresEngine::open(&url, &schema).unwrap();
+        let key = |i: u32| format!("k{i:04}").into_bytes();
+        let mut b = Batch::default();
+        for i in (0..300).filter(|i| i % 3 != 0) {
+            b.put(Space::Rows, key(i), i.to_be_bytes().to_vec());
+        }
+        // a neighbouring space's keys must never answer
+        b.put(Space::Hist, key(3), b"other".to_vec());
+        engine.write(&b).unwrap();
+        let view = engine.read().unwrap();
+        // written after the view opened: never seen through it, read ahead or not
+        let mut later = Batch::default();
+        for i in (0..330).filter(|i| i % 3 == 0) {
+            later.put(Space::Rows, key(i), b"later".to_vec());
+        }
+        engine.write(&later).unwrap();
+        // forward, backward, strided and past the end, so that spans end, overlap and run out
+        let order: Vec<u32> = (0..320)
+            .chain((0..320).rev())
+            .chain((0..320).step_by(37))
+            .chain([5, 299, 300, 301, 1000])
+            .collect();
+        for i in order {
+            let want = (i < 300 && i % 3 != 0).then(|| i.to_be_bytes().to_vec());
+            assert_eq!(view.get(Space::Rows, &key(i)).unwrap(), want, "key {i}");
+        }
+        assert_eq!(
+            view.get(Space::Hist, &key(3)).unwrap(),
+            Some(b"other".to_vec())
+        );
+        assert_eq!(view.get(Space::Hist, &key(4)).unwrap(), None);
+        drop(view);
+        assert_eq!(
+            engine.read().unwrap().get(Space::Rows, &key(3)).unwrap(),
+            Some(b"later".to_vec())
+        );
         drop(engine);
         PostgresEngine::drop_store(&url, &schema).unwrap();
     }
