@@ -543,15 +543,18 @@ struct PgView<'e> {
     ahead: Mutex<ReadAhead>,
 }
 
-/// A view's read-ahead. A view's first get reads its one key; each later get that misses reads
-/// the next [`READ_AHEAD`] pairs from its key on, and the view answers a get that falls within
-/// a span it read from that span: within it, a key it did not return is not there. A snapshot
-/// never changes, so what it read stays true for the view's life. The gets of a transaction's
+/// A view's read-ahead. A view's first read (a get or a range) reads what it asks; each later
+/// get that misses reads the next [`READ_AHEAD`] pairs from its key on, and so does each later
+/// range with a lower bound (the pairs within the range are its first page); the view answers
+/// a get that falls within a span it read, and a range that a span covers, from that span:
+/// within it, a key it did not return is not there. A snapshot never changes, so what it read
+/// stays true for the view's life. The gets of a transaction's
 /// checks and of a restore read neighbouring keys (a deletion's members, a parent's children,
 /// the events of one transaction): one round trip then serves many of them.
 #[derive(Default)]
 struct ReadAhead {
-    gets: usize,
+    /// Reads made through the view (the first is never read ahead).
+    reads: usize,
     spans: VecDeque<Span>,
 }
 
@@ -568,6 +571,46 @@ impl Span {
         self.space == space
             && key >= self.from.as_slice()
             && self.to.as_deref().is_none_or(|to| key <= to)
+    }
+
+    /// True when every pair of `space` within the bounds is in the span.
+    fn covers(&self, space: Space, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+        let from = match lower {
+            Bound::Included(k) | Bound::Excluded(k) => k,
+            Bound::Unbounded => return false,
+        };
+        self.holds(space, from)
+            && match upper {
+                Bound::Unbounded => self.to.is_none(),
+                Bound::Included(u) | Bound::Excluded(u) => {
+                    self.to.as_deref().is_none_or(|to| to >= u.as_slice())
+                }
+            }
+    }
+
+    /// The span's pairs within the bounds, in order (or reverse order).
+    fn within(&self, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>, reverse: bool) -> Vec<Kv> {
+        let inside = |k: &[u8]| {
+            (match lower {
+                Bound::Included(l) => k >= l.as_slice(),
+                Bound::Excluded(l) => k > l.as_slice(),
+                Bound::Unbounded => true,
+            }) && (match upper {
+                Bound::Included(u) => k <= u.as_slice(),
+                Bound::Excluded(u) => k < u.as_slice(),
+                Bound::Unbounded => true,
+            })
+        };
+        let mut out: Vec<Kv> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| inside(k))
+            .cloned()
+            .collect();
+        if reverse {
+            out.reverse();
+        }
+        out
     }
 
     fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -598,6 +641,37 @@ impl PgView<'_> {
             self.engine.idle.lock().clear();
         }
         result
+    }
+
+    /// The next [`READ_AHEAD`] pairs of `space` from `from` on, as a span.
+    fn read_ahead(&self, space: Space, from: &[u8]) -> Result<Span> {
+        let pairs = self.page(
+            space,
+            &Bound::Included(from.to_vec()),
+            &Bound::Unbounded,
+            false,
+            READ_AHEAD,
+        )?;
+        // fewer pairs than asked: the span runs to the end of the space
+        let to = match pairs.last() {
+            Some((last, _)) if pairs.len() as i64 >= READ_AHEAD => Some(last.clone()),
+            _ => None,
+        };
+        Ok(Span {
+            space,
+            from: from.to_vec(),
+            to,
+            pairs,
+        })
+    }
+
+    /// Keeps a span for the view's later reads (the oldest goes past [`MAX_SPANS`]).
+    fn keep(&self, span: Span) {
+        let mut ahead = self.ahead.lock();
+        if ahead.spans.len() >= MAX_SPANS {
+            ahead.spans.pop_front();
+        }
+        ahead.spans.push_back(span);
     }
 
     /// One page of a range: at most [`PAGE`] pairs within the bounds, in order.
@@ -673,34 +747,13 @@ impl ReadView for PgView<'_> {
             if let Some(span) = ahead.spans.iter().find(|s| s.holds(space, key)) {
                 return Ok(span.value(key));
             }
-            ahead.gets += 1;
-            ahead.gets == 1
+            ahead.reads += 1;
+            ahead.reads == 1
         };
         if !first {
-            let pairs = self.page(
-                space,
-                &Bound::Included(key.to_vec()),
-                &Bound::Unbounded,
-                false,
-                READ_AHEAD,
-            )?;
-            // fewer pairs than asked: the span runs to the end of the space
-            let to = match pairs.last() {
-                Some((last, _)) if pairs.len() as i64 >= READ_AHEAD => Some(last.clone()),
-                _ => None,
-            };
-            let span = Span {
-                space,
-                from: key.to_vec(),
-                to,
-                pairs,
-            };
+            let span = self.read_ahead(space, key)?;
             let value = span.value(key);
-            let mut ahead = self.ahead.lock();
-            if ahead.spans.len() >= MAX_SPANS {
-                ahead.spans.pop_front();
-            }
-            ahead.spans.push_back(span);
+            self.keep(span);
             return Ok(value);
         }
         let sql = format!("SELECT v FROM {} WHERE k = $1", self.engine.table(space));
@@ -723,7 +776,20 @@ impl ReadView for PgView<'_> {
         if super::empty_range(&lower, &upper) {
             return Ok(Box::new(std::iter::empty()));
         }
-        Ok(Box::new(Pages {
+        let from = match &lower {
+            Bound::Included(k) | Bound::Excluded(k) => Some(k.clone()),
+            Bound::Unbounded => None,
+        };
+        let read_ahead = {
+            let mut ahead = self.ahead.lock();
+            if let Some(span) = ahead.spans.iter().find(|s| s.covers(space, &lower, &upper)) {
+                let pairs = span.within(&lower, &upper, reverse);
+                return Ok(Box::new(pairs.into_iter().map(Ok)));
+            }
+            ahead.reads += 1;
+            ahead.reads > 1
+        };
+        let mut pages = Pages {
             view: self,
             space,
             lower,
@@ -732,7 +798,25 @@ impl ReadView for PgView<'_> {
             buffer: VecDeque::new(),
             done: false,
             size: FIRST_PAGE,
-        }))
+        };
+        if let (true, Some(from)) = (read_ahead, from) {
+            let span = self.read_ahead(space, &from)?;
+            if span.covers(space, &pages.lower, &pages.upper) {
+                let pairs = span.within(&pages.lower, &pages.upper, reverse);
+                self.keep(span);
+                return Ok(Box::new(pairs.into_iter().map(Ok)));
+            }
+            if !reverse {
+                // the span is the range's first page: the pages go on after it
+                pages.buffer = span.within(&pages.lower, &pages.upper, false).into();
+                if let Some(to) = &span.to {
+                    pages.lower = Bound::Excluded(to.clone());
+                }
+                pages.size = READ_AHEAD * 2;
+            }
+            self.keep(span);
+        }
+        Ok(Box::new(pages))
     }
 }
 
@@ -872,6 +956,77 @@ mod tests {
             engine.read().unwrap().get(Space::Rows, &key(3)).unwrap(),
             Some(b"later".to_vec())
         );
+        drop(engine);
+        PostgresEngine::drop_store(&url, &schema).unwrap();
+    }
+
+    #[test]
+    fn ranges_after_a_first_read_answer_as_the_model_does() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let engine = PostgresEngine::open(&url, &schema).unwrap();
+        let key = |i: u32| format!("k{i:04}").into_bytes();
+        let mut model = std::collections::BTreeMap::new();
+        let mut b = Batch::default();
+        for i in (0..400).filter(|i| i % 4 != 1) {
+            b.put(Space::Index, key(i), vec![i as u8]);
+            model.insert(key(i), vec![i as u8]);
+        }
+        engine.write(&b).unwrap();
+        let view = engine.read().unwrap();
+        let mut later = Batch::default();
+        later.put(Space::Index, key(1), b"later".to_vec());
+        engine.write(&later).unwrap();
+        let bound = |kind: u32, i: u32| match kind {
+            0 => Bound::Included(key(i)),
+            1 => Bound::Excluded(key(i)),
+            _ => Bound::Unbounded,
+        };
+        // short and long ranges, in both directions, with every kind of bound, several times
+        // over (so that spans serve some and later ones read ahead)
+        let mut n = 0u32;
+        for round in 0..3u32 {
+            for lo in (0..420).step_by(23) {
+                for len in [0u32, 1, 3, 10, 40, 150] {
+                    n += 1;
+                    let (lk, uk) = ((n + round) % 3, (n / 3 + round) % 3);
+                    let (lower, upper) = (bound(lk, lo), bound(uk, lo + len));
+                    let reverse = n.is_multiple_of(2);
+                    let got: Vec<Kv> = view
+                        .range(
+                            Space::Index,
+                            super::super::bound_ref(&lower),
+                            super::super::bound_ref(&upper),
+                            reverse,
+                        )
+                        .unwrap()
+                        .map(|r| r.unwrap())
+                        .collect();
+                    let mut want: Vec<Kv> = model
+                        .iter()
+                        .filter(|(k, _)| {
+                            let above = match &lower {
+                                Bound::Included(l) => *k >= l,
+                                Bound::Excluded(l) => *k > l,
+                                Bound::Unbounded => true,
+                            };
+                            let below = match &upper {
+                                Bound::Included(u) => *k <= u,
+                                Bound::Excluded(u) => *k < u,
+                                Bound::Unbounded => true,
+                            };
+                            above && below
+                        })
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    if reverse {
+                        want.reverse();
+                    }
+                    assert_eq!(got, want, "{lower:?}..{upper:?} reverse {reverse}");
+                }
+            }
+        }
+        drop(view);
         drop(engine);
         PostgresEngine::drop_store(&url, &schema).unwrap();
     }
