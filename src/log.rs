@@ -547,23 +547,13 @@ pub fn check_records(view: &dyn ReadView) -> Result<Vec<String>> {
 
 /// The last LSN and the last transaction record, if any.
 pub fn last_positions(view: &dyn ReadView) -> Result<(u64, Option<TxRecord>)> {
-    let last_lsn = match view
-        .range(Space::Log, Bound::Unbounded, Bound::Unbounded, true)?
-        .next()
-    {
-        Some(item) => {
-            let (k, _) = item?;
-            codec::read_u64_key(&k)
-                .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?
-        }
+    let last_lsn = match view.last(Space::Log)? {
+        Some((k, _)) => codec::read_u64_key(&k)
+            .ok_or_else(|| Error::corrupted("log", "a log key is not 8 bytes"))?,
         None => 0,
     };
-    let last_tx = match view
-        .range(Space::Tx, Bound::Unbounded, Bound::Unbounded, true)?
-        .next()
-    {
-        Some(item) => {
-            let (k, v) = item?;
+    let last_tx = match view.last(Space::Tx)? {
+        Some((k, v)) => {
             let tx = codec::read_u64_key(&k)
                 .ok_or_else(|| Error::corrupted("tx", "a transaction key is not 8 bytes"))?;
             Some(TxRecord::decode(tx, &v)?)

@@ -219,6 +219,14 @@ pub trait ReadView {
         }
         Ok(())
     }
+
+    /// The pair with the largest key of `space`, if any (the end of the log, of the
+    /// transactions).
+    fn last(&self, space: Space) -> Result<Option<KvPair>> {
+        self.range(space, Bound::Unbounded, Bound::Unbounded, true)?
+            .next()
+            .transpose()
+    }
 }
 
 /// Which engine a store runs on.
@@ -308,6 +316,13 @@ pub trait Engine: Send + Sync {
 
     /// Opens a consistent read view.
     fn read(&self) -> Result<Box<dyn ReadView + '_>>;
+
+    /// Opens the read view of a writer holding [`Engine::lock_writes`]'s lock: the same as
+    /// [`Engine::read`], but an engine may read with it what such a writer reads first (the
+    /// [`ReadView::last`] pairs of the log and of the transactions), in the same round trip.
+    fn read_for_writer(&self) -> Result<Box<dyn ReadView + '_>> {
+        self.read()
+    }
 
     /// Applies a batch atomically (visible to read views opened afterwards; durable only after
     /// [`Engine::sync`]).

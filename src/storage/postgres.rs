@@ -221,6 +221,80 @@ impl PostgresEngine {
         format!("\"{}\".catalog_stamp", self.schema)
     }
 
+    /// Opens a read view: a repeatable-read transaction whose snapshot the first statement
+    /// takes, in one round trip with the last view's `ROLLBACK`. That statement reads the
+    /// catalog's stamp; for a writer (`writer`), two more read the last pairs of the log and of
+    /// the transactions, which a writer reads first. Each row is tagged with what it is.
+    fn open_view(&self, writer: bool) -> Result<Box<dyn ReadView + '_>> {
+        let mut begin = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 'stamp', n::text FROM {};",
+            self.stamp_table()
+        );
+        if writer {
+            for space in TAILS {
+                begin.push_str(&format!(
+                    "SELECT '{}', k, v FROM {} ORDER BY k DESC LIMIT 1;",
+                    space.name(),
+                    self.table(space)
+                ));
+            }
+        }
+        let mut conn = self.pooled()?;
+        let first = if conn.open_tx {
+            format!("ROLLBACK; {begin}")
+        } else {
+            begin.clone()
+        };
+        conn.open_tx = true;
+        let answer = match conn.client.simple_query(&first) {
+            Ok(answer) => answer,
+            Err(e) => {
+                if !conn.client.is_closed() {
+                    return Err(pg_error(e));
+                }
+                // the server dropped it (a restart, a failover): so it did the idle ones
+                self.idle.lock().clear();
+                conn = self.connect()?;
+                conn.open_tx = true;
+                conn.client.simple_query(&begin).map_err(pg_error)?
+            }
+        };
+        let mut stamp = None;
+        // a tail read: `Some(None)` for an empty space
+        let mut tails: Vec<(Space, Option<Kv>)> = if writer {
+            TAILS.iter().map(|s| (*s, None)).collect()
+        } else {
+            Vec::new()
+        };
+        for m in &answer {
+            let postgres::SimpleQueryMessage::Row(r) = m else {
+                continue;
+            };
+            match r.get(0) {
+                Some("stamp") => stamp = r.get(1).and_then(|n| n.parse::<u64>().ok()),
+                Some(tag) => {
+                    let pair = (r.get(1).and_then(unhex), r.get(2).and_then(unhex));
+                    let (Some(k), Some(v)) = pair else {
+                        return Err(Error::Storage(format!(
+                            "PostgreSQL: the last pair of `{tag}` did not read as hex bytes"
+                        )));
+                    };
+                    if let Some(slot) = tails.iter_mut().find(|(s, _)| s.name() == tag) {
+                        slot.1 = Some((k, v));
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(Box::new(PgView {
+            engine: self,
+            conn: Mutex::new(Some(conn)),
+            stamp,
+            ahead: Mutex::new(ReadAhead::default()),
+            tails: if writer { Some(tails) } else { None },
+        }))
+    }
+
     fn connect(&self) -> Result<Conn> {
         let mut client = self.config.connect(NoTls).map_err(|e| {
             Error::Storage(format!(
@@ -228,7 +302,7 @@ impl PostgresEngine {
             ))
         })?;
         client
-            .batch_execute("SET synchronous_commit = on")
+            .batch_execute("SET synchronous_commit = on; SET bytea_output = hex")
             .map_err(pg_error)?;
         Ok(Conn {
             client,
@@ -336,42 +410,11 @@ impl Engine for PostgresEngine {
     }
 
     fn read(&self) -> Result<Box<dyn ReadView + '_>> {
-        let begin = format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT n FROM {}",
-            self.stamp_table()
-        );
-        let mut conn = self.pooled()?;
-        // the snapshot is taken by the first statement, which reads the catalog's stamp: take
-        // it now (ending the last view's transaction in the same round trip)
-        let first = if conn.open_tx {
-            format!("ROLLBACK; {begin}")
-        } else {
-            begin.clone()
-        };
-        conn.open_tx = true;
-        let answer = match conn.client.simple_query(&first) {
-            Ok(answer) => answer,
-            Err(e) => {
-                if !conn.client.is_closed() {
-                    return Err(pg_error(e));
-                }
-                // the server dropped it (a restart, a failover): so it did the idle ones
-                self.idle.lock().clear();
-                conn = self.connect()?;
-                conn.open_tx = true;
-                conn.client.simple_query(&begin).map_err(pg_error)?
-            }
-        };
-        let stamp = answer.iter().find_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|n| n.parse::<u64>().ok()),
-            _ => None,
-        });
-        Ok(Box::new(PgView {
-            engine: self,
-            conn: Mutex::new(Some(conn)),
-            stamp,
-            ahead: Mutex::new(ReadAhead::default()),
-        }))
+        self.open_view(false)
+    }
+
+    fn read_for_writer(&self) -> Result<Box<dyn ReadView + '_>> {
+        self.open_view(true)
     }
 
     fn write(&self, batch: &Batch) -> Result<()> {
@@ -449,7 +492,9 @@ impl Engine for PostgresEngine {
                 c
             }
         };
-        let lock = "SELECT pg_advisory_lock(hashtext($1))";
+        // one round trip (simple protocol): the store's name is checked to be a plain
+        // identifier (`valid_schema`), so it goes in as a literal
+        let lock = format!("SELECT pg_advisory_lock(hashtext('{}'))", self.schema);
         let waited = |e: postgres::Error| {
             Error::Storage(format!(
                 "PostgreSQL: cannot take the store's write lock ({}): another process held it \
@@ -458,7 +503,7 @@ impl Engine for PostgresEngine {
                 LOCK_WAIT.as_secs()
             ))
         };
-        match conn.client.execute(lock, &[&self.schema]) {
+        match conn.client.batch_execute(&lock) {
             Ok(_) => {}
             Err(e) if !conn.client.is_closed() => return Err(waited(e)),
             Err(_) => {
@@ -467,7 +512,7 @@ impl Engine for PostgresEngine {
                 conn.client
                     .batch_execute(&format!("SET lock_timeout = '{}s'", LOCK_WAIT.as_secs()))
                     .map_err(pg_error)?;
-                conn.client.execute(lock, &[&self.schema]).map_err(waited)?;
+                conn.client.batch_execute(&lock).map_err(waited)?;
             }
         }
         Ok(Some(Box::new(PgWriteLock {
@@ -519,9 +564,10 @@ impl WriteLock for PgWriteLock {}
 impl Drop for PgWriteLock {
     fn drop(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            let unlocked = conn
-                .client
-                .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&self.schema]);
+            let unlocked = conn.client.batch_execute(&format!(
+                "SELECT pg_advisory_unlock(hashtext('{}'))",
+                self.schema
+            ));
             // a connection whose unlock failed is dropped: its session ends, the lock with it
             if unlocked.is_ok() {
                 let mut lockers = self.engine_lockers.lock();
@@ -541,6 +587,27 @@ struct PgView<'e> {
     stamp: Option<u64>,
     /// What this view's gets read ahead (see [`ReadAhead`]).
     ahead: Mutex<ReadAhead>,
+    /// A writer's view: the last pair of each space of [`TAILS`] (`None` in an empty space),
+    /// read when it opened.
+    tails: Option<Vec<(Space, Option<Kv>)>>,
+}
+
+/// The spaces whose last pair a writer's view reads when it opens.
+const TAILS: [Space; 2] = [Space::Log, Space::Tx];
+
+/// The bytes of PostgreSQL's text form of a `bytea` (a backslash, `x`, then hex digits).
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.strip_prefix("\\x")?.as_bytes();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let s = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(s, 16).ok()
+        })
+        .collect()
 }
 
 /// A view's read-ahead. A view's first read (a get or a range) reads what it asks; each later
@@ -739,6 +806,19 @@ impl Drop for PgView<'_> {
 impl ReadView for PgView<'_> {
     fn catalog_stamp(&self) -> Option<u64> {
         self.stamp
+    }
+
+    fn last(&self, space: Space) -> Result<Option<Kv>> {
+        if let Some(tail) = self
+            .tails
+            .as_ref()
+            .and_then(|t| t.iter().find(|(s, _)| *s == space))
+        {
+            return Ok(tail.1.clone());
+        }
+        self.range(space, Bound::Unbounded, Bound::Unbounded, true)?
+            .next()
+            .transpose()
     }
 
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -1026,6 +1106,54 @@ mod tests {
                 }
             }
         }
+        drop(view);
+        drop(engine);
+        PostgresEngine::drop_store(&url, &schema).unwrap();
+    }
+
+    #[test]
+    fn bytea_text_reads_back_and_anything_else_is_refused() {
+        assert_eq!(unhex("\\x00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(unhex("\\x"), Some(vec![]));
+        assert_eq!(unhex("00ff"), None);
+        assert_eq!(unhex("\\x0"), None);
+        assert_eq!(unhex("\\xzz"), None);
+    }
+
+    #[test]
+    fn a_writers_view_knows_the_last_pairs_it_opened_with() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let engine = PostgresEngine::open(&url, &schema).unwrap();
+        // empty spaces first
+        let view = engine.read_for_writer().unwrap();
+        assert_eq!(view.last(Space::Log).unwrap(), None);
+        assert_eq!(view.last(Space::Tx).unwrap(), None);
+        drop(view);
+        let mut b = Batch::default();
+        for i in 0u64..40 {
+            b.put(Space::Log, i.to_be_bytes().to_vec(), vec![i as u8, 0, 255]);
+        }
+        b.put(Space::Tx, 7u64.to_be_bytes().to_vec(), b"seven".to_vec());
+        b.put(Space::Rows, b"zzz".to_vec(), b"not a tail".to_vec());
+        engine.write(&b).unwrap();
+        let view = engine.read_for_writer().unwrap();
+        let mut later = Batch::default();
+        later.put(Space::Log, 99u64.to_be_bytes().to_vec(), b"later".to_vec());
+        engine.write(&later).unwrap();
+        for space in [Space::Log, Space::Tx, Space::Rows, Space::Hist] {
+            let by_range = view
+                .range(space, Bound::Unbounded, Bound::Unbounded, true)
+                .unwrap()
+                .next()
+                .transpose()
+                .unwrap();
+            assert_eq!(view.last(space).unwrap(), by_range, "{space:?}");
+        }
+        assert_eq!(
+            view.last(Space::Log).unwrap(),
+            Some((39u64.to_be_bytes().to_vec(), vec![39, 0, 255]))
+        );
         drop(view);
         drop(engine);
         PostgresEngine::drop_store(&url, &schema).unwrap();
