@@ -350,13 +350,22 @@ pub(crate) fn expired_tables(
     lsn: u64,
     now: Timestamp,
 ) -> Result<Expired> {
+    expired_tables_memo(view, catalog, lsn, now, None)
+}
+
+/// [`expired_tables`], reading the tables' limits through `memo` when given.
+pub(crate) fn expired_tables_memo(
+    view: &dyn ReadView,
+    catalog: &Catalog,
+    lsn: u64,
+    now: Timestamp,
+    memo: Option<&crate::records::LimitsMemo>,
+) -> Result<Expired> {
     let mut out = BTreeMap::new();
-    let store = crate::records::read_retention(view, None)?;
+    let limits = crate::records::limits(view, catalog, memo)?;
     let mut at: Option<Timestamp> = None;
     for t in catalog.tables() {
-        let policy = crate::records::read_retention(view, Some(t.id()))?.or(store);
-        let window = policy.and_then(|p| p.history);
-        let horizon = crate::records::read_horizon(view, t.id())?;
+        let (window, horizon) = limits.get(&t.id()).copied().unwrap_or((None, 0));
         let name_window = || {
             window
                 .map(crate::schema::format_duration)

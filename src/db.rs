@@ -1016,8 +1016,13 @@ impl Db {
         };
         let catalog =
             crate::records::catalog_at_cached(view.as_ref(), lsn, &self.inner.as_of_catalog)?;
-        let expired =
-            as_of::expired_tables(view.as_ref(), &catalog, lsn, self.inner.options.clock.now())?;
+        let expired = as_of::expired_tables_memo(
+            view.as_ref(),
+            &catalog,
+            lsn,
+            self.inner.options.clock.now(),
+            Some(&self.inner.as_of_limits),
+        )?;
         Ok(AsOf {
             engine: self.inner.engine.as_ref(),
             lsn,

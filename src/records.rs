@@ -4,7 +4,9 @@
 //!
 //! This layer only reads (and encodes); the view changes an event causes are `views`' work.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::codec::record::{self, kind};
 use crate::codec::{self, keys, Space};
@@ -532,6 +534,42 @@ pub fn load_catalog(view: &dyn ReadView) -> Result<Catalog> {
     let mut c = Catalog::default();
     c.put(defs)?;
     Ok(c)
+}
+
+/// Each table's history window and pruning horizon, as one engine snapshot holds them.
+pub type Limits = BTreeMap<u32, (Option<u64>, u64)>;
+
+/// The [`Limits`] last read, with the engine snapshot they were read from
+/// ([`ReadView::snapshot_id`]): views of the same snapshot see the same ones.
+pub type LimitsMemo = parking_lot::Mutex<Option<(u64, Arc<Limits>)>>;
+
+/// The limits of `catalog`'s tables in `view`: from `memo` when it was read from the same
+/// snapshot and holds every table, else read (and kept in `memo`).
+pub fn limits(
+    view: &dyn ReadView,
+    catalog: &Catalog,
+    memo: Option<&LimitsMemo>,
+) -> Result<Arc<Limits>> {
+    let snapshot = view.snapshot_id();
+    if let (Some(memo), Some(id)) = (memo, snapshot) {
+        if let Some((at, limits)) = memo.lock().as_ref() {
+            if *at == id && catalog.tables().all(|t| limits.contains_key(&t.id())) {
+                return Ok(limits.clone());
+            }
+        }
+    }
+    let store = read_retention(view, None)?;
+    let mut out = Limits::new();
+    for t in catalog.tables() {
+        let policy = read_retention(view, Some(t.id()))?.or(store);
+        let horizon = read_horizon(view, t.id())?;
+        out.insert(t.id(), (policy.and_then(|p| p.history), horizon));
+    }
+    let out = Arc::new(out);
+    if let (Some(memo), Some(id)) = (memo, snapshot) {
+        *memo.lock() = Some((id, out.clone()));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -212,6 +212,8 @@ pub(crate) struct Inner {
     /// The catalog of the last as-of view and the LSN of the newest schema event it holds
     /// (see [`records::catalog_at_cached`](crate::records::catalog_at_cached)).
     pub(crate) as_of_catalog: crate::records::CatalogMemo,
+    /// The tables' history limits last read for an as-of view, by engine snapshot.
+    pub(crate) as_of_limits: crate::records::LimitsMemo,
     /// The last LSN an as-of view was asked for and the end of its transaction, which a
     /// committed event never changes.
     pub(crate) as_of_point: Mutex<Option<(u64, u64)>>,
@@ -627,6 +629,7 @@ impl Inner {
             catalog: RwLock::new(Arc::new(catalog)),
             stamped_catalog: Mutex::new(None),
             as_of_catalog: Mutex::new(None),
+            as_of_limits: Mutex::new(None),
             as_of_point: Mutex::new(None),
             writer: Mutex::new(state),
             owner: Mutex::new(None),

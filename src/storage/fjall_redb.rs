@@ -369,10 +369,15 @@ impl Drop for FjallRedb {
 /// A fjall snapshot of the log and a redb read transaction of the views, opened together under
 /// the apply lock, with the tables opened so far.
 struct Snap {
+    /// Its identity among the snapshots of the engine ([`ReadView::snapshot_id`]).
+    id: u64,
     log: fjall::Snapshot,
     txn: redb::ReadTransaction,
     tables: [std::sync::OnceLock<Table>; Space::ALL.len()],
 }
+
+/// The identity of the next [`Snap`] of any engine of the process.
+static NEXT_SNAP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A read view: shared snapshots.
 struct View<'a> {
@@ -403,6 +408,10 @@ impl View<'_> {
 }
 
 impl ReadView for View<'_> {
+    fn snapshot_id(&self) -> Option<u64> {
+        Some(self.snap.id)
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if in_log(space) {
             return self.log.get(space, key);
@@ -624,6 +633,7 @@ impl Engine for FjallRedb {
                     let db = views.as_ref().ok_or_else(|| self.closed())?;
                     let txn = guarded(file, || db.begin_read().map_err(|e| rerr(file, e)))?;
                     let s = std::sync::Arc::new(Snap {
+                        id: NEXT_SNAP.fetch_add(1, Ordering::Relaxed),
                         log: self.log.snapshot(),
                         txn,
                         tables: Default::default(),

@@ -192,6 +192,13 @@ pub trait ReadView {
         None
     }
 
+    /// An identity of the engine snapshot this view reads, where the engine shares one
+    /// snapshot between views until the next write: two views with the same id see the same
+    /// data. `None` where the engine gives none (every view is then its own).
+    fn snapshot_id(&self) -> Option<u64> {
+        None
+    }
+
     /// The pairs of `space` with keys within the bounds, in key order (or reverse order).
     fn range<'a>(
         &'a self,
