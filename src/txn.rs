@@ -548,7 +548,14 @@ impl<'db> Transaction<'db> {
             }
         }
         let pk_enc = keys::encode_one(&pk);
-        if t.def.trash_keeps_keys {
+        // An integer key at or past the table's sequence (the largest integer key ever
+        // inserted + 1, design §7) was never used: no live or trashed row has it, and the two
+        // reads below can be skipped (rows inserted in ascending key order, the common case).
+        let never_used = match pk {
+            Value::Int(i) => i >= crate::records::read_seq(&self.overlay, t.id())?,
+            _ => false,
+        };
+        if t.def.trash_keeps_keys && !never_used {
             if let Some((deletion, _)) = crate::records::get_dead(&self.overlay, t.id(), &pk_enc)? {
                 return Err(Error::KeyReserved {
                     table: t.name().to_string(),
@@ -558,7 +565,7 @@ impl<'db> Transaction<'db> {
             }
         }
         Self::check_key_sizes(&t, &image, &pk_enc)?;
-        if crate::records::row_exists(&self.overlay, t.id(), &pk_enc)? {
+        if !never_used && crate::records::row_exists(&self.overlay, t.id(), &pk_enc)? {
             return Err(Error::ConstraintViolation {
                 table: t.name().to_string(),
                 constraint: Constraint::PrimaryKey,
