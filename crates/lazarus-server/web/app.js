@@ -27,8 +27,16 @@ function show(value) {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
+// what the last action did (a restore, an error); the change feed's state has a line of its
+// own, so that a commit arriving on the feed never hides the outcome of the action that made it
 function status(text, bad) {
   const s = document.getElementById("status");
+  s.textContent = text;
+  s.className = bad ? "conflict" : "muted";
+}
+
+function live(text, bad) {
+  const s = document.getElementById("live");
   s.textContent = text;
   s.className = bad ? "conflict" : "muted";
 }
@@ -232,15 +240,15 @@ function follow() {
   const feed = new EventSource(q);
   feed.addEventListener("change", (e) => {
     state.lastLsn = Number(e.lastEventId) || state.lastLsn;
-    status("live · lsn " + state.lastLsn);
+    live("live · lsn " + state.lastLsn);
     clearTimeout(refresh);
     refresh = setTimeout(async () => {
       await loadTrash();
       if (state.current) await openDeletion(state.current);
     }, 150);
   });
-  feed.onopen = () => status("live · lsn " + state.lastLsn);
-  feed.onerror = () => status("reconnecting to the change feed…", true);
+  feed.onopen = () => live("live · lsn " + state.lastLsn);
+  feed.onerror = () => live("reconnecting to the change feed…", true);
 }
 
 async function start() {
