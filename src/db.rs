@@ -279,11 +279,12 @@ impl Db {
         // The batches still on their way to the engine first, then the engine view: a batch
         // applied in between shows in both (harmless), none is missed.
         let layers = self.inner.pipeline.pending();
-        let view = match if xlock.is_some() {
+        let opened = if xlock.is_some() {
             self.inner.engine.read_for_writer()
         } else {
             self.inner.engine.read()
-        } {
+        };
+        let view = match opened {
             Ok(v) => v,
             Err(e) => {
                 self.inner.release_writer();

@@ -292,16 +292,13 @@ pub fn get_rows(view: &dyn ReadView, keys: &[Vec<u8>]) -> Result<Vec<Option<Stor
         }
         return Ok(out);
     }
-    // positions in key order (an equality lookup already gives them so)
+    // positions in key order (an equality lookup already gives them so); a key asked twice
+    // sits next to its twin and is answered with it
     let mut order: Vec<usize> = (0..keys.len()).collect();
     if !keys.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
         order.sort_by(|&a, &b| keys.get(a).cmp(&keys.get(b)));
-        order.dedup_by(|a, b| keys.get(*a) == keys.get(*b));
     }
-    let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
-        return Ok(out);
-    };
-    let (Some(_), Some(last_key)) = (keys.get(first), keys.get(last)) else {
+    let Some(last_key) = order.last().and_then(|&i| keys.get(i)) else {
         return Ok(out);
     };
     let mut next = 0usize; // the next position of `order` to find
@@ -313,49 +310,40 @@ pub fn get_rows(view: &dyn ReadView, keys: &[Vec<u8>]) -> Result<Vec<Option<Stor
             Bound::Included(key),
             Bound::Included(last_key),
             false,
-            &mut |k, v| loop {
-                let Some(&pos) = order.get(next) else {
-                    return Ok(false);
-                };
-                let Some(want) = keys.get(pos) else {
-                    return Ok(false);
-                };
-                match k.cmp(want.as_slice()) {
-                    std::cmp::Ordering::Less => {
-                        skipped += 1;
-                        reseek = skipped >= MAX_SKIPPED;
-                        return Ok(!reseek);
-                    }
-                    std::cmp::Ordering::Equal => {
-                        if let Some(slot) = out.get_mut(pos) {
-                            *slot = Some(decode_row(k, v)?);
+            &mut |k, v| {
+                let mut found = false;
+                while let Some(&pos) = order.get(next) {
+                    let Some(want) = keys.get(pos) else {
+                        return Ok(false);
+                    };
+                    match k.cmp(want.as_slice()) {
+                        // a row nobody asked for: walk past a few, then seek again
+                        std::cmp::Ordering::Less if !found => {
+                            skipped += 1;
+                            reseek = skipped >= MAX_SKIPPED;
+                            return Ok(!reseek);
                         }
-                        next += 1;
-                        skipped = 0;
-                        return Ok(next < order.len());
+                        std::cmp::Ordering::Less => {
+                            skipped = 0;
+                            return Ok(true);
+                        }
+                        std::cmp::Ordering::Equal => {
+                            if let Some(slot) = out.get_mut(pos) {
+                                *slot = Some(decode_row(k, v)?);
+                            }
+                            found = true;
+                            next += 1;
+                        }
+                        // no live row with the key wanted: on to the next one, with this entry
+                        std::cmp::Ordering::Greater => next += 1,
                     }
-                    // no live row with the key wanted: on to the next one, with this entry
-                    std::cmp::Ordering::Greater => next += 1,
                 }
+                Ok(false)
             },
         )?;
         if !reseek {
             // the walk reached the last key (or ran out of rows): the rest are not there
             break;
-        }
-    }
-    // keys repeated in `keys` share the row found for their first position
-    if order.len() < keys.len() {
-        for i in 0..keys.len() {
-            if out.get(i).is_some_and(Option::is_none) {
-                let twin = order
-                    .iter()
-                    .find(|&&j| j != i && keys.get(j) == keys.get(i))
-                    .and_then(|&j| out.get(j).cloned().flatten());
-                if let Some(slot) = out.get_mut(i) {
-                    *slot = twin;
-                }
-            }
         }
     }
     Ok(out)

@@ -657,21 +657,11 @@ impl Span {
 
     /// The span's pairs within the bounds, in order (or reverse order).
     fn within(&self, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>, reverse: bool) -> Vec<Kv> {
-        let inside = |k: &[u8]| {
-            (match lower {
-                Bound::Included(l) => k >= l.as_slice(),
-                Bound::Excluded(l) => k > l.as_slice(),
-                Bound::Unbounded => true,
-            }) && (match upper {
-                Bound::Included(u) => k <= u.as_slice(),
-                Bound::Excluded(u) => k < u.as_slice(),
-                Bound::Unbounded => true,
-            })
-        };
+        let bounds = (super::bound_ref(lower), super::bound_ref(upper));
         let mut out: Vec<Kv> = self
             .pairs
             .iter()
-            .filter(|(k, _)| inside(k))
+            .filter(|(k, _)| std::ops::RangeBounds::<&[u8]>::contains(&bounds, &k.as_slice()))
             .cloned()
             .collect();
         if reverse {
