@@ -610,7 +610,8 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// A view's read-ahead. A view's first read (a get or a range) reads what it asks; each later
+/// A view's read-ahead. A view's first read (a get or a range) reads what it asks (a first get
+/// keeps its key as a span of one, answered again without a query); each later
 /// get that misses reads the next [`READ_AHEAD`] pairs from its key on, and so does each later
 /// range with a lower bound (the pairs within the range are its first page); the view answers
 /// a get that falls within a span it read, and a range that a span covers, from that span:
@@ -827,12 +828,21 @@ impl ReadView for PgView<'_> {
             return Ok(value);
         }
         let sql = format!("SELECT v FROM {} WHERE k = $1", self.engine.table(space));
-        self.with_conn(|conn| {
+        let value = self.with_conn(|conn| {
             let s = conn.statement(&sql)?;
             let row = conn.client.query_opt(&s, &[&key]).map_err(pg_error)?;
             row.map(|r| r.try_get::<_, Vec<u8>>(0).map_err(pg_error))
                 .transpose()
-        })
+        })?;
+        // kept as a span of one key: a transaction often reads a key twice (a table's sequence
+        // for the key check, then to move it on)
+        self.keep(Span {
+            space,
+            from: key.to_vec(),
+            to: Some(key.to_vec()),
+            pairs: value.iter().map(|v| (key.to_vec(), v.clone())).collect(),
+        });
+        Ok(value)
     }
 
     fn range<'a>(
@@ -1026,6 +1036,52 @@ mod tests {
             engine.read().unwrap().get(Space::Rows, &key(3)).unwrap(),
             Some(b"later".to_vec())
         );
+        drop(engine);
+        PostgresEngine::drop_store(&url, &schema).unwrap();
+    }
+
+    #[test]
+    fn a_first_get_is_kept_for_its_key_only() {
+        let Some(url) = url() else { return };
+        let schema = fresh_schema();
+        let engine = PostgresEngine::open(&url, &schema).unwrap();
+        let mut b = Batch::default();
+        b.put(Space::Meta, b"seq/1".to_vec(), b"7".to_vec());
+        b.put(Space::Meta, b"seq/2".to_vec(), b"9".to_vec());
+        engine.write(&b).unwrap();
+        let view = engine.read().unwrap();
+        assert_eq!(
+            view.get(Space::Meta, b"seq/1").unwrap(),
+            Some(b"7".to_vec())
+        );
+        let mut later = Batch::default();
+        later.put(Space::Meta, b"seq/1".to_vec(), b"8".to_vec());
+        later.put(Space::Meta, b"seq/15".to_vec(), b"1".to_vec());
+        engine.write(&later).unwrap();
+        // the same key again, and the keys beside it: the snapshot's answers
+        assert_eq!(
+            view.get(Space::Meta, b"seq/1").unwrap(),
+            Some(b"7".to_vec())
+        );
+        let range: Vec<Kv> = view
+            .range(
+                Space::Meta,
+                Bound::Included(&b"seq/1"[..]),
+                Bound::Included(&b"seq/2"[..]),
+                false,
+            )
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(
+            range,
+            vec![
+                (b"seq/1".to_vec(), b"7".to_vec()),
+                (b"seq/2".to_vec(), b"9".to_vec())
+            ]
+        );
+        assert_eq!(view.get(Space::Meta, b"seq/15").unwrap(), None);
+        drop(view);
         drop(engine);
         PostgresEngine::drop_store(&url, &schema).unwrap();
     }
