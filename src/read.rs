@@ -230,6 +230,34 @@ pub trait Readable {
 
     /// Live rows in primary-key order within the scan's range, up to its limit.
     fn scan(&self, table: &str, scan: Scan) -> Result<Vec<Row>> {
+        let mut out = Vec::new();
+        self.scan_each(table, scan, |row| {
+            out.push(row);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// [`Readable::scan`] without collecting the rows: calls `f` with each live row in turn, in
+    /// primary-key order (reversed when the scan is), until `f` returns `false` or the scan's
+    /// limit is reached; returns how many rows `f` was given. All of them come from one
+    /// consistent view of the store. For a large table this is the way to read it: nothing
+    /// is held but the row at hand.
+    ///
+    /// ```
+    /// # use lazarusdb::{ColumnType, Db, Readable, Row, Scan, TableBuilder};
+    /// # let db = Db::temporary()?;
+    /// # db.create_table(TableBuilder::new("t").column(("id", ColumnType::Int)).primary_key("id"))?;
+    /// # for id in 1..=5 { db.insert("t", Row::new().with("id", id))?; }
+    /// let mut sum = 0;
+    /// let seen = db.scan_each("t", Scan::all(), |row| {
+    ///     sum += row.get("id").and_then(|v| v.as_int()).unwrap_or(0);
+    ///     true // go on
+    /// })?;
+    /// assert_eq!((seen, sum), (5, 15));
+    /// # Ok::<(), lazarusdb::Error>(())
+    /// ```
+    fn scan_each(&self, table: &str, scan: Scan, mut f: impl FnMut(Row) -> bool) -> Result<u64> {
         let ctx = self.read_ctx()?;
         let t = ctx.catalog.table(table)?;
         let prefix = codec::table_prefix(t.id());
@@ -242,9 +270,9 @@ pub trait Readable {
         };
         let (s, e) = (enc(scan.start)?, enc(scan.end)?);
         let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
-        let mut out = Vec::new();
+        let mut given: u64 = 0;
         if scan.limit == Some(0) {
-            return Ok(out);
+            return Ok(given);
         }
         ctx.view().visit(
             Space::Rows,
@@ -253,11 +281,12 @@ pub trait Readable {
             scan.reverse,
             &mut |k, v| {
                 let row = crate::records::decode_row(k, v)?;
-                out.push(crate::records::into_row(t, row.image));
-                Ok(scan.limit.is_none_or(|l| out.len() < l))
+                given += 1;
+                let go_on = f(crate::records::into_row(t, row.image));
+                Ok(go_on && scan.limit.is_none_or(|l| given < l as u64))
             },
         )?;
-        Ok(out)
+        Ok(given)
     }
 
     /// [`Readable::scan`], deserialized into `T`.
