@@ -6,7 +6,6 @@
 //! note)`, with an index on `sku` and a cascading foreign key `child.parent_id → parent.id`
 //! (in SQLite an index on `parent_id`; in the raw engines an index key per child).
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -246,9 +245,6 @@ pub struct Lazarus {
     pub db: Db,
 }
 
-/// Rows per page of a lazarusdb scan (a scan returns its rows, so a long one goes by pages).
-pub const SCAN_PAGE: usize = 10_000;
-
 impl Lazarus {
     /// Opens (creating when missing) the store in `dir` with the two tables.
     pub fn open(dir: &Path, engine: EngineKind, durable: Durable) -> Result<Lazarus> {
@@ -297,29 +293,14 @@ impl Lazarus {
     }
 }
 
-/// Reads every live child through `r` (the store, or a view as of a past point), by pages of
-/// [`SCAN_PAGE`] rows; returns how many.
+/// Reads every live child through `r` (the store, or a view as of a past point), one row at a
+/// time as SQLite's rows are read (`Readable::scan_each`); returns how many.
 pub fn scan_children(r: &impl Readable) -> Result<usize> {
-    let mut n = 0;
-    let mut after: Option<i64> = None;
-    loop {
-        let scan = match after {
-            None => Scan::all(),
-            Some(last) => Scan::range((Bound::Excluded(last), Bound::Unbounded)),
-        };
-        let rows = r.scan("child", scan.limit(SCAN_PAGE))?;
-        n += rows.len();
-        if rows.len() < SCAN_PAGE {
-            return Ok(n);
-        }
-        after = rows
-            .last()
-            .and_then(|row| row.get("id"))
-            .and_then(|v| v.as_int());
-        if after.is_none() {
-            return Err(BenchError::Unexpected("a scanned child has no id".into()));
-        }
-    }
+    let n = r.scan_each("child", Scan::all(), |row| {
+        std::hint::black_box(row);
+        true
+    })?;
+    usize::try_from(n).map_err(|_| BenchError::Unexpected(format!("{n} rows scanned")))
 }
 
 impl Target for Lazarus {
