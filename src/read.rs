@@ -327,8 +327,9 @@ pub trait Readable {
         if range.limit == Some(0) {
             return Ok(Vec::new());
         }
-        // the row keys of the entries, in index order; then the rows, read together
-        let mut row_keys = Vec::new();
+        // the row keys of the entries, in index order, one after another in one buffer; then
+        // the rows, read together
+        let (mut buf, mut ends) = (Vec::new(), Vec::new());
         let view = ctx.view();
         view.visit(
             Space::Index,
@@ -337,10 +338,20 @@ pub trait Readable {
             range.reverse,
             &mut |k, _| {
                 let pk = codec::index_entry_pk(Space::Index, k, idx.cols.len())?;
-                row_keys.push(codec::row_key(t.id(), pk));
-                Ok(range.limit.is_none_or(|l| row_keys.len() < l))
+                codec::Key::Row { table: t.id(), pk }.encode_into(&mut buf);
+                ends.push(buf.len());
+                Ok(range.limit.is_none_or(|l| ends.len() < l))
             },
         )?;
+        let mut start = 0;
+        let row_keys: Vec<&[u8]> = ends
+            .iter()
+            .map(|&end| {
+                let key = buf.get(start..end).unwrap_or_default();
+                start = end;
+                key
+            })
+            .collect();
         crate::records::get_rows(view, &row_keys)?
             .into_iter()
             .map(|r| match r {

@@ -281,42 +281,58 @@ pub fn get_row(view: &dyn ReadView, table: u32, pk_enc: &[u8]) -> Result<Option<
 /// they are few ([`MAX_SKIPPED`] in a row) and seeking again after that: rows that lie
 /// together (a parent's children, inserted together) cost a step each rather than a descent
 /// of the tree each, and rows far apart cost a seek each, as a get does.
-pub fn get_rows(view: &dyn ReadView, keys: &[Vec<u8>]) -> Result<Vec<Option<StoredRow>>> {
+pub fn get_rows<K: AsRef<[u8]> + Ord>(
+    view: &dyn ReadView,
+    keys: &[K],
+) -> Result<Vec<Option<StoredRow>>> {
     let mut out: Vec<Option<StoredRow>> = Vec::with_capacity(keys.len());
     out.resize_with(keys.len(), || None);
     if keys.len() <= 2 {
         for (slot, key) in out.iter_mut().zip(keys) {
-            if let Some(bytes) = view.get(Space::Rows, key)? {
-                *slot = Some(decode_row(key, &bytes)?);
+            if let Some(bytes) = view.get(Space::Rows, key.as_ref())? {
+                *slot = Some(decode_row(key.as_ref(), &bytes)?);
             }
         }
         return Ok(out);
     }
     // positions in key order (an equality lookup already gives them so); a key asked twice
     // sits next to its twin and is answered with it
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    if !keys.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
+    let order: Option<Vec<usize>> = if keys.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
+        None // in order already: the n-th key to find is keys[n]
+    } else {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_by(|&a, &b| keys.get(a).cmp(&keys.get(b)));
-    }
-    let Some(last_key) = order.last().and_then(|&i| keys.get(i)) else {
+        Some(order)
+    };
+    // the position in `keys` of the n-th key in key order
+    let at = |n: usize| match &order {
+        None => (n < keys.len()).then_some(n),
+        Some(order) => order.get(n).copied(),
+    };
+    let Some(last_key) = keys
+        .len()
+        .checked_sub(1)
+        .and_then(at)
+        .and_then(|i| keys.get(i))
+    else {
         return Ok(out);
     };
-    let mut next = 0usize; // the next position of `order` to find
-    while let Some(key) = order.get(next).and_then(|&i| keys.get(i)) {
+    let mut next = 0usize; // the next key, in key order, to find
+    while let Some(key) = at(next).and_then(|i| keys.get(i)) {
         let mut skipped = 0usize;
         let mut reseek = false;
         view.visit(
             Space::Rows,
-            Bound::Included(key),
-            Bound::Included(last_key),
+            Bound::Included(key.as_ref()),
+            Bound::Included(last_key.as_ref()),
             false,
             &mut |k, v| {
                 let mut found = false;
-                while let Some(&pos) = order.get(next) {
+                while let Some(pos) = at(next) {
                     let Some(want) = keys.get(pos) else {
                         return Ok(false);
                     };
-                    match k.cmp(want.as_slice()) {
+                    match k.cmp(want.as_ref()) {
                         // a row nobody asked for: walk past a few, then seek again
                         std::cmp::Ordering::Less if !found => {
                             skipped += 1;

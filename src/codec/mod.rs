@@ -172,6 +172,12 @@ impl<'a> Key<'a> {
     /// The key's bytes (integers big-endian, so byte order is logical order).
     pub fn encode(&self) -> Vec<u8> {
         let mut k = Vec::new();
+        self.encode_into(&mut k);
+        k
+    }
+
+    /// [`Key::encode`], appended to `k` (many keys in one buffer: one allocation for all).
+    pub fn encode_into(&self, k: &mut Vec<u8>) {
         match *self {
             Key::Meta(name) => k.extend_from_slice(name),
             Key::Log(n) | Key::Tx(n) => k.extend_from_slice(&n.to_be_bytes()),
@@ -208,7 +214,6 @@ impl<'a> Key<'a> {
                 k.extend_from_slice(pk);
             }
         }
-        k
     }
 }
 
