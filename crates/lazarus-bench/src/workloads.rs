@@ -68,13 +68,32 @@ fn per_second(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
 
-/// A fresh folder for one store, removed when dropped.
+/// A fresh folder for one store, removed when dropped; the process settled first.
 fn scratch(cfg: &Config) -> Result<tempfile::TempDir> {
+    settle();
     std::fs::create_dir_all(&cfg.scratch).map_err(io(&cfg.scratch))?;
     tempfile::Builder::new()
         .prefix("lazarus-bench-")
         .tempdir_in(&cfg.scratch)
         .map_err(io(&cfg.scratch))
+}
+
+/// Frees what an earlier measurement left to be freed later, so that the next one does not pay
+/// for it. sled defers freeing its pages to crossbeam-epoch's global collector, which frees
+/// them a few at a time whenever any code in the process next uses it (fjall's memtables do):
+/// the system measured after a sled store paid for them, the default engine's ingest falling
+/// from about 150k to 55k rows a second (docs/perf-journal.md §31). Flushes the collector until
+/// 100 flushes take under a millisecond (at most 100,000 flushes).
+fn settle() {
+    for _ in 0..1_000 {
+        let start = Instant::now();
+        for _ in 0..100 {
+            crossbeam_epoch::pin().flush();
+        }
+        if start.elapsed() < Duration::from_millis(1) {
+            return;
+        }
+    }
 }
 
 /// Builds `rows` children with [`FANOUT`] children per parent (`rows / FANOUT` parents), child
