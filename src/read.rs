@@ -307,68 +307,15 @@ pub trait Readable {
 
     /// Live rows whose indexed values fall within the range, in index order.
     fn lookup_range(&self, table: &str, columns: &[&str], range: IndexRange) -> Result<Vec<Row>> {
-        let ctx = self.read_ctx()?;
-        let t = ctx.catalog.table(table)?;
-        let idx = t.index_on(columns)?;
-        let enc = |b: Bound<Vec<Value>>| -> Result<Bound<Vec<u8>>> {
-            Ok(match b {
-                Bound::Included(v) => {
-                    Bound::Included(keys::encode_values(&coerce_cells(t, &idx.cols, v)?))
-                }
-                Bound::Excluded(v) => {
-                    Bound::Excluded(keys::encode_values(&coerce_cells(t, &idx.cols, v)?))
-                }
-                Bound::Unbounded => Bound::Unbounded,
-            })
-        };
-        let prefix = codec::index_prefix(t.id(), idx.id);
-        let (s, e) = (enc(range.start)?, enc(range.end)?);
-        let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
-        if range.limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        // the row keys of the entries, in index order, one after another in one buffer; then
-        // the rows, read together
-        let (mut buf, mut ends) = (Vec::new(), Vec::new());
-        let view = ctx.view();
-        view.visit(
-            Space::Index,
-            crate::storage::bound_ref(&s),
-            crate::storage::bound_ref(&e),
-            range.reverse,
-            &mut |k, _| {
-                let pk = codec::index_entry_pk(Space::Index, k, idx.cols.len())?;
-                codec::Key::Row { table: t.id(), pk }.encode_into(&mut buf);
-                ends.push(buf.len());
-                Ok(range.limit.is_none_or(|l| ends.len() < l))
-            },
-        )?;
-        let mut start = 0;
-        let row_keys: Vec<&[u8]> = ends
-            .iter()
-            .map(|&end| {
-                let key = buf.get(start..end).unwrap_or_default();
-                start = end;
-                key
-            })
-            .collect();
-        crate::records::get_rows(view, &row_keys)?
-            .into_iter()
-            .map(|r| match r {
-                Some(r) => Ok(crate::records::into_row(t, r.image)),
-                None => Err(Error::corrupted(
-                    format!("index {} of {}", idx.id, t.name()),
-                    "an index entry points at no live row (run verify)",
-                )),
-            })
-            .collect()
+        lookup_in(&self.read_ctx()?, table, columns, range)
     }
 
     /// The live rows of `child_table` that reference this row of `table` through a foreign key.
     /// When `child_table` has several foreign keys to `table`, use [`Readable::children_via`].
     fn children(&self, table: &str, pk: impl Into<Value>, child_table: &str) -> Result<Vec<Row>> {
+        // the foreign key found and the rows read in one view
+        let ctx = self.read_ctx()?;
         let column = {
-            let ctx = self.read_ctx()?;
             let parent = ctx.catalog.table(table)?;
             let child = ctx.catalog.table(child_table)?;
             let fks: Vec<&String> = child
@@ -379,7 +326,7 @@ pub trait Readable {
                 .map(|f| &f.column)
                 .collect();
             match fks.as_slice() {
-                [one] => (*one).clone(),
+                [one] => one.to_string(),
                 [] => {
                     return Err(Error::invalid(format!(
                         "table `{child_table}` has no foreign key to `{table}`"
@@ -392,7 +339,9 @@ pub trait Readable {
                 }
             }
         };
-        self.children_via(child_table, &column, pk)
+        let pk = vec![pk.into()];
+        let range = IndexRange::between(Bound::Included(pk.clone()), Bound::Included(pk));
+        lookup_in(&ctx, child_table, &[column.as_str()], range)
     }
 
     /// The live rows of `child_table` whose foreign-key column `column` holds `pk`.
@@ -499,6 +448,69 @@ pub trait Readable {
         let ctx = self.read_ctx()?;
         Ok(ctx.catalog.table(table)?.def.clone())
     }
+}
+
+/// [`Readable::lookup_range`] through `ctx`: every read of the call from its one view.
+fn lookup_in(
+    ctx: &ReadCtx<'_>,
+    table: &str,
+    columns: &[&str],
+    range: IndexRange,
+) -> Result<Vec<Row>> {
+    let t = ctx.catalog.table(table)?;
+    let idx = t.index_on(columns)?;
+    let enc = |b: Bound<Vec<Value>>| -> Result<Bound<Vec<u8>>> {
+        Ok(match b {
+            Bound::Included(v) => {
+                Bound::Included(keys::encode_values(&coerce_cells(t, &idx.cols, v)?))
+            }
+            Bound::Excluded(v) => {
+                Bound::Excluded(keys::encode_values(&coerce_cells(t, &idx.cols, v)?))
+            }
+            Bound::Unbounded => Bound::Unbounded,
+        })
+    };
+    let prefix = codec::index_prefix(t.id(), idx.id);
+    let (s, e) = (enc(range.start)?, enc(range.end)?);
+    let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
+    if range.limit == Some(0) {
+        return Ok(Vec::new());
+    }
+    // the row keys of the entries, in index order, one after another in one buffer; then
+    // the rows, read together
+    let (mut buf, mut ends) = (Vec::new(), Vec::new());
+    let view = ctx.view();
+    view.visit(
+        Space::Index,
+        crate::storage::bound_ref(&s),
+        crate::storage::bound_ref(&e),
+        range.reverse,
+        &mut |k, _| {
+            let pk = codec::index_entry_pk(Space::Index, k, idx.cols.len())?;
+            codec::Key::Row { table: t.id(), pk }.encode_into(&mut buf);
+            ends.push(buf.len());
+            Ok(range.limit.is_none_or(|l| ends.len() < l))
+        },
+    )?;
+    let mut start = 0;
+    let row_keys: Vec<&[u8]> = ends
+        .iter()
+        .map(|&end| {
+            let key = buf.get(start..end).unwrap_or_default();
+            start = end;
+            key
+        })
+        .collect();
+    crate::records::get_rows(view, &row_keys)?
+        .into_iter()
+        .map(|r| match r {
+            Some(r) => Ok(crate::records::into_row(t, r.image)),
+            None => Err(Error::corrupted(
+                format!("index {} of {}", idx.id, t.name()),
+                "an index entry points at no live row (run verify)",
+            )),
+        })
+        .collect()
 }
 
 /// Deserializes a row into a user type.
