@@ -774,6 +774,20 @@ fn an_exhausted_key_sequence_is_a_typed_error_and_explicit_keys_still_work() {
         assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
         assert!(e.to_string().contains("largest"), "{e}");
         db.insert("t", Row::new().with("id", i64::MAX - 1)).unwrap();
+        // the sequence now stands at its end: the largest key is still checked as taken
+        let e = db
+            .insert("t", Row::new().with("id", i64::MAX - 1))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::ConstraintViolation {
+                    constraint: lazarusdb::Constraint::PrimaryKey,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let last = db.last_lsn();
         for _ in 0..2 {
             let e = db.insert("t", Row::new().with("v", "x")).unwrap_err();
