@@ -29,17 +29,15 @@ function show(value) {
 
 // what the last action did (a restore, an error); the change feed's state has a line of its
 // own, so that a commit arriving on the feed never hides the outcome of the action that made it
-function status(text, bad) {
-  const s = document.getElementById("status");
+function say(id, text, bad) {
+  const s = document.getElementById(id);
   s.textContent = text;
   s.className = bad ? "conflict" : "muted";
 }
 
-function live(text, bad) {
-  const s = document.getElementById("live");
-  s.textContent = text;
-  s.className = bad ? "conflict" : "muted";
-}
+function status(text, bad) { say("status", text, bad); }
+
+function live(text, bad) { say("live", text, bad); }
 
 async function api(method, path, body) {
   const headers = { "content-type": "application/json" };
