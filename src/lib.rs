@@ -100,7 +100,7 @@ pub use schema::{
     OnDelete, SchemaFile, TableBuilder, TableDef, TableSpec,
 };
 pub use storage::EngineKind;
-pub use store::{Clock, Options, FORMAT_VERSION};
+pub use store::{Clock, Options, DEFAULT_CACHE_BYTES, FORMAT_VERSION};
 pub use trash::{DeletedRow, Deletion, MemberKind, TrashQuery, MAX_LISTED_ROOTS};
 pub use txn::{CommitInfo, DeleteReport, Transaction, MAX_KEY_BYTES, MAX_PK_BYTES};
 pub use value::RowRef;

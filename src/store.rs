@@ -93,7 +93,14 @@ pub struct Options {
     pub must_exist: bool,
     /// Where commit times come from (the system clock unless a test sets a manual one).
     pub clock: Clock,
+    /// The most memory, in bytes, the live views may keep of their pages once read (the
+    /// fjall-redb engine's page cache; the other engines keep their own fixed caches). `None`:
+    /// [`DEFAULT_CACHE_BYTES`]. Pages are cached as reads reach them, so a small store never
+    /// takes this much; a store whose views outgrow it reads the pages it lacks from the file.
+    pub cache_bytes: Option<usize>,
 }
+
+pub use crate::storage::DEFAULT_CACHE_BYTES;
 
 /// The source of commit times. Commit times never decrease along the log whatever the clock
 /// does: each commit takes `max(clock, previous commit time)`.
@@ -148,6 +155,12 @@ impl Options {
     /// Options with a default durability.
     pub fn durability(mut self, d: Durability) -> Options {
         self.durability = d;
+        self
+    }
+
+    /// Options with a bound on the views' page cache (see [`Options::cache_bytes`]).
+    pub fn cache_bytes(mut self, bytes: usize) -> Options {
+        self.cache_bytes = Some(bytes);
         self
     }
 }
@@ -516,8 +529,12 @@ impl Inner {
                  creation on): files of the store were lost; restore it from a backup",
             ));
         }
-        let engine: Arc<dyn Engine> =
-            Arc::from(crate::storage::open_engine(engine_kind, &data, complete)?);
+        let engine: Arc<dyn Engine> = Arc::from(crate::storage::open_engine_cached(
+            engine_kind,
+            &data,
+            complete,
+            options.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES),
+        )?);
         if engine
             .read()?
             .get(Space::Meta, codec::META_COMPACTION)?

@@ -331,3 +331,34 @@ fn the_memory_engine_on_a_path_is_refused_without_writing() {
     // ...and the path must still be usable for a real store
     Db::open(&path).unwrap();
 }
+
+/// A views cache far smaller than the views (a few pages) evicts all the time and answers as
+/// the default one does: the bound is memory only.
+#[test]
+fn a_tiny_views_cache_answers_as_the_default_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let db = Db::open(&root).unwrap();
+    note_table(&db);
+    db.transaction(|tx| {
+        for i in 2..=3_000i64 {
+            tx.insert(
+                "note",
+                Row::new().with("id", i).with("text", format!("note {i}")),
+            )?;
+        }
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    let want = db.scan("note", lazarusdb::Scan::all()).unwrap();
+    assert_eq!(want.len(), 3_000);
+    db.close().unwrap();
+    let opts = Options::default().cache_bytes(16 << 10);
+    let db = Db::open_with(&root, opts).unwrap();
+    assert_eq!(db.scan("note", lazarusdb::Scan::all()).unwrap(), want);
+    for i in (2..=3_000i64).rev().step_by(7) {
+        let row = db.get("note", i).unwrap().unwrap();
+        assert_eq!(row.get("text"), Some(&Value::from(format!("note {i}"))));
+    }
+    has_note(&db);
+}

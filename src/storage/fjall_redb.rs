@@ -63,9 +63,6 @@ const VIEWS_AT: &[u8] = b"views_at";
 /// How long view commits may stay non-durable while commits keep coming.
 const VIEWS_DURABLE_EVERY: Duration = Duration::from_secs(1);
 
-/// redb's page cache.
-const CACHE_BYTES: usize = 128 << 20;
-
 /// The files inside the engine's folder.
 const LOG_DIR: &str = "log";
 const VIEWS_FILE: &str = "views.redb";
@@ -158,7 +155,8 @@ fn views_stamp(file: &Path) -> Option<String> {
 impl FjallRedb {
     /// Opens (or creates) the engine's files in `path`; with `existing`, every file a complete
     /// store holds must be there (see [`FjallEngine::open_existing`]).
-    pub fn open_existing(path: &Path, existing: bool) -> Result<FjallRedb> {
+    /// `cache_bytes` bounds redb's page cache (filled as pages are read, never ahead).
+    pub fn open_cached(path: &Path, existing: bool, cache_bytes: usize) -> Result<FjallRedb> {
         let file = path.join(VIEWS_FILE);
         if existing && !file.is_file() {
             return Err(damaged(&file, "the views file is missing"));
@@ -174,7 +172,7 @@ impl FjallRedb {
         };
         let db = guarded(&file, || {
             let mut builder = redb::Builder::new();
-            builder.set_cache_size(CACHE_BYTES);
+            builder.set_cache_size(cache_bytes);
             // A file not known to be as a clean close left it is checked page by page.
             builder.set_check_integrity_on_open(file.exists() && !trusted);
             builder.create(&file).map_err(|e| rerr(&file, e))
@@ -780,7 +778,7 @@ mod tests {
     #[test]
     fn conformance() {
         let dir = tempfile::tempdir().unwrap();
-        let e = FjallRedb::open_existing(dir.path(), false).unwrap();
+        let e = FjallRedb::open_cached(dir.path(), false, 8 << 20).unwrap();
         super::super::conformance::run(&e);
     }
 
@@ -801,7 +799,7 @@ mod tests {
             grouped in proptest::bool::ANY,
         ) {
             let dir = tempfile::tempdir().unwrap();
-            let e = FjallRedb::open_existing(dir.path(), false).unwrap();
+            let e = FjallRedb::open_cached(dir.path(), false, 8 << 20).unwrap();
             let spaces = [Space::Rows, Space::Hist, Space::Index];
             let mut model: std::collections::BTreeMap<(usize, Vec<u8>), Vec<u8>> =
                 std::collections::BTreeMap::new();
@@ -851,7 +849,7 @@ mod tests {
     fn views_at_follows_the_log_and_survives_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let e = FjallRedb::open_existing(dir.path(), false).unwrap();
+            let e = FjallRedb::open_cached(dir.path(), false, 8 << 20).unwrap();
             assert_eq!(e.views_at().unwrap(), Some(Vec::new()));
             let mut b = Batch::default();
             b.put(Space::Log, 5u64.to_be_bytes().to_vec(), vec![1]);
@@ -878,7 +876,7 @@ mod tests {
             dir.path().join(CLEAN_FILE).is_file(),
             "a clean close says so"
         );
-        let e = FjallRedb::open_existing(dir.path(), true).unwrap();
+        let e = FjallRedb::open_cached(dir.path(), true, 8 << 20).unwrap();
         assert_eq!(e.views_at().unwrap(), Some(7u64.to_be_bytes().to_vec()));
         assert_eq!(
             e.read().unwrap().get(Space::Rows, &[1]).unwrap(),
@@ -890,7 +888,7 @@ mod tests {
     fn a_views_file_changed_after_a_clean_close_is_checked_page_by_page() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let e = FjallRedb::open_existing(dir.path(), false).unwrap();
+            let e = FjallRedb::open_cached(dir.path(), false, 8 << 20).unwrap();
             let mut b = Batch::default();
             for i in 0u32..5_000 {
                 b.put(Space::Rows, i.to_be_bytes().to_vec(), vec![7u8; 64]);
@@ -903,7 +901,7 @@ mod tests {
         let at = bytes.len() / 2;
         bytes[at] ^= 0x40;
         std::fs::write(&file, &bytes).unwrap();
-        match FjallRedb::open_existing(dir.path(), true) {
+        match FjallRedb::open_cached(dir.path(), true, 8 << 20) {
             Err(e) => assert!(matches!(e, Error::Corrupted { .. }), "{e}"),
             Ok(e) => {
                 // the flipped byte was in free space: every answer is still right
@@ -921,9 +919,11 @@ mod tests {
     #[test]
     fn a_missing_views_file_of_an_existing_store_is_corrupted() {
         let dir = tempfile::tempdir().unwrap();
-        drop(FjallRedb::open_existing(dir.path(), false).unwrap());
+        drop(FjallRedb::open_cached(dir.path(), false, 8 << 20).unwrap());
         std::fs::remove_file(dir.path().join(VIEWS_FILE)).unwrap();
-        let err = FjallRedb::open_existing(dir.path(), true).err().unwrap();
+        let err = FjallRedb::open_cached(dir.path(), true, 8 << 20)
+            .err()
+            .unwrap();
         assert!(matches!(err, Error::Corrupted { .. }), "{err}");
     }
 }

@@ -285,6 +285,9 @@ impl std::fmt::Display for EngineKind {
     }
 }
 
+/// The views' page cache when `Options::cache_bytes` is `None`: 1 GiB.
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
+
 /// Opens the files of an engine of `kind` at `path` (see `FjallEngine::open_existing`): with
 /// `existing`, everything a complete store holds must be there.
 pub fn open_engine(
@@ -292,12 +295,25 @@ pub fn open_engine(
     path: &std::path::Path,
     existing: bool,
 ) -> Result<Box<dyn Engine>> {
+    open_engine_cached(kind, path, existing, DEFAULT_CACHE_BYTES)
+}
+
+/// [`open_engine`] with `cache_bytes` for the views' page cache (see
+/// `Options::cache_bytes`: the fjall-redb engine's; the others keep their fixed caches).
+pub fn open_engine_cached(
+    kind: EngineKind,
+    path: &std::path::Path,
+    existing: bool,
+    cache_bytes: usize,
+) -> Result<Box<dyn Engine>> {
     match kind {
         EngineKind::Fjall => Ok(Box::new(fjall_engine::FjallEngine::open_existing(
             path, existing,
         )?)),
-        EngineKind::FjallRedb => Ok(Box::new(fjall_redb::FjallRedb::open_existing(
-            path, existing,
+        EngineKind::FjallRedb => Ok(Box::new(fjall_redb::FjallRedb::open_cached(
+            path,
+            existing,
+            cache_bytes,
         )?)),
         #[cfg(feature = "sled")]
         EngineKind::Sled => Ok(Box::new(sled_engine::SledEngine::open_existing(
