@@ -315,33 +315,30 @@ pub trait Readable {
     fn children(&self, table: &str, pk: impl Into<Value>, child_table: &str) -> Result<Vec<Row>> {
         // the foreign key found and the rows read in one view
         let ctx = self.read_ctx()?;
-        let column = {
-            let parent = ctx.catalog.table(table)?;
-            let child = ctx.catalog.table(child_table)?;
-            let fks: Vec<&String> = child
-                .def
-                .foreign_keys
-                .iter()
-                .filter(|f| f.references == parent.name())
-                .map(|f| &f.column)
-                .collect();
-            match fks.as_slice() {
-                [one] => one.to_string(),
-                [] => {
-                    return Err(Error::invalid(format!(
-                        "table `{child_table}` has no foreign key to `{table}`"
-                    )))
-                }
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "table `{child_table}` has several foreign keys to `{table}`: name one with children_via"
-                    )))
-                }
+        let parent = ctx.catalog.table(table)?;
+        let child = ctx.catalog.table(child_table)?;
+        let mut fks = child
+            .def
+            .foreign_keys
+            .iter()
+            .filter(|f| f.references == parent.name());
+        let column = match (fks.next(), fks.next()) {
+            (Some(one), None) => one.column.as_str(),
+            (None, _) => {
+                return Err(Error::invalid(format!(
+                    "table `{child_table}` has no foreign key to `{table}`"
+                )))
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(format!(
+                    "table `{child_table}` has several foreign keys to `{table}`: name one with children_via"
+                )))
             }
         };
-        let pk = vec![pk.into()];
-        let range = IndexRange::between(Bound::Included(pk.clone()), Bound::Included(pk));
-        lookup_in(&ctx, child_table, &[column.as_str()], range)
+        let pk: Value = pk.into();
+        let range =
+            IndexRange::between(Bound::Included(vec![pk.clone()]), Bound::Included(vec![pk]));
+        lookup_in(&ctx, child_table, &[column], range)
     }
 
     /// The live rows of `child_table` whose foreign-key column `column` holds `pk`.

@@ -568,7 +568,7 @@ pub struct Table {
     /// Position of the primary-key column.
     pub pk: usize,
     /// Column positions by name.
-    pub col_pos: HashMap<String, usize>,
+    pub col_pos: BTreeMap<String, usize>,
     /// Column names, shared with every row read from this table.
     pub names: Arc<Vec<Arc<str>>>,
     /// Indexes (unique, secondary, foreign-key reverse).
@@ -619,8 +619,8 @@ impl Table {
             })
     }
 
-    fn resolve(def: TableDef, ids: &HashMap<String, u32>) -> Result<Table> {
-        let col_pos: HashMap<String, usize> = def
+    fn resolve(def: TableDef, ids: &BTreeMap<String, u32>) -> Result<Table> {
+        let col_pos: BTreeMap<String, usize> = def
             .columns
             .iter()
             .enumerate()
@@ -684,7 +684,7 @@ impl Table {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     tables: BTreeMap<u32, Arc<Table>>,
-    by_name: HashMap<String, u32>,
+    by_name: BTreeMap<String, u32>,
     /// Child links: parent table id → (child table id, index in the child's `fks`).
     children: HashMap<u32, Vec<(u32, usize)>>,
 }

@@ -380,11 +380,19 @@ static NEXT_SNAP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::n
 /// A read view: shared snapshots.
 struct View<'a> {
     engine: &'a FjallRedb,
-    log: super::fjall_engine::View<'a>,
+    /// The log's view, made from the shared snapshot when a log space is first read (cloning
+    /// fjall's snapshot registers it: a twelfth of a live lookup's fixed cost, for live reads
+    /// that never touch the log).
+    log: std::sync::OnceLock<super::fjall_engine::View<'a>>,
     snap: std::sync::Arc<Snap>,
 }
 
-impl View<'_> {
+impl<'a> View<'a> {
+    fn log(&self) -> &super::fjall_engine::View<'a> {
+        self.log
+            .get_or_init(|| self.engine.log.view_of(self.snap.log.clone()))
+    }
+
     fn table(&self, space: Space) -> Result<&Table> {
         let cell = self
             .snap
@@ -412,7 +420,7 @@ impl ReadView for View<'_> {
 
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if in_log(space) {
-            return self.log.get(space, key);
+            return self.log().get(space, key);
         }
         let t = self.table(space)?;
         let file = self.engine.file();
@@ -430,7 +438,7 @@ impl ReadView for View<'_> {
         reverse: bool,
     ) -> Result<KvIter<'a>> {
         if in_log(space) {
-            return self.log.range(space, start, end, reverse);
+            return self.log().range(space, start, end, reverse);
         }
         if empty_range(&start, &end) {
             return Ok(Box::new(std::iter::empty()));
@@ -463,7 +471,7 @@ impl ReadView for View<'_> {
         f: &mut Visitor<'_>,
     ) -> Result<()> {
         if in_log(space) {
-            return self.log.visit(space, start, end, reverse, f);
+            return self.log().visit(space, start, end, reverse, f);
         }
         self.visit_views(space, start, end, reverse, f)
     }
@@ -552,8 +560,9 @@ fn cerr(file: &Path, e: redb::CursorError) -> Error {
 }
 
 impl View<'_> {
-    /// [`ReadView::visit`] over a redb table: the pairs are lent from redb's pages, each step
-    /// under [`guarded`] (the caller's `f` is not).
+    /// [`ReadView::visit`] over a redb table: the pairs are lent from redb's pages; a panic
+    /// inside redb is `Corrupted` (as [`guarded`] makes it), one inside the caller's `f` is not
+    /// caught.
     fn visit_views(
         &self,
         space: Space,
@@ -567,23 +576,29 @@ impl View<'_> {
         }
         let t = self.table(space)?;
         let file = self.engine.file();
-        let mut it = guarded(file, || t.range((start, end)).map_err(|e| rerr(file, e)))?;
-        loop {
-            let step = catch_unwind(AssertUnwindSafe(|| {
-                if reverse {
-                    it.next_back()
-                } else {
-                    it.next()
+        // One unwind guard for the whole walk: a panic inside redb is damage, and one inside
+        // `f` (set while it runs) goes on unwinding as it would have without the guard.
+        let mut in_f = false;
+        let walk = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+            let mut it = t.range((start, end)).map_err(|e| rerr(file, e))?;
+            loop {
+                let step = if reverse { it.next_back() } else { it.next() };
+                let Some(item) = step else {
+                    return Ok(());
+                };
+                let (k, v) = item.map_err(|e| rerr(file, e))?;
+                in_f = true;
+                let more = f(k.value(), v.value())?;
+                in_f = false;
+                if !more {
+                    return Ok(());
                 }
-            }))
-            .map_err(|_| panicked(file))?;
-            let Some(item) = step else {
-                return Ok(());
-            };
-            let (k, v) = item.map_err(|e| rerr(file, e))?;
-            if !f(k.value(), v.value())? {
-                return Ok(());
             }
+        }));
+        match walk {
+            Ok(r) => r,
+            Err(payload) if in_f => std::panic::resume_unwind(payload),
+            Err(_) => Err(panicked(file)),
         }
     }
 }
@@ -643,7 +658,7 @@ impl Engine for FjallRedb {
         };
         Ok(Box::new(View {
             engine: self,
-            log: self.log.view_of(snap.log.clone()),
+            log: std::sync::OnceLock::new(),
             snap,
         }))
     }
