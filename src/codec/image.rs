@@ -64,20 +64,29 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn u128_varint(&mut self, wide: bool) -> Result<u128, DecodeError> {
+    /// A varint of a `u128` (a uuid): the 16-byte form too.
+    fn u128_varint(&mut self) -> Result<u128, DecodeError> {
         Ok(match self.byte()? {
             b @ 0..=SINGLE_BYTE_MAX => u128::from(b),
             U16_BYTE => u128::from(u16::from_le_bytes(self.array()?)),
             U32_BYTE => u128::from(u32::from_le_bytes(self.array()?)),
             U64_BYTE => u128::from(u64::from_le_bytes(self.array()?)),
-            U128_BYTE if wide => u128::from_le_bytes(self.array()?),
+            U128_BYTE => u128::from_le_bytes(self.array()?),
             b => return Err(format!("invalid varint discriminant {b}")),
         })
     }
 
+    /// A varint that must fit 64 bits (its 16-byte form is refused, as the serde path
+    /// refuses it for a `u64`).
+    #[inline]
     fn u64(&mut self) -> Result<u64, DecodeError> {
-        let v = self.u128_varint(false)?;
-        u64::try_from(v).map_err(|_| format!("varint {v} does not fit 64 bits"))
+        Ok(match self.byte()? {
+            b @ 0..=SINGLE_BYTE_MAX => u64::from(b),
+            U16_BYTE => u64::from(u16::from_le_bytes(self.array()?)),
+            U32_BYTE => u64::from(u32::from_le_bytes(self.array()?)),
+            U64_BYTE => u64::from_le_bytes(self.array()?),
+            b => return Err(format!("invalid varint discriminant {b}")),
+        })
     }
 
     fn i64(&mut self) -> Result<i64, DecodeError> {
@@ -123,7 +132,7 @@ impl<'a> Reader<'a> {
                 b => return Err(format!("invalid bool byte {b}")),
             },
             TAG_UUID => {
-                let v = self.u128_varint(true)?;
+                let v = self.u128_varint()?;
                 out.push(Value::Uuid(Uuid::from_u128(v)));
             }
             TAG_TIMESTAMP => {
