@@ -540,17 +540,20 @@ pub(crate) fn trashed_members(
 }
 
 /// The deletion whose trash holds the latest life of the row (table, encoded pk) still in a
-/// trash, if any, with the LSN of that life's last image.
+/// trash, if any, with the LSN of that life's last image. `released`: the LSN of a tombstone of
+/// the row whose deletion the caller has just taken the row out of (a restore or a purge of
+/// it), passed over without reading its event from the log.
 pub(crate) fn deletion_holding_a_life(
     view: &dyn ReadView,
     table: u32,
     pk_enc: &[u8],
+    released: Option<u64>,
 ) -> Result<Option<(uuid::Uuid, u64)>> {
     let prefix = codec::row_key(table, pk_enc);
     for item in crate::records::scan_prefix(view, Space::Hist, &prefix, true)? {
         let (k, v) = item?;
         let (_, pk, lsn) = codec::hist_parts(&k)?;
-        if pk != pk_enc || v.first() != Some(&kind::TOMBSTONE) {
+        if pk != pk_enc || v.first() != Some(&kind::TOMBSTONE) || released == Some(lsn) {
             continue;
         }
         if let Some(Event {

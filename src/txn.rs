@@ -851,7 +851,7 @@ impl<'db> Transaction<'db> {
         } else if let Some((d, _)) = crate::records::get_dead(&self.overlay, t.id(), &enc)? {
             d
         } else if let Some((d, _)) =
-            crate::history::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
+            crate::history::deletion_holding_a_life(&self.overlay, t.id(), &enc, None)?
         {
             d
         } else {
@@ -864,7 +864,7 @@ impl<'db> Transaction<'db> {
         // Earlier lives of the same key (a table whose trash frees keys) may still be in the
         // trash of other deletions: every version of the row goes, so those go too.
         while let Some((other, _)) =
-            crate::history::deletion_holding_a_life(&self.overlay, t.id(), &enc)?
+            crate::history::deletion_holding_a_life(&self.overlay, t.id(), &enc, None)?
         {
             let more = self.purge(other)?;
             report.rows.extend(more.rows);

@@ -591,7 +591,12 @@ pub fn apply_row(catalog: &Catalog, ev: &Event, o: &mut Overlay) -> Result<()> {
                     }
                     // An earlier life of the key may still be in another deletion's trash
                     // (a table whose trash frees keys): the row is held by it again.
-                    match crate::history::deletion_holding_a_life(o, t.id(), &pk_enc)? {
+                    match crate::history::deletion_holding_a_life(
+                        o,
+                        t.id(),
+                        &pk_enc,
+                        Some(member.lsn),
+                    )? {
                         Some((other, other_last)) => o.put(
                             Space::Dead,
                             codec::row_key(t.id(), &pk_enc),
@@ -731,7 +736,7 @@ fn apply_restore(
             // `dead` names the deletion holding the latest life of the key still in a trash:
             // an earlier life may be in another deletion's trash (a table whose trash frees
             // keys), which then holds the key again.
-            match crate::history::deletion_holding_a_life(o, t.id(), &pk_enc)? {
+            match crate::history::deletion_holding_a_life(o, t.id(), &pk_enc, Some(m.lsn))? {
                 Some((other, other_last)) => o.put(
                     Space::Dead,
                     codec::row_key(t.id(), &pk_enc),
