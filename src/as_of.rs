@@ -38,7 +38,7 @@ use uuid::Uuid;
 use crate::codec::record::kind;
 use crate::codec::{self, keys, Space};
 use crate::error::{Error, Result};
-use crate::history::{row_as_of, RowAsOf};
+use crate::history::{listed_row_as_of, row_as_of, RowAsOf};
 use crate::log::{self, EventBody};
 use crate::read::{ReadCtx, Readable, ViewRef};
 use crate::restore::{RestorePlan, RestorePolicy};
@@ -688,25 +688,39 @@ impl<'a> AsOfView<'a> {
         };
         let mut found = self.found.borrow_mut();
         found.clear();
-        for pk_enc in pks {
-            let (version, bytes, image) =
-                match row_as_of(self.base.as_ref(), table, &pk_enc, self.lsn)? {
-                    RowAsOf::Live(bytes, row) => (row.lsn, Some(bytes), row.image),
+        // The candidates' live records first, read together (a parent's children lie
+        // together: a step each); a row whose live version is not newer than the point is
+        // answered by it, the others by their listed versions.
+        let base = self.base.as_ref();
+        let row_keys: Vec<Vec<u8>> = pks.iter().map(|pk| codec::row_key(table, pk)).collect();
+        let lives = crate::records::get_row_records(base, &row_keys)?;
+        for ((pk_enc, row_key), live) in pks.iter().zip(row_keys).zip(lives) {
+            let live = match live {
+                Some(bytes) if crate::records::row_lsn(&row_key, &bytes)? <= self.lsn => {
+                    let row = crate::records::decode_row(&row_key, &bytes)?;
+                    Some((bytes, row))
+                }
+                _ => None,
+            };
+            let (version, bytes, image) = match live {
+                Some((bytes, row)) => (row.lsn, Some(bytes), row.image),
+                None => match listed_row_as_of(base, table, pk_enc, self.lsn)? {
                     RowAsOf::Version(lsn, image) => (lsn, None, image),
-                    RowAsOf::Purged(_) | RowAsOf::Absent => continue,
-                };
+                    RowAsOf::Live(..) | RowAsOf::Purged(_) | RowAsOf::Absent => continue,
+                },
+            };
             if image.is_empty() {
                 continue;
             }
             let (vals, _) = crate::records::index_vals(t, &idx.cols, &image);
-            let key = codec::index_key(table, index, &vals, &pk_enc);
+            let key = codec::index_key(table, index, &vals, pk_enc);
             if inside(&key) {
                 out.push(key);
                 let record = match bytes {
                     Some(b) => b,
                     None => crate::records::encode_row(version, &image)?,
                 };
-                found.insert(codec::row_key(table, &pk_enc), record);
+                found.insert(row_key, record);
             }
         }
         out.sort();
@@ -750,6 +764,12 @@ fn hist_bound(b: Bound<&[u8]>, is_start: bool) -> Bound<Vec<u8>> {
 }
 
 impl ReadView for AsOfView<'_> {
+    /// A range of rows is an as-of scan of it: rows asked for by key are read one by one (and
+    /// those an index lookup has just read come from `found`).
+    fn walks_rows(&self) -> bool {
+        false
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match space {
             Space::Rows => {

@@ -787,6 +787,17 @@ pub(crate) fn row_as_of(
     if let Some((bytes, row)) = live_row_at(view, table, pk_enc, lsn)? {
         return Ok(RowAsOf::Live(bytes, row));
     }
+    listed_row_as_of(view, table, pk_enc, lsn)
+}
+
+/// [`row_as_of`] for a row whose live record, if it has one, is newer than `lsn` (the caller
+/// has read it): the newest listed version at or before `lsn`, its image read from the log.
+pub(crate) fn listed_row_as_of(
+    view: &dyn ReadView,
+    table: u32,
+    pk_enc: &[u8],
+    lsn: u64,
+) -> Result<RowAsOf> {
     Ok(match listed_version_at(view, table, pk_enc, lsn)? {
         Some(v) if v.tag == kind::IMAGE_PURGED => RowAsOf::Purged(v.lsn),
         Some(v) if v.is_live() => RowAsOf::Version(v.lsn, image_of(view, v.lsn)?),

@@ -287,13 +287,48 @@ pub fn get_rows<K: AsRef<[u8]> + Ord>(
 ) -> Result<Vec<Option<StoredRow>>> {
     let mut out: Vec<Option<StoredRow>> = Vec::with_capacity(keys.len());
     out.resize_with(keys.len(), || None);
-    if keys.len() <= 2 {
-        for (slot, key) in out.iter_mut().zip(keys) {
+    visit_rows(view, keys, &mut |pos, k, v| {
+        if let Some(slot) = out.get_mut(pos) {
+            *slot = Some(decode_row(k, v)?);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`get_rows`] answering each row's record as stored (not decoded).
+pub fn get_row_records<K: AsRef<[u8]> + Ord>(
+    view: &dyn ReadView,
+    keys: &[K],
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+    visit_rows(view, keys, &mut |pos, _, v| {
+        if let Some(slot) = out.get_mut(pos) {
+            *slot = Some(v.to_vec());
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// What [`visit_rows`] calls with each row found: its position in the keys, its key, its
+/// record.
+type TakeRow<'f> = dyn FnMut(usize, &[u8], &[u8]) -> Result<()> + 'f;
+
+/// Calls `take(position in keys, key, record)` for every key of `keys` that has a live row
+/// (see [`get_rows`]; a key asked twice is answered at one of its positions).
+fn visit_rows<K: AsRef<[u8]> + Ord>(
+    view: &dyn ReadView,
+    keys: &[K],
+    take: &mut TakeRow<'_>,
+) -> Result<()> {
+    if keys.len() <= 2 || !view.walks_rows() {
+        for (pos, key) in keys.iter().enumerate() {
             if let Some(bytes) = view.get(Space::Rows, key.as_ref())? {
-                *slot = Some(decode_row(key.as_ref(), &bytes)?);
+                take(pos, key.as_ref(), &bytes)?;
             }
         }
-        return Ok(out);
+        return Ok(());
     }
     // positions in key order (an equality lookup already gives them so); a key asked twice
     // sits next to its twin and is answered with it
@@ -315,7 +350,7 @@ pub fn get_rows<K: AsRef<[u8]> + Ord>(
         .and_then(at)
         .and_then(|i| keys.get(i))
     else {
-        return Ok(out);
+        return Ok(());
     };
     let mut next = 0usize; // the next key, in key order, to find
     while let Some(key) = at(next).and_then(|i| keys.get(i)) {
@@ -344,9 +379,7 @@ pub fn get_rows<K: AsRef<[u8]> + Ord>(
                             return Ok(true);
                         }
                         std::cmp::Ordering::Equal => {
-                            if let Some(slot) = out.get_mut(pos) {
-                                *slot = Some(decode_row(k, v)?);
-                            }
+                            take(pos, k, v)?;
                             found = true;
                             next += 1;
                         }
@@ -362,7 +395,7 @@ pub fn get_rows<K: AsRef<[u8]> + Ord>(
             break;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Rows [`get_rows`] walks past in a row before it seeks again.

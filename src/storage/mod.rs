@@ -199,6 +199,14 @@ pub trait ReadView {
         None
     }
 
+    /// True when walking the rows space costs about a step a row, so that rows asked for by
+    /// key that lie together are best read with a range walk (`records::get_rows`); false
+    /// where a range of rows is computed before it is walked (an as-of view: a range is an
+    /// as-of scan of it), so that such rows are read one by one.
+    fn walks_rows(&self) -> bool {
+        true
+    }
+
     /// The pairs of `space` with keys within the bounds, in key order (or reverse order).
     fn range<'a>(
         &'a self,

@@ -134,6 +134,10 @@ impl<'a> LayeredView<'a> {
 }
 
 impl ReadView for LayeredView<'_> {
+    fn walks_rows(&self) -> bool {
+        self.base.walks_rows()
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         for layer in self.layers.iter().rev() {
             if let Some(v) = layer.get(space, key) {
@@ -177,6 +181,10 @@ impl ReadView for LayeredView<'_> {
 }
 
 impl ReadView for Overlay<'_> {
+    fn walks_rows(&self) -> bool {
+        self.base.walks_rows()
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.changes.get(space, key) {
             Some(v) => Ok(v.cloned()),
