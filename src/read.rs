@@ -187,11 +187,12 @@ fn coerce_cells(table: &Table, cols: &[usize], values: Vec<Value>) -> Result<Vec
 
 fn bound_key(prefix: &[u8], b: &Bound<Vec<u8>>, is_start: bool) -> Bound<Vec<u8>> {
     let with = |k: &[u8]| {
-        let mut v = prefix.to_vec();
+        let mut v = Vec::with_capacity(prefix.len() + k.len() + 1);
+        v.extend_from_slice(prefix);
         v.extend_from_slice(k);
         v
     };
-    let after = |k: &[u8]| keys::prefix_end(&with(k)).map_or(Bound::Unbounded, Bound::Excluded);
+    let after = |k: &[u8]| keys::into_prefix_end(with(k)).map_or(Bound::Unbounded, Bound::Excluded);
     match (b, is_start) {
         (Bound::Unbounded, true) => Bound::Included(prefix.to_vec()),
         (Bound::Unbounded, false) => {
@@ -468,7 +469,11 @@ fn lookup_in(
         })
     };
     let prefix = codec::index_prefix(t.id(), idx.id);
-    let (s, e) = (enc(range.start)?, enc(range.end)?);
+    // an equality lookup (children, lookup) encodes its values once
+    let same =
+        matches!((&range.start, &range.end), (Bound::Included(a), Bound::Included(b)) if a == b);
+    let s = enc(range.start)?;
+    let e = if same { s.clone() } else { enc(range.end)? };
     let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
     if range.limit == Some(0) {
         return Ok(Vec::new());

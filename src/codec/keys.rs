@@ -200,7 +200,11 @@ fn bad(why: impl Into<String>) -> Error {
 /// The smallest key greater than every key that starts with `prefix` (for exclusive range
 /// ends), or `None` when the prefix is all 0xFF.
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
+    into_prefix_end(prefix.to_vec())
+}
+
+/// [`prefix_end`] of a prefix the caller owns, made in its buffer.
+pub fn into_prefix_end(mut end: Vec<u8>) -> Option<Vec<u8>> {
     while let Some(last) = end.pop() {
         if last < 0xFF {
             end.push(last + 1);
