@@ -727,24 +727,28 @@ pub(crate) fn listed_version_at(
 ) -> Result<Option<Version>> {
     let start = codec::hist_key(table, pk_enc, 0);
     let end = codec::hist_key(table, pk_enc, lsn);
-    for item in view.range(
+    let mut found = None;
+    view.visit(
         Space::Hist,
         Bound::Included(&start),
         Bound::Included(&end),
         true,
-    )? {
-        let (k, v) = item?;
-        let tag = *v
-            .first()
-            .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
-        if tag == kind::PURGE {
-            // The purge of an earlier life (which was in the trash): not a version of the row.
-            continue;
-        }
-        let at = codec::hist_lsn(&k)?;
-        return Ok(Some(Version { lsn: at, tag }));
-    }
-    Ok(None)
+        &mut |k, v| {
+            let tag = *v
+                .first()
+                .ok_or_else(|| Error::corrupted("hist", "empty value"))?;
+            if tag == kind::PURGE {
+                // The purge of an earlier life (which was in the trash): not a version.
+                return Ok(true);
+            }
+            found = Some(Version {
+                lsn: codec::hist_lsn(k)?,
+                tag,
+            });
+            Ok(false)
+        },
+    )?;
+    Ok(found)
 }
 
 /// The image a live version holds.
@@ -756,11 +760,9 @@ pub(crate) fn image_of(view: &dyn ReadView, lsn: u64) -> Result<Vec<Value>> {
             "the version of row {pk} written at lsn {lsn}"
         )));
     }
-    crate::records::event_image(&ev.body)
-        .cloned()
-        .ok_or_else(|| {
-            Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
-        })
+    crate::records::into_event_image(ev.body).ok_or_else(|| {
+        Error::corrupted("log", format!("the event at lsn {lsn} holds no row image"))
+    })
 }
 
 /// A row as of an LSN, as the one as-of row lookup finds it.

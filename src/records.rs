@@ -160,6 +160,17 @@ pub fn event_image(body: &EventBody) -> Option<&Vec<Value>> {
     }
 }
 
+/// [`event_image`] taken out of the event.
+pub fn into_event_image(body: EventBody) -> Option<Vec<Value>> {
+    match body {
+        EventBody::Insert { image, .. }
+        | EventBody::Update { image, .. }
+        | EventBody::Unlink { image, .. }
+        | EventBody::Restore { image, .. } => Some(image),
+        _ => None,
+    }
+}
+
 /// A live row as stored in the rows view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRow {
