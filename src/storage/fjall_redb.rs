@@ -587,8 +587,10 @@ impl View<'_> {
                     return Ok(());
                 };
                 let (k, v) = item.map_err(|e| rerr(file, e))?;
+                // redb's bytes taken before `f` runs: a panic while lending them is redb's
+                let (k, v) = (k.value(), v.value());
                 in_f = true;
-                let more = f(k.value(), v.value())?;
+                let more = f(k, v)?;
                 in_f = false;
                 if !more {
                     return Ok(());
