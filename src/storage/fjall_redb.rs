@@ -477,16 +477,21 @@ impl ReadView for View<'_> {
     }
 }
 
-/// Writes one space's changes. In the rows and the version index, whose new keys mostly
-/// follow one another (a transaction's rows, a cascade's children), runs of at least
-/// [`CURSOR_RUN`] changes go through a cursor:
-/// ascending keys go into the gap the cursor stands at, so that a run of neighbouring keys
-/// costs one descent of the tree and one rebuild of each leaf it touches, rather than one of
-/// each per key; the cursor seeks again whenever the next key lies past an entry the table
-/// already holds, or does not sort after the key before it. Elsewhere (index entries land
-/// anywhere among the existing ones) one insert or remove per key, which measured faster there:
-/// 200,000 rows with a random text index ingested at 60–62k rows/s with cursors in every space,
-/// 75–80k with plain inserts everywhere, 104–108k with cursors in these two spaces only.
+/// Writes one space's changes. In the rows and the version index, whose new keys often
+/// follow one another (a transaction's rows, the versions of a new row), runs of inserted keys
+/// go through a cursor: ascending keys go into the gap the cursor stands at, so that a stretch
+/// of neighbouring keys costs one descent of the tree and one rebuild of each leaf it touches,
+/// rather than one of each per key. A stretch ends where the next key lies past an entry the
+/// table already holds, or does not sort after the key before it, or removes one.
+///
+/// A cursor that wrote one key cost about six plain inserts (it seeks, rebuilds its leaf on
+/// close): a cascade's tombstones land one after each row's history, so when a stretch
+/// writes a single key the next [`PLAIN_AFTER_MISS`] keys (doubling while stretches keep
+/// failing) go in one by one before a cursor is tried again. Removes always go one by one (a
+/// cursor's removal was twice a plain one, even among neighbours). Elsewhere (index entries
+/// land anywhere among the existing ones) every change goes in by itself, which measured faster
+/// there: 200,000 rows with a random text index ingested at 60–62k rows/s with cursors in every
+/// space, 75–80k with plain inserts everywhere, 104–108k with cursors in these two spaces only.
 fn write_run(
     txn: &redb::WriteTransaction,
     space: Space,
@@ -496,25 +501,37 @@ fn write_run(
     let mut t: WriteTable<'_> = txn
         .open_table(definition(space))
         .map_err(|e| rerr(file, e))?;
+    let plain = |t: &mut WriteTable<'_>, k: &[u8], v: Option<&[u8]>| {
+        match v {
+            Some(v) => t.insert(k, v).map(|_| ()),
+            None => t.remove(k).map(|_| ()),
+        }
+        .map_err(|e| rerr(file, e))
+    };
     if run.len() < CURSOR_RUN || !matches!(space, Space::Rows | Space::Hist) {
         // index entries land anywhere among the existing ones, and a cursor costs more than
         // it saves for a few keys: one seek each
         for &(k, v) in run {
-            match v {
-                Some(v) => t.insert(k, v).map(|_| ()),
-                None => t.remove(k).map(|_| ()),
-            }
-            .map_err(|e| rerr(file, e))?;
+            plain(&mut t, k, v)?;
         }
         return Ok(());
     }
+    // keys to write one by one before a cursor is tried again, and how many after the next miss
+    let (mut one_by_one, mut after_miss) = (0usize, PLAIN_AFTER_MISS);
     let mut i = 0;
-    while let Some(&(first, _)) = run.get(i) {
+    while let Some(&(first, v)) = run.get(i) {
+        if v.is_none() || one_by_one > 0 || run.len() - i < CURSOR_RUN {
+            plain(&mut t, first, v)?;
+            one_by_one = one_by_one.saturating_sub(1);
+            i += 1;
+            continue;
+        }
         let mut cursor = t
             .lower_bound_mut(Bound::Included(first))
             .map_err(|e| rerr(file, e))?;
         let mut last: Option<&[u8]> = None;
-        while let Some(&(k, v)) = run.get(i) {
+        let mut written = 0usize;
+        while let Some(&(k, Some(v))) = run.get(i) {
             if last.is_some_and(|l| k <= l) {
                 break;
             }
@@ -527,23 +544,30 @@ fn write_run(
                 Some(std::cmp::Ordering::Less) => break,
                 Some(std::cmp::Ordering::Equal) => {
                     cursor.remove_next().map_err(|e| rerr(file, e))?;
-                    if let Some(v) = v {
-                        cursor.insert_before(k, v).map_err(|e| cerr(file, e))?;
-                    }
+                    cursor.insert_before(k, v).map_err(|e| cerr(file, e))?;
                 }
                 Some(std::cmp::Ordering::Greater) | None => {
-                    if let Some(v) = v {
-                        cursor.insert_before(k, v).map_err(|e| cerr(file, e))?;
-                    }
+                    cursor.insert_before(k, v).map_err(|e| cerr(file, e))?;
                 }
             }
             last = Some(k);
+            written += 1;
             i += 1;
         }
         cursor.close().map_err(|e| rerr(file, e))?;
+        if written <= 1 {
+            one_by_one = after_miss;
+            after_miss = after_miss.saturating_mul(2);
+        } else {
+            after_miss = PLAIN_AFTER_MISS;
+        }
     }
     Ok(())
 }
+
+/// Keys written one by one after a cursor wrote a single key (doubled on each such miss in a
+/// row; see [`write_run`]).
+const PLAIN_AFTER_MISS: usize = 4;
 
 /// The fewest changes of a space that [`write_run`] writes through a cursor.
 const CURSOR_RUN: usize = 4;
