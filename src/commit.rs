@@ -7,7 +7,10 @@
 //! first waiter, which wakes the others). Batches handed in while it writes or syncs
 //! queue up and form the next group, so concurrent committers share writes and flushes (group
 //! commit) without giving up per-commit atomicity or order. Eventual commits are synced by the
-//! same thread within [`EVENTUAL_WINDOW`].
+//! same thread within [`EVENTUAL_WINDOW`]. A lone commit (nothing queued or unapplied, no sync
+//! in progress) is written by its own thread, which holds the writer lock, so order is kept:
+//! an Immediate one then syncs itself, an Eventual one wakes the committer to sync it (the
+//! first since the committer's last sync does; it does not wait for it).
 //!
 //! The committer is the pipeline's one serial thread, so work that need not happen there is
 //! done elsewhere: wake-ups by the woken waiters, freeing batches by the committing threads.
@@ -201,6 +204,9 @@ struct Shared {
     syncing: Arc<AtomicUsize>,
     /// Held through every sync (see [`Shared::sync`]).
     sync_lock: parking_lot::Mutex<()>,
+    /// An Eventual commit was written by its own thread since the committer last synced, and
+    /// the committer was woken to sync it within [`EVENTUAL_WINDOW`].
+    unsynced: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -269,7 +275,11 @@ enum PendingKind {
         /// committer thread, which is the pipeline's one serial thread.
         _batch: Arc<Batch>,
     },
-    /// Already applied by the committing thread itself; it syncs itself too.
+    /// An Eventual commit already applied by the committing thread itself; the committer
+    /// syncs it.
+    Applied,
+    /// An Immediate commit already applied by the committing thread itself; it syncs itself
+    /// too.
     Inline {
         shared: Arc<Shared>,
         /// Counts this commit as syncing until it is dropped.
@@ -301,6 +311,7 @@ impl Pending {
     pub fn wait(self) -> Result<()> {
         match self.0 {
             PendingKind::Queued { answer, .. } => answer.recv().unwrap_or(Err(Error::Closed)),
+            PendingKind::Applied => Ok(()),
             PendingKind::Inline { shared, .. } => shared.sync().map_err(Error::Poisoned),
         }
     }
@@ -317,6 +328,7 @@ impl Pipeline {
             pending: Mutex::new(Vec::new()),
             syncing: Arc::new(AtomicUsize::new(0)),
             sync_lock: parking_lot::Mutex::new(()),
+            unsynced: std::sync::atomic::AtomicBool::new(false),
         });
         let committer = {
             let shared = shared.clone();
@@ -354,11 +366,7 @@ impl Pipeline {
         }
         let jobs = self.jobs.as_ref().ok_or(Error::Closed)?;
         let idle = shared.pending.lock().map(|p| p.is_empty()).unwrap_or(false);
-        if durability == Durability::Immediate
-            && self.inline_ok
-            && idle
-            && jobs.is_empty()
-            && shared.syncing.load(Ordering::Acquire) == 0
+        if self.inline_ok && idle && jobs.is_empty() && shared.syncing.load(Ordering::Acquire) == 0
         {
             let slot = SyncSlot::take(&shared.syncing);
             if !batch.is_empty() {
@@ -366,6 +374,23 @@ impl Pipeline {
                     shared.write_failed(format!("a write failed: {e}"));
                     return Err(e);
                 }
+            }
+            if durability == Durability::Eventual {
+                drop(slot);
+                // the committer syncs it within the window: the first such write since its
+                // last sync wakes it (without waiting for it), the next ones find it woken
+                if !batch.is_empty() && !shared.unsynced.swap(true, Ordering::AcqRel) {
+                    let (reply, _) = oneshot();
+                    let wake = Job {
+                        batch: Arc::new(Batch::default()),
+                        reply,
+                        durability: Durability::Eventual,
+                    };
+                    if jobs.send(wake).is_err() {
+                        return Err(Error::Closed);
+                    }
+                }
+                return Ok(Pending(PendingKind::Applied));
             }
             return Ok(Pending(PendingKind::Inline {
                 shared: shared.clone(),
@@ -498,7 +523,12 @@ fn commit_loop(shared: &Shared, jobs: &Receiver<Job>) {
                 .filter(|j| !j.batch.is_empty())
                 .map(|j| j.batch.clone())
                 .collect();
-            let result = engine.write_group(&batches);
+            // nothing to write: a drain, or a wake-up for a commit written by its own thread
+            let result = if batches.is_empty() {
+                Ok(())
+            } else {
+                engine.write_group(&batches)
+            };
             shared.done(&group);
             match result {
                 Ok(()) => {
@@ -529,6 +559,8 @@ fn commit_loop(shared: &Shared, jobs: &Receiver<Job>) {
             continue;
         }
         dirty_since = None;
+        // commits written by their own threads from here on wake this thread again
+        shared.unsynced.store(false, Ordering::Release);
         let outcome = {
             let _slot = SyncSlot::take(&shared.syncing);
             shared.sync()
@@ -744,5 +776,70 @@ mod tests {
         engine.fail_sync.store(false, Ordering::SeqCst);
         assert!(pipeline.sync().is_err());
         assert!(pipeline.submit(one_put(2), Durability::Immediate).is_err());
+    }
+
+    /// Waits up to ten windows for the engine to have synced more than `before` times.
+    fn synced_after(engine: &Faulty, before: usize) -> bool {
+        let deadline = Instant::now() + EVENTUAL_WINDOW * 10;
+        while Instant::now() < deadline {
+            if engine.syncs.load(Ordering::SeqCst) > before {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn a_lone_eventual_commit_is_applied_at_once_and_synced_within_the_window() {
+        for inline in [true, false] {
+            let engine = Faulty::new(inline);
+            let pipeline = Pipeline::start(engine.clone()).unwrap();
+            // twice: the second commit comes after the committer's sync of the first, which
+            // must not have left it unwoken
+            for i in [1u8, 2] {
+                let before = engine.syncs.load(Ordering::SeqCst);
+                pipeline
+                    .submit(one_put(i), Durability::Eventual)
+                    .unwrap()
+                    .wait()
+                    .unwrap();
+                let view = engine.read().unwrap();
+                assert_eq!(
+                    view.get(crate::codec::Space::Rows, &[i]).unwrap(),
+                    Some(vec![i]),
+                    "inline {inline}: commit {i} not applied when it returned"
+                );
+                drop(view);
+                assert!(
+                    synced_after(&engine, before),
+                    "inline {inline}: commit {i} never synced"
+                );
+            }
+            assert!(pipeline.pending().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_failed_lone_eventual_write_fails_and_poisons() {
+        let engine = Faulty::new(true);
+        let pipeline = Pipeline::start(engine.clone()).unwrap();
+        engine.fail_write.store(true, Ordering::SeqCst);
+        let first = pipeline
+            .submit(one_put(1), Durability::Eventual)
+            .and_then(Pending::wait);
+        assert!(
+            matches!(&first, Err(Error::Storage(why)) if why.contains("injected write")),
+            "{first:?}"
+        );
+        engine.fail_write.store(false, Ordering::SeqCst);
+        assert!(matches!(
+            pipeline
+                .submit(one_put(2), Durability::Eventual)
+                .map(|_| ()),
+            Err(Error::Poisoned(_))
+        ));
+        let view = engine.read().unwrap();
+        assert_eq!(view.get(crate::codec::Space::Rows, &[1]).unwrap(), None);
     }
 }
