@@ -18,6 +18,9 @@ type Staged = (Vec<u8>, Option<Vec<u8>>);
 pub struct Overlay<'a> {
     base: Box<dyn ReadView + 'a>,
     changes: Batch,
+    /// The last row read from the base view, by key: a write reads the row it changes, and
+    /// the views then read it again to replace it (the base never changes, so it stays true).
+    last_row: std::cell::RefCell<Option<(Vec<u8>, Option<Vec<u8>>)>>,
 }
 
 /// A view of an empty store (the base of a rebuild).
@@ -71,6 +74,7 @@ impl<'a> Overlay<'a> {
         Overlay {
             base,
             changes: Batch::default(),
+            last_row: std::cell::RefCell::new(None),
         }
     }
 
@@ -186,10 +190,20 @@ impl ReadView for Overlay<'_> {
     }
 
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.changes.get(space, key) {
-            Some(v) => Ok(v.cloned()),
-            None => self.base.get(space, key),
+        if let Some(v) = self.changes.get(space, key) {
+            return Ok(v.cloned());
         }
+        if space != Space::Rows {
+            return self.base.get(space, key);
+        }
+        if let Some((k, v)) = self.last_row.borrow().as_ref() {
+            if k.as_slice() == key {
+                return Ok(v.clone());
+            }
+        }
+        let got = self.base.get(space, key)?;
+        *self.last_row.borrow_mut() = Some((key.to_vec(), got.clone()));
+        Ok(got)
     }
 
     fn range<'b>(
