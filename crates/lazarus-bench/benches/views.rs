@@ -8,7 +8,10 @@
 //! - `open/<rows>`: opening the store after a clean close (goal 6);
 //! - `as_of/<v>`: a live get, an as-of get with its view opened, one on a view opened once, and
 //!   an as-of scan and child lookup, on 2,000 children with v = 1, 10, 100 versions each, as of
-//!   the middle of the history (goal 3).
+//!   the middle of the history (goal 3);
+//! - `update/<rows>`: 1,000 neighbouring children's notes updated in one transaction, eventual
+//!   durability (SQLite `synchronous = NORMAL`), per row, beside SQLite with `is_deleted`, on
+//!   10k children (each iteration writes a new version of every row it updates).
 //!
 //! Run: `cargo bench -p lazarus-bench --bench views` (a few minutes); `-- point_get` and the like
 //! pick groups, though every store is still built. Stores go under `LAZARUS_BENCH_DIR` (default
@@ -191,5 +194,38 @@ fn bench_as_of(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_live, bench_as_of);
+/// Updates of 1,000 neighbouring rows in one transaction: every row gets a new image and a
+/// version index entry (lazarusdb) or is rewritten in place (SQLite).
+fn bench_updates(c: &mut Criterion) {
+    let rows = 10_000u64;
+    let (ld, sd) = (tempdir(), tempdir());
+    let mut lz = Lazarus::open(ld.path(), EngineKind::default(), Durable::Eventual).unwrap();
+    let mut sq = Sqlite::open(sd.path(), false, Durable::Eventual).unwrap();
+    build_families(&mut lz, rows).unwrap();
+    build_families(&mut sq, rows).unwrap();
+    let ids: Vec<i64> = (1..=rows as i64).collect();
+    let chunks: Vec<&[i64]> = ids.chunks(1_000).collect();
+    let mut g = c.benchmark_group(format!("update/{}", label(rows)));
+    short(&mut g);
+    g.throughput(Throughput::Elements(1_000));
+    let mut pass = 0u64;
+    g.bench_function("lazarusdb", |b| {
+        b.iter(|| {
+            pass += 1;
+            let chunk = chunks[(pass % chunks.len() as u64) as usize];
+            lz.update_children(chunk, pass).unwrap()
+        })
+    });
+    g.bench_function("sqlite-soft-delete", |b| {
+        b.iter(|| {
+            pass += 1;
+            let chunk = chunks[(pass % chunks.len() as u64) as usize];
+            sq.update_children(chunk, pass).unwrap()
+        })
+    });
+    g.finish();
+    lz.db.close().unwrap();
+}
+
+criterion_group!(benches, bench_live, bench_as_of, bench_updates);
 criterion_main!(benches);

@@ -427,6 +427,21 @@ impl Sqlite {
         Ok(Sqlite { conn, shadow })
     }
 
+    /// Updates the note of these live children, in one transaction (as
+    /// [`Lazarus::update_children`] does).
+    pub fn update_children(&mut self, ids: &[i64], version: u64) -> Result<()> {
+        let note = format!("{NOTE}, version {version}");
+        let sql = self.live("UPDATE child SET note = ?1 WHERE id = ?2");
+        let tx = self.conn.transaction()?;
+        {
+            let mut up = tx.prepare_cached(&sql)?;
+            for id in ids {
+                up.execute(params![note, id])?;
+            }
+        }
+        Ok(tx.commit()?)
+    }
+
     /// `sql` with the live-row filter appended (`AND is_deleted = 0`) unless shadow tables.
     fn live(&self, sql: &str) -> String {
         if self.shadow {
