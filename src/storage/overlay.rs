@@ -20,7 +20,7 @@ pub struct Overlay<'a> {
     changes: Batch,
     /// The last row read from the base view, by key: a write reads the row it changes, and
     /// the views then read it again to replace it (the base never changes, so it stays true).
-    last_row: std::cell::RefCell<Option<(Vec<u8>, Option<Vec<u8>>)>>,
+    last_row: std::cell::RefCell<Option<Staged>>,
 }
 
 /// A view of an empty store (the base of a rebuild).
