@@ -739,27 +739,33 @@ mod tests {
 
     #[test]
     fn a_failed_write_fails_its_commits_and_every_later_one() {
-        let engine = Faulty::new(false);
-        let pipeline = Pipeline::start(engine.clone()).unwrap();
-        engine.fail_write.store(true, Ordering::SeqCst);
-        let first = pipeline
-            .submit(one_put(1), Durability::Immediate)
-            .unwrap()
-            .wait();
-        assert!(
-            matches!(&first, Err(Error::Storage(why)) if why.contains("injected write")),
-            "{first:?}"
-        );
-        assert!(pipeline.poisoned().is_some());
-        engine.fail_write.store(false, Ordering::SeqCst);
-        assert!(matches!(
-            pipeline
-                .submit(one_put(2), Durability::Eventual)
-                .map(|_| ()),
-            Err(Error::Poisoned(_))
-        ));
-        // Nothing of the failed batch is listed as pending for readers.
-        assert!(pipeline.pending().is_empty());
+        // written by the committer, or by the committing thread itself (a lone commit)
+        for inline in [false, true] {
+            for durability in [Durability::Immediate, Durability::Eventual] {
+                let engine = Faulty::new(inline);
+                let pipeline = Pipeline::start(engine.clone()).unwrap();
+                engine.fail_write.store(true, Ordering::SeqCst);
+                let first = pipeline
+                    .submit(one_put(1), durability)
+                    .and_then(Pending::wait);
+                assert!(
+                    matches!(&first, Err(Error::Storage(why)) if why.contains("injected write")),
+                    "inline {inline}, {durability:?}: {first:?}"
+                );
+                assert!(pipeline.poisoned().is_some());
+                engine.fail_write.store(false, Ordering::SeqCst);
+                assert!(matches!(
+                    pipeline
+                        .submit(one_put(2), Durability::Eventual)
+                        .map(|_| ()),
+                    Err(Error::Poisoned(_))
+                ));
+                // Nothing of the failed batch is listed as pending for readers, or applied.
+                assert!(pipeline.pending().is_empty());
+                let view = engine.read().unwrap();
+                assert_eq!(view.get(crate::codec::Space::Rows, &[1]).unwrap(), None);
+            }
+        }
     }
 
     #[test]
@@ -818,28 +824,5 @@ mod tests {
             }
             assert!(pipeline.pending().is_empty());
         }
-    }
-
-    #[test]
-    fn a_failed_lone_eventual_write_fails_and_poisons() {
-        let engine = Faulty::new(true);
-        let pipeline = Pipeline::start(engine.clone()).unwrap();
-        engine.fail_write.store(true, Ordering::SeqCst);
-        let first = pipeline
-            .submit(one_put(1), Durability::Eventual)
-            .and_then(Pending::wait);
-        assert!(
-            matches!(&first, Err(Error::Storage(why)) if why.contains("injected write")),
-            "{first:?}"
-        );
-        engine.fail_write.store(false, Ordering::SeqCst);
-        assert!(matches!(
-            pipeline
-                .submit(one_put(2), Durability::Eventual)
-                .map(|_| ()),
-            Err(Error::Poisoned(_))
-        ));
-        let view = engine.read().unwrap();
-        assert_eq!(view.get(crate::codec::Space::Rows, &[1]).unwrap(), None);
     }
 }
