@@ -387,7 +387,8 @@ impl Pipeline {
                         durability: Durability::Eventual,
                     };
                     if jobs.send(wake).is_err() {
-                        return Err(Error::Closed);
+                        // the committer is gone (the batch is written all the same): sync here
+                        shared.sync().map_err(Error::Poisoned)?;
                     }
                 }
                 return Ok(Pending(PendingKind::Applied));
