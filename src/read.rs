@@ -311,35 +311,82 @@ pub trait Readable {
         lookup_in(&self.read_ctx()?, table, columns, range)
     }
 
+    /// [`Readable::lookup`] without collecting the rows: calls `f` with each row in turn until
+    /// it returns `false`; returns how many rows `f` was given.
+    fn lookup_each(
+        &self,
+        table: &str,
+        columns: &[&str],
+        values: &[Value],
+        f: impl FnMut(Row) -> bool,
+    ) -> Result<u64> {
+        let r = IndexRange::between(
+            Bound::Included(values.to_vec()),
+            Bound::Included(values.to_vec()),
+        );
+        self.lookup_range_each(table, columns, r, f)
+    }
+
+    /// [`Readable::lookup_range`] without collecting the rows: calls `f` with each row in
+    /// index order until it returns `false` or the range's limit is reached; returns how many
+    /// rows `f` was given.
+    fn lookup_range_each(
+        &self,
+        table: &str,
+        columns: &[&str],
+        range: IndexRange,
+        mut f: impl FnMut(Row) -> bool,
+    ) -> Result<u64> {
+        lookup_each_in(&self.read_ctx()?, table, columns, range, &mut f)
+    }
+
     /// The live rows of `child_table` that reference this row of `table` through a foreign key.
     /// When `child_table` has several foreign keys to `table`, use [`Readable::children_via`].
     fn children(&self, table: &str, pk: impl Into<Value>, child_table: &str) -> Result<Vec<Row>> {
+        let mut out = Vec::new();
+        self.children_each(table, pk, child_table, |row| {
+            out.push(row);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// [`Readable::children`] without collecting the rows: calls `f` with each child row in
+    /// turn (in primary-key order) until it returns `false`; returns how many rows `f` was
+    /// given. Each row is `f`'s to keep or drop, so a loop over many children holds one at a
+    /// time.
+    ///
+    /// ```
+    /// # use lazarusdb::{ColumnType, Db, OnDelete, Readable, Row, TableBuilder};
+    /// # let db = Db::temporary()?;
+    /// # db.create_table(TableBuilder::new("author").column(("id", ColumnType::Int)).primary_key("id"))?;
+    /// # db.create_table(TableBuilder::new("book").column(("id", ColumnType::Int))
+    /// #     .column(("author_id", ColumnType::Int)).primary_key("id")
+    /// #     .foreign_key("author_id", "author", OnDelete::Cascade))?;
+    /// # db.insert("author", Row::new().with("id", 1))?;
+    /// # for id in 1..=3 { db.insert("book", Row::new().with("id", id).with("author_id", 1))?; }
+    /// let mut ids = Vec::new();
+    /// let seen = db.children_each("author", 1, "book", |book| {
+    ///     ids.extend(book.get("id").and_then(|v| v.as_int()));
+    ///     true // go on
+    /// })?;
+    /// assert_eq!((seen, ids), (3, vec![1, 2, 3]));
+    /// # Ok::<(), lazarusdb::Error>(())
+    /// ```
+    fn children_each(
+        &self,
+        table: &str,
+        pk: impl Into<Value>,
+        child_table: &str,
+        mut f: impl FnMut(Row) -> bool,
+    ) -> Result<u64> {
         // the foreign key found and the rows read in one view
         let ctx = self.read_ctx()?;
-        let parent = ctx.catalog.table(table)?;
-        let child = ctx.catalog.table(child_table)?;
-        let mut fks = child
-            .def
-            .foreign_keys
-            .iter()
-            .filter(|f| f.references == parent.name());
-        let column = match (fks.next(), fks.next()) {
-            (Some(one), None) => one.column.as_str(),
-            (None, _) => {
-                return Err(Error::invalid(format!(
-                    "table `{child_table}` has no foreign key to `{table}`"
-                )))
-            }
-            (Some(_), Some(_)) => {
-                return Err(Error::invalid(format!(
-                    "table `{child_table}` has several foreign keys to `{table}`: name one with children_via"
-                )))
-            }
-        };
+        let column = only_foreign_key(&ctx.catalog, table, child_table)?;
         let pk: Value = pk.into();
         let range =
             IndexRange::between(Bound::Included(vec![pk.clone()]), Bound::Included(vec![pk]));
-        lookup_in(&ctx, child_table, &[column], range)
+        lookup_each_in(&ctx, child_table, &[column], range, &mut f)
     }
 
     /// The live rows of `child_table` whose foreign-key column `column` holds `pk`.
@@ -448,6 +495,27 @@ pub trait Readable {
     }
 }
 
+/// The column of `child_table`'s one foreign key to `table` (an error when it has none or
+/// several).
+fn only_foreign_key<'c>(catalog: &'c Catalog, table: &str, child_table: &str) -> Result<&'c str> {
+    let parent = catalog.table(table)?;
+    let child = catalog.table(child_table)?;
+    let mut fks = child
+        .def
+        .foreign_keys
+        .iter()
+        .filter(|f| f.references == parent.name());
+    match (fks.next(), fks.next()) {
+        (Some(one), None) => Ok(one.column.as_str()),
+        (None, _) => Err(Error::invalid(format!(
+            "table `{child_table}` has no foreign key to `{table}`"
+        ))),
+        (Some(_), Some(_)) => Err(Error::invalid(format!(
+            "table `{child_table}` has several foreign keys to `{table}`: name one with children_via"
+        ))),
+    }
+}
+
 /// [`Readable::lookup_range`] through `ctx`: every read of the call from its one view.
 fn lookup_in(
     ctx: &ReadCtx<'_>,
@@ -455,6 +523,23 @@ fn lookup_in(
     columns: &[&str],
     range: IndexRange,
 ) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    lookup_each_in(ctx, table, columns, range, &mut |row| {
+        out.push(row);
+        true
+    })?;
+    Ok(out)
+}
+
+/// [`Readable::lookup_range_each`] through `ctx`: the index entries in range are read first,
+/// then their rows, each given to `f` as it is decoded.
+fn lookup_each_in(
+    ctx: &ReadCtx<'_>,
+    table: &str,
+    columns: &[&str],
+    range: IndexRange,
+    f: &mut dyn FnMut(Row) -> bool,
+) -> Result<u64> {
     let t = ctx.catalog.table(table)?;
     let idx = t.index_on(columns)?;
     let enc = |b: Bound<Vec<Value>>| -> Result<Bound<Vec<u8>>> {
@@ -476,7 +561,7 @@ fn lookup_in(
     let e = if same { s.clone() } else { enc(range.end)? };
     let (s, e) = (bound_key(&prefix, &s, true), bound_key(&prefix, &e, false));
     if range.limit == Some(0) {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     // the row keys of the entries, in index order, one after another in one buffer; then
     // the rows, read together (room for a few dozen keys up front: growing the buffer from
@@ -504,16 +589,39 @@ fn lookup_in(
             key
         })
         .collect();
-    crate::records::get_rows(view, &row_keys)?
-        .into_iter()
-        .map(|r| match r {
-            Some(r) => Ok(crate::records::into_row(t, r.image)),
-            None => Err(Error::corrupted(
-                format!("index {} of {}", idx.id, t.name()),
-                "an index entry points at no live row (run verify)",
-            )),
-        })
-        .collect()
+    let dangling = || {
+        Error::corrupted(
+            format!("index {} of {}", idx.id, t.name()),
+            "an index entry points at no live row (run verify)",
+        )
+    };
+    let mut given: u64 = 0;
+    if row_keys.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
+        // in key order (an equality lookup's are, unless reversed): each row goes to `f` as
+        // the walk over the rows reaches it, in the order of the index
+        let mut stopped = false;
+        crate::records::visit_rows(view, &row_keys, &mut |pos, k, v| {
+            if pos as u64 != given {
+                return Err(dangling());
+            }
+            let row = crate::records::decode_row(k, v)?;
+            given += 1;
+            stopped = !f(crate::records::into_row(t, row.image));
+            Ok(!stopped)
+        })?;
+        if !stopped && given != row_keys.len() as u64 {
+            return Err(dangling());
+        }
+        return Ok(given);
+    }
+    for row in crate::records::get_rows(view, &row_keys)? {
+        let row = row.ok_or_else(dangling)?;
+        given += 1;
+        if !f(crate::records::into_row(t, row.image)) {
+            break;
+        }
+    }
+    Ok(given)
 }
 
 /// Deserializes a row into a user type.

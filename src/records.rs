@@ -302,7 +302,7 @@ pub fn get_rows<K: AsRef<[u8]> + Ord>(
         if let Some(slot) = out.get_mut(pos) {
             *slot = Some(decode_row(k, v)?);
         }
-        Ok(())
+        Ok(true)
     })?;
     Ok(out)
 }
@@ -317,18 +317,19 @@ pub fn get_row_records<K: AsRef<[u8]> + Ord>(
         if let Some(slot) = out.get_mut(pos) {
             *slot = Some(v.to_vec());
         }
-        Ok(())
+        Ok(true)
     })?;
     Ok(out)
 }
 
 /// What [`visit_rows`] calls with each row found: its position in the keys, its key, its
-/// record.
-type TakeRow<'f> = dyn FnMut(usize, &[u8], &[u8]) -> Result<()> + 'f;
+/// record; it answers whether to go on.
+pub type TakeRow<'f> = dyn FnMut(usize, &[u8], &[u8]) -> Result<bool> + 'f;
 
-/// Calls `take(position in keys, key, record)` for every key of `keys` that has a live row
-/// (see [`get_rows`]; a key asked twice is answered at one of its positions).
-fn visit_rows<K: AsRef<[u8]> + Ord>(
+/// Calls `take(position in keys, key, record)` for every key of `keys` that has a live row, in
+/// key order, until `take` answers `false` (see [`get_rows`]; a key asked twice is answered at
+/// one of its positions).
+pub fn visit_rows<K: AsRef<[u8]> + Ord>(
     view: &dyn ReadView,
     keys: &[K],
     take: &mut TakeRow<'_>,
@@ -336,7 +337,9 @@ fn visit_rows<K: AsRef<[u8]> + Ord>(
     if keys.len() <= 2 || !view.walks_rows() {
         for (pos, key) in keys.iter().enumerate() {
             if let Some(bytes) = view.get(Space::Rows, key.as_ref())? {
-                take(pos, key.as_ref(), &bytes)?;
+                if !take(pos, key.as_ref(), &bytes)? {
+                    break;
+                }
             }
         }
         return Ok(());
@@ -364,6 +367,7 @@ fn visit_rows<K: AsRef<[u8]> + Ord>(
         return Ok(());
     };
     let mut next = 0usize; // the next key, in key order, to find
+    let mut stopped = false; // `take` asked to stop
     while let Some(key) = at(next).and_then(|i| keys.get(i)) {
         let mut skipped = 0usize;
         let mut reseek = false;
@@ -390,9 +394,12 @@ fn visit_rows<K: AsRef<[u8]> + Ord>(
                             return Ok(true);
                         }
                         std::cmp::Ordering::Equal => {
-                            take(pos, k, v)?;
                             found = true;
                             next += 1;
+                            if !take(pos, k, v)? {
+                                stopped = true;
+                                return Ok(false);
+                            }
                         }
                         // no live row with the key wanted: on to the next one, with this entry
                         std::cmp::Ordering::Greater => next += 1,
@@ -401,7 +408,7 @@ fn visit_rows<K: AsRef<[u8]> + Ord>(
                 Ok(false)
             },
         )?;
-        if !reseek {
+        if stopped || !reseek {
             // the walk reached the last key (or ran out of rows): the rest are not there
             break;
         }

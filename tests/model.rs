@@ -1118,6 +1118,36 @@ fn check_def<R: Readable>(r: &R, tables: &[Table], t: &Table) -> Result<(), Test
     Ok(())
 }
 
+/// Checks a read that gives its rows one at a time (`read` calls it with the callback): the
+/// callback stops it after `stop` rows (the first row is always given), and it must give the
+/// first rows of `exp`, in order, and say how many it gave.
+fn each_stops(
+    what: impl Fn() -> String,
+    stop: usize,
+    read: impl FnOnce(&mut dyn FnMut(Row) -> bool) -> lazarusdb::Result<u64>,
+    exp: &[&Row],
+) -> Result<(), TestCaseError> {
+    let mut each = Vec::new();
+    let given = read(&mut |row| {
+        each.push(row);
+        each.len() < stop
+    });
+    let want: Vec<&Row> = exp.iter().take(stop.max(1)).copied().collect();
+    prop_assert_eq!(
+        given.as_ref().ok().copied(),
+        Some(want.len() as u64),
+        "{} stopping after {}: {:?}",
+        what(),
+        stop,
+        given
+    );
+    same_list(
+        || format!("{} stopping after {stop}", what()),
+        Ok(each),
+        &want,
+    )
+}
+
 fn check_index<R: Readable>(
     r: &R,
     t: &Table,
@@ -1154,6 +1184,13 @@ fn check_index<R: Readable>(
             r.lookup(&t.name, &cols, p),
             &exp,
         )?;
+        let stop = rng.below(exp.len() + 2);
+        each_stops(
+            || format!("lookup_each {}{:?} = {p:?}", t.name, cols),
+            stop,
+            |f| r.lookup_each(&t.name, &cols, p, f),
+            &exp,
+        )?;
     }
     for _ in 0..2 {
         let (s, e) = (rng.bound(&probes), rng.bound(&probes));
@@ -1177,7 +1214,19 @@ fn check_index<R: Readable>(
                     t.name
                 )
             },
-            r.lookup_range(&t.name, &cols, range),
+            r.lookup_range(&t.name, &cols, range.clone()),
+            &exp,
+        )?;
+        let stop = rng.below(exp.len() + 2);
+        each_stops(
+            || {
+                format!(
+                    "lookup_range_each {}{cols:?} {s:?}..{e:?} rev {rev} limit {limit:?}",
+                    t.name
+                )
+            },
+            stop,
+            |f| r.lookup_range_each(&t.name, &cols, range, f),
             &exp,
         )?;
     }
@@ -1359,6 +1408,13 @@ fn check_reads<R: Readable>(r: &R, tables: &[Table], seed: u64) -> Result<(), Te
                 same_list(
                     || format!("children {} {pk:?} {}", p.name, t.name),
                     r.children(&p.name, pk.clone(), &t.name),
+                    &exp,
+                )?;
+                let stop = rng.below(exp.len() + 2);
+                each_stops(
+                    || format!("children_each {} {pk:?} {}", p.name, t.name),
+                    stop,
+                    |f| r.children_each(&p.name, pk.clone(), &t.name, f),
                     &exp,
                 )?;
             }
