@@ -358,23 +358,17 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
         None => (n < keys.len()).then_some(n),
         Some(order) => order.get(n).copied(),
     };
-    let Some(last_key) = keys
-        .len()
-        .checked_sub(1)
-        .and_then(at)
-        .and_then(|i| keys.get(i))
-    else {
-        return Ok(());
-    };
     let mut next = 0usize; // the next key, in key order, to find
     let mut stopped = false; // `take` asked to stop
     while let Some(key) = at(next).and_then(|i| keys.get(i)) {
         let mut skipped = 0usize;
         let mut reseek = false;
+        // no end bound: the walk stops itself once every key is answered (the engine's
+        // compare of each entry with an end bound cost about 3 % of a child lookup)
         view.visit(
             Space::Rows,
             Bound::Included(key.as_ref()),
-            Bound::Included(last_key.as_ref()),
+            Bound::Unbounded,
             false,
             &mut |k, v| {
                 let mut found = false;
