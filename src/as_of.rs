@@ -636,14 +636,16 @@ impl<'a> AsOfView<'a> {
             return Ok(None);
         };
         let ncols = idx.cols.len();
-        let mut pks: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
+        // the candidates: each primary key with its live entry's key when it has one in range
+        let mut pks: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         let live_prefix = codec::index_prefix(table, index);
         for item in self.base.range(Space::Index, start, end, false)? {
             let (k, _) = item?;
             if !k.starts_with(&live_prefix) {
                 break; // bounds wider than the index: its entries are done
             }
-            pks.insert(codec::index_entry_pk(Space::Index, &k, ncols)?.to_vec());
+            let pk = codec::index_entry_pk(Space::Index, &k, ncols)?.to_vec();
+            pks.push((pk, Some(k)));
         }
         // Past entries: the same keys with the index's past bit and a version LSN after them.
         let past_prefix = codec::past_index_prefix(table, index);
@@ -670,10 +672,17 @@ impl<'a> AsOfView<'a> {
                 }
                 let (live_key, ended) = codec::past_index_parts(&k)?;
                 if ended > self.lsn {
-                    pks.insert(codec::index_entry_pk(Space::Index, &live_key, ncols)?.to_vec());
+                    let pk = codec::index_entry_pk(Space::Index, &live_key, ncols)?.to_vec();
+                    pks.push((pk, None));
                 }
             }
         }
+        // one candidate a row, holding its live entry if it has one
+        pks.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| b.1.is_some().cmp(&a.1.is_some()))
+        });
+        pks.dedup_by(|later, kept| later.0 == kept.0);
         let mut out = Vec::new();
         let inside = |k: &[u8]| {
             (match start {
@@ -692,11 +701,22 @@ impl<'a> AsOfView<'a> {
         // together: a step each); a row whose live version is not newer than the point is
         // answered by it, the others by their listed versions.
         let base = self.base.as_ref();
-        let row_keys: Vec<Vec<u8>> = pks.iter().map(|pk| codec::row_key(table, pk)).collect();
+        let row_keys: Vec<Vec<u8>> = pks
+            .iter()
+            .map(|(pk, _)| codec::row_key(table, pk))
+            .collect();
         let lives = crate::records::get_row_records(base, &row_keys)?;
-        for ((pk_enc, row_key), live) in pks.iter().zip(row_keys).zip(lives) {
+        for (((pk_enc, live_entry), row_key), live) in pks.iter().zip(row_keys).zip(lives) {
             let live = match live {
+                // unchanged since the point, and found by its live entry (in range): that
+                // entry is its entry then, and its record its version then, with nothing to
+                // decode here
                 Some(bytes) if crate::records::row_lsn(&row_key, &bytes)? <= self.lsn => {
+                    if let Some(key) = live_entry {
+                        out.push(key.clone());
+                        found.insert(row_key, bytes);
+                        continue;
+                    }
                     let row = crate::records::decode_row(&row_key, &bytes)?;
                     Some((bytes, row))
                 }
