@@ -639,14 +639,15 @@ impl<'a> AsOfView<'a> {
         // the candidates: each primary key with its live entry's key when it has one in range
         let mut pks: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         let live_prefix = codec::index_prefix(table, index);
-        for item in self.base.range(Space::Index, start, end, false)? {
-            let (k, _) = item?;
-            if !k.starts_with(&live_prefix) {
-                break; // bounds wider than the index: its entries are done
-            }
-            let pk = codec::index_entry_pk(Space::Index, &k, ncols)?.to_vec();
-            pks.push((pk, Some(k)));
-        }
+        self.base
+            .visit(Space::Index, start, end, false, &mut |k, _| {
+                if !k.starts_with(&live_prefix) {
+                    return Ok(false); // bounds wider than the index: its entries are done
+                }
+                let pk = codec::index_entry_pk(Space::Index, k, ncols)?.to_vec();
+                pks.push((pk, Some(k.to_vec())));
+                Ok(true)
+            })?;
         // Past entries: the same keys with the index's past bit and a version LSN after them.
         let past_prefix = codec::past_index_prefix(table, index);
         let to_past = codec::to_past_index_key;
@@ -660,22 +661,23 @@ impl<'a> AsOfView<'a> {
         // A past entry's LSN is the event that ended its run: runs ended after the point
         // may hold the row's version then.
         if !crate::storage::empty_range(&from, &until) {
-            for item in self.base.range(
+            self.base.visit(
                 Space::Index,
                 crate::storage::bound_ref(&from),
                 crate::storage::bound_ref(&until),
                 false,
-            )? {
-                let (k, _) = item?;
-                if !k.starts_with(&past_prefix) {
-                    break;
-                }
-                let (live_key, ended) = codec::past_index_parts(&k)?;
-                if ended > self.lsn {
-                    let pk = codec::index_entry_pk(Space::Index, &live_key, ncols)?.to_vec();
-                    pks.push((pk, None));
-                }
-            }
+                &mut |k, _| {
+                    if !k.starts_with(&past_prefix) {
+                        return Ok(false);
+                    }
+                    let (live_key, ended) = codec::past_index_parts(k)?;
+                    if ended > self.lsn {
+                        let pk = codec::index_entry_pk(Space::Index, &live_key, ncols)?.to_vec();
+                        pks.push((pk, None));
+                    }
+                    Ok(true)
+                },
+            )?;
         }
         // one candidate a row, holding its live entry if it has one
         pks.sort_by(|a, b| {
