@@ -1118,15 +1118,18 @@ fn check_def<R: Readable>(r: &R, tables: &[Table], t: &Table) -> Result<(), Test
     Ok(())
 }
 
-/// Checks a read that gives its rows one at a time (`read` calls it with the callback): the
-/// callback stops it after `stop` rows (the first row is always given), and it must give the
-/// first rows of `exp`, in order, and say how many it gave.
-fn each_stops(
+/// Checks a read in both its forms against `exp`: the rows it collected (`collected`), and
+/// its form that gives them one at a time (`each` calls it with the callback), whose callback
+/// stops it after `stop` rows (the first row is always given): it must give the first rows of
+/// `exp`, in order, and say how many it gave.
+fn both_forms(
     what: impl Fn() -> String,
+    collected: lazarusdb::Result<Vec<Row>>,
     stop: usize,
     read: impl FnOnce(&mut dyn FnMut(Row) -> bool) -> lazarusdb::Result<u64>,
     exp: &[&Row],
 ) -> Result<(), TestCaseError> {
+    same_list(&what, collected, exp)?;
     let mut each = Vec::new();
     let given = read(&mut |row| {
         each.push(row);
@@ -1136,13 +1139,13 @@ fn each_stops(
     prop_assert_eq!(
         given.as_ref().ok().copied(),
         Some(want.len() as u64),
-        "{} stopping after {}: {:?}",
+        "{} one at a time, stopping after {}: {:?}",
         what(),
         stop,
         given
     );
     same_list(
-        || format!("{} stopping after {stop}", what()),
+        || format!("{} one at a time, stopping after {stop}", what()),
         Ok(each),
         &want,
     )
@@ -1179,14 +1182,10 @@ fn check_index<R: Readable>(
             .filter(|(v, _, _)| prefix_cmp(v, p).is_eq())
             .map(|(_, _, r)| *r)
             .collect();
-        same_list(
+        let stop = rng.below(exp.len() + 2);
+        both_forms(
             || format!("lookup {}{:?} = {p:?}", t.name, cols),
             r.lookup(&t.name, &cols, p),
-            &exp,
-        )?;
-        let stop = rng.below(exp.len() + 2);
-        each_stops(
-            || format!("lookup_each {}{:?} = {p:?}", t.name, cols),
             stop,
             |f| r.lookup_each(&t.name, &cols, p, f),
             &exp,
@@ -1207,7 +1206,8 @@ fn check_index<R: Readable>(
         if let Some(l) = limit {
             range = range.limit(l);
         }
-        same_list(
+        let stop = rng.below(exp.len() + 2);
+        both_forms(
             || {
                 format!(
                     "lookup_range {}{cols:?} {s:?}..{e:?} rev {rev} limit {limit:?}",
@@ -1215,16 +1215,6 @@ fn check_index<R: Readable>(
                 )
             },
             r.lookup_range(&t.name, &cols, range.clone()),
-            &exp,
-        )?;
-        let stop = rng.below(exp.len() + 2);
-        each_stops(
-            || {
-                format!(
-                    "lookup_range_each {}{cols:?} {s:?}..{e:?} rev {rev} limit {limit:?}",
-                    t.name
-                )
-            },
             stop,
             |f| r.lookup_range_each(&t.name, &cols, range, f),
             &exp,
@@ -1320,20 +1310,10 @@ fn check_reads<R: Readable>(r: &R, tables: &[Table], seed: u64) -> Result<(), Te
         if let Some(l) = limit {
             scan = scan.limit(l);
         }
-        same_list(
+        let stop = rng.below(exp.len() + 2);
+        both_forms(
             || format!("scan {} {s:?}..{e:?} rev {rev} limit {limit:?}", t.name),
             r.scan(&t.name, scan.clone()),
-            &exp,
-        )?;
-        // one row at a time, the callback stopping the scan after `stop` rows
-        let stop = rng.below(exp.len() + 2);
-        each_stops(
-            || {
-                format!(
-                    "scan_each {} {s:?}..{e:?} rev {rev} limit {limit:?}",
-                    t.name
-                )
-            },
             stop,
             |f| r.scan_each(&t.name, scan, f),
             &exp,
@@ -1392,14 +1372,10 @@ fn check_reads<R: Readable>(r: &R, tables: &[Table], seed: u64) -> Result<(), Te
                     .map(|(_, r)| r)
                     .filter(|r| r.get(&fk.col).is_some_and(|v| veq(v, &pk)))
                     .collect();
-                same_list(
+                let stop = rng.below(exp.len() + 2);
+                both_forms(
                     || format!("children {} {pk:?} {}", p.name, t.name),
                     r.children(&p.name, pk.clone(), &t.name),
-                    &exp,
-                )?;
-                let stop = rng.below(exp.len() + 2);
-                each_stops(
-                    || format!("children_each {} {pk:?} {}", p.name, t.name),
                     stop,
                     |f| r.children_each(&p.name, pk.clone(), &t.name, f),
                     &exp,
