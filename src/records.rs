@@ -360,9 +360,14 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
     };
     let mut next = 0usize; // the next key, in key order, to find
     let mut stopped = false; // `take` asked to stop
+    // rows a walk may pass before it seeks again: halved (down to 1) each time a walk passes
+    // that many for nothing, back to MAX_SKIPPED when a walk reaches a key it stepped to (the
+    // rows asked for lie far apart: a seek each, not a seek and eight steps)
+    let mut budget = MAX_SKIPPED;
     while let Some(key) = at(next).and_then(|i| keys.get(i)) {
         let mut skipped = 0usize;
         let mut reseek = false;
+        let mut first = true; // the entry the walk's seek found
         // no end bound: the walk stops itself once every key is answered (the engine's
         // compare of each entry with an end bound cost about 3 % of a child lookup)
         view.visit(
@@ -372,6 +377,7 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
             false,
             &mut |k, v| {
                 let mut found = false;
+                let stepped_to = !std::mem::replace(&mut first, false);
                 while let Some(pos) = at(next) {
                     let Some(want) = keys.get(pos) else {
                         return Ok(false);
@@ -380,7 +386,10 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
                         // a row nobody asked for: walk past a few, then seek again
                         std::cmp::Ordering::Less if !found => {
                             skipped += 1;
-                            reseek = skipped >= MAX_SKIPPED;
+                            reseek = skipped >= budget;
+                            if reseek {
+                                budget = (budget / 2).max(1);
+                            }
                             return Ok(!reseek);
                         }
                         std::cmp::Ordering::Less => {
@@ -388,6 +397,9 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
                             return Ok(true);
                         }
                         std::cmp::Ordering::Equal => {
+                            if stepped_to && !found {
+                                budget = MAX_SKIPPED;
+                            }
                             found = true;
                             next += 1;
                             if !take(pos, k, v)? {
@@ -410,7 +422,8 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
     Ok(())
 }
 
-/// Rows [`get_rows`] walks past in a row before it seeks again.
+/// Rows [`get_rows`] walks past in a row before it seeks again (fewer while walks keep
+/// passing that many for nothing).
 const MAX_SKIPPED: usize = 8;
 
 /// Reads the next integer primary key of a table from the sequence view.
