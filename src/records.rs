@@ -358,8 +358,8 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
         None => (n < keys.len()).then_some(n),
         Some(order) => order.get(n).copied(),
     };
-    let mut next = 0usize; // the next key, in key order, to find
-    let mut stopped = false; // `take` asked to stop
+    // the next key, in key order, to find; whether `take` asked to stop
+    let (mut next, mut stopped) = (0usize, false);
     // rows a walk may pass before it seeks again: halved (down to 1) each time a walk passes
     // that many for nothing, back to MAX_SKIPPED when a walk reaches a key it stepped to (the
     // rows asked for lie far apart: a seek each, not a seek and eight steps)
@@ -367,7 +367,8 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
     while let Some(key) = at(next).and_then(|i| keys.get(i)) {
         let mut skipped = 0usize;
         let mut reseek = false;
-        let mut first = true; // the entry the walk's seek found
+        // whether the entry at hand is the one the walk's seek found
+        let mut first = true;
         // no end bound: the walk stops itself once every key is answered (the engine's
         // compare of each entry with an end bound cost about 3 % of a child lookup)
         view.visit(
