@@ -364,7 +364,25 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
     // that many for nothing, back to MAX_SKIPPED when a walk reaches a key it stepped to (the
     // rows asked for lie far apart: a seek each, not a seek and eight steps)
     let mut budget = MAX_SKIPPED;
-    while let Some(key) = at(next).and_then(|i| keys.get(i)) {
+    // keys read by a get since the last walk
+    let mut since_walk = 0usize;
+    while let Some(pos) = at(next) {
+        let Some(key) = keys.get(pos) else {
+            break;
+        };
+        // rows far apart (the allowance down to one): a get each, cheaper than a walk's seek,
+        // with a walk now and then to see whether the rows asked for lie together again
+        if budget == 1 && since_walk < GETS_BETWEEN_WALKS {
+            since_walk += 1;
+            next += 1;
+            if let Some(bytes) = view.get(Space::Rows, key.as_ref())? {
+                if !take(pos, key.as_ref(), &bytes)? {
+                    break;
+                }
+            }
+            continue;
+        }
+        since_walk = 0;
         let mut skipped = 0usize;
         let mut reseek = false;
         // whether the entry at hand is the one the walk's seek found
@@ -426,6 +444,9 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
 /// Rows [`get_rows`] walks past in a row before it seeks again (fewer while walks keep
 /// passing that many for nothing).
 const MAX_SKIPPED: usize = 8;
+
+/// Keys [`get_rows`] reads by a get, once its walks keep giving up, before it walks again.
+const GETS_BETWEEN_WALKS: usize = 7;
 
 /// Reads the next integer primary key of a table from the sequence view.
 pub fn read_seq(view: &dyn ReadView, table: u32) -> Result<i64> {
