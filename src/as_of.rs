@@ -708,14 +708,14 @@ impl<'a> AsOfView<'a> {
             .map(|(pk, _)| codec::row_key(table, pk))
             .collect();
         let lives = crate::records::get_row_records(base, &row_keys)?;
-        for (((pk_enc, live_entry), row_key), live) in pks.iter().zip(row_keys).zip(lives) {
+        for (((pk_enc, live_entry), row_key), live) in pks.into_iter().zip(row_keys).zip(lives) {
             let live = match live {
                 // unchanged since the point, and found by its live entry (in range): that
                 // entry is its entry then, and its record its version then, with nothing to
                 // decode here
                 Some(bytes) if crate::records::row_lsn(&row_key, &bytes)? <= self.lsn => {
                     if let Some(key) = live_entry {
-                        out.push(key.clone());
+                        out.push(key);
                         found.insert(row_key, bytes);
                         continue;
                     }
@@ -726,7 +726,7 @@ impl<'a> AsOfView<'a> {
             };
             let (version, bytes, image) = match live {
                 Some((bytes, row)) => (row.lsn, Some(bytes), row.image),
-                None => match listed_row_as_of(base, table, pk_enc, self.lsn)? {
+                None => match listed_row_as_of(base, table, &pk_enc, self.lsn)? {
                     RowAsOf::Version(lsn, image) => (lsn, None, image),
                     RowAsOf::Live(..) | RowAsOf::Purged(_) | RowAsOf::Absent => continue,
                 },
@@ -735,7 +735,7 @@ impl<'a> AsOfView<'a> {
                 continue;
             }
             let (vals, _) = crate::records::index_vals(t, &idx.cols, &image);
-            let key = codec::index_key(table, index, &vals, pk_enc);
+            let key = codec::index_key(table, index, &vals, &pk_enc);
             if inside(&key) {
                 out.push(key);
                 let record = match bytes {

@@ -359,7 +359,8 @@ pub trait Readable {
     /// ```
     /// # use lazarusdb::{ColumnType, Db, OnDelete, Readable, Row, TableBuilder};
     /// # let db = Db::temporary()?;
-    /// # db.create_table(TableBuilder::new("author").column(("id", ColumnType::Int)).primary_key("id"))?;
+    /// # db.create_table(TableBuilder::new("author").column(("id", ColumnType::Int))
+    /// #     .primary_key("id"))?;
     /// # db.create_table(TableBuilder::new("book").column(("id", ColumnType::Int))
     /// #     .column(("author_id", ColumnType::Int)).primary_key("id")
     /// #     .foreign_key("author_id", "author", OnDelete::Cascade))?;

@@ -336,10 +336,8 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
 ) -> Result<()> {
     if keys.len() <= 2 || !view.walks_rows() {
         for (pos, key) in keys.iter().enumerate() {
-            if let Some(bytes) = view.get(Space::Rows, key.as_ref())? {
-                if !take(pos, key.as_ref(), &bytes)? {
-                    break;
-                }
+            if !take_by_get(view, pos, key.as_ref(), take)? {
+                break;
             }
         }
         return Ok(());
@@ -375,10 +373,8 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
         if budget == 1 && since_walk < GETS_BETWEEN_WALKS {
             since_walk += 1;
             next += 1;
-            if let Some(bytes) = view.get(Space::Rows, key.as_ref())? {
-                if !take(pos, key.as_ref(), &bytes)? {
-                    break;
-                }
+            if !take_by_get(view, pos, key.as_ref(), take)? {
+                break;
             }
             continue;
         }
@@ -439,6 +435,20 @@ pub fn visit_rows<K: AsRef<[u8]> + Ord>(
         }
     }
     Ok(())
+}
+
+/// One key of [`visit_rows`] read by a get: `take` is called when it has a live row; answers
+/// whether to go on.
+fn take_by_get(
+    view: &dyn ReadView,
+    pos: usize,
+    key: &[u8],
+    take: &mut TakeRow<'_>,
+) -> Result<bool> {
+    match view.get(Space::Rows, key)? {
+        Some(bytes) => take(pos, key, &bytes),
+        None => Ok(true),
+    }
 }
 
 /// Rows [`get_rows`] walks past in a row before it seeks again (fewer while walks keep

@@ -8,9 +8,9 @@
 //!   them were deleted, reported per live row (throughput = live rows), so a flat cost per live
 //!   row means the dead cost nothing.
 //!
-//! Systems: `lazarusdb` (its default engine, Immediate durability), `sqlite-soft-delete` (an `is_deleted`
-//! column with partial indexes `WHERE is_deleted = 0`), `sqlite-shadow` (rows copied to
-//! `<table>_deleted` on delete, the seed's recipe). SQLite runs in WAL mode with
+//! Systems: `lazarusdb` (its default engine, Immediate durability), `sqlite-soft-delete` (an
+//! `is_deleted` column with partial indexes `WHERE is_deleted = 0`), `sqlite-shadow` (rows
+//! copied to `<table>_deleted` on delete, the seed's recipe). SQLite runs in WAL mode with
 //! `synchronous = FULL` (a durable commit, like ours), `NORMAL` beside our eventual durability.
 //!
 //! Run: `cargo bench --bench deletes`.
