@@ -24,8 +24,9 @@ use crate::views;
 
 /// The store format version this build writes and reads. Older stores are migrated at open
 /// (design §4: format 2 writes no hist entry for a live row's Insert; format 3 keeps past
-/// index entries).
-pub const FORMAT_VERSION: u32 = 3;
+/// index entries; format 4 encodes ints in keys in fewer bytes, and an older store's views are
+/// written again from its log).
+pub const FORMAT_VERSION: u32 = 4;
 
 pub(crate) const MARKER: &str = "LAZARUS";
 
@@ -547,9 +548,11 @@ impl Inner {
             engine.write(&b)?;
             engine.persist()?;
         }
-        if let Some(at) = engine.views_at()? {
+        let current = read_format(engine.read()?.as_ref())?.is_none_or(|f| f >= FORMAT_VERSION);
+        if let (true, Some(at)) = (current, engine.views_at()?) {
             // Views kept apart from the log lag behind it after a crash: the events after
-            // them are replayed before anything reads them.
+            // them are replayed before anything reads them. (The views of an older format are
+            // written again from the whole log when it is migrated.)
             views::catch_up(engine.as_ref(), &at)?;
         }
         let mut db = Inner::start(engine, options, Some(dir.to_path_buf()), None)?;
@@ -584,7 +587,6 @@ impl Inner {
                 });
             }
         }
-        let catalog = crate::records::load_catalog(view.as_ref())?;
         let (last_lsn, last_tx) = log::last_positions(view.as_ref())?;
         drop(view);
         let hwm = match &path {
@@ -603,10 +605,9 @@ impl Inner {
             if let Some(dir) = &path {
                 write_marker(dir, engine.kind(), read_hwm(dir)?.is_some())?;
             }
-            if format.is_some_and(|v| v < 2) {
-                views::drop_live_insert_entries(engine.as_ref())?;
-            }
-            views::write_past_entries(engine.as_ref())?;
+            // Every older format's view keys encode ints in nine bytes: the views are written
+            // again from the log (which holds no key), whatever else that format lacked.
+            views::rewrite_from_log(engine.as_ref())?;
             let mut b = Batch::default();
             b.put(
                 Space::Meta,
@@ -616,6 +617,7 @@ impl Inner {
             engine.write(&b)?;
             engine.persist()?;
         }
+        let catalog = crate::records::load_catalog(engine.read()?.as_ref())?;
         if fresh {
             let mut b = Batch::default();
             b.put(

@@ -98,51 +98,6 @@ fn keep_version(o: &mut Overlay, table: u32, pk_enc: &[u8], lsn: u64) -> Result<
     Ok(())
 }
 
-/// Migrates a format 1 store to format 2 (design §4): the hist entry of every live version
-/// that is an Insert goes. Works in chunks of rows, each its own write: a crash part way leaves
-/// a store that reads the same (readers take a live Insert from the rows view either way), and
-/// the next open finishes the work. A row record that does not decode is left as it is, for
-/// `verify` to report and `rebuild` to mend. Returns the entries removed.
-pub(crate) fn drop_live_insert_entries(engine: &dyn crate::storage::Engine) -> Result<u64> {
-    const CHUNK: usize = 10_000;
-    let mut after: Option<Vec<u8>> = None;
-    let mut removed = 0;
-    loop {
-        let mut batch = crate::storage::Batch::default();
-        let mut seen = 0;
-        {
-            let view = engine.read()?;
-            let start = match &after {
-                Some(k) => Bound::Excluded(k.as_slice()),
-                None => Bound::Unbounded,
-            };
-            let mut last = None;
-            for item in view.range(Space::Rows, start, Bound::Unbounded, false)? {
-                let (rk, v) = item?;
-                if let Ok(lsn) = records::row_lsn(&rk, &v) {
-                    let hk = codec::row_hist_key(&rk, lsn);
-                    if view.get(Space::Hist, &hk)?.as_deref() == Some(&[kind::INSERT][..]) {
-                        batch.delete(Space::Hist, hk);
-                        removed += 1;
-                    }
-                }
-                last = Some(rk);
-                seen += 1;
-                if seen == CHUNK {
-                    break;
-                }
-            }
-            after = last;
-        }
-        if !batch.is_empty() {
-            engine.write(&batch)?;
-        }
-        if seen < CHUNK {
-            return Ok(removed);
-        }
-    }
-}
-
 /// The runs of the live image `old`'s index values that an event breaks (design §4), over
 /// `indexes`: (index id, values) for each index whose values the row leaves — `new` is `None`
 /// (a tombstone), a purged image (empty) or holds other values. A purged `old` ends nothing.
@@ -250,41 +205,6 @@ pub(crate) fn past_entries_of_history(
         prev = image;
     }
     Ok((out, None))
-}
-
-/// Migrates a format 2 store to format 3 (design §4): the past index entries its history holds,
-/// written in chunks of rows (a crash part way leaves entries the next open writes again).
-/// Returns the entries written.
-pub(crate) fn write_past_entries(engine: &dyn crate::storage::Engine) -> Result<u64> {
-    const CHUNK: usize = 10_000;
-    let catalog = records::load_catalog(engine.read()?.as_ref())?;
-    let mut written = 0u64;
-    for t in catalog.tables() {
-        let ids: Vec<u32> = t.indexes.iter().map(|i| i.id).collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let (entries, next) = {
-                let view = engine.read()?;
-                past_entries_of_history(view.as_ref(), t, &ids, after.as_deref(), CHUNK)?
-            };
-            if !entries.is_empty() {
-                let mut batch = crate::storage::Batch::default();
-                written += entries.len() as u64;
-                for k in entries {
-                    batch.put(Space::Index, k, Vec::new());
-                }
-                engine.write(&batch)?;
-            }
-            match next {
-                Some(k) => after = Some(k),
-                None => break,
-            }
-        }
-    }
-    Ok(written)
 }
 
 fn put_index_entries(o: &mut Overlay, t: &Table, pk_enc: &[u8], image: &[Value]) {
@@ -904,7 +824,7 @@ pub fn verify(view: &dyn ReadView, progress: impl FnMut(u64)) -> Result<VerifyRe
         }
     }
     // The past index entries again, from the history as the views hold it (what adding an
-    // index and the format 3 migration write): the same keys (design §4).
+    // index writes): the same keys (design §4).
     let catalog = records::load_catalog(view)?;
     for t in catalog.tables() {
         let ids: Vec<u32> = t.indexes.iter().map(|i| i.id).collect();
@@ -1002,6 +922,75 @@ pub fn rebuild_from(
     drop(view);
     write_differences(engine, &now, expected)?;
     Ok(Some(events))
+}
+
+/// Rewrites every view from the log, for a store of an older format whose view keys this build
+/// does not read (format 4 encodes ints in keys in fewer bytes: design §4). First every key of
+/// the view spaces goes, then the log is replayed over the empty views; both in chunks of
+/// 10,000 keys or events, each its own write, so memory stays bounded however large the store.
+/// The catalog and sequence entries of the meta space are written again as they were. A crash
+/// part way leaves `meta/format` older than this build's, and the next open starts over.
+/// Returns the events replayed.
+pub(crate) fn rewrite_from_log(engine: &dyn Engine) -> Result<u64> {
+    const CHUNK: usize = 10_000;
+    for space in Space::VIEWS {
+        loop {
+            let keys = {
+                let view = engine.read()?;
+                let mut keys = Vec::new();
+                for item in view.range(space, Bound::Unbounded, Bound::Unbounded, false)? {
+                    keys.push(item?.0);
+                    if keys.len() == CHUNK {
+                        break;
+                    }
+                }
+                keys
+            };
+            if keys.is_empty() {
+                break;
+            }
+            let mut batch = crate::storage::Batch::default();
+            for k in keys {
+                batch.delete(space, k);
+            }
+            engine.write(&batch)?;
+        }
+    }
+    let mut catalog = Catalog::default();
+    let mut after: Option<Vec<u8>> = None;
+    let mut events = 0u64;
+    loop {
+        let view = engine.read()?;
+        let mut o = Overlay::new(Box::new(CheckpointBase {
+            views: view.as_ref(),
+            live: view.as_ref(),
+        }));
+        let start = match &after {
+            Some(k) => Bound::Excluded(k.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let mut applied = 0;
+        for item in view.range(Space::Log, start, Bound::Unbounded, false)? {
+            let (k, v) = item?;
+            apply(&mut catalog, &log_event(&k, &v)?, &mut o)?;
+            after = Some(k);
+            applied += 1;
+            if applied == CHUNK {
+                break;
+            }
+        }
+        let mut batch = o.into_batch();
+        drop(view);
+        events += applied as u64;
+        if let Some(last) = &after {
+            batch.set_views_at(last.clone());
+        }
+        engine.write(&batch)?;
+        if applied < CHUNK {
+            engine.persist()?;
+            return Ok(events);
+        }
+    }
 }
 
 /// Brings views that lag behind the log up to date: replays the events after the log key

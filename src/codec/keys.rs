@@ -7,12 +7,20 @@
 //! |-------------|------|-------------------------------------------------------------------|
 //! | null        | 0x00 | (none) — nulls sort first                                         |
 //! | bool        | 0x01 | 0x00 false, 0x01 true                                             |
-//! | int (i64)   | 0x02 | 8 bytes big-endian with the sign bit flipped                      |
+//! | int (i64)   | 0x02 | a length byte, then the significant bytes (format 4; see below)   |
 //! | float (f64) | 0x03 | 8 bytes big-endian: positive → sign bit set, negative → all bits inverted (total order, -0 < +0, NaN last) |
 //! | text        | 0x04 | UTF-8 bytes, each 0x00 escaped as 0x00 0xFF, then 0x00 0x00       |
 //! | bytes       | 0x05 | as text                                                           |
 //! | uuid        | 0x06 | 16 bytes as stored (v7 uuids sort by creation time)               |
 //! | timestamp   | 0x07 | as int (microseconds since the epoch)                             |
+//!
+//! An int takes as many bytes as its magnitude needs: for `n >= 0`, the byte `0x80 + k` and the
+//! `k` low bytes of `n` big-endian, where `k` (0 to 8) is the fewest that hold it (0 holds zero);
+//! for `n < 0`, the byte `0x7F - k` and the `k` low bytes of `n`, where `k` is the fewest that
+//! hold `!n` (0 for -1). More bytes mean a larger magnitude, so the length byte orders values of
+//! different lengths and the body those of one length; ids below 256 take three bytes, below
+//! 65,536 four (formats before 4 used nine). A body that is not the shortest is refused, so
+//! every int has one encoding.
 //!
 //! Every encoding is self-delimiting, so a composite key is the concatenation of its values and
 //! a prefix made of whole values selects exactly the keys that start with those values.
@@ -42,7 +50,7 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value) {
         }
         Value::Int(i) => {
             out.push(T_INT);
-            out.extend_from_slice(&flip_i64(*i));
+            encode_int(out, *i);
         }
         Value::Float(f) => {
             out.push(T_FLOAT);
@@ -89,6 +97,46 @@ pub fn encode_one(v: &Value) -> Vec<u8> {
     out
 }
 
+/// The length byte and body of an int (the table in the module's comment).
+fn encode_int(out: &mut Vec<u8>, i: i64) {
+    let magnitude = if i < 0 { !i } else { i } as u64;
+    let k = 8 - magnitude.leading_zeros() as usize / 8;
+    // k <= 8, so both casts are exact
+    out.push(if i < 0 {
+        0x7F - k as u8
+    } else {
+        0x80 + k as u8
+    });
+    let bytes = i.to_be_bytes();
+    out.extend_from_slice(bytes.get(8 - k..).unwrap_or(&bytes));
+}
+
+/// Reads what [`encode_int`] wrote.
+fn decode_int(input: &mut &[u8]) -> Result<i64> {
+    let [head] = take::<1>(input)?;
+    let (negative, k) = match head {
+        0x80..=0x88 => (false, usize::from(head - 0x80)),
+        0x77..=0x7F => (true, usize::from(0x7F - head)),
+        _ => return Err(bad(format!("int length byte {head:#04x}"))),
+    };
+    if input.len() < k {
+        return Err(bad("key ends inside an int"));
+    }
+    let (body, rest) = input.split_at(k);
+    *input = rest;
+    // sign-extend the body to eight bytes
+    let mut i = if negative { -1i64 } else { 0 };
+    for &b in body {
+        i = (i << 8) | i64::from(b);
+    }
+    let mut again = Vec::with_capacity(9);
+    encode_int(&mut again, i);
+    if again.first() != Some(&head) || again.get(1..) != Some(body) {
+        return Err(bad("an int that is not in its shortest form"));
+    }
+    Ok(i)
+}
+
 fn flip_i64(i: i64) -> [u8; 8] {
     ((i as u64) ^ (1 << 63)).to_be_bytes()
 }
@@ -121,7 +169,7 @@ pub fn decode_value(input: &mut &[u8]) -> Result<Value> {
             [1] => Value::Bool(true),
             [b] => return Err(bad(format!("bool byte {b:#04x}"))),
         },
-        T_INT => Value::Int(unflip_i64(take::<8>(input)?)),
+        T_INT => Value::Int(decode_int(input)?),
         T_FLOAT => {
             let ordered = u64::from_be_bytes(take::<8>(input)?);
             let bits = if ordered >> 63 == 1 {
@@ -282,6 +330,59 @@ mod tests {
         #[test]
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode_values(&bytes);
+        }
+    }
+
+    #[test]
+    fn ints_take_the_bytes_their_magnitude_needs_in_order() {
+        let edges = [
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 32) - 1,
+            -(1 << 32),
+            -65_537,
+            -65_536,
+            -257,
+            -256,
+            -255,
+            -2,
+            -1,
+            0,
+            1,
+            255,
+            256,
+            65_535,
+            65_536,
+            1 << 32,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        let encoded: Vec<Vec<u8>> = edges.iter().map(|&i| encode_one(&Value::Int(i))).collect();
+        for (i, e) in edges.iter().zip(&encoded) {
+            assert_eq!(decode_pk(e).unwrap(), Value::Int(*i));
+        }
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]), "{encoded:?}");
+        assert_eq!(encode_one(&Value::Int(0)), [T_INT, 0x80]);
+        assert_eq!(encode_one(&Value::Int(-1)), [T_INT, 0x7F]);
+        assert_eq!(encode_one(&Value::Int(200)), [T_INT, 0x81, 200]);
+        assert_eq!(encode_one(&Value::Int(-256)), [T_INT, 0x7E, 0x00]);
+        assert_eq!(encode_one(&Value::Int(70_000)).len(), 5);
+        assert_eq!(encode_one(&Value::Int(i64::MIN)).len(), 10);
+    }
+
+    #[test]
+    fn an_int_not_in_its_shortest_form_is_refused() {
+        for bad in [
+            &[T_INT, 0x81, 0x00][..],                      // zero in one byte
+            &[T_INT, 0x82, 0x00, 0x05][..],                // a leading zero byte
+            &[T_INT, 0x7E, 0xFF][..],                      // -1 in one byte
+            &[T_INT, 0x88, 0x80, 0, 0, 0, 0, 0, 0, 0][..], // past i64::MAX
+            &[T_INT, 0x77, 0x7F, 0, 0, 0, 0, 0, 0, 0][..], // a positive body
+            &[T_INT, 0x89][..],
+            &[T_INT, 0x76][..],
+            &[T_INT, 0x83, 0x01][..], // truncated
+        ] {
+            assert!(decode_pk(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -400,6 +400,7 @@ pub fn hist_key(table: u32, pk_enc: &[u8], lsn: u64) -> Vec<u8> {
 
 /// Key of one version of a row in the history index, from the row's key in the rows view
 /// (table and primary key): the same layout as [`hist_key`].
+#[cfg(test)]
 pub fn row_hist_key(row_key: &[u8], lsn: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(row_key.len() + 8);
     k.extend_from_slice(row_key);
