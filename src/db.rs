@@ -1599,7 +1599,7 @@ mod tests {
     }
 
     /// A primary key as formats before 4 encoded an int in a key: the tag, then eight bytes
-    /// big-endian with the sign bit flipped.
+    /// big-endian with the sign bit flipped (and the table id before it in four bytes).
     fn nine_byte_int(enc: &[u8]) -> Vec<u8> {
         let Ok(Value::Int(i)) = crate::codec::keys::decode_pk(enc) else {
             panic!("not an int key: {enc:?}");
@@ -1634,13 +1634,18 @@ mod tests {
                     .unwrap()
                 {
                     let (k, v) = item.unwrap();
-                    let (table, rest) = k.split_at(4);
-                    let (pk, lsn) = if space == Space::Hist {
-                        rest.split_at(rest.len() - 8)
+                    let (table, pk, lsn) = if space == Space::Hist {
+                        codec::hist_parts(&k).unwrap()
                     } else {
-                        (rest, &[][..])
+                        let (table, pk) = codec::row_parts(space, &k).unwrap();
+                        (table, pk, 0)
                     };
-                    let old = [table, &nine_byte_int(pk), lsn].concat();
+                    let lsn = if space == Space::Hist {
+                        lsn.to_be_bytes().to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    let old = [&table.to_be_bytes()[..], &nine_byte_int(pk), &lsn].concat();
                     b.delete(space, k);
                     b.put(space, old, v);
                 }
@@ -1679,7 +1684,7 @@ mod tests {
                 .map(|r| r.unwrap().0)
                 .collect();
             assert_eq!(rows.len(), 5, "{engine:?}");
-            assert!(rows.iter().all(|k| k.len() < 4 + 9), "{rows:?}");
+            assert!(rows.iter().all(|k| k.len() <= 1 + 5), "{rows:?}");
         }
     }
 

@@ -24,8 +24,9 @@
 //!
 //! Every encoding is self-delimiting, so a composite key is the concatenation of its values and
 //! a prefix made of whole values selects exactly the keys that start with those values.
-//! Integers that are part of a key's frame (table ids, index ids, LSNs) are fixed-width
-//! big-endian. Nothing host-endian ever goes into a key.
+//! Of the integers that frame a key, LSNs and transaction ids are fixed-width big-endian, and
+//! table and index ids take one byte below 240 (`codec::put_id`). Nothing host-endian ever goes
+//! into a key.
 
 use crate::error::{Error, Result};
 use crate::value::{Timestamp, Value};

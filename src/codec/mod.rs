@@ -88,10 +88,46 @@ fn short(space: Space) -> Error {
     Error::corrupted(space.name(), "a key too short for its space")
 }
 
-fn take_u32(space: Space, bytes: &[u8]) -> Result<(u32, &[u8])> {
-    let head = bytes.get(..4).ok_or_else(|| short(space))?;
-    let n = <[u8; 4]>::try_from(head).map_err(|_| short(space))?;
-    Ok((u32::from_be_bytes(n), bytes.get(4..).unwrap_or_default()))
+/// Ids below this take one byte in a key (format 4).
+const ONE_BYTE_IDS: u32 = 0xF0;
+
+/// Appends a table or index id to a key in the fewest bytes that keep its order (format 4): an
+/// id below 0xF0 as that byte; a larger one as `0xF0 + k` and its `k` low bytes big-endian, `k`
+/// (1–4) the fewest that hold it.
+fn put_id(k: &mut Vec<u8>, id: u32) {
+    if id < ONE_BYTE_IDS {
+        // below 0xF0: the cast is exact
+        k.push(id as u8);
+    } else {
+        let n = 4 - id.leading_zeros() as usize / 8;
+        // n <= 4: exact
+        k.push(0xF0 + n as u8);
+        let bytes = id.to_be_bytes();
+        k.extend_from_slice(bytes.get(4 - n..).unwrap_or(&bytes));
+    }
+}
+
+/// Reads what [`put_id`] wrote; an id not in its shortest form is `Corrupted`.
+fn take_id(space: Space, bytes: &[u8]) -> Result<(u32, &[u8])> {
+    let (&head, rest) = bytes.split_first().ok_or_else(|| short(space))?;
+    if u32::from(head) < ONE_BYTE_IDS {
+        return Ok((u32::from(head), rest));
+    }
+    let n = usize::from(head - 0xF0);
+    if !(1..=4).contains(&n) || rest.len() < n {
+        return Err(short(space));
+    }
+    let (body, rest) = rest.split_at(n);
+    let id = body.iter().fold(0u32, |id, &b| (id << 8) | u32::from(b));
+    let mut again = Vec::with_capacity(5);
+    put_id(&mut again, id);
+    if again.first() != Some(&head) {
+        return Err(Error::corrupted(
+            space.name(),
+            "a table or index id not in its shortest form",
+        ));
+    }
+    Ok((id, rest))
 }
 
 fn take_uuid(space: Space, bytes: &[u8]) -> Result<(uuid::Uuid, &[u8])> {
@@ -115,7 +151,7 @@ impl<'a> Key<'a> {
             Space::Log => Key::Log(u64_of(space, bytes)?),
             Space::Tx => Key::Tx(u64_of(space, bytes)?),
             Space::Rows | Space::Dead => {
-                let (table, pk) = take_u32(space, bytes)?;
+                let (table, pk) = take_id(space, bytes)?;
                 if pk.is_empty() {
                     return Err(short(space));
                 }
@@ -126,8 +162,8 @@ impl<'a> Key<'a> {
                 }
             }
             Space::Index | Space::Reserved => {
-                let (table, rest) = take_u32(space, bytes)?;
-                let (index, entry) = take_u32(space, rest)?;
+                let (table, rest) = take_id(space, bytes)?;
+                let (index, entry) = take_id(space, rest)?;
                 Key::Index {
                     table,
                     index,
@@ -135,7 +171,7 @@ impl<'a> Key<'a> {
                 }
             }
             Space::Hist => {
-                let (table, rest) = take_u32(space, bytes)?;
+                let (table, rest) = take_id(space, bytes)?;
                 let split = rest.len().checked_sub(8).ok_or_else(|| short(space))?;
                 let (pk, lsn) = rest.split_at(split);
                 if pk.is_empty() {
@@ -156,7 +192,7 @@ impl<'a> Key<'a> {
             }
             Space::DelRows => {
                 let (deletion, rest) = take_uuid(space, bytes)?;
-                let (table, pk) = take_u32(space, rest)?;
+                let (table, pk) = take_id(space, rest)?;
                 if pk.is_empty() {
                     return Err(short(space));
                 }
@@ -182,8 +218,8 @@ impl<'a> Key<'a> {
             Key::Meta(name) => k.extend_from_slice(name),
             Key::Log(n) | Key::Tx(n) => k.extend_from_slice(&n.to_be_bytes()),
             Key::Row { table, pk } | Key::Dead { table, pk } => {
-                k.reserve(4 + pk.len());
-                k.extend_from_slice(&table.to_be_bytes());
+                k.reserve(5 + pk.len());
+                put_id(k, table);
                 k.extend_from_slice(pk);
             }
             Key::Index {
@@ -191,14 +227,14 @@ impl<'a> Key<'a> {
                 index,
                 entry,
             } => {
-                k.reserve(8 + entry.len());
-                k.extend_from_slice(&table.to_be_bytes());
-                k.extend_from_slice(&index.to_be_bytes());
+                k.reserve(10 + entry.len());
+                put_id(k, table);
+                put_id(k, index);
                 k.extend_from_slice(entry);
             }
             Key::Hist { table, pk, lsn } => {
-                k.reserve(12 + pk.len());
-                k.extend_from_slice(&table.to_be_bytes());
+                k.reserve(13 + pk.len());
+                put_id(k, table);
                 k.extend_from_slice(pk);
                 k.extend_from_slice(&lsn.to_be_bytes());
             }
@@ -208,9 +244,9 @@ impl<'a> Key<'a> {
                 table,
                 pk,
             } => {
-                k.reserve(20 + pk.len());
+                k.reserve(21 + pk.len());
                 k.extend_from_slice(deletion.as_bytes());
-                k.extend_from_slice(&table.to_be_bytes());
+                put_id(k, table);
                 k.extend_from_slice(pk);
             }
         }
@@ -243,7 +279,7 @@ pub fn hist_split(key: &[u8]) -> Result<(&[u8], u64)> {
 /// The table a `rows`, `dead`, `hist`, `index` or `reserved` key (or a prefix of one holding at
 /// least the table) starts with.
 pub fn table_of(key: &[u8]) -> Option<u32> {
-    take_u32(Space::Rows, key).ok().map(|(t, _)| t)
+    take_id(Space::Rows, key).ok().map(|(t, _)| t)
 }
 
 /// (deletion, table, encoded primary key) of a `delrows` key.
@@ -305,7 +341,9 @@ pub fn read_u64_key(key: &[u8]) -> Option<u64> {
 
 /// Prefix of every rows-space key of a table.
 pub fn table_prefix(table: u32) -> Vec<u8> {
-    table.to_be_bytes().to_vec()
+    let mut k = Vec::with_capacity(5);
+    put_id(&mut k, table);
+    k
 }
 
 /// Key of a live row (and, in `dead`, of a trashed one).
@@ -315,17 +353,17 @@ pub fn row_key(table: u32, pk_enc: &[u8]) -> Vec<u8> {
 
 /// Prefix of every entry of one index.
 pub fn index_prefix(table: u32, index: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8);
-    k.extend_from_slice(&table.to_be_bytes());
-    k.extend_from_slice(&index.to_be_bytes());
+    let mut k = Vec::with_capacity(10);
+    put_id(&mut k, table);
+    put_id(&mut k, index);
     k
 }
 
 /// Key of one index entry: the indexed values, then the row's primary key.
 pub fn index_key(table: u32, index: u32, vals_enc: &[u8], pk_enc: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + vals_enc.len() + pk_enc.len());
-    k.extend_from_slice(&table.to_be_bytes());
-    k.extend_from_slice(&index.to_be_bytes());
+    let mut k = Vec::with_capacity(10 + vals_enc.len() + pk_enc.len());
+    put_id(&mut k, table);
+    put_id(&mut k, index);
     k.extend_from_slice(vals_enc);
     k.extend_from_slice(pk_enc);
     k
@@ -347,22 +385,27 @@ pub fn past_index_key(table: u32, index: u32, vals_enc: &[u8], pk_enc: &[u8], ls
     k
 }
 
-/// The byte of an `index` key that holds the past bit (the first of the index id), and the bit.
-const PAST_BYTE: (usize, u8) = (4, PAST_INDEX_BIT.to_be_bytes()[0]);
+/// The table and index ids an `index` key (or a prefix of one holding at least both) starts
+/// with, and what follows them.
+fn index_ids(key: &[u8]) -> Option<(u32, u32, &[u8])> {
+    let (table, rest) = take_id(Space::Index, key).ok()?;
+    let (index, rest) = take_id(Space::Index, rest).ok()?;
+    Some((table, index, rest))
+}
 
 /// Whether an `index` key is a past entry.
 pub fn is_past_index_key(key: &[u8]) -> bool {
-    key.get(PAST_BYTE.0).is_some_and(|b| b & PAST_BYTE.1 != 0)
+    index_ids(key).is_some_and(|(_, index, _)| index & PAST_INDEX_BIT != 0)
 }
 
 /// An `index` key (or a prefix of one holding at least table and index) with the index id's
-/// past bit set: where the index's past entries for the same values start.
+/// past bit set: where the index's past entries for the same values start. A key too short to
+/// hold both ids is returned as it is.
 pub fn to_past_index_key(key: &[u8]) -> Vec<u8> {
-    let mut k = key.to_vec();
-    if let Some(b) = k.get_mut(PAST_BYTE.0) {
-        *b |= PAST_BYTE.1;
+    match index_ids(key) {
+        Some((table, index, rest)) => index_key(table, index | PAST_INDEX_BIT, rest, &[]),
+        None => key.to_vec(),
     }
-    k
 }
 
 /// (the key of the live entry it stands for, LSN of the version) of a past index entry: the
@@ -545,7 +588,7 @@ mod tests {
             let bytes = key.encode();
             assert_eq!(Key::decode(space, &bytes).unwrap(), key, "{space:?}");
             if space != Space::Meta {
-                let short = &bytes[..bytes.len().min(3)];
+                let short = &bytes[..1];
                 let e = Key::decode(space, short).unwrap_err();
                 assert!(matches!(e, Error::Corrupted { .. }), "{space:?}: {e}");
             }
@@ -554,12 +597,61 @@ mod tests {
             row_parts(Space::Rows, &row_key(3, &pk)).unwrap(),
             (3, &pk[..])
         );
-        assert!(row_parts(Space::Rows, &3u32.to_be_bytes()).is_err());
+        assert!(row_parts(Space::Rows, &[3]).is_err());
         assert!(after_prefix(Space::Index, b"abc", b"abd").is_err());
         assert_eq!(after_prefix(Space::Index, b"abcd", b"ab").unwrap(), b"cd");
         let entry = index_key(3, 1, &keys::encode_one(&"x".into()), &pk);
         assert_eq!(index_entry_pk(Space::Index, &entry, 1).unwrap(), &pk[..]);
         assert!(index_entry_pk(Space::Index, &entry, 2).is_err());
+    }
+
+    #[test]
+    fn ids_take_one_byte_below_240_and_keep_their_order() {
+        let ids = [
+            0u32,
+            1,
+            239,
+            240,
+            255,
+            256,
+            65_535,
+            65_536,
+            PAST_INDEX_BIT - 1,
+            PAST_INDEX_BIT,
+            PAST_INDEX_BIT | 1,
+            u32::MAX,
+        ];
+        let pk = keys::encode_one(&crate::value::Value::Int(5));
+        let encoded: Vec<Vec<u8>> = ids.iter().map(|&t| row_key(t, &pk)).collect();
+        for (&t, k) in ids.iter().zip(&encoded) {
+            assert_eq!(row_parts(Space::Rows, k).unwrap(), (t, &pk[..]));
+        }
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]), "{encoded:?}");
+        assert_eq!(table_prefix(7), [7]);
+        assert_eq!(index_prefix(7, 2), [7, 2]);
+        assert_eq!(table_prefix(300), [0xF2, 1, 44]);
+        // a table's past entries sort after all its live ones, and are told apart
+        let live = index_key(7, 2, &pk, &pk);
+        let past = past_index_key(7, 2, &pk, &pk, 9);
+        assert!(live < past && index_key(7, 200, &pk, &pk) < past);
+        assert!(past < index_key(8, 1, &pk, &pk));
+        assert!(!is_past_index_key(&live) && is_past_index_key(&past));
+        assert_eq!(
+            to_past_index_key(&index_prefix(7, 2)),
+            past_index_prefix(7, 2)
+        );
+        assert_eq!(
+            past_index_parts(&past).unwrap(),
+            (index_key(7, 2, &pk, &pk), 9)
+        );
+        // an id in more bytes than it needs
+        for bad in [
+            &[0xF1, 7, 1][..],
+            &[0xF2, 0, 250, 1][..],
+            &[0xF5, 1, 1, 1, 1, 1][..],
+        ] {
+            assert!(row_parts(Space::Rows, bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
