@@ -416,6 +416,7 @@ pub(crate) fn copy(
     );
     to.write(&b)?;
     to.persist()?;
+    to.finish_load()?;
     drop(to);
     // Table files written outside the engine's journal: make every file and folder of the copy
     // durable before the COMPACTED marker says the copy is complete.
@@ -505,6 +506,7 @@ pub(crate) fn backup_data(
     let to = open_engine(kind, data)?;
     let copied = copy_view(view, to.as_ref(), progress)?;
     to.persist()?;
+    to.finish_load()?;
     to.close()?;
     drop(to);
     sync_tree(data)?;

@@ -737,6 +737,20 @@ impl Engine for FjallRedb {
         self.log.close_flushed()
     }
 
+    fn finish_load(&self) -> Result<()> {
+        let file = self.file();
+        guarded(file, || {
+            let mut views = self.views.write();
+            let db = views.as_mut().ok_or_else(|| self.closed())?;
+            // Balanced: the loaded pages are already full, only the free ones need to go
+            while db
+                .compact(redb::CompactionMode::Balanced)
+                .map_err(|e| rerr(file, e))?
+            {}
+            Ok(())
+        })
+    }
+
     fn views_at(&self) -> Result<Option<Vec<u8>>> {
         Ok(Some(self.views_at.lock().clone()))
     }

@@ -444,6 +444,13 @@ pub trait Engine: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Called once a fresh copy is loaded ([`Engine::load_sorted`]) and persisted: the engine
+    /// may give back the space the load left free in its files. The default does nothing;
+    /// fjall-redb compacts its views file, whose free pages would otherwise stay at its end.
+    fn finish_load(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Loads `items` — pairs in strictly increasing key order — into `space` of a store that
     /// nothing else writes to (a compaction's fresh copy). Durable only after [`Engine::sync`]
     /// (and, for files written outside the engine's journal, an fsync of its folder: see
