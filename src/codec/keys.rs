@@ -98,10 +98,15 @@ pub fn encode_one(v: &Value) -> Vec<u8> {
     out
 }
 
+/// How many body bytes an int takes: the fewest that hold `i` (or `!i` when negative).
+fn int_len(i: i64) -> usize {
+    let magnitude = if i < 0 { !i } else { i } as u64;
+    8 - magnitude.leading_zeros() as usize / 8
+}
+
 /// The length byte and body of an int (the table in the module's comment).
 fn encode_int(out: &mut Vec<u8>, i: i64) {
-    let magnitude = if i < 0 { !i } else { i } as u64;
-    let k = 8 - magnitude.leading_zeros() as usize / 8;
+    let k = int_len(i);
     // k <= 8, so both casts are exact
     out.push(if i < 0 {
         0x7F - k as u8
@@ -130,9 +135,8 @@ fn decode_int(input: &mut &[u8]) -> Result<i64> {
     for &b in body {
         i = (i << 8) | i64::from(b);
     }
-    let mut again = Vec::with_capacity(9);
-    encode_int(&mut again, i);
-    if again.first() != Some(&head) || again.get(1..) != Some(body) {
+    // the shortest form: as many bytes as encode_int writes, and the sign the head says
+    if (i < 0) != negative || int_len(i) != k {
         return Err(bad("an int that is not in its shortest form"));
     }
     Ok(i)

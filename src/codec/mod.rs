@@ -119,9 +119,8 @@ fn take_id(space: Space, bytes: &[u8]) -> Result<(u32, &[u8])> {
     }
     let (body, rest) = rest.split_at(n);
     let id = body.iter().fold(0u32, |id, &b| (id << 8) | u32::from(b));
-    let mut again = Vec::with_capacity(5);
-    put_id(&mut again, id);
-    if again.first() != Some(&head) {
+    // the shortest form: one byte below 0xF0, else as many as the id needs
+    if id < ONE_BYTE_IDS || 4 - id.leading_zeros() as usize / 8 != n {
         return Err(Error::corrupted(
             space.name(),
             "a table or index id not in its shortest form",
