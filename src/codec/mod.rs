@@ -385,8 +385,8 @@ pub fn past_index_key(table: u32, index: u32, vals_enc: &[u8], pk_enc: &[u8], ls
 }
 
 /// The table and index ids an `index` key (or a prefix of one holding at least both) starts
-/// with, and what follows them.
-fn index_ids(key: &[u8]) -> Option<(u32, u32, &[u8])> {
+/// with, and what follows them; `None` when it holds less.
+pub fn index_ids(key: &[u8]) -> Option<(u32, u32, &[u8])> {
     let (table, rest) = take_id(Space::Index, key).ok()?;
     let (index, rest) = take_id(Space::Index, rest).ok()?;
     Some((table, index, rest))
