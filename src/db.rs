@@ -1581,21 +1581,31 @@ mod tests {
             db.inner.engine.write(&b).unwrap();
             assert!(!db.verify().unwrap().differences.is_empty());
             db.close().unwrap();
-            std::fs::write(
-                path.join(MARKER),
-                format!("{MARKER_HEAD}\nformat 2\nengine {}\n", engine.name()),
-            )
-            .unwrap();
-            let db = Db::open(&path).unwrap();
-            assert_eq!(
-                read_format(db.inner.engine.read().unwrap().as_ref()).unwrap(),
-                Some(FORMAT_VERSION)
-            );
-            assert_eq!(read_marker(&path).unwrap().unwrap().format, FORMAT_VERSION);
+            let db = reopened_from_format(&path, 2, engine, "");
             assert_eq!(past_index_keys(&db), past, "{engine:?}");
             assert!(db.verify().unwrap().differences.is_empty());
             assert_eq!(lookups(&db), before, "{engine:?}");
         }
+    }
+
+    /// Marks the closed store at `path` as written by an older build (`format`, then `rest`
+    /// after the engine line), opens it, and checks that the open upgraded it.
+    fn reopened_from_format(path: &Path, format: u32, engine: EngineKind, rest: &str) -> Db {
+        std::fs::write(
+            path.join(MARKER),
+            format!(
+                "{MARKER_HEAD}\nformat {format}\nengine {}\n{rest}",
+                engine.name()
+            ),
+        )
+        .unwrap();
+        let db = Db::open(path).unwrap();
+        assert_eq!(
+            read_format(db.inner.engine.read().unwrap().as_ref()).unwrap(),
+            Some(FORMAT_VERSION)
+        );
+        assert_eq!(read_marker(path).unwrap().unwrap().format, FORMAT_VERSION);
+        db
     }
 
     /// A primary key as formats before 4 encoded an int in a key: the tag, then eight bytes
@@ -1659,20 +1669,7 @@ mod tests {
             db.inner.engine.write(&b).unwrap();
             assert!(db.get("t", 1).is_err() || db.get("t", 1).unwrap().is_none());
             db.close().unwrap();
-            std::fs::write(
-                path.join(MARKER),
-                format!(
-                    "{MARKER_HEAD}\nformat 3\nengine {}\n{MARKER_COMPLETE}\n",
-                    engine.name()
-                ),
-            )
-            .unwrap();
-            let db = Db::open(&path).unwrap();
-            assert_eq!(
-                read_format(db.inner.engine.read().unwrap().as_ref()).unwrap(),
-                Some(FORMAT_VERSION)
-            );
-            assert_eq!(read_marker(&path).unwrap().unwrap().format, FORMAT_VERSION);
+            let db = reopened_from_format(&path, 3, engine, &format!("{MARKER_COMPLETE}\n"));
             assert!(db.verify().unwrap().differences.is_empty(), "{engine:?}");
             assert_eq!(db.scan("t", Scan::all()).unwrap(), live, "{engine:?}");
             assert_eq!(past(&db), before, "{engine:?}");
