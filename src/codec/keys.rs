@@ -336,6 +336,24 @@ mod tests {
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode_values(&bytes);
         }
+
+        /// An int read from any length byte and body either is refused or encodes back to the
+        /// same bytes (its one encoding), and then sorts where its value does.
+        #[test]
+        fn an_int_that_decodes_encodes_back_to_the_same_bytes(
+            head in 0x77u8..=0x88,
+            body in proptest::collection::vec(any::<u8>(), 8),
+            other in any::<i64>(),
+        ) {
+            let k = if head >= 0x80 { usize::from(head - 0x80) } else { usize::from(0x7F - head) };
+            let mut bytes = vec![T_INT, head];
+            bytes.extend_from_slice(&body[..k]);
+            if let Ok(Value::Int(i)) = decode_pk(&bytes) {
+                prop_assert_eq!(encode_one(&Value::Int(i)), bytes.clone());
+                let theirs = encode_one(&Value::Int(other));
+                prop_assert_eq!(bytes.cmp(&theirs), i.cmp(&other));
+            }
+        }
     }
 
     #[test]
