@@ -600,22 +600,27 @@ impl Inner {
             });
         }
         if format.is_some_and(|v| v < FORMAT_VERSION) {
-            // The marker first: from then on an older build refuses the store, whose views
-            // are half migrated until `meta/format` records the new format.
-            if let Some(dir) = &path {
-                write_marker(dir, engine.kind(), read_hwm(dir)?.is_some())?;
+            // A store other processes open too (a shared engine): one upgrade at a time, under
+            // the store's write lock, and none once another opener has finished it.
+            let _turn = engine.lock_writes()?;
+            if read_format(engine.read()?.as_ref())?.is_some_and(|v| v < FORMAT_VERSION) {
+                // The marker first: from then on an older build refuses the store, whose views
+                // are half migrated until `meta/format` records the new format.
+                if let Some(dir) = &path {
+                    write_marker(dir, engine.kind(), read_hwm(dir)?.is_some())?;
+                }
+                // Every older format's view keys encode ints in nine bytes: the views are written
+                // again from the log (which holds no key), whatever else that format lacked.
+                views::rewrite_from_log(engine.as_ref())?;
+                let mut b = Batch::default();
+                b.put(
+                    Space::Meta,
+                    codec::META_FORMAT.to_vec(),
+                    FORMAT_VERSION.to_be_bytes().to_vec(),
+                );
+                engine.write(&b)?;
+                engine.persist()?;
             }
-            // Every older format's view keys encode ints in nine bytes: the views are written
-            // again from the log (which holds no key), whatever else that format lacked.
-            views::rewrite_from_log(engine.as_ref())?;
-            let mut b = Batch::default();
-            b.put(
-                Space::Meta,
-                codec::META_FORMAT.to_vec(),
-                FORMAT_VERSION.to_be_bytes().to_vec(),
-            );
-            engine.write(&b)?;
-            engine.persist()?;
         }
         let catalog = crate::records::load_catalog(engine.read()?.as_ref())?;
         if fresh {
