@@ -1620,6 +1620,56 @@ mod tests {
     }
 
     #[test]
+    fn an_older_store_with_a_damaged_log_is_refused_before_the_upgrade_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let db = Db::open_with(&path, Options::default().engine(EngineKind::Fjall)).unwrap();
+        table(&db);
+        for id in 1..=3 {
+            db.insert("t", Row::new().with("id", id).with("v", "a"))
+                .unwrap();
+        }
+        let view = db.inner.engine.read().unwrap();
+        let rows = view
+            .range(Space::Rows, Bound::Unbounded, Bound::Unbounded, false)
+            .unwrap()
+            .count();
+        let (k, mut v) = view
+            .range(Space::Log, Bound::Unbounded, Bound::Unbounded, true)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        drop(view);
+        if let Some(b) = v.last_mut() {
+            *b ^= 0xff;
+        }
+        let mut b = Batch::default();
+        b.put(Space::Log, k, v);
+        b.put(
+            Space::Meta,
+            codec::META_FORMAT.to_vec(),
+            3u32.to_be_bytes().to_vec(),
+        );
+        db.inner.engine.write(&b).unwrap();
+        db.close().unwrap();
+        let marker = format!("{MARKER_HEAD}\nformat 3\nengine fjall\n{MARKER_COMPLETE}\n");
+        std::fs::write(path.join(MARKER), &marker).unwrap();
+        let e = Db::open(&path).err();
+        assert!(matches!(e, Some(Error::Corrupted { .. })), "{e:?}");
+        // nothing written: the marker, the format and the views are as they were
+        assert_eq!(std::fs::read_to_string(path.join(MARKER)).unwrap(), marker);
+        let engine = crate::storage::fjall_engine::FjallEngine::open(&path.join("data")).unwrap();
+        let view = engine.read().unwrap();
+        assert_eq!(read_format(view.as_ref()).unwrap(), Some(3));
+        let after = view
+            .range(Space::Rows, Bound::Unbounded, Bound::Unbounded, false)
+            .unwrap()
+            .count();
+        assert_eq!(after, rows);
+    }
+
+    #[test]
     fn a_format_3_store_has_its_views_written_again_at_open() {
         for engine in [EngineKind::FjallRedb, EngineKind::Fjall] {
             let dir = tempfile::tempdir().unwrap();

@@ -604,6 +604,9 @@ impl Inner {
             // the store's write lock, and none once another opener has finished it.
             let _turn = engine.lock_writes()?;
             if read_format(engine.read()?.as_ref())?.is_some_and(|v| v < FORMAT_VERSION) {
+                // A damaged log is reported before anything is written: the store stays as it
+                // was, readable by the build that wrote it.
+                views::check_log_decodes(engine.as_ref())?;
                 // The marker first: from then on an older build refuses the store, whose views
                 // are half migrated until `meta/format` records the new format.
                 if let Some(dir) = &path {

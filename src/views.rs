@@ -924,6 +924,20 @@ pub fn rebuild_from(
     Ok(Some(events))
 }
 
+/// Reads every event of the log through its decoder, writing nothing: an upgrade that rewrites
+/// the views from the log ([`rewrite_from_log`]) checks first that it can, so that a damaged
+/// log is reported with the store left as it was. Returns the events read.
+pub(crate) fn check_log_decodes(engine: &dyn Engine) -> Result<u64> {
+    let view = engine.read()?;
+    let mut events = 0u64;
+    for item in view.range(Space::Log, Bound::Unbounded, Bound::Unbounded, false)? {
+        let (k, v) = item?;
+        log_event(&k, &v)?;
+        events += 1;
+    }
+    Ok(events)
+}
+
 /// Rewrites every view from the log, for a store of an older format whose view keys this build
 /// does not read (format 4 encodes ints in keys in fewer bytes: design §4). First every key of
 /// the view spaces goes, then the log is replayed over the empty views; both in chunks of
